@@ -164,7 +164,7 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         }
         let mut scopes = Vec::with_capacity(scope_count);
         let mut at = scopes_at;
-        let mut read_part = |at: &mut usize| -> Result<Option<String>> {
+        let read_part = |at: &mut usize| -> Result<Option<String>> {
             let len = body.get(*at..*at + 2).ok_or_else(|| corrupt("truncated scope table"))?;
             let len = u16::from_le_bytes([len[0], len[1]]);
             *at += 2;

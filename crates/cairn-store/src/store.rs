@@ -1,0 +1,652 @@
+//! The store: appends, recovery, sealing, lookups, retention.
+//!
+//! # Data directory layout
+//!
+//! ```text
+//! <data-dir>/
+//!   LOCK                      held while a process has the store open (see lock.rs)
+//!   MANIFEST                  live segments and the log's floor (see manifest.rs)
+//!   wal/<id>.wal              the write-ahead log (see wal.rs)
+//!   segments/<id>.parquet     sealed events (see segment/mod.rs)
+//!   segments/<id>.idx         their lookup index (see segment/index.rs)
+//! ```
+//!
+//! # How an event moves
+//!
+//! 1. [`Store::append`] hands records to the writer thread. The writer takes every request
+//!    waiting at that moment, drops duplicates (same eventID and same text as a stored record),
+//!    appends the rest to the log and syncs once for all of them (group commit). Only then do the
+//!    records enter the memtable, where lookups see them, and only then does `append` return.
+//! 2. When the memtable is large enough, the writer freezes it, starts a new log file, and hands
+//!    it to the sealer thread. The frozen memtable stays visible to lookups.
+//! 3. The sealer writes it as a segment, then a manifest that lists the segment and moves the
+//!    log's floor past the frozen memtable's log files; then it swaps the segment in for the
+//!    frozen memtable and deletes those log files.
+//!
+//! A crash at any point leaves either the log files (replayed on open) or the listed segment
+//! (with the log files below the floor deleted on open): every acknowledged event exactly once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cairn_model::{LookupQuery, PageCursor, Record};
+
+use crate::error::{IoContext, Result, StoreError};
+use crate::lock::DirLock;
+use crate::manifest::Manifest;
+use crate::memtable::{Memtable, Seen, before_cursor};
+use crate::segment::{self, Candidate, Segment};
+use crate::wal::{self, WalWriter};
+
+/// How a store behaves. Defaults keep everything and seal every 200,000 events or 192 MiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Events whose eventTime is older than this many days are not returned, not accepted, and
+    /// their segments are deleted once every event in them is that old. `None` keeps everything.
+    pub retention_days: Option<u32>,
+    /// Seal the memtable into a segment once it holds this many events...
+    pub memtable_max_events: usize,
+    /// ...or this many bytes of JSON text.
+    pub memtable_max_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { retention_days: None, memtable_max_events: 200_000, memtable_max_bytes: 192 << 20 }
+    }
+}
+
+/// What became of one appended record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendStatus {
+    /// New, and now durable.
+    Stored,
+    /// The store already holds this record (same eventID, same text): not stored again.
+    Duplicate,
+    /// Stored, although another record with the same eventID but different content is stored
+    /// too. CloudTrail's own redeliveries are identical; this happens with edited or
+    /// re-exported records, and keeping both loses nothing.
+    StoredConflictingId,
+    /// Older than the retention period: not stored.
+    Expired,
+}
+
+/// One page of a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupPage {
+    /// Newest first.
+    pub records: Vec<Record>,
+    /// Where the next page starts, when there may be one.
+    pub next: Option<PageCursor>,
+}
+
+/// Counts describing the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    pub events: u64,
+    pub segments: u64,
+    pub events_in_segments: u64,
+    pub events_in_memtable: u64,
+    /// Bytes of segment files (Parquet and index).
+    pub segment_bytes: u64,
+    /// Bytes of log files.
+    pub wal_bytes: u64,
+}
+
+/// What [`Store::open`] found in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecoveryReport {
+    /// Acknowledged events replayed from the log into the memtable.
+    pub replayed_events: u64,
+    /// Bytes of a torn (never acknowledged) write cut from the end of the log.
+    pub torn_bytes: u64,
+}
+
+/// cairn's durable event store over one data directory.
+pub struct Store {
+    recovery: RecoveryReport,
+    shared: Arc<Shared>,
+    writer: Option<Sender<WriterMessage>>,
+    threads: Vec<JoinHandle<()>>,
+    _lock: DirLock,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.shared.dir).finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    dir: PathBuf,
+    options: StoreOptions,
+    state: RwLock<State>,
+    /// True while the sealer works on a frozen memtable.
+    sealing: Mutex<bool>,
+    seal_finished: Condvar,
+}
+
+struct State {
+    active: Memtable,
+    frozen: Option<Arc<Memtable>>,
+    segments: Vec<Arc<Segment>>,
+    manifest: Manifest,
+    /// Set when a write or seal failed; the store then refuses writes (nothing stored is at risk).
+    failure: Option<String>,
+}
+
+enum WriterMessage {
+    Append { records: Vec<Record>, reply: SyncSender<Result<Vec<AppendStatus>>> },
+    Seal { reply: SyncSender<Result<()>> },
+}
+
+struct SealJob {
+    memtable: Arc<Memtable>,
+    /// The log file the writer moved on to: everything before it is in `memtable`.
+    wal_floor: u64,
+    replies: Vec<SyncSender<Result<()>>>,
+}
+
+fn segments_dir(dir: &Path) -> PathBuf {
+    dir.join("segments")
+}
+
+fn wal_dir(dir: &Path) -> PathBuf {
+    dir.join("wal")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl StoreOptions {
+    /// The oldest eventTime retention keeps, if any.
+    fn cutoff_ms(&self) -> Option<i64> {
+        self.retention_days.map(|days| now_ms() - i64::from(days) * 86_400_000)
+    }
+}
+
+fn lock_poisoned<T>(_: T) -> StoreError {
+    StoreError::Failed("an internal lock was poisoned by a panic".to_owned())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, recovering from the log.
+    pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let dir = dir.as_ref().to_owned();
+        for d in [&dir, &segments_dir(&dir), &wal_dir(&dir)] {
+            std::fs::create_dir_all(d).context(|| format!("creating {}", d.display()))?;
+        }
+        let lock = DirLock::acquire(&dir)?;
+        let mut manifest = match Manifest::load(&dir)? {
+            Some(m) => m,
+            None => {
+                let m = Manifest::empty();
+                m.store(&dir)?;
+                m
+            }
+        };
+        remove_unlisted_segment_files(&dir, &manifest)?;
+        if drop_expired(&mut manifest, &options) {
+            manifest.store(&dir)?;
+            remove_unlisted_segment_files(&dir, &manifest)?;
+        }
+        let segments = manifest
+            .segments
+            .iter()
+            .map(|meta| Segment::open(&segments_dir(&dir), *meta).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+
+        // Replay the log above the floor; delete what is below it.
+        let wal_dir = wal_dir(&dir);
+        let mut active = Memtable::default();
+        let ids = wal::list_wal_files(&wal_dir)?;
+        let mut newest: Option<(u64, u64)> = None;
+        let mut recovery = RecoveryReport::default();
+        for &id in &ids {
+            if id < manifest.wal_floor {
+                let path = wal::wal_path(&wal_dir, id);
+                std::fs::remove_file(&path).context(|| format!("removing {}", path.display()))?;
+                continue;
+            }
+            let is_newest = Some(&id) == ids.last();
+            let recovered = wal::recover_file(&wal_dir, id, is_newest)?;
+            recovery.torn_bytes += recovered.torn_bytes;
+            for payload in recovered.payloads {
+                let record = Record::parse(&payload).map_err(|e| {
+                    StoreError::corrupt(wal::wal_path(&wal_dir, id), format!("a logged record no longer parses: {e}"))
+                })?;
+                let seen = segments.iter().fold(active.seen(&record), |s, seg| s.or(seg.seen(&record)));
+                if seen != Seen::Duplicate {
+                    active.insert(record);
+                    recovery.replayed_events += 1;
+                }
+            }
+            newest = Some((id, recovered.valid_len));
+        }
+        let wal_writer = match newest {
+            Some((id, len)) => WalWriter::reopen(&wal_dir, id, len)?,
+            None => WalWriter::create(&wal_dir, manifest.wal_floor)?,
+        };
+
+        let shared = Arc::new(Shared {
+            dir,
+            options,
+            state: RwLock::new(State { active, frozen: None, segments, manifest, failure: None }),
+            sealing: Mutex::new(false),
+            seal_finished: Condvar::new(),
+        });
+        let (writer_tx, writer_rx) = mpsc::channel();
+        let (sealer_tx, sealer_rx) = mpsc::channel();
+        let threads = vec![
+            spawn("cairn-store-writer", {
+                let shared = shared.clone();
+                move || run_writer(&shared, wal_writer, &writer_rx, &sealer_tx)
+            })?,
+            spawn("cairn-store-sealer", {
+                let shared = shared.clone();
+                move || run_sealer(&shared, &sealer_rx)
+            })?,
+        ];
+        Ok(Store { recovery, shared, writer: Some(writer_tx), threads, _lock: lock })
+    }
+
+    /// What opening the store recovered from the log.
+    pub fn recovery(&self) -> RecoveryReport {
+        self.recovery
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Appends records; returns once every stored one is durable. The statuses are in the order
+    /// of `records`.
+    pub fn append(&self, records: Vec<Record>) -> Result<Vec<AppendStatus>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, response) = mpsc::sync_channel(1);
+        self.send(WriterMessage::Append { records, reply })?;
+        response.recv().map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Seals every acknowledged event that is still only in the log into a segment, and waits
+    /// until that is done.
+    pub fn seal(&self) -> Result<()> {
+        let (reply, response) = mpsc::sync_channel(1);
+        self.send(WriterMessage::Seal { reply })?;
+        response.recv().map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    fn send(&self, message: WriterMessage) -> Result<()> {
+        self.writer.as_ref().ok_or(StoreError::ShuttingDown)?.send(message).map_err(|_| StoreError::ShuttingDown)
+    }
+
+    /// One page of events matching `query`, newest first, starting after `cursor`.
+    pub fn lookup(&self, query: &LookupQuery, cursor: Option<PageCursor>, limit: usize) -> Result<LookupPage> {
+        let mut query = query.clone();
+        if let Some(cutoff) = self.shared.options.cutoff_ms() {
+            query.start_ms = Some(query.start_ms.map_or(cutoff, |s| s.max(cutoff)));
+        }
+        let want = limit + 1;
+        enum Pick {
+            Memory(Record),
+            Segment(usize, u32),
+        }
+        let mut picks: Vec<(i64, u64, Pick)> = Vec::new();
+        let segments: Vec<Arc<Segment>> = {
+            let state = self.shared.state.read().map_err(lock_poisoned)?;
+            for memtable in std::iter::once(&state.active).chain(state.frozen.as_deref()) {
+                for record in memtable.top(&query, cursor, want) {
+                    picks.push((record.fields.event_time_ms, record.fingerprint, Pick::Memory(record.clone())));
+                }
+            }
+            state.segments.clone()
+        };
+        for (i, segment) in segments.iter().enumerate() {
+            for Candidate { time_ms, fingerprint, row } in segment.top(&query, cursor, want) {
+                picks.push((time_ms, fingerprint, Pick::Segment(i, row)));
+            }
+        }
+        picks.sort_unstable_by_key(|(time, fingerprint, _)| std::cmp::Reverse((*time, *fingerprint)));
+        picks.truncate(want);
+
+        // Fetch the picked segment rows, one read per segment.
+        let mut rows_by_segment: HashMap<usize, Vec<u32>> = HashMap::new();
+        for (_, _, pick) in &picks {
+            if let Pick::Segment(i, row) = pick {
+                rows_by_segment.entry(*i).or_default().push(*row);
+            }
+        }
+        let mut fetched: HashMap<(usize, u32), String> = HashMap::new();
+        for (i, mut rows) in rows_by_segment {
+            rows.sort_unstable();
+            let texts = segments[i].fetch(&rows)?;
+            fetched.extend(rows.into_iter().map(|r| (i, r)).zip(texts));
+        }
+        let mut records = Vec::with_capacity(picks.len());
+        for (_, _, pick) in picks {
+            let record = match pick {
+                Pick::Memory(record) => record,
+                Pick::Segment(i, row) => {
+                    let text = fetched.remove(&(i, row)).unwrap_or_default();
+                    let record = Record::parse(&text).map_err(|e| {
+                        StoreError::corrupt(segments[i].meta.id.to_string(), format!("stored record does not parse: {e}"))
+                    })?;
+                    // The index works on hashes: confirm the match on the record itself.
+                    if !query.matches(&record.fields) || !before_cursor(&record, cursor) {
+                        continue;
+                    }
+                    record
+                }
+            };
+            records.push(record);
+        }
+        let next = if records.len() > limit {
+            records.truncate(limit);
+            records.last().map(|r| PageCursor { time_ms: r.fields.event_time_ms, fingerprint: r.fingerprint })
+        } else {
+            None
+        };
+        Ok(LookupPage { records, next })
+    }
+
+    /// Calls `f` with every stored record's JSON text (segments in order, then the memtable).
+    pub fn for_each_record(&self, mut f: impl FnMut(&str)) -> Result<()> {
+        let (segments, memory): (Vec<Arc<Segment>>, Vec<String>) = {
+            let state = self.shared.state.read().map_err(lock_poisoned)?;
+            let memory = std::iter::once(&state.active)
+                .chain(state.frozen.as_deref())
+                .flat_map(|m| m.records().iter().map(|r| r.json.clone()))
+                .collect();
+            (state.segments.clone(), memory)
+        };
+        for segment in &segments {
+            for text in segment.fetch_all()? {
+                f(&text);
+            }
+        }
+        memory.iter().for_each(|text| f(text));
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Result<StoreStats> {
+        let state = self.shared.state.read().map_err(lock_poisoned)?;
+        let events_in_memtable = (state.active.len() + state.frozen.as_ref().map_or(0, |m| m.len())) as u64;
+        let events_in_segments: u64 = state.segments.iter().map(|s| s.meta.rows).sum();
+        let wal_dir = wal_dir(&self.shared.dir);
+        let wal_bytes = wal::list_wal_files(&wal_dir)?
+            .into_iter()
+            .filter_map(|id| std::fs::metadata(wal::wal_path(&wal_dir, id)).ok())
+            .map(|m| m.len())
+            .sum();
+        Ok(StoreStats {
+            events: events_in_segments + events_in_memtable,
+            segments: state.segments.len() as u64,
+            events_in_segments,
+            events_in_memtable,
+            segment_bytes: state.segments.iter().map(|s| s.disk_bytes()).sum(),
+            wal_bytes,
+        })
+    }
+
+    /// Stops the store's threads. Everything acknowledged is already durable; events not yet
+    /// sealed stay in the log and are replayed on the next open.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.writer = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.to_owned()).spawn(f).context(|| format!("starting thread {name}"))
+}
+
+/// Removes segment files the manifest does not list (unfinished seals, expired segments).
+fn remove_unlisted_segment_files(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let seg_dir = segments_dir(dir);
+    let listed: std::collections::HashSet<u64> = manifest.segments.iter().map(|s| s.id).collect();
+    let entries = std::fs::read_dir(&seg_dir).context(|| format!("listing {}", seg_dir.display()))?;
+    for entry in entries {
+        let path = entry.context(|| format!("listing {}", seg_dir.display()))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let id = name.split('.').next().and_then(|n| n.parse::<u64>().ok());
+        let finished = name.ends_with(".parquet") || name.ends_with(".idx");
+        if id.is_none_or(|id| !listed.contains(&id)) || !finished {
+            std::fs::remove_file(&path).context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the segments whose every event is past retention from the manifest.
+fn drop_expired(manifest: &mut Manifest, options: &StoreOptions) -> bool {
+    let Some(cutoff) = options.cutoff_ms() else {
+        return false;
+    };
+    let before = manifest.segments.len();
+    manifest.segments.retain(|s| s.max_time_ms >= cutoff);
+    manifest.segments.len() != before
+}
+
+fn run_writer(shared: &Shared, mut wal: WalWriter, requests: &Receiver<WriterMessage>, sealer: &Sender<SealJob>) {
+    while let Ok(first) = requests.recv() {
+        let mut appends = Vec::new();
+        let mut seals = Vec::new();
+        let mut queued = 0;
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                WriterMessage::Append { records, reply } => {
+                    queued += records.len();
+                    appends.push((records, reply));
+                }
+                WriterMessage::Seal { reply } => seals.push(reply),
+            }
+            // Group commit: take whatever else is already waiting, up to a bound.
+            if queued < 100_000 {
+                next = requests.try_recv().ok();
+            }
+        }
+        if !appends.is_empty() {
+            write_group(shared, &mut wal, appends);
+        }
+        let full = shared.state.read().is_ok_and(|s| {
+            s.active.len() >= shared.options.memtable_max_events
+                || s.active.json_bytes() >= shared.options.memtable_max_bytes
+        });
+        if full || !seals.is_empty() {
+            freeze(shared, &mut wal, sealer, seals);
+        }
+    }
+}
+
+/// Writes one group commit: dedup, append, one sync, publish, reply.
+fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, SyncSender<Result<Vec<AppendStatus>>>)>) {
+    let failure = shared.state.read().map(|s| s.failure.clone()).unwrap_or(Some("poisoned".to_owned()));
+    if let Some(failure) = failure {
+        for (_, reply) in appends {
+            let _ = reply.send(Err(StoreError::Failed(failure.clone())));
+        }
+        return;
+    }
+    let cutoff = shared.options.cutoff_ms();
+    let mut accepted: Vec<Record> = Vec::new();
+    let mut replies = Vec::with_capacity(appends.len());
+    {
+        let Ok(state) = shared.state.read() else { return };
+        // Records earlier in this same group, by eventID.
+        let mut group: HashMap<String, Vec<usize>> = HashMap::new();
+        for (records, reply) in appends {
+            let mut statuses = Vec::with_capacity(records.len());
+            for record in records {
+                if cutoff.is_some_and(|c| record.fields.event_time_ms < c) {
+                    statuses.push(AppendStatus::Expired);
+                    continue;
+                }
+                let mut seen = state.active.seen(&record);
+                if let Some(frozen) = &state.frozen {
+                    seen = seen.or(frozen.seen(&record));
+                }
+                for segment in &state.segments {
+                    if seen == Seen::Duplicate {
+                        break;
+                    }
+                    seen = seen.or(segment.seen(&record));
+                }
+                if let Some(earlier) = group.get(&record.fields.event_id) {
+                    let same = earlier.iter().any(|&i| accepted[i].json == record.json);
+                    seen = seen.or(if same { Seen::Duplicate } else { Seen::OtherWithSameId });
+                }
+                statuses.push(match seen {
+                    Seen::Duplicate => AppendStatus::Duplicate,
+                    Seen::OtherWithSameId => AppendStatus::StoredConflictingId,
+                    Seen::New => AppendStatus::Stored,
+                });
+                if seen != Seen::Duplicate {
+                    group.entry(record.fields.event_id.clone()).or_default().push(accepted.len());
+                    accepted.push(record);
+                }
+            }
+            replies.push((statuses, reply));
+        }
+    }
+    match wal.append_durably(accepted.iter().map(|r| r.json.as_bytes())) {
+        Ok(()) => {
+            if let Ok(mut state) = shared.state.write() {
+                for record in accepted {
+                    state.active.insert(record);
+                }
+            }
+            for (statuses, reply) in replies {
+                let _ = reply.send(Ok(statuses));
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            if let Ok(mut state) = shared.state.write() {
+                state.failure = Some(message.clone());
+            }
+            for (_, reply) in replies {
+                let _ = reply.send(Err(StoreError::Failed(message.clone())));
+            }
+        }
+    }
+}
+
+/// Freezes the active memtable and hands it to the sealer (waiting for a seal in progress
+/// first, which bounds memory to two memtables). `replies` are answered when the seal is done.
+fn freeze(shared: &Shared, wal: &mut WalWriter, sealer: &Sender<SealJob>, replies: Vec<SyncSender<Result<()>>>) {
+    let reply_all = |replies: Vec<SyncSender<Result<()>>>, result: Result<()>| {
+        for reply in replies {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Failed(e.to_string())),
+            });
+        }
+    };
+    if let Ok(mut sealing) = shared.sealing.lock() {
+        while *sealing {
+            match shared.seal_finished.wait(sealing) {
+                Ok(guard) => sealing = guard,
+                Err(_) => return,
+            }
+        }
+    }
+    let (empty, failure) = match shared.state.read() {
+        Ok(s) => (s.active.is_empty(), s.failure.clone()),
+        Err(_) => return,
+    };
+    if let Some(failure) = failure {
+        return reply_all(replies, Err(StoreError::Failed(failure)));
+    }
+    if empty {
+        return reply_all(replies, Ok(()));
+    }
+    let next_wal = match WalWriter::create(&wal_dir(&shared.dir), wal.id() + 1) {
+        Ok(w) => w,
+        Err(e) => return reply_all(replies, Err(e)),
+    };
+    let memtable = {
+        let Ok(mut state) = shared.state.write() else { return };
+        let memtable = Arc::new(std::mem::take(&mut state.active));
+        state.frozen = Some(memtable.clone());
+        memtable
+    };
+    *wal = next_wal;
+    if let Ok(mut sealing) = shared.sealing.lock() {
+        *sealing = true;
+    }
+    let job = SealJob { memtable, wal_floor: wal.id(), replies };
+    if let Err(mpsc::SendError(job)) = sealer.send(job) {
+        reply_all(job.replies, Err(StoreError::ShuttingDown));
+    }
+}
+
+fn run_sealer(shared: &Shared, jobs: &Receiver<SealJob>) {
+    while let Ok(job) = jobs.recv() {
+        let result = seal(shared, &job);
+        if let Err(e) = &result
+            && let Ok(mut state) = shared.state.write()
+        {
+            // The frozen events are still in the log and in memory: nothing is lost, but the
+            // store stops taking writes rather than grow without bound.
+            state.failure = Some(format!("sealing a segment failed: {e}"));
+        }
+        if let Ok(mut sealing) = shared.sealing.lock() {
+            *sealing = false;
+        }
+        shared.seal_finished.notify_all();
+        for reply in job.replies {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Failed(e.to_string())),
+            });
+        }
+    }
+}
+
+fn seal(shared: &Shared, job: &SealJob) -> Result<()> {
+    let seg_dir = segments_dir(&shared.dir);
+    let mut manifest = shared.state.read().map_err(lock_poisoned)?.manifest.clone();
+    let id = manifest.next_segment_id;
+    let meta = segment::write(&seg_dir, id, job.memtable.records())?;
+    let segment = Arc::new(Segment::open(&seg_dir, meta)?);
+    manifest.segments.push(meta);
+    manifest.next_segment_id = id + 1;
+    manifest.wal_floor = job.wal_floor;
+    drop_expired(&mut manifest, &shared.options);
+    manifest.store(&shared.dir)?;
+    {
+        let mut state = shared.state.write().map_err(lock_poisoned)?;
+        state.segments.push(segment);
+        let live: std::collections::HashSet<u64> = manifest.segments.iter().map(|s| s.id).collect();
+        state.segments.retain(|s| live.contains(&s.meta.id));
+        state.frozen = None;
+        state.manifest = manifest.clone();
+    }
+    // Past the manifest, these deletions are housekeeping: open() redoes any it misses.
+    let wal_dir = wal_dir(&shared.dir);
+    for old in wal::list_wal_files(&wal_dir)?.into_iter().filter(|&id| id < manifest.wal_floor) {
+        let _ = std::fs::remove_file(wal::wal_path(&wal_dir, old));
+    }
+    remove_unlisted_segment_files(&shared.dir, &manifest)
+}
