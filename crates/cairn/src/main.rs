@@ -1,1 +1,182 @@
-fn main() {}
+//! The `cairn` binary: parses the command line and runs a subcommand.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use cairn::import::{collect_files, import_files, render_summary};
+use cairn::lookup_events::{LookupArgs, parse_lookup_attribute, parse_time_arg, render_json, render_table, run_lookup};
+use cairn::{DataDirArgs, store_options};
+use cairn_model::LookupEventsRequest;
+use cairn_store::Store;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// cairn: a self-hosted audit trail service that behaves like AWS CloudTrail.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import delivered CloudTrail log files and exports into the event store.
+    ///
+    /// PATH is a file or a directory (read recursively). Accepted: `.json` and `.json.gz`
+    /// `{"Records":[...]}` log files, JSON arrays of records, single records and JSON Lines,
+    /// gzipped or not, whatever the file name. Digest files and other files are skipped and
+    /// reported; records that are not CloudTrail events are rejected with the reason. Importing
+    /// the same files again adds nothing. Exits non-zero only when nothing could be read or on
+    /// I/O errors.
+    Import {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// List every rejected record and skipped file, not only the first 20 of each.
+        #[arg(long)]
+        verbose: bool,
+        /// Threads that read and parse files (default: the number of CPUs).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Look up events in the event history, as `aws cloudtrail lookup-events` does.
+    ///
+    /// Newest first; every page is read unless --max-items stops it. Without --account and
+    /// --region, events of every account and region are searched.
+    LookupEvents {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// One attribute to match exactly: `AttributeKey=KEY,AttributeValue=VALUE`, KEY one of
+        /// EventId, EventName, ReadOnly, Username, ResourceType, ResourceName, EventSource,
+        /// AccessKeyId.
+        #[arg(long, value_name = "AttributeKey=K,AttributeValue=V", value_parser = parse_lookup_attribute)]
+        lookup_attributes: Vec<cairn_model::lookup::LookupAttribute>,
+        /// Events at or after this time (ISO 8601 or epoch seconds).
+        #[arg(long, value_parser = parse_time_arg)]
+        start_time: Option<f64>,
+        /// Events at or before this time (ISO 8601 or epoch seconds).
+        #[arg(long, value_parser = parse_time_arg)]
+        end_time: Option<f64>,
+        /// `insight` to look up Insights events instead of management events.
+        #[arg(long)]
+        event_category: Option<String>,
+        /// Print at most this many events, and a NextToken to continue from.
+        #[arg(long)]
+        max_items: Option<usize>,
+        /// Events per page read from the store (1-50).
+        #[arg(long)]
+        page_size: Option<i64>,
+        /// Continue from the NextToken a previous --max-items run printed.
+        #[arg(long)]
+        starting_token: Option<String>,
+        /// Only events of this account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only events of this region.
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long, value_enum, default_value_t = Output::Json)]
+        output: Output,
+    },
+    /// Generate realistic trail log files, or run the import and lookup benchmark.
+    #[command(subcommand)]
+    Bench(cairn::bench::BenchCommand),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    /// `{"Events": [...]}` exactly as the AWS CLI prints it.
+    Json,
+    /// The console's event history columns.
+    Table,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Import { data, verbose, threads, paths } => {
+            let store = Store::open(&data.data_dir, store_options(data.retention_days))?;
+            let files = collect_files(&paths)?;
+            let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+            let bar = if std::io::stderr().is_terminal() {
+                indicatif::ProgressBar::new(total)
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)")
+                    .context("progress bar template")?,
+            );
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let summary = import_files(&store, &files, threads, |bytes, records| {
+                bar.set_position(bytes);
+                bar.set_message(format!("{records} records"));
+            })?;
+            bar.finish_and_clear();
+            store.close();
+            print!("{}", render_summary(&summary, if verbose { usize::MAX } else { 20 }));
+            let nothing_read = summary.records_read() == 0;
+            if nothing_read {
+                eprintln!("error: no CloudTrail events could be read from the given paths");
+            }
+            Ok(if nothing_read || !summary.io_errors.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Command::LookupEvents {
+            data,
+            lookup_attributes,
+            start_time,
+            end_time,
+            event_category,
+            max_items,
+            page_size,
+            starting_token,
+            account,
+            region,
+            output,
+        } => {
+            let store = Store::open(&data.data_dir, store_options(data.retention_days))?;
+            let args = LookupArgs {
+                request: LookupEventsRequest {
+                    lookup_attributes: (!lookup_attributes.is_empty()).then_some(lookup_attributes),
+                    start_time,
+                    end_time,
+                    event_category,
+                    max_results: page_size,
+                    next_token: starting_token,
+                },
+                max_items,
+                account_id: account,
+                region,
+            };
+            match run_lookup(&store, &args)? {
+                Ok(result) => {
+                    let text = match output {
+                        Output::Json => render_json(&result)?,
+                        Output::Table => render_table(&result),
+                    };
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    // The AWS CLI's wording and exit status for a service error.
+                    eprintln!("An error occurred ({}) when calling the LookupEvents operation: {e}", e.code());
+                    Ok(ExitCode::from(254))
+                }
+            }
+        }
+        Command::Bench(command) => cairn::bench::run(command),
+    }
+}
