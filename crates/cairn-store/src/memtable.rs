@@ -19,9 +19,10 @@ pub(crate) struct Memtable {
 pub(crate) enum Seen {
     /// Nothing with this eventID.
     New,
-    /// This very record (same eventID, same text).
+    /// This very record (same eventID, same JSON).
     Duplicate,
-    /// Another record with the same eventID.
+    /// Another record with the same eventID, and different content (not merely written
+    /// differently).
     OtherWithSameId,
 }
 
@@ -73,7 +74,9 @@ impl Memtable {
         for &row in rows {
             let other = &self.records[row as usize];
             if other.fields.event_id == record.fields.event_id {
-                if other.fingerprint == record.fingerprint && other.json == record.json {
+                if (other.fingerprint == record.fingerprint && other.json == record.json)
+                    || json_equal(&other.json, &record.json)
+                {
                     return Seen::Duplicate;
                 }
                 seen = Seen::OtherWithSameId;
@@ -100,6 +103,15 @@ impl Memtable {
         }
         matching.sort_unstable_by_key(order);
         matching
+    }
+}
+
+/// Whether two records are the same JSON written differently (key order, escapes, spacing): the
+/// same event exported by two tools. Only called when eventIDs match and texts differ.
+pub(crate) fn json_equal(a: &str, b: &str) -> bool {
+    match (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 

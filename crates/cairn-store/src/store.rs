@@ -38,7 +38,7 @@ use cairn_model::{LookupQuery, PageCursor, Record};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::DirLock;
 use crate::manifest::Manifest;
-use crate::memtable::{Memtable, Seen, before_cursor};
+use crate::memtable::{Memtable, Seen, before_cursor, json_equal};
 use crate::segment::{self, Candidate, Segment};
 use crate::wal::{self, WalWriter};
 
@@ -220,7 +220,10 @@ impl Store {
                 let record = Record::parse(&payload).map_err(|e| {
                     StoreError::corrupt(wal::wal_path(&wal_dir, id), format!("a logged record no longer parses: {e}"))
                 })?;
-                let seen = segments.iter().fold(active.seen(&record), |s, seg| s.or(seg.seen(&record)));
+                let mut seen = active.seen(&record);
+                for segment in &segments {
+                    seen = seen.or(segment.seen(&record)?);
+                }
                 if seen != Seen::Duplicate {
                     active.insert(record);
                     recovery.replayed_events += 1;
@@ -510,10 +513,13 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
                     if seen == Seen::Duplicate {
                         break;
                     }
-                    seen = seen.or(segment.seen(&record));
+                    // A segment that cannot be read cannot prove a duplicate: keep the record.
+                    seen = seen.or(segment.seen(&record).unwrap_or(Seen::OtherWithSameId));
                 }
                 if let Some(earlier) = group.get(&record.fields.event_id) {
-                    let same = earlier.iter().any(|&i| accepted[i].json == record.json);
+                    let same = earlier
+                        .iter()
+                        .any(|&i| accepted[i].json == record.json || json_equal(&accepted[i].json, &record.json));
                     seen = seen.or(if same { Seen::Duplicate } else { Seen::OtherWithSameId });
                 }
                 statuses.push(match seen {

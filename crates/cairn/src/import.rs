@@ -235,7 +235,9 @@ pub fn parse_file(bytes: &[u8]) -> ParsedFile {
         parsed.skipped = Some(match parsed.rejected.first() {
             _ if digests > 0 => Skipped::Digest,
             // Neither one JSON document nor JSON Lines of records: report it as the document.
-            Some(_) if document_error.is_some() => Skipped::NotJson(document_error.unwrap_or_default()),
+            Some((_, RecordError::InvalidJson(_))) if document_error.is_some() => {
+                Skipped::NotJson(document_error.unwrap_or_default())
+            }
             None => Skipped::Empty,
             Some((position, reason)) => {
                 let more = parsed.rejected.len() - 1;

@@ -38,7 +38,7 @@ use parquet::file::metadata::{KeyValue, PageIndexPolicy};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{IoContext, Result, StoreError};
-use crate::memtable::Seen;
+use crate::memtable::{Seen, json_equal};
 use crate::wal::sync_dir;
 use index::{Postings, SegmentIndex};
 
@@ -199,7 +199,8 @@ pub(crate) struct Candidate {
 pub(crate) struct Segment {
     pub(crate) meta: SegmentMeta,
     parquet_path: PathBuf,
-    parquet: File,
+    /// The Parquet file, memory-mapped: reads are positional and safe from any thread.
+    parquet: bytes::Bytes,
     reader_metadata: ArrowReaderMetadata,
     index: SegmentIndex<Mmap>,
 }
@@ -207,7 +208,12 @@ pub(crate) struct Segment {
 impl Segment {
     pub(crate) fn open(dir: &Path, meta: SegmentMeta) -> Result<Segment> {
         let parquet_path = parquet_path(dir, meta.id);
-        let parquet = File::open(&parquet_path).context(|| format!("opening {}", parquet_path.display()))?;
+        let parquet_file = File::open(&parquet_path).context(|| format!("opening {}", parquet_path.display()))?;
+        // SAFETY: as for the index below: segment files are never written after they are sealed.
+        #[allow(unsafe_code)]
+        let parquet_map =
+            unsafe { Mmap::map(&parquet_file) }.context(|| format!("mapping {}", parquet_path.display()))?;
+        let parquet = bytes::Bytes::from_owner(parquet_map);
         let reader_metadata = ArrowReaderMetadata::load(&parquet, ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required))
             .map_err(|source| StoreError::Parquet { path: parquet_path.clone(), source })?;
         let version = reader_metadata
@@ -233,17 +239,32 @@ impl Segment {
         Ok(Segment { meta, parquet_path, parquet, reader_metadata, index })
     }
 
-    /// What this segment holds under `record`'s eventID.
-    pub(crate) fn seen(&self, record: &Record) -> Seen {
+    /// What this segment holds under `record`'s eventID. Same eventID and fingerprint is a
+    /// duplicate (the common case of a re-import, answered from the index alone); same eventID
+    /// and another fingerprint reads those records to tell "written differently" from "other".
+    pub(crate) fn seen(&self, record: &Record) -> Result<Seen> {
         let postings = self.index.postings(attribute_index_key(LookupAttributeKey::EventId, &record.fields.event_id));
-        let mut seen = Seen::New;
+        let mut others = Vec::new();
         for i in 0..postings.len() {
-            if self.index.fingerprint(postings.get(i)) == record.fingerprint {
-                return Seen::Duplicate;
+            let row = postings.get(i);
+            if self.index.fingerprint(row) == record.fingerprint {
+                return Ok(Seen::Duplicate);
             }
-            seen = Seen::OtherWithSameId;
+            others.push(row);
         }
-        seen
+        if others.is_empty() {
+            return Ok(Seen::New);
+        }
+        let mut seen = Seen::New;
+        for text in self.fetch(&others)? {
+            if Record::parse(&text).is_ok_and(|other| other.fields.event_id == record.fields.event_id) {
+                if json_equal(&text, &record.json) {
+                    return Ok(Seen::Duplicate);
+                }
+                seen = Seen::OtherWithSameId;
+            }
+        }
+        Ok(seen)
     }
 
     /// Up to `limit` candidates for `query` after `cursor`, newest first. Candidates come from
@@ -305,8 +326,7 @@ impl Segment {
             .position(|c| c.name() == RECORD_COLUMN)
             .ok_or_else(|| StoreError::corrupt(&self.parquet_path, "no record column"))?;
         let mask = ProjectionMask::leaves(schema, [record_column]);
-        let file = self.parquet.try_clone().context(|| format!("reading {}", self.parquet_path.display()))?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.reader_metadata.clone())
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(self.parquet.clone(), self.reader_metadata.clone())
             .with_projection(mask)
             .with_row_selection(selection)
             .with_batch_size(rows.len())
