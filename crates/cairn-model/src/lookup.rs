@@ -107,15 +107,21 @@ impl RecordFields {
                 None => vec![],
             },
             LookupAttributeKey::ResourceType => {
-                let mut v: Vec<&str> =
-                    self.resources.iter().filter_map(|r| r.resource_type.as_deref()).collect();
+                let mut v: Vec<&str> = self
+                    .resources
+                    .iter()
+                    .filter_map(|r| r.resource_type.as_deref())
+                    .collect();
                 v.sort_unstable();
                 v.dedup();
                 v
             }
             LookupAttributeKey::ResourceName => {
-                let mut v: Vec<&str> =
-                    self.resources.iter().filter_map(|r| r.resource_name.as_deref()).collect();
+                let mut v: Vec<&str> = self
+                    .resources
+                    .iter()
+                    .filter_map(|r| r.resource_name.as_deref())
+                    .collect();
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -147,7 +153,11 @@ pub struct LookupQuery {
 impl LookupQuery {
     /// The history category this lookup reads.
     pub fn history(&self) -> HistoryCategory {
-        if self.insights { HistoryCategory::Insight } else { HistoryCategory::Management }
+        if self.insights {
+            HistoryCategory::Insight
+        } else {
+            HistoryCategory::Management
+        }
     }
 
     /// Whether a record is one this lookup returns (ignoring paging). The store answers from its
@@ -156,8 +166,14 @@ impl LookupQuery {
         fields.history == self.history()
             && self.start_ms.is_none_or(|s| fields.event_time_ms >= s)
             && self.end_ms.is_none_or(|e| fields.event_time_ms <= e)
-            && self.account_id.as_ref().is_none_or(|a| fields.account_id.as_ref() == Some(a))
-            && self.region.as_ref().is_none_or(|r| fields.aws_region.as_ref() == Some(r))
+            && self
+                .account_id
+                .as_ref()
+                .is_none_or(|a| fields.account_id.as_ref() == Some(a))
+            && self
+                .region
+                .as_ref()
+                .is_none_or(|r| fields.aws_region.as_ref() == Some(r))
             && self
                 .attribute
                 .as_ref()
@@ -181,7 +197,12 @@ pub struct PageCursor {
 
 /// Encodes a `NextToken`: the cursor and the hash of the query it belongs to.
 pub fn encode_next_token(query: &LookupQuery, cursor: PageCursor) -> String {
-    format!("{:016x}{:016x}{:016x}", cursor.time_ms as u64, cursor.fingerprint, query.hash())
+    format!(
+        "{:016x}{:016x}{:016x}",
+        cursor.time_ms as u64,
+        cursor.fingerprint,
+        query.hash()
+    )
 }
 
 /// Decodes a `NextToken`, checking that it was issued for the same query.
@@ -196,12 +217,16 @@ pub fn decode_next_token(query: &LookupQuery, token: &str) -> Result<PageCursor,
     if token.len() != 48 || !token.is_ascii() {
         return Err(invalid());
     }
-    let field = |i: usize| u64::from_str_radix(&token[i * 16..(i + 1) * 16], 16).map_err(|_| invalid());
+    let field =
+        |i: usize| u64::from_str_radix(&token[i * 16..(i + 1) * 16], 16).map_err(|_| invalid());
     let (time, fingerprint, hash) = (field(0)?, field(1)?, field(2)?);
     if hash != query.hash() {
         return Err(invalid());
     }
-    Ok(PageCursor { time_ms: time as i64, fingerprint })
+    Ok(PageCursor {
+        time_ms: time as i64,
+        fingerprint,
+    })
 }
 
 /// The errors LookupEvents reports, with AWS's names.
@@ -318,7 +343,9 @@ impl LookupEventsRequest {
             && let Some((key, _)) = &attribute
             && !matches!(
                 key,
-                LookupAttributeKey::EventId | LookupAttributeKey::EventName | LookupAttributeKey::EventSource
+                LookupAttributeKey::EventId
+                    | LookupAttributeKey::EventName
+                    | LookupAttributeKey::EventSource
             )
         {
             return Err(LookupError::InvalidLookupAttributes(format!(
@@ -334,16 +361,39 @@ impl LookupEventsRequest {
                 )));
             }
         };
-        let query = LookupQuery { attribute, start_ms, end_ms, insights, account_id, region };
-        let cursor = self.next_token.as_deref().map(|t| decode_next_token(&query, t)).transpose()?;
-        Ok(ValidLookup { query, max_results, cursor })
+        let query = LookupQuery {
+            attribute,
+            start_ms,
+            end_ms,
+            insights,
+            account_id,
+            region,
+        };
+        let cursor = self
+            .next_token
+            .as_deref()
+            .map(|t| decode_next_token(&query, t))
+            .transpose()?;
+        Ok(ValidLookup {
+            query,
+            max_results,
+            cursor,
+        })
     }
 }
 
 /// AttributeValue: 1..2000 characters, where `_`, space, `,` and newline count twice.
 fn check_attribute_value(value: &str) -> Result<(), LookupError> {
-    let weight: usize =
-        value.chars().map(|c| if matches!(c, '_' | ' ' | ',' | '\n') { 2 } else { 1 }).sum();
+    let weight: usize = value
+        .chars()
+        .map(|c| {
+            if matches!(c, '_' | ' ' | ',' | '\n') {
+                2
+            } else {
+                1
+            }
+        })
+        .sum();
     if value.is_empty() || weight > 2000 {
         return Err(LookupError::InvalidLookupAttributes(
             "AttributeValue must be between 1 and 2000 characters long.".to_owned(),
@@ -424,7 +474,9 @@ mod tests {
     use super::*;
 
     fn request(json: &str) -> Result<ValidLookup, LookupError> {
-        serde_json::from_str::<LookupEventsRequest>(json).unwrap().validate(None, None)
+        serde_json::from_str::<LookupEventsRequest>(json)
+            .unwrap()
+            .validate(None, None)
     }
 
     #[test]
@@ -432,16 +484,24 @@ mod tests {
         let code = |json: &str| request(json).unwrap_err().code();
         assert_eq!(code(r#"{"MaxResults":0}"#), "InvalidMaxResultsException");
         assert_eq!(code(r#"{"MaxResults":51}"#), "InvalidMaxResultsException");
-        assert_eq!(code(r#"{"StartTime":20,"EndTime":10}"#), "InvalidTimeRangeException");
+        assert_eq!(
+            code(r#"{"StartTime":20,"EndTime":10}"#),
+            "InvalidTimeRangeException"
+        );
         assert_eq!(
             code(r#"{"LookupAttributes":[{"AttributeKey":"eventName","AttributeValue":"X"}]}"#),
             "InvalidLookupAttributesException"
         );
         assert_eq!(
-            code(r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"X"},{"AttributeKey":"EventName","AttributeValue":"Y"}]}"#),
+            code(
+                r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"X"},{"AttributeKey":"EventName","AttributeValue":"Y"}]}"#
+            ),
             "InvalidLookupAttributesException"
         );
-        assert_eq!(code(r#"{"EventCategory":"data"}"#), "InvalidEventCategoryException");
+        assert_eq!(
+            code(r#"{"EventCategory":"data"}"#),
+            "InvalidEventCategoryException"
+        );
         assert_eq!(code(r#"{"NextToken":"nope"}"#), "InvalidNextTokenException");
     }
 
@@ -449,16 +509,26 @@ mod tests {
     fn defaults_and_inclusive_bounds() {
         let v = request(r#"{"StartTime":10,"EndTime":10.5}"#).unwrap();
         assert_eq!(v.max_results, 50);
-        assert_eq!((v.query.start_ms, v.query.end_ms), (Some(10_000), Some(10_500)));
+        assert_eq!(
+            (v.query.start_ms, v.query.end_ms),
+            (Some(10_000), Some(10_500))
+        );
     }
 
     #[test]
     fn a_token_only_works_with_its_own_query() {
-        let a = request(r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"A"}]}"#).unwrap();
-        let cursor = PageCursor { time_ms: 1_700_000_000_000, fingerprint: 42 };
+        let a =
+            request(r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"A"}]}"#)
+                .unwrap();
+        let cursor = PageCursor {
+            time_ms: 1_700_000_000_000,
+            fingerprint: 42,
+        };
         let token = encode_next_token(&a.query, cursor);
         assert_eq!(decode_next_token(&a.query, &token), Ok(cursor));
-        let b = request(r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"B"}]}"#).unwrap();
+        let b =
+            request(r#"{"LookupAttributes":[{"AttributeKey":"EventName","AttributeValue":"B"}]}"#)
+                .unwrap();
         assert!(decode_next_token(&b.query, &token).is_err());
     }
 }

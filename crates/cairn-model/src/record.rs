@@ -124,7 +124,11 @@ impl Record {
         let json = minify_json(text);
         let fingerprint = xxhash_rust::xxh3::xxh3_64(json.as_bytes());
         let fields = derive_fields(&json)?;
-        Ok(Record { json, fingerprint, fields })
+        Ok(Record {
+            json,
+            fingerprint,
+            fields,
+        })
     }
 
     /// Parses a record already held as a [`RawValue`] (one element of a log file's `Records`).
@@ -227,7 +231,9 @@ struct ResourceElement<'a> {
 /// Parses a JSON object member that should itself be an object; anything else reads as empty.
 fn object<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
     match raw {
-        Some(raw) if raw.get().starts_with('{') => serde_json::from_str(raw.get()).unwrap_or_default(),
+        Some(raw) if raw.get().starts_with('{') => {
+            serde_json::from_str(raw.get()).unwrap_or_default()
+        }
         _ => T::default(),
     }
 }
@@ -302,8 +308,8 @@ fn derive_fields(json: &str) -> Result<RecordFields, RecordError> {
         boolean(top.management_event),
         top.insight_details.is_some(),
     );
-    let account_id =
-        non_empty(string(top.recipient_account_id)).or_else(|| non_empty(string(identity.account_id)));
+    let account_id = non_empty(string(top.recipient_account_id))
+        .or_else(|| non_empty(string(identity.account_id)));
 
     Ok(RecordFields {
         event_time_ms,
@@ -367,13 +373,16 @@ fn derive_username(identity: &UserIdentity<'_>) -> Option<String> {
         return Some("root".to_owned());
     }
     let arn = string(identity.arn).unwrap_or_default();
-    let temporary = matches!(identity_type.as_deref(), Some("AssumedRole" | "FederatedUser"))
-        || arn.contains(":assumed-role/")
+    let temporary = matches!(
+        identity_type.as_deref(),
+        Some("AssumedRole" | "FederatedUser")
+    ) || arn.contains(":assumed-role/")
         || arn.contains(":federated-user/");
-    if temporary && let Some((_, session)) = arn.rsplit_once('/') {
-        if !session.is_empty() {
-            return Some(session.to_owned());
-        }
+    if temporary
+        && let Some((_, session)) = arn.rsplit_once('/')
+        && !session.is_empty()
+    {
+        return Some(session.to_owned());
     }
     let context: SessionContext<'_> = object(identity.session_context);
     let issuer: SessionIssuer<'_> = object(context.session_issuer);
@@ -409,7 +418,8 @@ fn derive_resources(raw: Option<&RawValue>) -> Vec<Resource> {
                         .or_else(|| string(element.arn_lowercase)),
                 ),
             };
-            (resource.resource_type.is_some() || resource.resource_name.is_some()).then_some(resource)
+            (resource.resource_type.is_some() || resource.resource_name.is_some())
+                .then_some(resource)
         })
         .collect()
 }
@@ -419,7 +429,14 @@ fn derive_resources(raw: Option<&RawValue>) -> Vec<Resource> {
 pub fn derived_event_id(json: &str) -> String {
     let hash = xxhash_rust::xxh3::xxh3_128(json.as_bytes());
     let hex = format!("{hash:032x}");
-    format!("{}-{}-8{}-{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-8{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Removes the whitespace between JSON tokens; everything inside strings is kept as written.
@@ -462,13 +479,22 @@ mod tests {
     #[test]
     fn minify_keeps_strings_and_drops_whitespace() {
         let text = "{ \"a\" : [ 1 , 2.50 ],\n\t\"b\": \"x  \\\" y\", \"c\" : null }";
-        assert_eq!(minify_json(text), r#"{"a":[1,2.50],"b":"x  \" y","c":null}"#);
+        assert_eq!(
+            minify_json(text),
+            r#"{"a":[1,2.50],"b":"x  \" y","c":null}"#
+        );
     }
 
     #[test]
     fn rejects_what_cannot_be_an_event_with_a_reason() {
-        assert_eq!(Record::parse("[1,2]").unwrap_err(), RecordError::NotAnObject);
-        assert_eq!(Record::parse(r#"{"eventName":"X"}"#).unwrap_err(), RecordError::MissingEventTime);
+        assert_eq!(
+            Record::parse("[1,2]").unwrap_err(),
+            RecordError::NotAnObject
+        );
+        assert_eq!(
+            Record::parse(r#"{"eventName":"X"}"#).unwrap_err(),
+            RecordError::MissingEventTime
+        );
         assert_eq!(
             Record::parse(r#"{"eventName":"X","eventTime":null}"#).unwrap_err(),
             RecordError::MissingEventTime
@@ -481,7 +507,10 @@ mod tests {
             Record::parse(r#"{"eventTime":"2020-01-01T00:00:00Z"}"#).unwrap_err(),
             RecordError::NotAnEvent
         );
-        assert!(matches!(Record::parse(r#"{"eventTime": "#), Err(RecordError::InvalidJson(_))));
+        assert!(matches!(
+            Record::parse(r#"{"eventTime": "#),
+            Err(RecordError::InvalidJson(_))
+        ));
     }
 
     #[test]
@@ -492,14 +521,27 @@ mod tests {
             ))
             .username
         };
-        assert_eq!(user(r#"{"type":"IAMUser","userName":"Alice"}"#).as_deref(), Some("Alice"));
-        assert_eq!(user(r#"{"type":"Root","arn":"arn:aws:iam::1:root"}"#).as_deref(), Some("root"));
+        assert_eq!(
+            user(r#"{"type":"IAMUser","userName":"Alice"}"#).as_deref(),
+            Some("Alice")
+        );
+        assert_eq!(
+            user(r#"{"type":"Root","arn":"arn:aws:iam::1:root"}"#).as_deref(),
+            Some("root")
+        );
         assert_eq!(
             user(r#"{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/Admin/alice-session","sessionContext":{"sessionIssuer":{"userName":"Admin"}}}"#).as_deref(),
             Some("alice-session")
         );
-        assert_eq!(user(r#"{"type":"Role","sessionContext":{"sessionIssuer":{"userName":"R"}}}"#).as_deref(), Some("R"));
-        assert_eq!(user(r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#).as_deref(), Some("ec2.amazonaws.com"));
+        assert_eq!(
+            user(r#"{"type":"Role","sessionContext":{"sessionIssuer":{"userName":"R"}}}"#)
+                .as_deref(),
+            Some("R")
+        );
+        assert_eq!(
+            user(r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#).as_deref(),
+            Some("ec2.amazonaws.com")
+        );
         assert_eq!(user(r#"{"type":"Unknown"}"#), None);
         assert_eq!(user(r#""not an object""#), None);
     }
@@ -512,10 +554,13 @@ mod tests {
         );
         assert_eq!(f.read_only, Some(true));
         assert!(f.event_id_derived);
-        assert_eq!(f.resources, vec![Resource {
-            resource_type: Some("AWS::S3::Object".into()),
-            resource_name: Some("arn:aws:s3:::b/".into())
-        }]);
+        assert_eq!(
+            f.resources,
+            vec![Resource {
+                resource_type: Some("AWS::S3::Object".into()),
+                resource_name: Some("arn:aws:s3:::b/".into())
+            }]
+        );
     }
 
     #[test]
@@ -530,13 +575,28 @@ mod tests {
     #[test]
     fn history_category_follows_aws() {
         let cat = |extra: &str| {
-            fields(&format!(r#"{{"eventTime":"2020-01-01T00:00:00Z","eventName":"X"{extra}}}"#)).history
+            fields(&format!(
+                r#"{{"eventTime":"2020-01-01T00:00:00Z","eventName":"X"{extra}}}"#
+            ))
+            .history
         };
         assert_eq!(cat(""), HistoryCategory::Management);
-        assert_eq!(cat(r#","eventCategory":"Data""#), HistoryCategory::NotInHistory);
-        assert_eq!(cat(r#","managementEvent":false"#), HistoryCategory::NotInHistory);
-        assert_eq!(cat(r#","eventType":"AwsCloudTrailInsight""#), HistoryCategory::Insight);
-        assert_eq!(cat(r#","eventCategory":"Management","managementEvent":true"#), HistoryCategory::Management);
+        assert_eq!(
+            cat(r#","eventCategory":"Data""#),
+            HistoryCategory::NotInHistory
+        );
+        assert_eq!(
+            cat(r#","managementEvent":false"#),
+            HistoryCategory::NotInHistory
+        );
+        assert_eq!(
+            cat(r#","eventType":"AwsCloudTrailInsight""#),
+            HistoryCategory::Insight
+        );
+        assert_eq!(
+            cat(r#","eventCategory":"Management","managementEvent":true"#),
+            HistoryCategory::Management
+        );
     }
 
     #[test]

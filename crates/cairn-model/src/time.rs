@@ -44,7 +44,11 @@ pub fn parse_event_time(text: &str) -> Option<i64> {
             return None;
         }
         for i in 0..3 {
-            millis = millis * 10 + fraction.get(i).filter(|_| i < n).map_or(0, |d| i64::from(d - b'0'));
+            millis = millis * 10
+                + fraction
+                    .get(i)
+                    .filter(|_| i < n)
+                    .map_or(0, |d| i64::from(d - b'0'));
         }
         rest = &fraction[n..];
     }
@@ -79,7 +83,7 @@ pub fn parse_user_time(text: &str) -> Option<i64> {
         return parse_event_time(&format!("{text}T00:00:00Z"));
     }
     // `YYYY-MM-DDTHH:MM` with an optional zone.
-    if b.len() >= 16 && b[13] == b':' && !b.get(16).is_some_and(|c| *c == b':') {
+    if b.len() >= 16 && b[13] == b':' && b.get(16).is_none_or(|c| *c != b':') {
         return parse_event_time(&format!("{}:00{}", &text[..16], &text[16..]));
     }
     None
@@ -177,21 +181,36 @@ mod tests {
         assert_eq!(base, 1_543_444_319_000);
         assert_eq!(parse_event_time("2018-11-28 22:31:59"), Some(base));
         assert_eq!(parse_event_time("2018-11-28 22:31:59Z"), Some(base));
-        assert_eq!(parse_event_time("2018-11-28T22:31:59.123456789Z"), Some(base + 123));
+        assert_eq!(
+            parse_event_time("2018-11-28T22:31:59.123456789Z"),
+            Some(base + 123)
+        );
         assert_eq!(parse_event_time("2018-11-28 22:31:59.5"), Some(base + 500));
         assert_eq!(parse_event_time("2018-11-29T00:31:59+02:00"), Some(base));
     }
 
     #[test]
     fn rejects_what_is_not_a_time() {
-        for bad in ["redacted", "...", "2018-13-01T00:00:00Z", "2019-02-29T00:00:00Z", "2018-11-28T22:31:59Q", "2018-11-28T22:31:59."] {
+        for bad in [
+            "redacted",
+            "...",
+            "2018-13-01T00:00:00Z",
+            "2019-02-29T00:00:00Z",
+            "2018-11-28T22:31:59Q",
+            "2018-11-28T22:31:59.",
+        ] {
             assert_eq!(parse_event_time(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn formats_round_trip() {
-        for text in ["1970-01-01T00:00:00Z", "2000-02-29T23:59:59Z", "2024-12-31T12:00:00.250Z", "1969-07-20T20:17:40Z"] {
+        for text in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T23:59:59Z",
+            "2024-12-31T12:00:00.250Z",
+            "1969-07-20T20:17:40Z",
+        ] {
             assert_eq!(format_event_time(parse_event_time(text).unwrap()), text);
         }
     }
@@ -200,9 +219,18 @@ mod tests {
     fn user_times_accept_epoch_seconds_and_dates() {
         assert_eq!(parse_user_time("1543444319"), Some(1_543_444_319_000));
         assert_eq!(parse_user_time("1543444319.25"), Some(1_543_444_319_250));
-        assert_eq!(parse_user_time("2018-11-28"), parse_event_time("2018-11-28T00:00:00Z"));
-        assert_eq!(parse_user_time("2018-11-28T22:31"), parse_event_time("2018-11-28T22:31:00Z"));
-        assert_eq!(parse_user_time("2018-11-28T22:31:59Z"), Some(1_543_444_319_000));
+        assert_eq!(
+            parse_user_time("2018-11-28"),
+            parse_event_time("2018-11-28T00:00:00Z")
+        );
+        assert_eq!(
+            parse_user_time("2018-11-28T22:31"),
+            parse_event_time("2018-11-28T22:31:00Z")
+        );
+        assert_eq!(
+            parse_user_time("2018-11-28T22:31:59Z"),
+            Some(1_543_444_319_000)
+        );
         assert_eq!(parse_user_time("yesterday"), None);
     }
 }

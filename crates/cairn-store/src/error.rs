@@ -8,13 +8,23 @@ pub enum StoreError {
     #[error("data directory {dir} is in use by another cairn process ({holder})")]
     Locked { dir: PathBuf, holder: String },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("corrupt {path}: {detail}")]
     Corrupt { path: PathBuf, detail: String },
     #[error("{path} has store format version {found}; this cairn reads version {supported}")]
-    UnsupportedVersion { path: PathBuf, found: u32, supported: u32 },
+    UnsupportedVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("parquet {path}: {source}")]
-    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("the store stopped accepting writes after an earlier failure: {0}")]
@@ -32,12 +42,18 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn context(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| StoreError::Io { context: context(), source })
+        self.map_err(|source| StoreError::Io {
+            context: context(),
+            source,
+        })
     }
 }
 
 impl StoreError {
     pub(crate) fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> StoreError {
-        StoreError::Corrupt { path: path.into(), detail: detail.into() }
+        StoreError::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
     }
 }

@@ -34,7 +34,10 @@ impl DirLock {
                     "" => "process unknown".to_owned(),
                     pid => format!("pid {pid}"),
                 };
-                return Err(StoreError::Locked { dir: dir.to_owned(), holder });
+                return Err(StoreError::Locked {
+                    dir: dir.to_owned(),
+                    holder,
+                });
             }
             Err(TryLockError::Error(e)) => {
                 return Err(e).context(|| format!("locking {}", path.display()));

@@ -39,7 +39,12 @@ pub(crate) struct Manifest {
 
 impl Manifest {
     pub(crate) fn empty() -> Manifest {
-        Manifest { format: FORMAT, next_segment_id: 1, wal_floor: 1, segments: Vec::new() }
+        Manifest {
+            format: FORMAT,
+            next_segment_id: 1,
+            wal_floor: 1,
+            segments: Vec::new(),
+        }
     }
 
     /// Reads the manifest of `dir`, `None` if the store is new.
@@ -57,9 +62,14 @@ impl Manifest {
         let version: Version =
             serde_json::from_slice(&text).map_err(|e| StoreError::corrupt(&path, e.to_string()))?;
         if version.format != FORMAT {
-            return Err(StoreError::UnsupportedVersion { path, found: version.format, supported: FORMAT });
+            return Err(StoreError::UnsupportedVersion {
+                path,
+                found: version.format,
+                supported: FORMAT,
+            });
         }
-        let manifest = serde_json::from_slice(&text).map_err(|e| StoreError::corrupt(&path, e.to_string()))?;
+        let manifest =
+            serde_json::from_slice(&text).map_err(|e| StoreError::corrupt(&path, e.to_string()))?;
         Ok(Some(manifest))
     }
 
@@ -67,7 +77,8 @@ impl Manifest {
     pub(crate) fn store(&self, dir: &Path) -> Result<()> {
         let path = dir.join(FILE_NAME);
         let tmp = dir.join("MANIFEST.tmp");
-        let text = serde_json::to_vec_pretty(self).map_err(|e| StoreError::corrupt(&path, e.to_string()))?;
+        let text = serde_json::to_vec_pretty(self)
+            .map_err(|e| StoreError::corrupt(&path, e.to_string()))?;
         std::fs::write(&tmp, &text)
             .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
             .and_then(|()| std::fs::rename(&tmp, &path))

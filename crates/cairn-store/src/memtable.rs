@@ -58,7 +58,10 @@ impl Memtable {
         let row = self.records.len() as u32;
         for key in LookupAttributeKey::ALL {
             for value in record.fields.lookup_values(key) {
-                self.postings.entry(attribute_index_key(key, value)).or_default().push(row);
+                self.postings
+                    .entry(attribute_index_key(key, value))
+                    .or_default()
+                    .push(row);
             }
         }
         self.json_bytes += record.json.len();
@@ -86,7 +89,12 @@ impl Memtable {
     }
 
     /// Up to `limit` records matching `query` that come after `cursor`, newest first.
-    pub(crate) fn top(&self, query: &LookupQuery, cursor: Option<PageCursor>, limit: usize) -> Vec<&Record> {
+    pub(crate) fn top(
+        &self,
+        query: &LookupQuery,
+        cursor: Option<PageCursor>,
+        limit: usize,
+    ) -> Vec<&Record> {
         let mut matching: Vec<&Record> = match &query.attribute {
             Some((key, value)) => self
                 .postings
@@ -109,7 +117,10 @@ impl Memtable {
 /// Whether two records are the same JSON written differently (key order, escapes, spacing): the
 /// same event exported by two tools. Only called when eventIDs match and texts differ.
 pub(crate) fn json_equal(a: &str, b: &str) -> bool {
-    match (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)) {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
@@ -117,5 +128,7 @@ pub(crate) fn json_equal(a: &str, b: &str) -> bool {
 
 /// Whether a record comes after the cursor in (time, fingerprint) descending order.
 pub(crate) fn before_cursor(record: &Record, cursor: Option<PageCursor>) -> bool {
-    cursor.is_none_or(|c| (record.fields.event_time_ms, record.fingerprint) < (c.time_ms, c.fingerprint))
+    cursor.is_none_or(|c| {
+        (record.fields.event_time_ms, record.fingerprint) < (c.time_ms, c.fingerprint)
+    })
 }

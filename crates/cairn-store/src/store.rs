@@ -56,7 +56,11 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { retention_days: None, memtable_max_events: 200_000, memtable_max_bytes: 192 << 20 }
+        StoreOptions {
+            retention_days: None,
+            memtable_max_events: 200_000,
+            memtable_max_bytes: 192 << 20,
+        }
     }
 }
 
@@ -117,7 +121,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dir", &self.shared.dir).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("dir", &self.shared.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,9 +145,17 @@ struct State {
     failure: Option<String>,
 }
 
+/// Where the writer answers an append.
+type AppendReply = SyncSender<Result<Vec<AppendStatus>>>;
+
 enum WriterMessage {
-    Append { records: Vec<Record>, reply: SyncSender<Result<Vec<AppendStatus>>> },
-    Seal { reply: SyncSender<Result<()>> },
+    Append {
+        records: Vec<Record>,
+        reply: AppendReply,
+    },
+    Seal {
+        reply: SyncSender<Result<()>>,
+    },
 }
 
 struct SealJob {
@@ -160,13 +174,16 @@ fn wal_dir(dir: &Path) -> PathBuf {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl StoreOptions {
     /// The oldest eventTime retention keeps, if any.
     fn cutoff_ms(&self) -> Option<i64> {
-        self.retention_days.map(|days| now_ms() - i64::from(days) * 86_400_000)
+        self.retention_days
+            .map(|days| now_ms() - i64::from(days) * 86_400_000)
     }
 }
 
@@ -218,7 +235,10 @@ impl Store {
             recovery.torn_bytes += recovered.torn_bytes;
             for payload in recovered.payloads {
                 let record = Record::parse(&payload).map_err(|e| {
-                    StoreError::corrupt(wal::wal_path(&wal_dir, id), format!("a logged record no longer parses: {e}"))
+                    StoreError::corrupt(
+                        wal::wal_path(&wal_dir, id),
+                        format!("a logged record no longer parses: {e}"),
+                    )
                 })?;
                 let mut seen = active.seen(&record);
                 for segment in &segments {
@@ -239,7 +259,13 @@ impl Store {
         let shared = Arc::new(Shared {
             dir,
             options,
-            state: RwLock::new(State { active, frozen: None, segments, manifest, failure: None }),
+            state: RwLock::new(State {
+                active,
+                frozen: None,
+                segments,
+                manifest,
+                failure: None,
+            }),
             sealing: Mutex::new(false),
             seal_finished: Condvar::new(),
         });
@@ -255,7 +281,13 @@ impl Store {
                 move || run_sealer(&shared, &sealer_rx)
             })?,
         ];
-        Ok(Store { recovery, shared, writer: Some(writer_tx), threads, _lock: lock })
+        Ok(Store {
+            recovery,
+            shared,
+            writer: Some(writer_tx),
+            threads,
+            _lock: lock,
+        })
     }
 
     /// What opening the store recovered from the log.
@@ -288,18 +320,27 @@ impl Store {
     }
 
     fn send(&self, message: WriterMessage) -> Result<()> {
-        self.writer.as_ref().ok_or(StoreError::ShuttingDown)?.send(message).map_err(|_| StoreError::ShuttingDown)
+        self.writer
+            .as_ref()
+            .ok_or(StoreError::ShuttingDown)?
+            .send(message)
+            .map_err(|_| StoreError::ShuttingDown)
     }
 
     /// One page of events matching `query`, newest first, starting after `cursor`.
-    pub fn lookup(&self, query: &LookupQuery, cursor: Option<PageCursor>, limit: usize) -> Result<LookupPage> {
+    pub fn lookup(
+        &self,
+        query: &LookupQuery,
+        cursor: Option<PageCursor>,
+        limit: usize,
+    ) -> Result<LookupPage> {
         let mut query = query.clone();
         if let Some(cutoff) = self.shared.options.cutoff_ms() {
             query.start_ms = Some(query.start_ms.map_or(cutoff, |s| s.max(cutoff)));
         }
         let want = limit + 1;
         enum Pick {
-            Memory(Record),
+            Memory(Box<Record>),
             Segment(usize, u32),
         }
         let mut picks: Vec<(i64, u64, Pick)> = Vec::new();
@@ -307,17 +348,28 @@ impl Store {
             let state = self.shared.state.read().map_err(lock_poisoned)?;
             for memtable in std::iter::once(&state.active).chain(state.frozen.as_deref()) {
                 for record in memtable.top(&query, cursor, want) {
-                    picks.push((record.fields.event_time_ms, record.fingerprint, Pick::Memory(record.clone())));
+                    picks.push((
+                        record.fields.event_time_ms,
+                        record.fingerprint,
+                        Pick::Memory(Box::new(record.clone())),
+                    ));
                 }
             }
             state.segments.clone()
         };
         for (i, segment) in segments.iter().enumerate() {
-            for Candidate { time_ms, fingerprint, row } in segment.top(&query, cursor, want) {
+            for Candidate {
+                time_ms,
+                fingerprint,
+                row,
+            } in segment.top(&query, cursor, want)
+            {
                 picks.push((time_ms, fingerprint, Pick::Segment(i, row)));
             }
         }
-        picks.sort_unstable_by_key(|(time, fingerprint, _)| std::cmp::Reverse((*time, *fingerprint)));
+        picks.sort_unstable_by_key(|(time, fingerprint, _)| {
+            std::cmp::Reverse((*time, *fingerprint))
+        });
         picks.truncate(want);
 
         // Fetch the picked segment rows, one read per segment.
@@ -336,11 +388,14 @@ impl Store {
         let mut records = Vec::with_capacity(picks.len());
         for (_, _, pick) in picks {
             let record = match pick {
-                Pick::Memory(record) => record,
+                Pick::Memory(record) => *record,
                 Pick::Segment(i, row) => {
                     let text = fetched.remove(&(i, row)).unwrap_or_default();
                     let record = Record::parse(&text).map_err(|e| {
-                        StoreError::corrupt(segments[i].meta.id.to_string(), format!("stored record does not parse: {e}"))
+                        StoreError::corrupt(
+                            segments[i].meta.id.to_string(),
+                            format!("stored record does not parse: {e}"),
+                        )
                     })?;
                     // The index works on hashes: confirm the match on the record itself.
                     if !query.matches(&record.fields) || !before_cursor(&record, cursor) {
@@ -353,7 +408,10 @@ impl Store {
         }
         let next = if records.len() > limit {
             records.truncate(limit);
-            records.last().map(|r| PageCursor { time_ms: r.fields.event_time_ms, fingerprint: r.fingerprint })
+            records.last().map(|r| PageCursor {
+                time_ms: r.fields.event_time_ms,
+                fingerprint: r.fingerprint,
+            })
         } else {
             None
         };
@@ -381,7 +439,8 @@ impl Store {
 
     pub fn stats(&self) -> Result<StoreStats> {
         let state = self.shared.state.read().map_err(lock_poisoned)?;
-        let events_in_memtable = (state.active.len() + state.frozen.as_ref().map_or(0, |m| m.len())) as u64;
+        let events_in_memtable =
+            (state.active.len() + state.frozen.as_ref().map_or(0, |m| m.len())) as u64;
         let events_in_segments: u64 = state.segments.iter().map(|s| s.meta.rows).sum();
         let wal_dir = wal_dir(&self.shared.dir);
         let wal_bytes = wal::list_wal_files(&wal_dir)?
@@ -420,17 +479,26 @@ impl Drop for Store {
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(name.to_owned()).spawn(f).context(|| format!("starting thread {name}"))
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .context(|| format!("starting thread {name}"))
 }
 
 /// Removes segment files the manifest does not list (unfinished seals, expired segments).
 fn remove_unlisted_segment_files(dir: &Path, manifest: &Manifest) -> Result<()> {
     let seg_dir = segments_dir(dir);
     let listed: std::collections::HashSet<u64> = manifest.segments.iter().map(|s| s.id).collect();
-    let entries = std::fs::read_dir(&seg_dir).context(|| format!("listing {}", seg_dir.display()))?;
+    let entries =
+        std::fs::read_dir(&seg_dir).context(|| format!("listing {}", seg_dir.display()))?;
     for entry in entries {
-        let path = entry.context(|| format!("listing {}", seg_dir.display()))?.path();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let path = entry
+            .context(|| format!("listing {}", seg_dir.display()))?
+            .path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let id = name.split('.').next().and_then(|n| n.parse::<u64>().ok());
         let finished = name.ends_with(".parquet") || name.ends_with(".idx");
         if id.is_none_or(|id| !listed.contains(&id)) || !finished {
@@ -450,7 +518,12 @@ fn drop_expired(manifest: &mut Manifest, options: &StoreOptions) -> bool {
     manifest.segments.len() != before
 }
 
-fn run_writer(shared: &Shared, mut wal: WalWriter, requests: &Receiver<WriterMessage>, sealer: &Sender<SealJob>) {
+fn run_writer(
+    shared: &Shared,
+    mut wal: WalWriter,
+    requests: &Receiver<WriterMessage>,
+    sealer: &Sender<SealJob>,
+) {
     while let Ok(first) = requests.recv() {
         let mut appends = Vec::new();
         let mut seals = Vec::new();
@@ -483,8 +556,12 @@ fn run_writer(shared: &Shared, mut wal: WalWriter, requests: &Receiver<WriterMes
 }
 
 /// Writes one group commit: dedup, append, one sync, publish, reply.
-fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, SyncSender<Result<Vec<AppendStatus>>>)>) {
-    let failure = shared.state.read().map(|s| s.failure.clone()).unwrap_or(Some("poisoned".to_owned()));
+fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, AppendReply)>) {
+    let failure = shared
+        .state
+        .read()
+        .map(|s| s.failure.clone())
+        .unwrap_or(Some("poisoned".to_owned()));
     if let Some(failure) = failure {
         for (_, reply) in appends {
             let _ = reply.send(Err(StoreError::Failed(failure.clone())));
@@ -495,7 +572,9 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
     let mut accepted: Vec<Record> = Vec::new();
     let mut replies = Vec::with_capacity(appends.len());
     {
-        let Ok(state) = shared.state.read() else { return };
+        let Ok(state) = shared.state.read() else {
+            return;
+        };
         // Records earlier in this same group, by eventID.
         let mut group: HashMap<String, Vec<usize>> = HashMap::new();
         for (records, reply) in appends {
@@ -517,10 +596,15 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
                     seen = seen.or(segment.seen(&record).unwrap_or(Seen::OtherWithSameId));
                 }
                 if let Some(earlier) = group.get(&record.fields.event_id) {
-                    let same = earlier
-                        .iter()
-                        .any(|&i| accepted[i].json == record.json || json_equal(&accepted[i].json, &record.json));
-                    seen = seen.or(if same { Seen::Duplicate } else { Seen::OtherWithSameId });
+                    let same = earlier.iter().any(|&i| {
+                        accepted[i].json == record.json
+                            || json_equal(&accepted[i].json, &record.json)
+                    });
+                    seen = seen.or(if same {
+                        Seen::Duplicate
+                    } else {
+                        Seen::OtherWithSameId
+                    });
                 }
                 statuses.push(match seen {
                     Seen::Duplicate => AppendStatus::Duplicate,
@@ -528,7 +612,10 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
                     Seen::New => AppendStatus::Stored,
                 });
                 if seen != Seen::Duplicate {
-                    group.entry(record.fields.event_id.clone()).or_default().push(accepted.len());
+                    group
+                        .entry(record.fields.event_id.clone())
+                        .or_default()
+                        .push(accepted.len());
                     accepted.push(record);
                 }
             }
@@ -560,7 +647,12 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
 
 /// Freezes the active memtable and hands it to the sealer (waiting for a seal in progress
 /// first, which bounds memory to two memtables). `replies` are answered when the seal is done.
-fn freeze(shared: &Shared, wal: &mut WalWriter, sealer: &Sender<SealJob>, replies: Vec<SyncSender<Result<()>>>) {
+fn freeze(
+    shared: &Shared,
+    wal: &mut WalWriter,
+    sealer: &Sender<SealJob>,
+    replies: Vec<SyncSender<Result<()>>>,
+) {
     let reply_all = |replies: Vec<SyncSender<Result<()>>>, result: Result<()>| {
         for reply in replies {
             let _ = reply.send(match &result {
@@ -592,7 +684,9 @@ fn freeze(shared: &Shared, wal: &mut WalWriter, sealer: &Sender<SealJob>, replie
         Err(e) => return reply_all(replies, Err(e)),
     };
     let memtable = {
-        let Ok(mut state) = shared.state.write() else { return };
+        let Ok(mut state) = shared.state.write() else {
+            return;
+        };
         let memtable = Arc::new(std::mem::take(&mut state.active));
         state.frozen = Some(memtable.clone());
         memtable
@@ -601,7 +695,11 @@ fn freeze(shared: &Shared, wal: &mut WalWriter, sealer: &Sender<SealJob>, replie
     if let Ok(mut sealing) = shared.sealing.lock() {
         *sealing = true;
     }
-    let job = SealJob { memtable, wal_floor: wal.id(), replies };
+    let job = SealJob {
+        memtable,
+        wal_floor: wal.id(),
+        replies,
+    };
     if let Err(mpsc::SendError(job)) = sealer.send(job) {
         reply_all(job.replies, Err(StoreError::ShuttingDown));
     }
@@ -651,7 +749,10 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<()> {
     }
     // Past the manifest, these deletions are housekeeping: open() redoes any it misses.
     let wal_dir = wal_dir(&shared.dir);
-    for old in wal::list_wal_files(&wal_dir)?.into_iter().filter(|&id| id < manifest.wal_floor) {
+    for old in wal::list_wal_files(&wal_dir)?
+        .into_iter()
+        .filter(|&id| id < manifest.wal_floor)
+    {
         let _ = std::fs::remove_file(wal::wal_path(&wal_dir, old));
     }
     remove_unlisted_segment_files(&shared.dir, &manifest)

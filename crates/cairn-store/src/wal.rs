@@ -42,12 +42,16 @@ pub(crate) fn wal_path(wal_dir: &Path, id: u64) -> PathBuf {
 /// The ids of the log files in `wal_dir`, ascending.
 pub(crate) fn list_wal_files(wal_dir: &Path) -> Result<Vec<u64>> {
     let mut ids = Vec::new();
-    let entries = std::fs::read_dir(wal_dir).context(|| format!("listing {}", wal_dir.display()))?;
+    let entries =
+        std::fs::read_dir(wal_dir).context(|| format!("listing {}", wal_dir.display()))?;
     for entry in entries {
         let entry = entry.context(|| format!("listing {}", wal_dir.display()))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if let Some(id) = name.strip_suffix(".wal").and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(id) = name
+            .strip_suffix(".wal")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             ids.push(id);
         }
     }
@@ -89,7 +93,13 @@ impl WalWriter {
             .and_then(|()| file.sync_all())
             .context(|| format!("writing {}", path.display()))?;
         sync_dir(wal_dir)?;
-        Ok(WalWriter { file, path, id, len: HEADER_LEN, buffer: Vec::new() })
+        Ok(WalWriter {
+            file,
+            path,
+            id,
+            len: HEADER_LEN,
+            buffer: Vec::new(),
+        })
     }
 
     /// Continues appending to an existing, recovered log file of length `len`.
@@ -99,7 +109,13 @@ impl WalWriter {
             .append(true)
             .open(&path)
             .context(|| format!("opening {}", path.display()))?;
-        Ok(WalWriter { file, path, id, len, buffer: Vec::new() })
+        Ok(WalWriter {
+            file,
+            path,
+            id,
+            len,
+            buffer: Vec::new(),
+        })
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -108,7 +124,10 @@ impl WalWriter {
 
     /// Appends one frame per payload and syncs. On error the file is cut back to where it was,
     /// so a failed batch leaves nothing behind that recovery would take for an event.
-    pub(crate) fn append_durably<'a>(&mut self, payloads: impl Iterator<Item = &'a [u8]>) -> Result<()> {
+    pub(crate) fn append_durably<'a>(
+        &mut self,
+        payloads: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<()> {
         self.buffer.clear();
         for payload in payloads {
             encode_frame(payload, &mut self.buffer);
@@ -116,7 +135,10 @@ impl WalWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let result = self.file.write_all(&self.buffer).and_then(|()| self.file.sync_data());
+        let result = self
+            .file
+            .write_all(&self.buffer)
+            .and_then(|()| self.file.sync_data());
         match result {
             Ok(()) => {
                 self.len += self.buffer.len() as u64;
@@ -125,7 +147,10 @@ impl WalWriter {
             Err(e) => {
                 // Best effort: if this fails too, recovery's checksums still reject the partial
                 // frames, but later frames would follow garbage, so the store stops writing.
-                let _ = self.file.set_len(self.len).and_then(|()| self.file.sync_data());
+                let _ = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.sync_data());
                 Err(e).context(|| format!("appending to {}", self.path.display()))
             }
         }
@@ -154,13 +179,24 @@ pub(crate) fn recover_file(wal_dir: &Path, id: u64, is_newest: bool) -> Result<R
         // A newest file whose header never became durable holds no acknowledged frame.
         if is_newest && MAGIC.starts_with(&bytes[..bytes.len().min(8)]) {
             rewrite_header(&path)?;
-            return Ok(RecoveredFile { payloads: Vec::new(), valid_len: HEADER_LEN, torn_bytes: bytes.len() as u64 });
+            return Ok(RecoveredFile {
+                payloads: Vec::new(),
+                valid_len: HEADER_LEN,
+                torn_bytes: bytes.len() as u64,
+            });
         }
-        return Err(StoreError::corrupt(&path, "not a cairn log file (bad header)"));
+        return Err(StoreError::corrupt(
+            &path,
+            "not a cairn log file (bad header)",
+        ));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
     if version != VERSION {
-        return Err(StoreError::UnsupportedVersion { path, found: version, supported: VERSION });
+        return Err(StoreError::UnsupportedVersion {
+            path,
+            found: version,
+            supported: VERSION,
+        });
     }
 
     let mut payloads = Vec::new();
@@ -194,12 +230,19 @@ pub(crate) fn recover_file(wal_dir: &Path, id: u64, is_newest: bool) -> Result<R
         if !is_newest {
             return Err(StoreError::corrupt(&path, format!("{detail} at byte {at}")));
         }
-        let file = OpenOptions::new().write(true).open(&path).context(|| format!("opening {}", path.display()))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .context(|| format!("opening {}", path.display()))?;
         file.set_len(at as u64)
             .and_then(|()| file.sync_all())
             .context(|| format!("truncating the torn tail of {}", path.display()))?;
     }
-    Ok(RecoveredFile { payloads, valid_len: at as u64, torn_bytes })
+    Ok(RecoveredFile {
+        payloads,
+        valid_len: at as u64,
+        torn_bytes,
+    })
 }
 
 fn rewrite_header(path: &Path) -> Result<()> {
@@ -214,7 +257,9 @@ fn rewrite_header(path: &Path) -> Result<()> {
 
 /// Makes a directory's entries (created, renamed, removed files) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).context(|| format!("syncing directory {}", dir.display()))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .context(|| format!("syncing directory {}", dir.display()))
 }
 
 #[cfg(test)]
@@ -225,20 +270,30 @@ mod tests {
     fn frames_round_trip_and_a_torn_tail_is_cut() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(dir.path(), 1).unwrap();
-        w.append_durably([b"{\"a\":1}".as_slice(), b"{\"b\":2}".as_slice()].into_iter()).unwrap();
+        w.append_durably([b"{\"a\":1}".as_slice(), b"{\"b\":2}".as_slice()].into_iter())
+            .unwrap();
         let good_len = std::fs::metadata(wal_path(dir.path(), 1)).unwrap().len();
         drop(w);
         // A torn write: half of a frame.
         let mut frame = Vec::new();
         encode_frame(b"{\"c\":3}", &mut frame);
-        let mut f = OpenOptions::new().append(true).open(wal_path(dir.path(), 1)).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(wal_path(dir.path(), 1))
+            .unwrap();
         f.write_all(&frame[..frame.len() / 2]).unwrap();
 
         let older = recover_file(dir.path(), 1, false);
-        assert!(matches!(older, Err(StoreError::Corrupt { .. })), "{older:?}");
+        assert!(
+            matches!(older, Err(StoreError::Corrupt { .. })),
+            "{older:?}"
+        );
         let r = recover_file(dir.path(), 1, true).unwrap();
         assert_eq!(r.payloads, vec!["{\"a\":1}", "{\"b\":2}"]);
         assert_eq!(r.valid_len, good_len);
-        assert_eq!(std::fs::metadata(wal_path(dir.path(), 1)).unwrap().len(), good_len);
+        assert_eq!(
+            std::fs::metadata(wal_path(dir.path(), 1)).unwrap().len(),
+            good_len
+        );
     }
 }

@@ -20,7 +20,10 @@ fn record(id: &str, time: &str, name: &str, extra: &str) -> Record {
 }
 
 fn small_options() -> StoreOptions {
-    StoreOptions { memtable_max_events: 3, ..StoreOptions::default() }
+    StoreOptions {
+        memtable_max_events: 3,
+        ..StoreOptions::default()
+    }
 }
 
 /// All pages of a lookup, following cursors.
@@ -53,15 +56,31 @@ fn an_acknowledged_event_survives_reopen_and_is_stored_once() {
     {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         let statuses = store.append(vec![a.clone(), b.clone(), a.clone()]).unwrap();
-        assert_eq!(statuses, vec![AppendStatus::Stored, AppendStatus::Stored, AppendStatus::Duplicate]);
+        assert_eq!(
+            statuses,
+            vec![
+                AppendStatus::Stored,
+                AppendStatus::Stored,
+                AppendStatus::Duplicate
+            ]
+        );
     }
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(store.recovery().replayed_events, 2);
-    assert_eq!(store.append(vec![a.clone()]).unwrap(), vec![AppendStatus::Duplicate]);
+    assert_eq!(
+        store.append(vec![a.clone()]).unwrap(),
+        vec![AppendStatus::Duplicate]
+    );
     store.seal().unwrap();
-    assert_eq!(store.append(vec![b.clone()]).unwrap(), vec![AppendStatus::Duplicate]);
+    assert_eq!(
+        store.append(vec![b.clone()]).unwrap(),
+        vec![AppendStatus::Duplicate]
+    );
     let stats = store.stats().unwrap();
-    assert_eq!((stats.events, stats.events_in_segments, stats.segments), (2, 2, 1));
+    assert_eq!(
+        (stats.events, stats.events_in_segments, stats.segments),
+        (2, 2, 1)
+    );
     let mut expected = vec![a.json, b.json];
     expected.sort();
     assert_eq!(all_texts(&store), expected);
@@ -72,10 +91,18 @@ fn same_event_id_with_other_content_is_kept_and_flagged() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let a = record("same", "2024-01-01T00:00:00Z", "RunInstances", "");
-    let edited = record("same", "2024-01-01T00:00:00Z", "RunInstances", r#","errorCode":"X""#);
+    let edited = record(
+        "same",
+        "2024-01-01T00:00:00Z",
+        "RunInstances",
+        r#","errorCode":"X""#,
+    );
     assert_eq!(store.append(vec![a]).unwrap(), vec![AppendStatus::Stored]);
     store.seal().unwrap();
-    assert_eq!(store.append(vec![edited]).unwrap(), vec![AppendStatus::StoredConflictingId]);
+    assert_eq!(
+        store.append(vec![edited]).unwrap(),
+        vec![AppendStatus::StoredConflictingId]
+    );
     let query = LookupQuery {
         attribute: Some((LookupAttributeKey::EventId, "same".into())),
         ..LookupQuery::default()
@@ -90,8 +117,14 @@ fn a_second_process_on_the_directory_gets_a_clear_error() {
     let err = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     let message = err.to_string();
-    assert!(message.contains("in use by another cairn process"), "{message}");
-    assert!(message.contains(&format!("pid {}", std::process::id())), "{message}");
+    assert!(
+        message.contains("in use by another cairn process"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
 }
 
 #[test]
@@ -99,20 +132,39 @@ fn lookups_are_newest_first_inclusive_and_paginate_across_segments_and_memory() 
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), small_options()).unwrap();
     for i in 0..10 {
-        let r = record(&format!("id-{i}"), &format!("2024-01-01T00:00:{:02}Z", i), if i % 2 == 0 { "Even" } else { "Odd" }, "");
+        let r = record(
+            &format!("id-{i}"),
+            &format!("2024-01-01T00:00:{:02}Z", i),
+            if i % 2 == 0 { "Even" } else { "Odd" },
+            "",
+        );
         store.append(vec![r]).unwrap();
     }
-    let names = |records: &[Record]| records.iter().map(|r| r.fields.event_id.clone()).collect::<Vec<_>>();
+    let names = |records: &[Record]| {
+        records
+            .iter()
+            .map(|r| r.fields.event_id.clone())
+            .collect::<Vec<_>>()
+    };
     let all = lookup_all(&store, &LookupQuery::default(), 3);
-    assert_eq!(names(&all), (0..10).rev().map(|i| format!("id-{i}")).collect::<Vec<_>>());
+    assert_eq!(
+        names(&all),
+        (0..10).rev().map(|i| format!("id-{i}")).collect::<Vec<_>>()
+    );
     let even = LookupQuery {
         attribute: Some((LookupAttributeKey::EventName, "Even".into())),
         start_ms: cairn_model::time::parse_event_time("2024-01-01T00:00:02Z"),
         end_ms: cairn_model::time::parse_event_time("2024-01-01T00:00:06Z"),
         ..LookupQuery::default()
     };
-    assert_eq!(names(&lookup_all(&store, &even, 1)), vec!["id-6", "id-4", "id-2"]);
-    let other_region = LookupQuery { region: Some("eu-west-1".into()), ..LookupQuery::default() };
+    assert_eq!(
+        names(&lookup_all(&store, &even, 1)),
+        vec!["id-6", "id-4", "id-2"]
+    );
+    let other_region = LookupQuery {
+        region: Some("eu-west-1".into()),
+        ..LookupQuery::default()
+    };
     assert!(lookup_all(&store, &other_region, 5).is_empty());
 }
 
@@ -121,26 +173,52 @@ fn a_page_cursor_stays_valid_while_new_events_arrive() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), small_options()).unwrap();
     for i in 0..6 {
-        store.append(vec![record(&format!("id-{i}"), &format!("2024-01-01T00:00:{i:02}Z"), "X", "")]).unwrap();
+        store
+            .append(vec![record(
+                &format!("id-{i}"),
+                &format!("2024-01-01T00:00:{i:02}Z"),
+                "X",
+                "",
+            )])
+            .unwrap();
     }
     let first = store.lookup(&LookupQuery::default(), None, 2).unwrap();
-    store.append(vec![record("late", "2024-01-01T00:01:00Z", "X", "")]).unwrap();
-    let second = store.lookup(&LookupQuery::default(), first.next, 2).unwrap();
-    let ids: Vec<_> = first.records.iter().chain(&second.records).map(|r| r.fields.event_id.as_str()).collect();
+    store
+        .append(vec![record("late", "2024-01-01T00:01:00Z", "X", "")])
+        .unwrap();
+    let second = store
+        .lookup(&LookupQuery::default(), first.next, 2)
+        .unwrap();
+    let ids: Vec<_> = first
+        .records
+        .iter()
+        .chain(&second.records)
+        .map(|r| r.fields.event_id.as_str())
+        .collect();
     assert_eq!(ids, vec!["id-5", "id-4", "id-3", "id-2"]);
 }
 
 #[test]
 fn retention_hides_and_refuses_events_older_than_the_period() {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions { retention_days: Some(30), ..StoreOptions::default() };
+    let options = StoreOptions {
+        retention_days: Some(30),
+        ..StoreOptions::default()
+    };
     let store = Store::open(dir.path(), options).unwrap();
     let now = cairn_model::time::format_event_time(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 * 1000,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            * 1000,
     );
     let old = record("old", "2001-01-01T00:00:00Z", "X", "");
     let fresh = record("fresh", &now, "X", "");
-    assert_eq!(store.append(vec![old, fresh]).unwrap(), vec![AppendStatus::Expired, AppendStatus::Stored]);
+    assert_eq!(
+        store.append(vec![old, fresh]).unwrap(),
+        vec![AppendStatus::Expired, AppendStatus::Stored]
+    );
     assert_eq!(lookup_all(&store, &LookupQuery::default(), 50).len(), 1);
 }
 
@@ -155,7 +233,10 @@ enum Op {
     Reopen,
     /// A crash in the middle of a write: frames for these records reach the log, cut after
     /// `cut` bytes of them; then reopen.
-    TornWrite { records: Vec<usize>, cut: usize },
+    TornWrite {
+        records: Vec<usize>,
+        cut: usize,
+    },
 }
 
 fn pool() -> Vec<Record> {
@@ -163,7 +244,12 @@ fn pool() -> Vec<Record> {
     (0..24)
         .map(|i| {
             // Ids repeat every 20 records with other content: conflicting ids are part of the model.
-            record(&format!("id-{}", i % 20), &format!("2024-01-01T00:00:{:02}Z", (i * 7) % 13), names[i % 3], &format!(r#","n":{i}"#))
+            record(
+                &format!("id-{}", i % 20),
+                &format!("2024-01-01T00:00:{:02}Z", (i * 7) % 13),
+                names[i % 3],
+                &format!(r#","n":{i}"#),
+            )
         })
         .collect()
 }
@@ -178,20 +264,36 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn newest_wal(dir: &Path) -> std::path::PathBuf {
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files.pop().unwrap()
 }
 
 fn check_against_model(store: &Store, model: &BTreeMap<String, Record>, page: usize) {
     let expected: Vec<String> = model.keys().cloned().collect();
-    assert_eq!(all_texts(store), expected, "stored records differ from the acknowledged ones");
+    assert_eq!(
+        all_texts(store),
+        expected,
+        "stored records differ from the acknowledged ones"
+    );
     for name in ["RunInstances", "DescribeInstances", "Nothing"] {
-        let query = LookupQuery { attribute: Some((LookupAttributeKey::EventName, name.into())), ..LookupQuery::default() };
-        let mut brute: Vec<&Record> = model.values().filter(|r| query.matches(&r.fields)).collect();
+        let query = LookupQuery {
+            attribute: Some((LookupAttributeKey::EventName, name.into())),
+            ..LookupQuery::default()
+        };
+        let mut brute: Vec<&Record> = model
+            .values()
+            .filter(|r| query.matches(&r.fields))
+            .collect();
         brute.sort_by_key(|r| std::cmp::Reverse((r.fields.event_time_ms, r.fingerprint)));
         let got = lookup_all(store, &query, page);
-        assert_eq!(got.iter().map(|r| &r.json).collect::<Vec<_>>(), brute.iter().map(|r| &r.json).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(|r| &r.json).collect::<Vec<_>>(),
+            brute.iter().map(|r| &r.json).collect::<Vec<_>>()
+        );
     }
 }
 

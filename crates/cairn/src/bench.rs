@@ -54,11 +54,28 @@ pub enum BenchCommand {
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
-        BenchCommand::Generate { out, records, records_per_file, seed } => {
+        BenchCommand::Generate {
+            out,
+            records,
+            records_per_file,
+            seed,
+        } => {
             let report = generate(&out, records, records_per_file, seed)?;
-            println!("wrote {} records in {} files ({} bytes gzipped) to {}", report.records, report.files, report.bytes, out.display());
+            println!(
+                "wrote {} records in {} files ({} bytes gzipped) to {}",
+                report.records,
+                report.files,
+                report.bytes,
+                out.display()
+            );
         }
-        BenchCommand::Run { files, records, data_dir, python, lookups } => {
+        BenchCommand::Run {
+            files,
+            records,
+            data_dir,
+            python,
+            lookups,
+        } => {
             if !files.exists() {
                 println!("generating {records} records into {}", files.display());
                 generate(&files, records, 2_000, 1)?;
@@ -109,11 +126,20 @@ impl Rng {
 
     fn uuid(&mut self) -> String {
         let h = self.hex(32);
-        format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
     }
 
     fn upper(&mut self, len: usize) -> String {
-        (0..len).map(|_| (b'A' + self.below(26) as u8) as char).collect()
+        (0..len)
+            .map(|_| (b'A' + self.below(26) as u8) as char)
+            .collect()
     }
 }
 
@@ -121,7 +147,13 @@ impl Rng {
 const CALLS: &[(&str, &str, bool, u32, bool)] = &[
     ("ec2.amazonaws.com", "DescribeInstances", true, 120, false),
     ("ec2.amazonaws.com", "DescribeVolumes", true, 40, false),
-    ("ec2.amazonaws.com", "DescribeSecurityGroups", true, 30, false),
+    (
+        "ec2.amazonaws.com",
+        "DescribeSecurityGroups",
+        true,
+        30,
+        false,
+    ),
     ("ec2.amazonaws.com", "RunInstances", false, 6, false),
     ("ec2.amazonaws.com", "TerminateInstances", false, 4, false),
     ("ec2.amazonaws.com", "CreateVolume", false, 4, false),
@@ -140,18 +172,45 @@ const CALLS: &[(&str, &str, bool, u32, bool)] = &[
     ("ssm.amazonaws.com", "GetParameter", true, 30, false),
     ("ssm.amazonaws.com", "SendCommand", false, 2, false),
     ("ssm.amazonaws.com", "DeleteDocument", false, 1, false),
-    ("monitoring.amazonaws.com", "PutMetricAlarm", false, 2, false),
-    ("monitoring.amazonaws.com", "DescribeAlarms", true, 25, false),
+    (
+        "monitoring.amazonaws.com",
+        "PutMetricAlarm",
+        false,
+        2,
+        false,
+    ),
+    (
+        "monitoring.amazonaws.com",
+        "DescribeAlarms",
+        true,
+        25,
+        false,
+    ),
     ("logs.amazonaws.com", "CreateLogStream", false, 20, false),
     ("lambda.amazonaws.com", "Invoke", false, 40, true),
     ("dynamodb.amazonaws.com", "DescribeTable", true, 15, false),
     ("cloudtrail.amazonaws.com", "LookupEvents", true, 5, false),
     ("cloudtrail.amazonaws.com", "StopLogging", false, 1, false),
-    ("ec2-instance-connect.amazonaws.com", "SendSSHPublicKey", false, 2, false),
+    (
+        "ec2-instance-connect.amazonaws.com",
+        "SendSSHPublicKey",
+        false,
+        2,
+        false,
+    ),
     ("signin.amazonaws.com", "ConsoleLogin", false, 2, false),
 ];
 
-const REGIONS: &[&str] = &["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1", "ap-southeast-2", "sa-east-1"];
+const REGIONS: &[&str] = &[
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "eu-west-1",
+    "eu-central-1",
+    "ap-northeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
+];
 const AGENTS: &[&str] = &[
     "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64.debian.12 prompt/off command/ec2.describe-instances",
     "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#6.1.0 md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.69",
@@ -161,10 +220,19 @@ const AGENTS: &[&str] = &[
     "Terraform/1.7.5 (+https://www.terraform.io) terraform-provider-aws/5.41.0 aws-sdk-go-v2/1.25.3",
 ];
 const ERRORS: &[(&str, &str)] = &[
-    ("AccessDenied", "User is not authorized to perform this operation"),
-    ("Client.UnauthorizedOperation", "You are not authorized to perform this operation."),
+    (
+        "AccessDenied",
+        "User is not authorized to perform this operation",
+    ),
+    (
+        "Client.UnauthorizedOperation",
+        "You are not authorized to perform this operation.",
+    ),
     ("ThrottlingException", "Rate exceeded"),
-    ("Client.InvalidInstanceID.NotFound", "The instance ID 'i-0123456789abcdef0' does not exist"),
+    (
+        "Client.InvalidInstanceID.NotFound",
+        "The instance ID 'i-0123456789abcdef0' does not exist",
+    ),
 ];
 
 /// The world the generated events happen in.
@@ -179,12 +247,53 @@ struct World {
 
 impl World {
     fn new(rng: &mut Rng) -> World {
-        let accounts = (0..16).map(|_| format!("{:012}", rng.next_u64() % 1_000_000_000_000)).collect();
-        let users = (0..60).map(|i| format!("{}-{i}", rng.pick(&["alice", "bob", "deploy", "ci", "admin", "svc-backup"]))).collect();
-        let roles = (0..25).map(|i| format!("{}-{i}", rng.pick(&["OrganizationAccountAccessRole", "eks-node", "lambda-exec", "ReadOnly", "AWSReservedSSO_Admin"]))).collect();
-        let buckets = (0..30).map(|i| format!("data-{}-{i}", rng.hex(6))).collect();
-        let ips = (0..400).map(|_| format!("{}.{}.{}.{}", 1 + rng.below(222), rng.below(256), rng.below(256), 1 + rng.below(254))).collect();
-        World { accounts, users, roles, buckets, ips, weights_total: CALLS.iter().map(|c| c.3).sum() }
+        let accounts = (0..16)
+            .map(|_| format!("{:012}", rng.next_u64() % 1_000_000_000_000))
+            .collect();
+        let users = (0..60)
+            .map(|i| {
+                format!(
+                    "{}-{i}",
+                    rng.pick(&["alice", "bob", "deploy", "ci", "admin", "svc-backup"])
+                )
+            })
+            .collect();
+        let roles = (0..25)
+            .map(|i| {
+                format!(
+                    "{}-{i}",
+                    rng.pick(&[
+                        "OrganizationAccountAccessRole",
+                        "eks-node",
+                        "lambda-exec",
+                        "ReadOnly",
+                        "AWSReservedSSO_Admin"
+                    ])
+                )
+            })
+            .collect();
+        let buckets = (0..30)
+            .map(|i| format!("data-{}-{i}", rng.hex(6)))
+            .collect();
+        let ips = (0..400)
+            .map(|_| {
+                format!(
+                    "{}.{}.{}.{}",
+                    1 + rng.below(222),
+                    rng.below(256),
+                    rng.below(256),
+                    1 + rng.below(254)
+                )
+            })
+            .collect();
+        World {
+            accounts,
+            users,
+            roles,
+            buckets,
+            ips,
+            weights_total: CALLS.iter().map(|c| c.3).sum(),
+        }
     }
 
     fn call(&self, rng: &mut Rng) -> &'static (&'static str, &'static str, bool, u32, bool) {
@@ -203,7 +312,11 @@ impl World {
         match rng.below(100) {
             0..=44 => {
                 let role = rng.pick(&self.roles);
-                let session = if rng.chance(50) { format!("i-0{}", rng.hex(16)) } else { format!("botocore-session-{}", rng.below(1 << 30)) };
+                let session = if rng.chance(50) {
+                    format!("i-0{}", rng.hex(16))
+                } else {
+                    format!("botocore-session-{}", rng.below(1 << 30))
+                };
                 let role_id = format!("AROA{}", rng.upper(17));
                 json!({"type": "AssumedRole", "principalId": format!("{role_id}:{session}"),
                     "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"),
@@ -219,9 +332,13 @@ impl World {
                     "arn": format!("arn:aws:iam::{account}:user/{user}"), "accountId": account,
                     "accessKeyId": key, "userName": user})
             }
-            85..=89 => json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"),
-                "accountId": account, "accessKeyId": key}),
-            _ => json!({"type": "AWSService", "invokedBy": rng.pick(&["ec2.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com"])}),
+            85..=89 => {
+                json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"),
+                "accountId": account, "accessKeyId": key})
+            }
+            _ => {
+                json!({"type": "AWSService", "invokedBy": rng.pick(&["ec2.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com"])})
+            }
         }
     }
 
@@ -232,32 +349,66 @@ impl World {
         let instance = format!("i-0{}", rng.hex(16));
         let bucket = rng.pick(&self.buckets).clone();
         let (params, response, resources) = match name {
-            "DescribeInstances" => (json!({"instancesSet": {}, "filterSet": {"items": [{"name": "instance-state-name", "valueSet": {"items": [{"value": "running"}]}}]}}), Value::Null, Value::Null),
-            "RunInstances" => (json!({"instancesSet": {"items": [{"imageId": format!("ami-0{}", rng.hex(16)), "minCount": 1, "maxCount": 1}]}, "instanceType": "t3.micro", "blockDeviceMapping": {}, "monitoring": {"enabled": false}, "disableApiTermination": false}),
+            "DescribeInstances" => (
+                json!({"instancesSet": {}, "filterSet": {"items": [{"name": "instance-state-name", "valueSet": {"items": [{"value": "running"}]}}]}}),
+                Value::Null,
+                Value::Null,
+            ),
+            "RunInstances" => (
+                json!({"instancesSet": {"items": [{"imageId": format!("ami-0{}", rng.hex(16)), "minCount": 1, "maxCount": 1}]}, "instanceType": "t3.micro", "blockDeviceMapping": {}, "monitoring": {"enabled": false}, "disableApiTermination": false}),
                 json!({"requestId": rng.uuid(), "reservationId": format!("r-0{}", rng.hex(16)), "ownerId": account, "instancesSet": {"items": [{"instanceId": instance, "currentState": {"code": 0, "name": "pending"}}]}}),
-                json!([{"accountId": account, "type": "AWS::EC2::Instance", "ARN": format!("arn:aws:ec2:{region}:{account}:instance/{instance}")}])),
-            "TerminateInstances" => (json!({"instancesSet": {"items": [{"instanceId": instance}]}}),
+                json!([{"accountId": account, "type": "AWS::EC2::Instance", "ARN": format!("arn:aws:ec2:{region}:{account}:instance/{instance}")}]),
+            ),
+            "TerminateInstances" => (
+                json!({"instancesSet": {"items": [{"instanceId": instance}]}}),
                 json!({"requestId": rng.uuid(), "instancesSet": {"items": [{"instanceId": instance, "currentState": {"code": 32, "name": "shutting-down"}, "previousState": {"code": 16, "name": "running"}}]}}),
-                json!([{"accountId": account, "type": "AWS::EC2::Instance", "ARN": format!("arn:aws:ec2:{region}:{account}:instance/{instance}")}])),
+                json!([{"accountId": account, "type": "AWS::EC2::Instance", "ARN": format!("arn:aws:ec2:{region}:{account}:instance/{instance}")}]),
+            ),
             "GetObject" | "PutObject" => {
                 let key = format!("logs/{}/{}.json", 2024, rng.hex(12));
-                (json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "key": key}),
-                 if name == "PutObject" { json!({"x-amz-server-side-encryption": "AES256"}) } else { Value::Null },
-                 json!([{"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{key}")}, {"accountId": account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}]))
+                (
+                    json!({"bucketName": bucket, "Host": format!("{bucket}.s3.{region}.amazonaws.com"), "key": key}),
+                    if name == "PutObject" {
+                        json!({"x-amz-server-side-encryption": "AES256"})
+                    } else {
+                        Value::Null
+                    },
+                    json!([{"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::{bucket}/{key}")}, {"accountId": account, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}]),
+                )
             }
-            "AssumeRole" => (json!({"roleArn": format!("arn:aws:iam::{account}:role/{}", rng.pick(&self.roles)), "roleSessionName": format!("session-{}", rng.below(100_000)), "durationSeconds": 3600}),
+            "AssumeRole" => (
+                json!({"roleArn": format!("arn:aws:iam::{account}:role/{}", rng.pick(&self.roles)), "roleSessionName": format!("session-{}", rng.below(100_000)), "durationSeconds": 3600}),
                 json!({"credentials": {"accessKeyId": format!("ASIA{}", rng.upper(16)), "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLE", "expiration": "Jan 1, 2024, 1:00:00 AM"}}),
-                json!([{"accountId": account, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{account}:role/{}", rng.pick(&self.roles))}])),
+                json!([{"accountId": account, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{account}:role/{}", rng.pick(&self.roles))}]),
+            ),
             "Decrypt" | "GenerateDataKey" => {
                 let key_id = rng.uuid();
-                (json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "keyId": format!("arn:aws:kms:{region}:{account}:key/{key_id}")}), Value::Null,
-                 json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": format!("arn:aws:kms:{region}:{account}:key/{key_id}")}]))
+                (
+                    json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "keyId": format!("arn:aws:kms:{region}:{account}:key/{key_id}")}),
+                    Value::Null,
+                    json!([{"accountId": account, "type": "AWS::KMS::Key", "ARN": format!("arn:aws:kms:{region}:{account}:key/{key_id}")}]),
+                )
             }
-            "SendSSHPublicKey" => (json!({"instanceId": instance, "instanceOSUser": "ec2-user", "sSHPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEXAMPLE"}),
-                json!({"requestId": rng.uuid(), "success": true}), Value::Null),
-            _ => (json!({"maxResults": 100}), if read_only { Value::Null } else { json!({"requestId": rng.uuid()}) }, Value::Null),
+            "SendSSHPublicKey" => (
+                json!({"instanceId": instance, "instanceOSUser": "ec2-user", "sSHPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEXAMPLE"}),
+                json!({"requestId": rng.uuid(), "success": true}),
+                Value::Null,
+            ),
+            _ => (
+                json!({"maxResults": 100}),
+                if read_only {
+                    Value::Null
+                } else {
+                    json!({"requestId": rng.uuid()})
+                },
+                Value::Null,
+            ),
         };
-        let (params, response) = if error.is_some() { (params, Value::Null) } else { (params, response) };
+        let (params, response) = if error.is_some() {
+            (params, Value::Null)
+        } else {
+            (params, response)
+        };
         let mut r = json!({
             "eventVersion": "1.09",
             "userIdentity": identity,
@@ -307,21 +458,35 @@ pub fn generate(out: &Path, records: usize, per_file: usize, seed: u64) -> Resul
     let files = records.div_ceil(per_file.max(1));
     // Spread the files over 30 days; each covers five minutes of one account and region.
     let step = 30 * 86_400_000 / files.max(1) as i64;
-    let mut report = GenerateReport { records: 0, files: 0, bytes: 0 };
+    let mut report = GenerateReport {
+        records: 0,
+        files: 0,
+        bytes: 0,
+    };
     for f in 0..files {
         let account = rng.pick(&world.accounts).clone();
         let region = *rng.pick(REGIONS);
         let window_start = start + f as i64 * step;
         let count = per_file.min(records - report.records);
-        let mut times: Vec<i64> = (0..count).map(|_| window_start + rng.below(300_000) as i64 / 1000 * 1000).collect();
+        let mut times: Vec<i64> = (0..count)
+            .map(|_| window_start + rng.below(300_000) as i64 / 1000 * 1000)
+            .collect();
         times.sort_unstable();
-        let batch: Vec<Value> = times.iter().map(|&t| world.record(&mut rng, &account, region, t)).collect();
+        let batch: Vec<Value> = times
+            .iter()
+            .map(|&t| world.record(&mut rng, &account, region, t))
+            .collect();
         let (y, m, d) = civil_date(window_start);
         let stamp = format_event_time(window_start).replace(['-', ':'], "");
         let stamp = format!("{}Z", &stamp[..13]);
-        let dir = out.join(format!("AWSLogs/{account}/CloudTrail/{region}/{y:04}/{m:02}/{d:02}"));
+        let dir = out.join(format!(
+            "AWSLogs/{account}/CloudTrail/{region}/{y:04}/{m:02}/{d:02}"
+        ));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let name = format!("{account}_CloudTrail_{region}_{stamp}_{}.json.gz", rng.upper(16));
+        let name = format!(
+            "{account}_CloudTrail_{region}_{stamp}_{}.json.gz",
+            rng.upper(16)
+        );
         let json = serde_json::to_vec(&json!({ "Records": batch }))?;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&json)?;
@@ -345,7 +510,11 @@ fn dir_bytes(dir: &Path) -> u64 {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let path = entry.path();
-            total += if path.is_dir() { dir_bytes(&path) } else { entry.metadata().map_or(0, |m| m.len()) };
+            total += if path.is_dir() {
+                dir_bytes(&path)
+            } else {
+                entry.metadata().map_or(0, |m| m.len())
+            };
         }
     }
     total
@@ -360,13 +529,23 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Imports `files` into a fresh store in `data_dir`, compares its size with DuckDB's, and times
 /// lookups. Returns the report to print.
-pub fn run_benchmark(files: &Path, data_dir: &Path, python: &Path, lookups: usize) -> Result<String> {
+pub fn run_benchmark(
+    files: &Path,
+    data_dir: &Path,
+    python: &Path,
+    lookups: usize,
+) -> Result<String> {
     if data_dir.exists() {
-        std::fs::remove_dir_all(data_dir).with_context(|| format!("removing {}", data_dir.display()))?;
+        std::fs::remove_dir_all(data_dir)
+            .with_context(|| format!("removing {}", data_dir.display()))?;
     }
     let mut out = String::new();
     let list = crate::import::collect_files(&[files.to_owned()])?;
-    let input_bytes: u64 = list.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let input_bytes: u64 = list
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
 
     // Import.
     let store = Store::open(data_dir, StoreOptions::default())?;
@@ -377,20 +556,35 @@ pub fn run_benchmark(files: &Path, data_dir: &Path, python: &Path, lookups: usiz
     if events == 0 {
         bail!("nothing was imported from {}", files.display());
     }
-    let _ = writeln!(out, "import: {events} events from {} files ({:.1} MB gzipped) in {seconds:.1} s = {:.0} events/s, peak RSS {} MiB",
-        list.len(), input_bytes as f64 / 1e6, events as f64 / seconds, peak_rss_kib().unwrap_or(0) / 1024);
+    let _ = writeln!(
+        out,
+        "import: {events} events from {} files ({:.1} MB gzipped) in {seconds:.1} s = {:.0} events/s, peak RSS {} MiB",
+        list.len(),
+        input_bytes as f64 / 1e6,
+        events as f64 / seconds,
+        peak_rss_kib().unwrap_or(0) / 1024
+    );
 
     // Size.
     let stats = store.stats()?;
     store.close();
     let disk = dir_bytes(data_dir);
-    let _ = writeln!(out, "size: {disk} bytes on disk ({} in {} segments) = {:.1} bytes/event",
-        stats.segment_bytes, stats.segments, disk as f64 / events as f64);
+    let _ = writeln!(
+        out,
+        "size: {disk} bytes on disk ({} in {} segments) = {:.1} bytes/event",
+        stats.segment_bytes,
+        stats.segments,
+        disk as f64 / events as f64
+    );
     let parquet = data_dir.with_extension("duckdb.parquet");
     match duckdb_parquet_bytes(python, files, &parquet) {
         Ok((bytes, rows)) => {
-            let _ = writeln!(out, "size: DuckDB zstd Parquet of the same records: {bytes} bytes for {rows} rows = {:.1} bytes/event; cairn/DuckDB = {:.2}",
-                bytes as f64 / rows.max(1) as f64, (disk as f64 / events as f64) / (bytes as f64 / rows.max(1) as f64));
+            let _ = writeln!(
+                out,
+                "size: DuckDB zstd Parquet of the same records: {bytes} bytes for {rows} rows = {:.1} bytes/event; cairn/DuckDB = {:.2}",
+                bytes as f64 / rows.max(1) as f64,
+                (disk as f64 / events as f64) / (bytes as f64 / rows.max(1) as f64)
+            );
         }
         Err(e) => {
             let _ = writeln!(out, "size: DuckDB comparison not run: {e:#}");
@@ -407,20 +601,43 @@ pub fn run_benchmark(files: &Path, data_dir: &Path, python: &Path, lookups: usiz
     let first = stats_time_range(&store)?;
     for _ in 0..lookups.min(200) {
         let t = first.0 + (rng.next_u64() % (first.1 - first.0).max(1) as u64) as i64;
-        let q = LookupQuery { end_ms: Some(t), ..LookupQuery::default() };
+        let q = LookupQuery {
+            end_ms: Some(t),
+            ..LookupQuery::default()
+        };
         if let Some(r) = store.lookup(&q, None, 1)?.records.first() {
             needles.push(r.fields.event_id.clone());
         }
     }
-    let kinds: Vec<(&str, Box<dyn Fn(&mut Rng) -> LookupQuery>)> = vec![
-        ("EventId (needle)", Box::new(|rng: &mut Rng| LookupQuery {
-            attribute: Some((LookupAttributeKey::EventId, rng.pick(&needles).clone())), ..LookupQuery::default() })),
-        ("EventName rare (StopLogging)", Box::new(|_: &mut Rng| LookupQuery {
-            attribute: Some((LookupAttributeKey::EventName, "StopLogging".into())), ..LookupQuery::default() })),
-        ("EventName common (DescribeInstances)", Box::new(|_: &mut Rng| LookupQuery {
-            attribute: Some((LookupAttributeKey::EventName, "DescribeInstances".into())), ..LookupQuery::default() })),
-        ("no attribute, one region", Box::new(|rng: &mut Rng| LookupQuery {
-            region: Some((*rng.pick(REGIONS)).to_owned()), ..LookupQuery::default() })),
+    let kinds: Vec<(&str, QueryMaker<'_>)> = vec![
+        (
+            "EventId (needle)",
+            Box::new(|rng: &mut Rng| LookupQuery {
+                attribute: Some((LookupAttributeKey::EventId, rng.pick(&needles).clone())),
+                ..LookupQuery::default()
+            }),
+        ),
+        (
+            "EventName rare (StopLogging)",
+            Box::new(|_: &mut Rng| LookupQuery {
+                attribute: Some((LookupAttributeKey::EventName, "StopLogging".into())),
+                ..LookupQuery::default()
+            }),
+        ),
+        (
+            "EventName common (DescribeInstances)",
+            Box::new(|_: &mut Rng| LookupQuery {
+                attribute: Some((LookupAttributeKey::EventName, "DescribeInstances".into())),
+                ..LookupQuery::default()
+            }),
+        ),
+        (
+            "no attribute, one region",
+            Box::new(|rng: &mut Rng| LookupQuery {
+                region: Some((*rng.pick(REGIONS)).to_owned()),
+                ..LookupQuery::default()
+            }),
+        ),
     ];
     for (name, make) in kinds {
         let mut times = Vec::with_capacity(lookups);
@@ -433,13 +650,20 @@ pub fn run_benchmark(files: &Path, data_dir: &Path, python: &Path, lookups: usiz
             returned += page.records.len();
         }
         times.sort_unstable();
-        let _ = writeln!(out, "lookup {name}: p50 {:.2} ms, p99 {:.2} ms ({:.1} events/page)",
-            percentile(&times, 0.5).as_secs_f64() * 1e3, percentile(&times, 0.99).as_secs_f64() * 1e3,
-            returned as f64 / lookups.max(1) as f64);
+        let _ = writeln!(
+            out,
+            "lookup {name}: p50 {:.2} ms, p99 {:.2} ms ({:.1} events/page)",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            returned as f64 / lookups.max(1) as f64
+        );
     }
     store.close();
     Ok(out)
 }
+
+/// Makes the next query of one kind of lookup.
+type QueryMaker<'a> = Box<dyn Fn(&mut Rng) -> LookupQuery + 'a>;
 
 fn stats_time_range(store: &Store) -> Result<(i64, i64)> {
     let newest = store.lookup(&LookupQuery::default(), None, 1)?;
@@ -455,13 +679,24 @@ fn duckdb_parquet_bytes(python: &Path, files: &Path, out: &Path) -> Result<(u64,
         .arg(files)
         .arg(out)
         .output()
-        .with_context(|| format!("running {} (scripts/setup-python.sh installs it)", python.display()))?;
+        .with_context(|| {
+            format!(
+                "running {} (scripts/setup-python.sh installs it)",
+                python.display()
+            )
+        })?;
     if !output.status.success() {
         bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let mut parts = text.split_whitespace();
-    let bytes = parts.next().and_then(|b| b.parse().ok()).context("DuckDB script printed no size")?;
-    let rows = parts.next().and_then(|r| r.parse().ok()).context("DuckDB script printed no row count")?;
+    let bytes = parts
+        .next()
+        .and_then(|b| b.parse().ok())
+        .context("DuckDB script printed no size")?;
+    let rows = parts
+        .next()
+        .and_then(|r| r.parse().ok())
+        .context("DuckDB script printed no row count")?;
     Ok((bytes, rows))
 }

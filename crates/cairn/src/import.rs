@@ -88,7 +88,8 @@ pub struct ParsedFile {
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
         if meta.is_dir() {
             walk(path, &mut files)?;
         } else {
@@ -152,14 +153,28 @@ fn classify(value: &RawValue) -> Value<'_> {
         };
     }
     if !text.starts_with('{') {
-        return Value::Foreign(format!("a JSON {}", if text.starts_with('"') { "string" } else { "scalar" }));
+        return Value::Foreign(format!(
+            "a JSON {}",
+            if text.starts_with('"') {
+                "string"
+            } else {
+                "scalar"
+            }
+        ));
     }
     match serde_json::from_str::<ObjectProbe<'_>>(text) {
-        Ok(ObjectProbe { records: Some(records), .. }) => match serde_json::from_str::<Vec<&RawValue>>(records.get()) {
+        Ok(ObjectProbe {
+            records: Some(records),
+            ..
+        }) => match serde_json::from_str::<Vec<&RawValue>>(records.get()) {
             Ok(elements) => Value::Records(elements),
             Err(_) => Value::Foreign("\"Records\" is not an array".to_owned()),
         },
-        Ok(ObjectProbe { digest_start_time: Some(_), log_files: Some(_), .. }) => Value::Digest,
+        Ok(ObjectProbe {
+            digest_start_time: Some(_),
+            log_files: Some(_),
+            ..
+        }) => Value::Digest,
         // Any other object is taken as one record; parsing says if it is not an event.
         _ => Value::Records(vec![value]),
     }
@@ -167,8 +182,16 @@ fn classify(value: &RawValue) -> Value<'_> {
 
 /// Parses the content of one file.
 pub fn parse_file(bytes: &[u8]) -> ParsedFile {
-    let mut parsed = ParsedFile { records: Vec::new(), rejected: Vec::new(), skipped: None };
-    let skip = |reason| ParsedFile { records: Vec::new(), rejected: Vec::new(), skipped: Some(reason) };
+    let mut parsed = ParsedFile {
+        records: Vec::new(),
+        rejected: Vec::new(),
+        skipped: None,
+    };
+    let skip = |reason| ParsedFile {
+        records: Vec::new(),
+        rejected: Vec::new(),
+        skipped: Some(reason),
+    };
     let Ok(text) = std::str::from_utf8(bytes) else {
         return skip(Skipped::NotJson("not UTF-8 text".to_owned()));
     };
@@ -181,8 +204,11 @@ pub fn parse_file(bytes: &[u8]) -> ParsedFile {
     let values: Vec<(String, &RawValue)> = match serde_json::from_str::<&RawValue>(text) {
         Ok(value) => vec![(String::new(), value)],
         Err(whole) => {
-            let lines: Vec<(usize, &str)> =
-                text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+            let lines: Vec<(usize, &str)> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .collect();
             let parsed_lines: Vec<_> = lines
                 .iter()
                 .map(|(n, line)| (n + 1, serde_json::from_str::<&RawValue>(line)))
@@ -195,7 +221,10 @@ pub fn parse_file(bytes: &[u8]) -> ParsedFile {
             for (line, result) in parsed_lines {
                 match result {
                     Ok(value) => values.push((format!("line {line}"), value)),
-                    Err(e) => parsed.rejected.push((format!("line {line}"), RecordError::InvalidJson(e.to_string()))),
+                    Err(e) => parsed.rejected.push((
+                        format!("line {line}"),
+                        RecordError::InvalidJson(e.to_string()),
+                    )),
                 }
             }
             values
@@ -207,7 +236,9 @@ pub fn parse_file(bytes: &[u8]) -> ParsedFile {
     for (place, value) in values {
         match classify(value) {
             Value::Records(elements) => {
-                let in_array = elements.len() > 1 || value.get().starts_with('[') || value.get().contains("\"Records\"");
+                let in_array = elements.len() > 1
+                    || value.get().starts_with('[')
+                    || value.get().contains("\"Records\"");
                 for (i, element) in elements.into_iter().enumerate() {
                     let position = match (place.is_empty(), in_array) {
                         (true, _) => format!("record {}", i + 1),
@@ -241,7 +272,11 @@ pub fn parse_file(bytes: &[u8]) -> ParsedFile {
             None => Skipped::Empty,
             Some((position, reason)) => {
                 let more = parsed.rejected.len() - 1;
-                let position = if position.is_empty() { String::new() } else { format!("{position}: ") };
+                let position = if position.is_empty() {
+                    String::new()
+                } else {
+                    format!("{position}: ")
+                };
                 Skipped::NotCloudTrail(if more > 0 {
                     format!("{position}{reason} (and {more} more records like it)")
                 } else {
@@ -300,10 +335,23 @@ pub fn import_files(
             if let Some(reason) = parsed.skipped {
                 summary.skipped.push((path.clone(), reason));
             }
-            summary.rejected.extend(
-                parsed.rejected.into_iter().map(|(position, reason)| Rejected { file: path.clone(), position, reason }),
-            );
-            let ids: Vec<String> = parsed.records.iter().map(|r| r.fields.event_id.clone()).collect();
+            summary
+                .rejected
+                .extend(
+                    parsed
+                        .rejected
+                        .into_iter()
+                        .map(|(position, reason)| Rejected {
+                            file: path.clone(),
+                            position,
+                            reason,
+                        }),
+                );
+            let ids: Vec<String> = parsed
+                .records
+                .iter()
+                .map(|r| r.fields.event_id.clone())
+                .collect();
             records_done += ids.len() as u64;
             if failure.is_none() && !ids.is_empty() {
                 match store.append(parsed.records) {
@@ -321,14 +369,21 @@ pub fn import_files(
                         }
                     }
                     // Stop appending, but let the readers finish so the scope can end.
-                    Err(e) => failure = Some(anyhow::Error::new(e).context(format!("storing the events of {}", path.display()))),
+                    Err(e) => {
+                        failure = Some(
+                            anyhow::Error::new(e)
+                                .context(format!("storing the events of {}", path.display())),
+                        )
+                    }
                 }
             }
             progress(bytes_done, records_done);
         }
         failure.map_or(Ok(()), Err)
     })?;
-    store.seal().context("sealing the imported events into a segment")?;
+    store
+        .seal()
+        .context("sealing the imported events into a segment")?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -338,7 +393,11 @@ pub fn render_summary(summary: &ImportSummary, limit: usize) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let seconds = summary.elapsed.as_secs_f64();
-    let rate = if seconds > 0.0 { summary.records_read() as f64 / seconds } else { 0.0 };
+    let rate = if seconds > 0.0 {
+        summary.records_read() as f64 / seconds
+    } else {
+        0.0
+    };
     let _ = writeln!(
         out,
         "imported {} events from {} files in {seconds:.1} s ({rate:.0} events/s)",
@@ -346,7 +405,11 @@ pub fn render_summary(summary: &ImportSummary, limit: usize) -> String {
     );
     let _ = writeln!(out, "  duplicates (already stored): {}", summary.duplicates);
     if summary.expired > 0 {
-        let _ = writeln!(out, "  older than the retention period, not stored: {}", summary.expired);
+        let _ = writeln!(
+            out,
+            "  older than the retention period, not stored: {}",
+            summary.expired
+        );
     }
     let mut list = |title: String, lines: Vec<String>| {
         if lines.is_empty() {
@@ -357,24 +420,47 @@ pub fn render_summary(summary: &ImportSummary, limit: usize) -> String {
             let _ = writeln!(out, "    {line}");
         }
         if lines.len() > limit {
-            let _ = writeln!(out, "    ... and {} more (--verbose lists all)", lines.len() - limit);
+            let _ = writeln!(
+                out,
+                "    ... and {} more (--verbose lists all)",
+                lines.len() - limit
+            );
         }
     };
     list(
-        format!("same eventID as a stored record but different content, both kept: {}", summary.conflicting_ids.len()),
-        summary.conflicting_ids.iter().map(|(p, id)| format!("{}: eventID {id}", p.display())).collect(),
+        format!(
+            "same eventID as a stored record but different content, both kept: {}",
+            summary.conflicting_ids.len()
+        ),
+        summary
+            .conflicting_ids
+            .iter()
+            .map(|(p, id)| format!("{}: eventID {id}", p.display()))
+            .collect(),
     );
     list(
         format!("rejected records: {}", summary.rejected.len()),
-        summary.rejected.iter().map(|r| format!("{}: {}: {}", r.file.display(), r.position, r.reason)).collect(),
+        summary
+            .rejected
+            .iter()
+            .map(|r| format!("{}: {}: {}", r.file.display(), r.position, r.reason))
+            .collect(),
     );
     list(
         format!("skipped files: {}", summary.skipped.len()),
-        summary.skipped.iter().map(|(p, why)| format!("{}: {why}", p.display())).collect(),
+        summary
+            .skipped
+            .iter()
+            .map(|(p, why)| format!("{}: {why}", p.display()))
+            .collect(),
     );
     list(
         format!("unreadable files: {}", summary.io_errors.len()),
-        summary.io_errors.iter().map(|(p, e)| format!("{}: {e}", p.display())).collect(),
+        summary
+            .io_errors
+            .iter()
+            .map(|(p, e)| format!("{}: {e}", p.display()))
+            .collect(),
     );
     out
 }
@@ -387,16 +473,32 @@ mod tests {
 
     #[test]
     fn recognises_every_container_shape() {
-        assert_eq!(parse_file(format!(r#"{{"Records":[{EVENT},{EVENT}]}}"#).as_bytes()).records.len(), 2);
+        assert_eq!(
+            parse_file(format!(r#"{{"Records":[{EVENT},{EVENT}]}}"#).as_bytes())
+                .records
+                .len(),
+            2
+        );
         assert_eq!(parse_file(format!("[{EVENT}]").as_bytes()).records.len(), 1);
-        assert_eq!(parse_file(format!("{EVENT}\n\n{EVENT}\n").as_bytes()).records.len(), 2);
+        assert_eq!(
+            parse_file(format!("{EVENT}\n\n{EVENT}\n").as_bytes())
+                .records
+                .len(),
+            2
+        );
         assert_eq!(parse_file(EVENT.as_bytes()).records.len(), 1);
         assert_eq!(parse_file(b"[]").skipped, Some(Skipped::Empty));
         assert_eq!(parse_file(b"  \n").skipped, Some(Skipped::Empty));
         let digest = br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#;
         assert_eq!(parse_file(digest).skipped, Some(Skipped::Digest));
-        assert!(matches!(parse_file(b"title: a sigma rule\n").skipped, Some(Skipped::NotJson(_))));
-        assert!(matches!(parse_file(b"\"just a string\"").skipped, Some(Skipped::NotCloudTrail(_))));
+        assert!(matches!(
+            parse_file(b"title: a sigma rule\n").skipped,
+            Some(Skipped::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_file(b"\"just a string\"").skipped,
+            Some(Skipped::NotCloudTrail(_))
+        ));
     }
 
     #[test]
@@ -404,7 +506,9 @@ mod tests {
         let parsed = parse_file(b"{\"source\":\"x\"}\n{\"source\":\"y\"}\n");
         assert_eq!(
             parsed.skipped,
-            Some(Skipped::NotCloudTrail("line 1: no eventTime (and 1 more records like it)".into()))
+            Some(Skipped::NotCloudTrail(
+                "line 1: no eventTime (and 1 more records like it)".into()
+            ))
         );
         assert!(parsed.rejected.is_empty());
     }
@@ -422,7 +526,17 @@ mod tests {
         let parsed = parse_file(
             format!(r#"{{"Records":[{{"eventName":"X"}},{{"eventTime":"bad","eventName":"Y"}},{EVENT}]}}"#).as_bytes(),
         );
-        let reasons: Vec<_> = parsed.rejected.iter().map(|(p, r)| format!("{p}: {r}")).collect();
-        assert_eq!(reasons, vec!["record 1: no eventTime", "record 2: eventTime \"bad\" is not an ISO 8601 UTC time"]);
+        let reasons: Vec<_> = parsed
+            .rejected
+            .iter()
+            .map(|(p, r)| format!("{p}: {r}"))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                "record 1: no eventTime",
+                "record 2: eventTime \"bad\" is not an ISO 8601 UTC time"
+            ]
+        );
     }
 }

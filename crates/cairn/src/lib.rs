@@ -17,7 +17,10 @@ pub const DEFAULT_DATA_DIR: &str = "./cairn-data";
 
 /// Store options from the command line.
 pub fn store_options(retention_days: Option<u32>) -> StoreOptions {
-    StoreOptions { retention_days, ..StoreOptions::default() }
+    StoreOptions {
+        retention_days,
+        ..StoreOptions::default()
+    }
 }
 
 /// The data directory argument shared by the subcommands.

@@ -17,14 +17,19 @@ pub fn parse_lookup_attribute(text: &str) -> Result<LookupAttribute> {
     let Some((key, value)) = rest.split_once(",AttributeValue=") else {
         bail!("expected AttributeKey=KEY,AttributeValue=VALUE, got {text:?}");
     };
-    Ok(LookupAttribute { attribute_key: key.to_owned(), attribute_value: value.to_owned() })
+    Ok(LookupAttribute {
+        attribute_key: key.to_owned(),
+        attribute_value: value.to_owned(),
+    })
 }
 
 /// Parses a `--start-time`/`--end-time` into epoch seconds.
 pub fn parse_time_arg(text: &str) -> Result<f64> {
     match parse_user_time(text) {
         Some(ms) => Ok(ms as f64 / 1000.0),
-        None => bail!("invalid time {text:?}: use ISO 8601 (2024-01-31T12:00:00Z) or epoch seconds"),
+        None => {
+            bail!("invalid time {text:?}: use ISO 8601 (2024-01-31T12:00:00Z) or epoch seconds")
+        }
     }
 }
 
@@ -49,7 +54,10 @@ pub struct LookupOutput {
 
 /// Runs a lookup through every page, as the AWS CLI's paginator does.
 pub fn run_lookup(store: &Store, args: &LookupArgs) -> Result<Result<LookupOutput, LookupError>> {
-    let valid = match args.request.validate(args.account_id.clone(), args.region.clone()) {
+    let valid = match args
+        .request
+        .validate(args.account_id.clone(), args.region.clone())
+    {
         Ok(valid) => valid,
         Err(e) => return Ok(Err(e)),
     };
@@ -65,7 +73,10 @@ pub fn run_lookup(store: &Store, args: &LookupArgs) -> Result<Result<LookupOutpu
                 break;
             }
             events.push(LookupEvent::from_record(record));
-            cursor = Some(PageCursor { time_ms: record.fields.event_time_ms, fingerprint: record.fingerprint });
+            cursor = Some(PageCursor {
+                time_ms: record.fields.event_time_ms,
+                fingerprint: record.fingerprint,
+            });
         }
         if full(&events) {
             cut_short |= page.next.is_some();
@@ -76,7 +87,11 @@ pub fn run_lookup(store: &Store, args: &LookupArgs) -> Result<Result<LookupOutpu
             None => break,
         }
     }
-    let next_token = if cut_short { cursor.map(|c| encode_next_token(&valid.query, c)) } else { None };
+    let next_token = if cut_short {
+        cursor.map(|c| encode_next_token(&valid.query, c))
+    } else {
+        None
+    };
     Ok(Ok(LookupOutput { events, next_token }))
 }
 
@@ -93,7 +108,14 @@ pub fn render_json(output: &LookupOutput) -> Result<String> {
 
 /// The console's event history view: time, user, event name, source, resource.
 pub fn render_table(output: &LookupOutput) -> String {
-    const HEADERS: [&str; 6] = ["Event time", "User name", "Event name", "Event source", "Resource type", "Resource name"];
+    const HEADERS: [&str; 6] = [
+        "Event time",
+        "User name",
+        "Event name",
+        "Event source",
+        "Resource type",
+        "Resource name",
+    ];
     const MAX_WIDTH: usize = 60;
     let rows: Vec<[String; 6]> = output
         .events
@@ -105,8 +127,12 @@ pub fn render_table(output: &LookupOutput) -> String {
                 e.username.clone().unwrap_or_else(|| "-".into()),
                 e.event_name.clone().unwrap_or_else(|| "-".into()),
                 e.event_source.clone().unwrap_or_else(|| "-".into()),
-                first.and_then(|r| r.resource_type.clone()).unwrap_or_else(|| "-".into()),
-                first.and_then(|r| r.resource_name.clone()).unwrap_or_else(|| "-".into()),
+                first
+                    .and_then(|r| r.resource_type.clone())
+                    .unwrap_or_else(|| "-".into()),
+                first
+                    .and_then(|r| r.resource_name.clone())
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
@@ -126,8 +152,11 @@ pub fn render_table(output: &LookupOutput) -> String {
         }
     }
     let line = |cells: &[String]| -> String {
-        let parts: Vec<String> =
-            cells.iter().zip(widths).map(|(c, w)| format!("{:<w$}", clip(c), w = w)).collect();
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{:<w$}", clip(c), w = w))
+            .collect();
         parts.join("  ").trim_end().to_owned() + "\n"
     };
     let mut out = line(&HEADERS.map(String::from));

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use cairn::import::{collect_files, import_files, render_summary};
-use cairn::lookup_events::{LookupArgs, parse_lookup_attribute, parse_time_arg, render_json, render_table, run_lookup};
+use cairn::lookup_events::{
+    LookupArgs, parse_lookup_attribute, parse_time_arg, render_json, render_table, run_lookup,
+};
 use cairn::{DataDirArgs, store_options};
 use cairn_model::LookupEventsRequest;
 use cairn_store::Store;
@@ -107,32 +109,51 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Import { data, verbose, threads, paths } => {
+        Command::Import {
+            data,
+            verbose,
+            threads,
+            paths,
+        } => {
             let store = Store::open(&data.data_dir, store_options(data.retention_days))?;
             let files = collect_files(&paths)?;
-            let total: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+            let total: u64 = files
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
             let bar = if std::io::stderr().is_terminal() {
                 indicatif::ProgressBar::new(total)
             } else {
                 indicatif::ProgressBar::hidden()
             };
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)")
-                    .context("progress bar template")?,
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)",
+                )
+                .context("progress bar template")?,
             );
-            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
             let summary = import_files(&store, &files, threads, |bytes, records| {
                 bar.set_position(bytes);
                 bar.set_message(format!("{records} records"));
             })?;
             bar.finish_and_clear();
             store.close();
-            print!("{}", render_summary(&summary, if verbose { usize::MAX } else { 20 }));
+            print!(
+                "{}",
+                render_summary(&summary, if verbose { usize::MAX } else { 20 })
+            );
             let nothing_read = summary.records_read() == 0;
             if nothing_read {
                 eprintln!("error: no CloudTrail events could be read from the given paths");
             }
-            Ok(if nothing_read || !summary.io_errors.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if nothing_read || !summary.io_errors.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::LookupEvents {
             data,
@@ -172,7 +193,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 Err(e) => {
                     // The AWS CLI's wording and exit status for a service error.
-                    eprintln!("An error occurred ({}) when calling the LookupEvents operation: {e}", e.code());
+                    eprintln!(
+                        "An error occurred ({}) when calling the LookupEvents operation: {e}",
+                        e.code()
+                    );
                     Ok(ExitCode::from(254))
                 }
             }

@@ -57,7 +57,10 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
         row_scopes.push(id);
         for key in LookupAttributeKey::ALL {
             for value in f.lookup_values(key) {
-                postings.entry(attribute_index_key(key, value)).or_default().push(row as u32);
+                postings
+                    .entry(attribute_index_key(key, value))
+                    .or_default()
+                    .push(row as u32);
             }
         }
     }
@@ -65,9 +68,17 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     keys.sort_unstable_by_key(|(k, _)| *k);
     let postings_len: usize = keys.iter().map(|(_, rows)| rows.len()).sum();
 
-    let mut out = Vec::with_capacity(HEADER_LEN + rows.len() * 24 + keys.len() * 16 + postings_len * 4);
+    let mut out =
+        Vec::with_capacity(HEADER_LEN + rows.len() * 24 + keys.len() * 16 + postings_len * 4);
     out.extend_from_slice(MAGIC);
-    for n in [VERSION, rows.len() as u32, keys.len() as u32, postings_len as u32, scopes.len() as u32, 0] {
+    for n in [
+        VERSION,
+        rows.len() as u32,
+        keys.len() as u32,
+        postings_len as u32,
+        scopes.len() as u32,
+        0,
+    ] {
         out.extend_from_slice(&n.to_le_bytes());
     }
     for record in rows {
@@ -146,9 +157,15 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         if crc32c::crc32c(body).to_le_bytes() != crc {
             return Err(corrupt("checksum mismatch"));
         }
-        let header = |i: usize| u32::from_le_bytes(b[8 + 4 * i..12 + 4 * i].try_into().unwrap_or_default()) as usize;
+        let header = |i: usize| {
+            u32::from_le_bytes(b[8 + 4 * i..12 + 4 * i].try_into().unwrap_or_default()) as usize
+        };
         if header(0) != VERSION as usize {
-            return Err(StoreError::UnsupportedVersion { path: path.to_owned(), found: header(0) as u32, supported: VERSION });
+            return Err(StoreError::UnsupportedVersion {
+                path: path.to_owned(),
+                found: header(0) as u32,
+                supported: VERSION,
+            });
         }
         let (rows, keys, postings, scope_count) = (header(1), header(2), header(3), header(4));
         let round8 = |n: usize| n.div_ceil(8) * 8;
@@ -165,13 +182,17 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         let mut scopes = Vec::with_capacity(scope_count);
         let mut at = scopes_at;
         let read_part = |at: &mut usize| -> Result<Option<String>> {
-            let len = body.get(*at..*at + 2).ok_or_else(|| corrupt("truncated scope table"))?;
+            let len = body
+                .get(*at..*at + 2)
+                .ok_or_else(|| corrupt("truncated scope table"))?;
             let len = u16::from_le_bytes([len[0], len[1]]);
             *at += 2;
             if len == ABSENT {
                 return Ok(None);
             }
-            let text = body.get(*at..*at + len as usize).ok_or_else(|| corrupt("truncated scope table"))?;
+            let text = body
+                .get(*at..*at + len as usize)
+                .ok_or_else(|| corrupt("truncated scope table"))?;
             *at += len as usize;
             Ok(Some(String::from_utf8_lossy(text).into_owned()))
         };
@@ -180,7 +201,18 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             let region = read_part(&mut at)?;
             scopes.push((account, region));
         }
-        Ok(SegmentIndex { bytes, rows, keys, times_at, fingerprints_at, scope_at, history_at, keys_at, postings_at, scopes })
+        Ok(SegmentIndex {
+            bytes,
+            rows,
+            keys,
+            times_at,
+            fingerprints_at,
+            scope_at,
+            history_at,
+            keys_at,
+            postings_at,
+            scopes,
+        })
     }
 
     pub(crate) fn rows(&self) -> usize {

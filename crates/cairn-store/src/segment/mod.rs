@@ -33,8 +33,8 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::{KeyValue, PageIndexPolicy};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{IoContext, Result, StoreError};
@@ -55,7 +55,11 @@ const WRITE_BATCH_ROWS: usize = 8192;
 pub fn arrow_schema() -> SchemaRef {
     let text = |name: &str| Field::new(name, DataType::Utf8, true);
     Arc::new(Schema::new(vec![
-        Field::new("eventTime", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new(
+            "eventTime",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
         Field::new("eventID", DataType::Utf8, false),
         text("eventSource"),
         text("eventName"),
@@ -98,7 +102,10 @@ pub(crate) fn write(dir: &Path, id: u64, records: &[Record]) -> Result<SegmentMe
     let mut rows: Vec<&Record> = records.iter().collect();
     rows.sort_unstable_by_key(|r| (r.fields.event_time_ms, r.fingerprint));
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
-        return Err(StoreError::corrupt(dir, "refusing to write an empty segment"));
+        return Err(StoreError::corrupt(
+            dir,
+            "refusing to write an empty segment",
+        ));
     };
     let meta = SegmentMeta {
         id,
@@ -128,7 +135,9 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn writer_properties() -> WriterProperties {
-    let zstd = ZstdLevel::try_new(3).map(Compression::ZSTD).unwrap_or(Compression::SNAPPY);
+    let zstd = ZstdLevel::try_new(3)
+        .map(Compression::ZSTD)
+        .unwrap_or(Compression::SNAPPY);
     WriterProperties::builder()
         .set_compression(zstd)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -140,21 +149,29 @@ fn writer_properties() -> WriterProperties {
         .set_column_dictionary_enabled(ColumnPath::from(RECORD_COLUMN), false)
         .set_column_statistics_enabled(ColumnPath::from(RECORD_COLUMN), EnabledStatistics::None)
         .set_column_data_page_size_limit(ColumnPath::from(RECORD_COLUMN), RECORD_PAGE_BYTES)
-        .set_key_value_metadata(Some(vec![KeyValue::new(FORMAT_KEY.to_owned(), FORMAT_VERSION.to_owned())]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            FORMAT_KEY.to_owned(),
+            FORMAT_VERSION.to_owned(),
+        )]))
         .build()
 }
 
 fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
-    let parquet_err = |source| StoreError::Parquet { path: path.to_owned(), source };
+    let parquet_err = |source| StoreError::Parquet {
+        path: path.to_owned(),
+        source,
+    };
     let file = File::create(path).context(|| format!("creating {}", path.display()))?;
     let schema = arrow_schema();
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties())).map_err(parquet_err)?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
+        .map_err(parquet_err)?;
     for chunk in rows.chunks(WRITE_BATCH_ROWS) {
         let batch = record_batch(&schema, chunk)?;
         writer.write(&batch).map_err(parquet_err)?;
     }
     let file = writer.into_inner().map_err(parquet_err)?;
-    file.sync_all().context(|| format!("syncing {}", path.display()))
+    file.sync_all()
+        .context(|| format!("syncing {}", path.display()))
 }
 
 fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
@@ -163,15 +180,23 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
     };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(
-            TimestampMillisecondArray::from(rows.iter().map(|r| r.fields.event_time_ms).collect::<Vec<_>>())
-                .with_timezone("UTC"),
+            TimestampMillisecondArray::from(
+                rows.iter()
+                    .map(|r| r.fields.event_time_ms)
+                    .collect::<Vec<_>>(),
+            )
+            .with_timezone("UTC"),
         ),
         text(|r| Some(&r.fields.event_id)),
         text(|r| r.fields.event_source.as_deref()),
         text(|r| r.fields.event_name.as_deref()),
         text(|r| r.fields.aws_region.as_deref()),
         text(|r| r.fields.account_id.as_deref()),
-        Arc::new(rows.iter().map(|r| r.fields.read_only).collect::<BooleanArray>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.fields.read_only)
+                .collect::<BooleanArray>(),
+        ),
         text(|r| r.fields.event_type.as_deref()),
         text(|r| r.fields.event_category.as_deref()),
         text(|r| r.fields.user_identity_type.as_deref()),
@@ -208,14 +233,21 @@ pub(crate) struct Segment {
 impl Segment {
     pub(crate) fn open(dir: &Path, meta: SegmentMeta) -> Result<Segment> {
         let parquet_path = parquet_path(dir, meta.id);
-        let parquet_file = File::open(&parquet_path).context(|| format!("opening {}", parquet_path.display()))?;
+        let parquet_file =
+            File::open(&parquet_path).context(|| format!("opening {}", parquet_path.display()))?;
         // SAFETY: as for the index below: segment files are never written after they are sealed.
         #[allow(unsafe_code)]
-        let parquet_map =
-            unsafe { Mmap::map(&parquet_file) }.context(|| format!("mapping {}", parquet_path.display()))?;
+        let parquet_map = unsafe { Mmap::map(&parquet_file) }
+            .context(|| format!("mapping {}", parquet_path.display()))?;
         let parquet = bytes::Bytes::from_owner(parquet_map);
-        let reader_metadata = ArrowReaderMetadata::load(&parquet, ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required))
-            .map_err(|source| StoreError::Parquet { path: parquet_path.clone(), source })?;
+        let reader_metadata = ArrowReaderMetadata::load(
+            &parquet,
+            ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required),
+        )
+        .map_err(|source| StoreError::Parquet {
+            path: parquet_path.clone(),
+            source,
+        })?;
         let version = reader_metadata
             .metadata()
             .file_metadata()
@@ -223,27 +255,46 @@ impl Segment {
             .and_then(|kv| kv.iter().find(|e| e.key == FORMAT_KEY))
             .and_then(|e| e.value.clone());
         if version.as_deref() != Some(FORMAT_VERSION) {
-            return Err(StoreError::corrupt(&parquet_path, format!("segment format version {version:?}, expected 1")));
+            return Err(StoreError::corrupt(
+                &parquet_path,
+                format!("segment format version {version:?}, expected 1"),
+            ));
         }
         let index_path = index_path(dir, meta.id);
-        let index_file = File::open(&index_path).context(|| format!("opening {}", index_path.display()))?;
+        let index_file =
+            File::open(&index_path).context(|| format!("opening {}", index_path.display()))?;
         // SAFETY: segment files are immutable once written (the store never opens them for
         // writing again, and retention removes them only after no lookup holds the segment);
         // the map is read only.
         #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&index_file) }.context(|| format!("mapping {}", index_path.display()))?;
+        let map = unsafe { Mmap::map(&index_file) }
+            .context(|| format!("mapping {}", index_path.display()))?;
         let index = SegmentIndex::open(map, &index_path)?;
-        if index.rows() as u64 != meta.rows || reader_metadata.metadata().file_metadata().num_rows() as u64 != meta.rows {
-            return Err(StoreError::corrupt(&index_path, "row count differs from the manifest"));
+        if index.rows() as u64 != meta.rows
+            || reader_metadata.metadata().file_metadata().num_rows() as u64 != meta.rows
+        {
+            return Err(StoreError::corrupt(
+                &index_path,
+                "row count differs from the manifest",
+            ));
         }
-        Ok(Segment { meta, parquet_path, parquet, reader_metadata, index })
+        Ok(Segment {
+            meta,
+            parquet_path,
+            parquet,
+            reader_metadata,
+            index,
+        })
     }
 
     /// What this segment holds under `record`'s eventID. Same eventID and fingerprint is a
     /// duplicate (the common case of a re-import, answered from the index alone); same eventID
     /// and another fingerprint reads those records to tell "written differently" from "other".
     pub(crate) fn seen(&self, record: &Record) -> Result<Seen> {
-        let postings = self.index.postings(attribute_index_key(LookupAttributeKey::EventId, &record.fields.event_id));
+        let postings = self.index.postings(attribute_index_key(
+            LookupAttributeKey::EventId,
+            &record.fields.event_id,
+        ));
         let mut others = Vec::new();
         for i in 0..postings.len() {
             let row = postings.get(i);
@@ -257,7 +308,9 @@ impl Segment {
         }
         let mut seen = Seen::New;
         for text in self.fetch(&others)? {
-            if Record::parse(&text).is_ok_and(|other| other.fields.event_id == record.fields.event_id) {
+            if Record::parse(&text)
+                .is_ok_and(|other| other.fields.event_id == record.fields.event_id)
+            {
                 if json_equal(&text, &record.json) {
                     return Ok(Seen::Duplicate);
                 }
@@ -269,7 +322,12 @@ impl Segment {
 
     /// Up to `limit` candidates for `query` after `cursor`, newest first. Candidates come from
     /// the index alone; the caller re-checks the fetched records against the query.
-    pub(crate) fn top(&self, query: &LookupQuery, cursor: Option<PageCursor>, limit: usize) -> Vec<Candidate> {
+    pub(crate) fn top(
+        &self,
+        query: &LookupQuery,
+        cursor: Option<PageCursor>,
+        limit: usize,
+    ) -> Vec<Candidate> {
         let start = query.start_ms.unwrap_or(i64::MIN);
         let end = query.end_ms.unwrap_or(i64::MAX);
         if self.meta.max_time_ms < start || self.meta.min_time_ms > end || limit == 0 {
@@ -282,15 +340,22 @@ impl Segment {
         let key = |row: u32| (self.index.time(row), self.index.fingerprint(row));
         let mut upper = postings.partition_point(|row| self.index.time(row) <= end);
         if let Some(c) = cursor {
-            upper = upper.min(postings.partition_point(|row| key(row) < (c.time_ms, c.fingerprint)));
+            upper =
+                upper.min(postings.partition_point(|row| key(row) < (c.time_ms, c.fingerprint)));
         }
         let scope_ok: Vec<bool> = self
             .index
             .scopes
             .iter()
             .map(|(account, region)| {
-                query.account_id.as_ref().is_none_or(|a| account.as_ref() == Some(a))
-                    && query.region.as_ref().is_none_or(|r| region.as_ref() == Some(r))
+                query
+                    .account_id
+                    .as_ref()
+                    .is_none_or(|a| account.as_ref() == Some(a))
+                    && query
+                        .region
+                        .as_ref()
+                        .is_none_or(|r| region.as_ref() == Some(r))
             })
             .collect();
         let history = query.history();
@@ -301,8 +366,14 @@ impl Segment {
             if time_ms < start {
                 break;
             }
-            if self.index.history(row) == Some(history) && scope_ok.get(self.index.scope(row) as usize) == Some(&true) {
-                out.push(Candidate { time_ms, fingerprint: self.index.fingerprint(row), row });
+            if self.index.history(row) == Some(history)
+                && scope_ok.get(self.index.scope(row) as usize) == Some(&true)
+            {
+                out.push(Candidate {
+                    time_ms,
+                    fingerprint: self.index.fingerprint(row),
+                    row,
+                });
                 if out.len() == limit {
                     break;
                 }
@@ -313,32 +384,54 @@ impl Segment {
 
     /// The JSON text of `rows` (ascending, distinct), in that order.
     pub(crate) fn fetch(&self, rows: &[u32]) -> Result<Vec<String>> {
-        let parquet_err = |source| StoreError::Parquet { path: self.parquet_path.clone(), source };
+        let parquet_err = |source| StoreError::Parquet {
+            path: self.parquet_path.clone(),
+            source,
+        };
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         let total = self.meta.rows as usize;
-        let selection = RowSelection::from_consecutive_ranges(rows.iter().map(|&r| r as usize..r as usize + 1), total);
-        let schema = self.reader_metadata.metadata().file_metadata().schema_descr();
+        let selection = RowSelection::from_consecutive_ranges(
+            rows.iter().map(|&r| r as usize..r as usize + 1),
+            total,
+        );
+        let schema = self
+            .reader_metadata
+            .metadata()
+            .file_metadata()
+            .schema_descr();
         let record_column = schema
             .columns()
             .iter()
             .position(|c| c.name() == RECORD_COLUMN)
             .ok_or_else(|| StoreError::corrupt(&self.parquet_path, "no record column"))?;
         let mask = ProjectionMask::leaves(schema, [record_column]);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(self.parquet.clone(), self.reader_metadata.clone())
-            .with_projection(mask)
-            .with_row_selection(selection)
-            .with_batch_size(rows.len())
-            .build()
-            .map_err(parquet_err)?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.parquet.clone(),
+            self.reader_metadata.clone(),
+        )
+        .with_projection(mask)
+        .with_row_selection(selection)
+        .with_batch_size(rows.len())
+        .build()
+        .map_err(parquet_err)?;
         let mut out = Vec::with_capacity(rows.len());
         for batch in reader {
             let batch = batch?;
-            out.extend(batch.column(0).as_string::<i32>().iter().map(|s| s.unwrap_or_default().to_owned()));
+            out.extend(
+                batch
+                    .column(0)
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|s| s.unwrap_or_default().to_owned()),
+            );
         }
         if out.len() != rows.len() {
-            return Err(StoreError::corrupt(&self.parquet_path, "fewer rows than selected"));
+            return Err(StoreError::corrupt(
+                &self.parquet_path,
+                "fewer rows than selected",
+            ));
         }
         Ok(out)
     }
@@ -352,7 +445,10 @@ impl Segment {
     /// Bytes of the segment's files on disk.
     pub(crate) fn disk_bytes(&self) -> u64 {
         let index = self.index_bytes();
-        std::fs::metadata(&self.parquet_path).map(|m| m.len()).unwrap_or(0) + index
+        std::fs::metadata(&self.parquet_path)
+            .map(|m| m.len())
+            .unwrap_or(0)
+            + index
     }
 
     fn index_bytes(&self) -> u64 {

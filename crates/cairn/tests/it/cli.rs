@@ -9,7 +9,10 @@ use serde_json::Value;
 use crate::datasets_dir;
 
 fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -20,10 +23,18 @@ fn text(bytes: &[u8]) -> String {
 fn flaws2_store() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let flaws2 = datasets_dir().join("flaws2-cloud");
-    let out = cairn(&["import", "--data-dir", dir.path().to_str().unwrap(), flaws2.to_str().unwrap()]);
+    let out = cairn(&[
+        "import",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        flaws2.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
-    assert!(summary.starts_with("imported 37 events from 9 files"), "{summary}");
+    assert!(
+        summary.starts_with("imported 37 events from 9 files"),
+        "{summary}"
+    );
     assert!(summary.contains("README.md: not JSON"), "{summary}");
     dir
 }
@@ -37,51 +48,112 @@ fn lookup(dir: &Path, extra: &[&str]) -> Output {
 #[test]
 fn lookup_events_prints_what_the_aws_cli_prints() {
     let dir = flaws2_store();
-    let out = lookup(dir.path(), &["--lookup-attributes", "AttributeKey=EventName,AttributeValue=ListBuckets"]);
+    let out = lookup(
+        dir.path(),
+        &[
+            "--lookup-attributes",
+            "AttributeKey=EventName,AttributeValue=ListBuckets",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("{\n    \"Events\": [\n        {\n            \"EventId\": "), "{stdout}");
+    assert!(
+        stdout.starts_with("{\n    \"Events\": [\n        {\n            \"EventId\": "),
+        "{stdout}"
+    );
     let output: Value = serde_json::from_str(&stdout).unwrap();
     let events = output["Events"].as_array().unwrap();
     assert!(!events.is_empty());
     let mut previous = f64::MAX;
     for event in events {
-        let keys: Vec<&str> = event.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = event
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         for key in &keys {
             assert!(
-                ["EventId", "EventName", "ReadOnly", "AccessKeyId", "EventTime", "EventSource", "Username", "Resources", "CloudTrailEvent"].contains(key),
+                [
+                    "EventId",
+                    "EventName",
+                    "ReadOnly",
+                    "AccessKeyId",
+                    "EventTime",
+                    "EventSource",
+                    "Username",
+                    "Resources",
+                    "CloudTrailEvent"
+                ]
+                .contains(key),
                 "unexpected member {key}"
             );
         }
-        let record: Value = serde_json::from_str(event["CloudTrailEvent"].as_str().unwrap()).unwrap();
+        let record: Value =
+            serde_json::from_str(event["CloudTrailEvent"].as_str().unwrap()).unwrap();
         assert_eq!(event["EventId"], record["eventID"]);
         assert_eq!(event["EventName"], "ListBuckets");
         assert_eq!(event["EventSource"], record["eventSource"]);
-        assert_eq!(event["ReadOnly"].as_str(), record["readOnly"].as_bool().map(|b| b.to_string()).as_deref());
+        assert_eq!(
+            event["ReadOnly"].as_str(),
+            record["readOnly"]
+                .as_bool()
+                .map(|b| b.to_string())
+                .as_deref()
+        );
         assert_eq!(event["AccessKeyId"], record["userIdentity"]["accessKeyId"]);
         assert!(event["Resources"].is_array());
         let time = event["EventTime"].as_f64().unwrap();
-        let expected_time = cairn_model::time::parse_event_time(record["eventTime"].as_str().unwrap()).unwrap() as f64 / 1000.0;
+        let expected_time =
+            cairn_model::time::parse_event_time(record["eventTime"].as_str().unwrap()).unwrap()
+                as f64
+                / 1000.0;
         assert_eq!(time, expected_time);
         assert!(time <= previous, "not newest first");
         previous = time;
     }
     // Epoch seconds print as the AWS CLI prints a float.
-    assert!(stdout.contains(&format!("\"EventTime\": {previous:.1},")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("\"EventTime\": {previous:.1},")),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn max_items_and_starting_token_continue_where_they_stopped() {
     let dir = flaws2_store();
     let all: Value = serde_json::from_slice(&lookup(dir.path(), &[]).stdout).unwrap();
-    let all_ids: Vec<&Value> = all["Events"].as_array().unwrap().iter().map(|e| &e["EventId"]).collect();
+    let all_ids: Vec<&Value> = all["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["EventId"])
+        .collect();
     assert!(all_ids.len() > 5);
-    let first: Value = serde_json::from_slice(&lookup(dir.path(), &["--max-items", "3", "--page-size", "2"]).stdout).unwrap();
-    let token = first["NextToken"].as_str().expect("a NextToken when --max-items cuts the list").to_owned();
-    let rest: Value = serde_json::from_slice(&lookup(dir.path(), &["--starting-token", &token]).stdout).unwrap();
+    let first: Value = serde_json::from_slice(
+        &lookup(dir.path(), &["--max-items", "3", "--page-size", "2"]).stdout,
+    )
+    .unwrap();
+    let token = first["NextToken"]
+        .as_str()
+        .expect("a NextToken when --max-items cuts the list")
+        .to_owned();
+    let rest: Value =
+        serde_json::from_slice(&lookup(dir.path(), &["--starting-token", &token]).stdout).unwrap();
     assert!(rest.get("NextToken").is_none());
-    let mut ids: Vec<&Value> = first["Events"].as_array().unwrap().iter().map(|e| &e["EventId"]).collect();
-    ids.extend(rest["Events"].as_array().unwrap().iter().map(|e| &e["EventId"]));
+    let mut ids: Vec<&Value> = first["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["EventId"])
+        .collect();
+    ids.extend(
+        rest["Events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["EventId"]),
+    );
     assert_eq!(ids, all_ids);
 }
 
@@ -89,19 +161,37 @@ fn max_items_and_starting_token_continue_where_they_stopped() {
 fn bad_requests_get_aws_errors_and_exit_254() {
     let dir = flaws2_store();
     let cases: [(&[&str], &str); 3] = [
-        (&["--lookup-attributes", "AttributeKey=eventname,AttributeValue=X"], "InvalidLookupAttributesException"),
-        (&["--start-time", "2020-01-02", "--end-time", "2020-01-01"], "InvalidTimeRangeException"),
+        (
+            &[
+                "--lookup-attributes",
+                "AttributeKey=eventname,AttributeValue=X",
+            ],
+            "InvalidLookupAttributesException",
+        ),
+        (
+            &["--start-time", "2020-01-02", "--end-time", "2020-01-01"],
+            "InvalidTimeRangeException",
+        ),
         (&["--page-size", "51"], "InvalidMaxResultsException"),
     ];
     for (args, code) in cases {
         let out = lookup(dir.path(), args);
         assert_eq!(out.status.code(), Some(254), "{args:?}");
         let stderr = text(&out.stderr);
-        assert!(stderr.starts_with(&format!("An error occurred ({code}) when calling the LookupEvents operation: ")), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "An error occurred ({code}) when calling the LookupEvents operation: "
+            )),
+            "{stderr}"
+        );
     }
     let out = lookup(dir.path(), &["--start-time", "yesterday"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("invalid time"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("invalid time"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -110,10 +200,24 @@ fn the_table_shows_the_console_columns() {
     let out = lookup(dir.path(), &["--output", "table", "--max-items", "2"]);
     let stdout = text(&out.stdout);
     let header = stdout.lines().next().unwrap();
-    for column in ["Event time", "User name", "Event name", "Event source", "Resource type", "Resource name"] {
+    for column in [
+        "Event time",
+        "User name",
+        "Event name",
+        "Event source",
+        "Resource type",
+        "Resource name",
+    ] {
         assert!(header.contains(column), "{header}");
     }
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("2018-11-28T")).count(), 2, "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("2018-11-28T"))
+            .count(),
+        2,
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -123,7 +227,10 @@ fn a_second_process_on_the_data_directory_is_refused() {
     let out = lookup(dir.path(), &[]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("is in use by another cairn process"), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another cairn process"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -131,11 +238,29 @@ fn import_fails_only_when_nothing_could_be_read() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let foreign = datasets_dir().join("sigma-cloudtrail");
-    let out = cairn(&["import", "--data-dir", data.to_str().unwrap(), foreign.to_str().unwrap()]);
+    let out = cairn(&[
+        "import",
+        "--data-dir",
+        data.to_str().unwrap(),
+        foreign.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("no CloudTrail events could be read"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no CloudTrail events could be read"),
+        "{}",
+        text(&out.stderr)
+    );
     let missing = dir.path().join("missing");
-    let out = cairn(&["import", "--data-dir", data.to_str().unwrap(), missing.to_str().unwrap()]);
+    let out = cairn(&[
+        "import",
+        "--data-dir",
+        data.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cannot read"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot read"),
+        "{}",
+        text(&out.stderr)
+    );
 }

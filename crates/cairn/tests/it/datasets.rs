@@ -19,26 +19,35 @@ fn dataset_values() -> Vec<(PathBuf, Value)> {
     let mut out = Vec::new();
     for path in collect_files(&[datasets_dir()]).unwrap() {
         let name = path.to_string_lossy();
-        if [".md", ".py", ".yml", ".index.jsonl"].iter().any(|s| name.ends_with(s)) {
+        if [".md", ".py", ".yml", ".index.jsonl"]
+            .iter()
+            .any(|s| name.ends_with(s))
+        {
             continue;
         }
         let raw = std::fs::read(&path).unwrap();
         let mut bytes = Vec::new();
         if raw.starts_with(&[0x1f, 0x8b]) {
-            flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut bytes).unwrap();
+            flate2::read::MultiGzDecoder::new(raw.as_slice())
+                .read_to_end(&mut bytes)
+                .unwrap();
         } else {
             bytes = raw;
         }
         let text = String::from_utf8(bytes).unwrap();
         let documents: Vec<Value> = match serde_json::from_str::<Value>(&text) {
             Ok(v) => vec![v],
-            Err(_) => text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect(),
+            Err(_) => text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect(),
         };
         for document in documents {
             let records = match document {
-                Value::Object(mut o) if o.get("Records").is_some_and(Value::is_array) => {
-                    o.remove("Records").and_then(|r| r.as_array().cloned()).unwrap_or_default()
-                }
+                Value::Object(mut o) if o.get("Records").is_some_and(Value::is_array) => o
+                    .remove("Records")
+                    .and_then(|r| r.as_array().cloned())
+                    .unwrap_or_default(),
                 Value::Array(items) => items,
                 other => vec![other],
             };
@@ -51,9 +60,15 @@ fn dataset_values() -> Vec<(PathBuf, Value)> {
 /// The rule a record must meet to be an event: an object with a parseable eventTime (or
 /// Logstash's `@timestamp`) and an eventName or insightDetails.
 fn is_event(value: &Value) -> bool {
-    let Some(o) = value.as_object() else { return false };
-    let time = o.get("eventTime").or_else(|| o.get("@timestamp")).and_then(Value::as_str);
-    time.and_then(parse_event_time).is_some() && (o.get("eventName").is_some_and(Value::is_string) || o.contains_key("insightDetails"))
+    let Some(o) = value.as_object() else {
+        return false;
+    };
+    let time = o
+        .get("eventTime")
+        .or_else(|| o.get("@timestamp"))
+        .and_then(Value::as_str);
+    time.and_then(parse_event_time).is_some()
+        && (o.get("eventName").is_some_and(Value::is_string) || o.contains_key("insightDetails"))
 }
 
 struct Imported {
@@ -68,17 +83,27 @@ fn imported() -> &'static Imported {
     static IMPORTED: OnceLock<Imported> = OnceLock::new();
     IMPORTED.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions { memtable_max_events: 6_000, ..StoreOptions::default() };
+        let options = StoreOptions {
+            memtable_max_events: 6_000,
+            ..StoreOptions::default()
+        };
         let store = Store::open(dir.path(), options).unwrap();
         let files = collect_files(&[datasets_dir()]).unwrap();
         let summary = import_files(&store, &files, 2, |_, _| {}).unwrap();
-        Imported { _dir: dir, store, summary, files }
+        Imported {
+            _dir: dir,
+            store,
+            summary,
+            files,
+        }
     })
 }
 
 fn stored_records(store: &Store) -> Vec<Record> {
     let mut records = Vec::new();
-    store.for_each_record(|text| records.push(Record::parse(text).unwrap())).unwrap();
+    store
+        .for_each_record(|text| records.push(Record::parse(text).unwrap()))
+        .unwrap();
     records
 }
 
@@ -86,8 +111,16 @@ fn stored_records(store: &Store) -> Vec<Record> {
 fn every_dataset_record_reads_back_json_equal_and_exactly_once() {
     let imported = imported();
     let values = dataset_values();
-    let events: Vec<&Value> = values.iter().map(|(_, v)| v).filter(|v| is_event(v)).collect();
-    assert!(events.len() > 40_000, "the datasets hold ~41k events, found {}", events.len());
+    let events: Vec<&Value> = values
+        .iter()
+        .map(|(_, v)| v)
+        .filter(|v| is_event(v))
+        .collect();
+    assert!(
+        events.len() > 40_000,
+        "the datasets hold ~41k events, found {}",
+        events.len()
+    );
 
     // Canonical form: serde_json's Value sorts keys, so equal JSON prints equal.
     let expected: BTreeSet<String> = events.iter().map(|v| v.to_string()).collect();
@@ -98,7 +131,10 @@ fn every_dataset_record_reads_back_json_equal_and_exactly_once() {
     let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
     assert_eq!(stored.len(), stored_set.len(), "a record is stored twice");
     let missing: Vec<_> = expected.difference(&stored_set).take(3).collect();
-    assert!(missing.is_empty(), "records not read back JSON-equal: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "records not read back JSON-equal: {missing:?}"
+    );
     assert_eq!(stored_set, expected);
 
     let summary = &imported.summary;
@@ -115,9 +151,17 @@ fn records_that_are_not_events_are_rejected_or_skipped_with_a_reason() {
     let mut per_file: BTreeMap<&Path, (usize, usize)> = BTreeMap::new();
     for (path, value) in &values {
         let entry = per_file.entry(path).or_default();
-        if is_event(value) { entry.0 += 1 } else { entry.1 += 1 }
+        if is_event(value) {
+            entry.0 += 1
+        } else {
+            entry.1 += 1
+        }
     }
-    let expected_rejected: usize = per_file.values().filter(|(events, _)| *events > 0).map(|(_, other)| other).sum();
+    let expected_rejected: usize = per_file
+        .values()
+        .filter(|(events, _)| *events > 0)
+        .map(|(_, other)| other)
+        .sum();
     let summary = &imported.summary;
     assert_eq!(summary.rejected.len(), expected_rejected);
     for rejected in &summary.rejected {
@@ -126,12 +170,25 @@ fn records_that_are_not_events_are_rejected_or_skipped_with_a_reason() {
     let skipped: BTreeMap<String, String> = summary
         .skipped
         .iter()
-        .map(|(p, why)| (p.file_name().unwrap().to_string_lossy().into_owned(), why.to_string()))
+        .map(|(p, why)| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                why.to_string(),
+            )
+        })
         .collect();
-    let reason = |name: &str| skipped.get(name).cloned().unwrap_or_else(|| panic!("{name} not reported: {skipped:?}"));
+    let reason = |name: &str| {
+        skipped
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not reported: {skipped:?}"))
+    };
     assert!(reason("aws.execution.ec2-user-data.json").starts_with("not JSON"));
     assert!(reason("CreateApiKey.json").starts_with("not JSON"));
-    assert_eq!(reason("test-cloudtrail-digest-json.log"), "CloudTrail digest file, not events");
+    assert_eq!(
+        reason("test-cloudtrail-digest-json.log"),
+        "CloudTrail digest file, not events"
+    );
     assert_eq!(reason("AppSync__UpdateGraphqlApi.json.cloudtrail"), "empty");
     assert!(reason("README.md").starts_with("not JSON"));
     // Every file is accounted for: read, or reported unreadable.
@@ -162,7 +219,10 @@ fn lookup_all(store: &Store, query: &LookupQuery, page: usize) -> Vec<String> {
 }
 
 fn brute_force(records: &[Record], query: &LookupQuery) -> Vec<String> {
-    let mut matching: Vec<&Record> = records.iter().filter(|r| query.matches(&r.fields)).collect();
+    let mut matching: Vec<&Record> = records
+        .iter()
+        .filter(|r| query.matches(&r.fields))
+        .collect();
     matching.sort_by_key(|r| std::cmp::Reverse((r.fields.event_time_ms, r.fingerprint)));
     matching.into_iter().map(|r| r.json.clone()).collect()
 }
@@ -182,42 +242,81 @@ fn lookups_equal_a_brute_force_filter_for_every_attribute() {
     let (t1, t2) = (times[times.len() / 3], times[2 * times.len() / 3]);
     let mut accounts: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &records {
-        *accounts.entry(r.fields.account_id.as_deref().unwrap_or("")).or_default() += 1;
+        *accounts
+            .entry(r.fields.account_id.as_deref().unwrap_or(""))
+            .or_default() += 1;
     }
-    let busiest_account = accounts.iter().max_by_key(|(_, n)| **n).map(|(a, _)| a.to_string());
+    let busiest_account = accounts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(a, _)| a.to_string());
 
     let mut checked = 0;
     for key in LookupAttributeKey::ALL {
-        let values: BTreeSet<String> =
-            records.iter().flat_map(|r| r.fields.lookup_values(key)).map(str::to_owned).collect();
+        let values: BTreeSet<String> = records
+            .iter()
+            .flat_map(|r| r.fields.lookup_values(key))
+            .map(str::to_owned)
+            .collect();
         assert!(!values.is_empty(), "no record has a {key}");
         let mut values = sample(values, 12);
         values.push("no-such-value".to_owned());
         for value in values {
-            let base = LookupQuery { attribute: Some((key, value.clone())), ..LookupQuery::default() };
+            let base = LookupQuery {
+                attribute: Some((key, value.clone())),
+                ..LookupQuery::default()
+            };
             let variants = [
                 base.clone(),
-                LookupQuery { start_ms: Some(t1), end_ms: Some(t2), ..base.clone() },
-                LookupQuery { region: Some("us-east-1".into()), ..base.clone() },
-                LookupQuery { account_id: busiest_account.clone(), ..base.clone() },
-                LookupQuery { insights: true, ..base.clone() },
+                LookupQuery {
+                    start_ms: Some(t1),
+                    end_ms: Some(t2),
+                    ..base.clone()
+                },
+                LookupQuery {
+                    region: Some("us-east-1".into()),
+                    ..base.clone()
+                },
+                LookupQuery {
+                    account_id: busiest_account.clone(),
+                    ..base.clone()
+                },
+                LookupQuery {
+                    insights: true,
+                    ..base.clone()
+                },
             ];
             for query in variants {
                 let expected = brute_force(&records, &query);
                 // Small pages where they stay few, to exercise cursors across segments.
                 let page = if expected.len() <= 40 { 3 } else { 50 };
-                assert_eq!(lookup_all(&imported.store, &query, page), expected, "{query:?}");
+                assert_eq!(
+                    lookup_all(&imported.store, &query, page),
+                    expected,
+                    "{query:?}"
+                );
                 checked += 1;
             }
         }
     }
     // Without an attribute, over a time range, and Insights events alone.
     for query in [
-        LookupQuery { start_ms: Some(t1), end_ms: Some(t1 + 3_600_000), ..LookupQuery::default() },
-        LookupQuery { insights: true, ..LookupQuery::default() },
+        LookupQuery {
+            start_ms: Some(t1),
+            end_ms: Some(t1 + 3_600_000),
+            ..LookupQuery::default()
+        },
+        LookupQuery {
+            insights: true,
+            ..LookupQuery::default()
+        },
     ] {
         let expected = brute_force(&records, &query);
-        assert_eq!(lookup_all(&imported.store, &query, 50), expected, "{query:?}");
+        assert_eq!(
+            lookup_all(&imported.store, &query, 50),
+            expected,
+            "{query:?}"
+        );
         checked += 1;
     }
     assert!(checked > 400);
