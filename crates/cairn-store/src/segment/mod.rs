@@ -227,6 +227,8 @@ pub(crate) struct Segment {
     /// The Parquet file, memory-mapped: reads are positional and safe from any thread.
     parquet: bytes::Bytes,
     reader_metadata: ArrowReaderMetadata,
+    /// Leaf index of the `record` column in the Parquet schema.
+    record_column: usize,
     index: SegmentIndex<Mmap>,
 }
 
@@ -260,6 +262,14 @@ impl Segment {
                 format!("segment format version {version:?}, expected 1"),
             ));
         }
+        let record_column = reader_metadata
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == RECORD_COLUMN)
+            .ok_or_else(|| StoreError::corrupt(&parquet_path, "no record column"))?;
         let index_path = index_path(dir, meta.id);
         let index_file =
             File::open(&index_path).context(|| format!("opening {}", index_path.display()))?;
@@ -283,6 +293,7 @@ impl Segment {
             parquet_path,
             parquet,
             reader_metadata,
+            record_column,
             index,
         })
     }
@@ -401,12 +412,7 @@ impl Segment {
             .metadata()
             .file_metadata()
             .schema_descr();
-        let record_column = schema
-            .columns()
-            .iter()
-            .position(|c| c.name() == RECORD_COLUMN)
-            .ok_or_else(|| StoreError::corrupt(&self.parquet_path, "no record column"))?;
-        let mask = ProjectionMask::leaves(schema, [record_column]);
+        let mask = ProjectionMask::leaves(schema, [self.record_column]);
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.parquet.clone(),
             self.reader_metadata.clone(),
