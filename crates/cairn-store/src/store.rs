@@ -97,6 +97,8 @@ pub struct StoreStats {
     pub events_in_memtable: u64,
     /// Bytes of segment files (Parquet and index).
     pub segment_bytes: u64,
+    /// The part of [`Self::segment_bytes`] in lookup index files.
+    pub index_bytes: u64,
     /// Bytes of log files.
     pub wal_bytes: u64,
 }
@@ -454,6 +456,7 @@ impl Store {
             events_in_segments,
             events_in_memtable,
             segment_bytes: state.segments.iter().map(|s| s.disk_bytes()).sum(),
+            index_bytes: state.segments.iter().map(|s| s.index_bytes()).sum(),
             wal_bytes,
         })
     }
@@ -653,14 +656,6 @@ fn freeze(
     sealer: &Sender<SealJob>,
     replies: Vec<SyncSender<Result<()>>>,
 ) {
-    let reply_all = |replies: Vec<SyncSender<Result<()>>>, result: Result<()>| {
-        for reply in replies {
-            let _ = reply.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Failed(e.to_string())),
-            });
-        }
-    };
     if let Ok(mut sealing) = shared.sealing.lock() {
         while *sealing {
             match shared.seal_finished.wait(sealing) {
@@ -674,14 +669,14 @@ fn freeze(
         Err(_) => return,
     };
     if let Some(failure) = failure {
-        return reply_all(replies, Err(StoreError::Failed(failure)));
+        return reply_all(replies, &Err(StoreError::Failed(failure)));
     }
     if empty {
-        return reply_all(replies, Ok(()));
+        return reply_all(replies, &Ok(()));
     }
     let next_wal = match WalWriter::create(&wal_dir(&shared.dir), wal.id() + 1) {
         Ok(w) => w,
-        Err(e) => return reply_all(replies, Err(e)),
+        Err(e) => return reply_all(replies, &Err(e)),
     };
     let memtable = {
         let Ok(mut state) = shared.state.write() else {
@@ -701,7 +696,17 @@ fn freeze(
         replies,
     };
     if let Err(mpsc::SendError(job)) = sealer.send(job) {
-        reply_all(job.replies, Err(StoreError::ShuttingDown));
+        reply_all(job.replies, &Err(StoreError::ShuttingDown));
+    }
+}
+
+/// Answers everyone waiting for a seal with its outcome.
+fn reply_all(replies: Vec<SyncSender<Result<()>>>, result: &Result<()>) {
+    for reply in replies {
+        let _ = reply.send(match result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(StoreError::Failed(e.to_string())),
+        });
     }
 }
 
@@ -719,12 +724,7 @@ fn run_sealer(shared: &Shared, jobs: &Receiver<SealJob>) {
             *sealing = false;
         }
         shared.seal_finished.notify_all();
-        for reply in job.replies {
-            let _ = reply.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Failed(e.to_string())),
-            });
-        }
+        reply_all(job.replies, &result);
     }
 }
 

@@ -571,10 +571,12 @@ pub fn run_benchmark(
     let disk = dir_bytes(data_dir);
     let _ = writeln!(
         out,
-        "size: {disk} bytes on disk ({} in {} segments) = {:.1} bytes/event",
+        "size: {disk} bytes on disk ({} in {} segments) = {:.1} bytes/event: Parquet {:.1}, lookup index {:.1}",
         stats.segment_bytes,
         stats.segments,
-        disk as f64 / events as f64
+        disk as f64 / events as f64,
+        (stats.segment_bytes - stats.index_bytes) as f64 / events as f64,
+        stats.index_bytes as f64 / events as f64,
     );
     let parquet = data_dir.with_extension("duckdb.parquet");
     match duckdb_parquet_bytes(python, files, &parquet) {

@@ -457,7 +457,8 @@ impl Segment {
             + index
     }
 
-    fn index_bytes(&self) -> u64 {
+    /// Bytes of the segment's index file on disk.
+    pub(crate) fn index_bytes(&self) -> u64 {
         let path = self.parquet_path.with_extension("idx");
         std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
     }
