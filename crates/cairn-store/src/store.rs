@@ -450,13 +450,18 @@ impl Store {
             .filter_map(|id| std::fs::metadata(wal::wal_path(&wal_dir, id)).ok())
             .map(|m| m.len())
             .sum();
+        let (parquet_bytes, index_bytes) = state
+            .segments
+            .iter()
+            .map(|s| s.file_bytes())
+            .fold((0, 0), |(p, i), (sp, si)| (p + sp, i + si));
         Ok(StoreStats {
             events: events_in_segments + events_in_memtable,
             segments: state.segments.len() as u64,
             events_in_segments,
             events_in_memtable,
-            segment_bytes: state.segments.iter().map(|s| s.disk_bytes()).sum(),
-            index_bytes: state.segments.iter().map(|s| s.index_bytes()).sum(),
+            segment_bytes: parquet_bytes + index_bytes,
+            index_bytes,
             wal_bytes,
         })
     }

@@ -235,13 +235,7 @@ pub(crate) struct Segment {
 impl Segment {
     pub(crate) fn open(dir: &Path, meta: SegmentMeta) -> Result<Segment> {
         let parquet_path = parquet_path(dir, meta.id);
-        let parquet_file =
-            File::open(&parquet_path).context(|| format!("opening {}", parquet_path.display()))?;
-        // SAFETY: as for the index below: segment files are never written after they are sealed.
-        #[allow(unsafe_code)]
-        let parquet_map = unsafe { Mmap::map(&parquet_file) }
-            .context(|| format!("mapping {}", parquet_path.display()))?;
-        let parquet = bytes::Bytes::from_owner(parquet_map);
+        let parquet = bytes::Bytes::from_owner(map_segment_file(&parquet_path)?);
         let reader_metadata = ArrowReaderMetadata::load(
             &parquet,
             ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required),
@@ -259,7 +253,7 @@ impl Segment {
         if version.as_deref() != Some(FORMAT_VERSION) {
             return Err(StoreError::corrupt(
                 &parquet_path,
-                format!("segment format version {version:?}, expected 1"),
+                format!("segment format version {version:?}, expected {FORMAT_VERSION}"),
             ));
         }
         let record_column = reader_metadata
@@ -271,15 +265,7 @@ impl Segment {
             .position(|c| c.name() == RECORD_COLUMN)
             .ok_or_else(|| StoreError::corrupt(&parquet_path, "no record column"))?;
         let index_path = index_path(dir, meta.id);
-        let index_file =
-            File::open(&index_path).context(|| format!("opening {}", index_path.display()))?;
-        // SAFETY: segment files are immutable once written (the store never opens them for
-        // writing again, and retention removes them only after no lookup holds the segment);
-        // the map is read only.
-        #[allow(unsafe_code)]
-        let map = unsafe { Mmap::map(&index_file) }
-            .context(|| format!("mapping {}", index_path.display()))?;
-        let index = SegmentIndex::open(map, &index_path)?;
+        let index = SegmentIndex::open(map_segment_file(&index_path)?, &index_path)?;
         if index.rows() as u64 != meta.rows
             || reader_metadata.metadata().file_metadata().num_rows() as u64 != meta.rows
         {
@@ -448,18 +434,21 @@ impl Segment {
         self.fetch(&rows)
     }
 
-    /// Bytes of the segment's files on disk.
-    pub(crate) fn disk_bytes(&self) -> u64 {
-        let index = self.index_bytes();
-        std::fs::metadata(&self.parquet_path)
-            .map(|m| m.len())
-            .unwrap_or(0)
-            + index
+    /// Bytes on disk of the segment's Parquet file and of its index file.
+    pub(crate) fn file_bytes(&self) -> (u64, u64) {
+        let len = |path: &Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let dir = self.parquet_path.parent().unwrap_or(Path::new(""));
+        (len(&self.parquet_path), len(&index_path(dir, self.meta.id)))
     }
+}
 
-    /// Bytes of the segment's index file on disk.
-    pub(crate) fn index_bytes(&self) -> u64 {
-        let path = self.parquet_path.with_extension("idx");
-        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-    }
+/// Maps a sealed segment file read-only.
+fn map_segment_file(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).context(|| format!("opening {}", path.display()))?;
+    // SAFETY: segment files are immutable once written (the store never opens them for
+    // writing again, and retention removes them only after no lookup holds the segment);
+    // the map is read only.
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(&file) }.context(|| format!("mapping {}", path.display()))?;
+    Ok(map)
 }
