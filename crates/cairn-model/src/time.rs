@@ -118,6 +118,51 @@ pub fn format_event_time(ms: i64) -> String {
     }
 }
 
+/// Parses SigV4's `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`, UTC).
+pub fn parse_amz_date(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let iso = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &text[0..4],
+        &text[4..6],
+        &text[6..8],
+        &text[9..11],
+        &text[11..13],
+        &text[13..15]
+    );
+    parse_event_time(&iso)
+}
+
+/// Formats a time as SigV4's `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`).
+pub fn format_amz_date(ms: i64) -> String {
+    let (year, month, day) = civil_date(ms);
+    let seconds = ms.rem_euclid(MS_PER_DAY) / MS_PER_SEC;
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}Z")
+}
+
+/// Formats a time as CloudTrail writes timestamps inside `requestParameters` of its own API
+/// events: `Dec 16, 2023, 2:46:48 PM` (UTC), as the datasets' LookupEvents records show.
+pub fn format_request_parameter_time(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (year, month, day) = civil_date(ms);
+    let seconds = ms.rem_euclid(MS_PER_DAY) / MS_PER_SEC;
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let (h12, half) = match h {
+        0 => (12, "AM"),
+        1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        _ => (h - 12, "PM"),
+    };
+    let name = MONTHS[(month - 1) as usize];
+    format!("{name} {day}, {year}, {h12}:{m:02}:{s:02} {half}")
+}
+
 /// The (year, month, day) of a time, UTC.
 pub fn civil_date(ms: i64) -> (i64, i64, i64) {
     civil_from_days(ms.div_euclid(MS_PER_DAY))
@@ -174,6 +219,18 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sigv4_and_request_parameter_times() {
+        let ms = parse_amz_date("20231216T144648Z").unwrap();
+        assert_eq!(format_event_time(ms), "2023-12-16T14:46:48Z");
+        assert_eq!(format_amz_date(ms), "20231216T144648Z");
+        assert_eq!(format_request_parameter_time(ms), "Dec 16, 2023, 2:46:48 PM");
+        let midnight = parse_event_time("2023-12-17T00:05:09Z").unwrap();
+        assert_eq!(format_request_parameter_time(midnight), "Dec 17, 2023, 12:05:09 AM");
+        assert_eq!(parse_amz_date("2023-12-16T14:46:48Z"), None);
+        assert_eq!(parse_amz_date("20231316T144648Z"), None);
+    }
 
     #[test]
     fn parses_the_shapes_found_in_real_exports() {

@@ -1,0 +1,113 @@
+//! The CloudTrail API's operations: one closed list, and one module per implemented operation
+//! (parse, validate, handle, tests).
+//!
+//! Every operation of CloudTrail's model is known by name, so that permissions and the audit
+//! event are right even for operations cairn does not implement yet; those answer
+//! `UnsupportedOperationException`. A name outside the model is `UnknownOperationException`.
+
+pub mod lookup_events;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// `X-Amz-Target` is this prefix, a dot, and the operation name.
+pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
+
+macro_rules! operations {
+    ($($name:ident),* $(,)?) => {
+        /// An operation of the CloudTrail control plane (API version 2013-11-01).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Operation {
+            $($name,)*
+        }
+
+        impl Operation {
+            /// Every operation, in the model's alphabetical order.
+            pub const ALL: &[Operation] = &[$(Operation::$name,)*];
+
+            /// The operation's name, as in `X-Amz-Target` and `eventName`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Operation::$name => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+operations! {
+    AddTags, CancelQuery, CreateChannel, CreateDashboard, CreateEventDataStore, CreateTrail,
+    DeleteChannel, DeleteDashboard, DeleteEventDataStore, DeleteResourcePolicy, DeleteTrail,
+    DeregisterOrganizationDelegatedAdmin, DescribeQuery, DescribeTrails, DisableFederation,
+    EnableFederation, GenerateQuery, GetChannel, GetDashboard, GetEventConfiguration,
+    GetEventDataStore, GetEventSelectors, GetImport, GetInsightSelectors, GetQueryResults,
+    GetResourcePolicy, GetTrail, GetTrailStatus, ListChannels, ListDashboards,
+    ListEventDataStores, ListImportFailures, ListImports, ListInsightsData,
+    ListInsightsMetricData, ListPublicKeys, ListQueries, ListTags, ListTrails, LookupEvents,
+    PutEventConfiguration, PutEventSelectors, PutInsightSelectors, PutResourcePolicy,
+    RegisterOrganizationDelegatedAdmin, RemoveTags, RestoreEventDataStore, SearchSampleQueries,
+    StartDashboardRefresh, StartEventDataStoreIngestion, StartImport, StartLogging, StartQuery,
+    StopEventDataStoreIngestion, StopImport, StopLogging, UpdateChannel, UpdateDashboard,
+    UpdateEventDataStore, UpdateTrail,
+}
+
+impl Operation {
+    /// The operation named by an `X-Amz-Target` header value.
+    pub fn from_target(target: &str) -> Result<Operation, ApiError> {
+        let unknown = || {
+            ApiError::new(
+                ErrorCode::UnknownOperation,
+                format!("The operation {target:?} is not an operation of CloudTrail."),
+            )
+        };
+        let name = target
+            .strip_prefix(TARGET_PREFIX)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .ok_or_else(unknown)?;
+        Operation::ALL
+            .iter()
+            .copied()
+            .find(|op| op.name() == name)
+            .ok_or_else(unknown)
+    }
+
+    /// Whether the operation only reads (`readOnly` in its audit event; allowed to read-only
+    /// principals): CloudTrail's Get, Describe, List and Lookup operations, and the sample
+    /// query search.
+    pub fn read_only(self) -> bool {
+        let name = self.name();
+        ["Get", "Describe", "List", "Lookup"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            || self == Operation::SearchSampleQueries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_has_sixty_operations_and_targets_name_them() {
+        assert_eq!(Operation::ALL.len(), 60);
+        let target = format!("{TARGET_PREFIX}.LookupEvents");
+        assert_eq!(Operation::from_target(&target), Ok(Operation::LookupEvents));
+        for bad in [
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.DropAllEvents",
+            "LookupEvents",
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101LookupEvents",
+        ] {
+            assert_eq!(
+                Operation::from_target(bad).unwrap_err().code,
+                ErrorCode::UnknownOperation
+            );
+        }
+    }
+
+    #[test]
+    fn reading_operations_are_read_only() {
+        assert!(Operation::LookupEvents.read_only());
+        assert!(Operation::DescribeTrails.read_only());
+        assert!(!Operation::CreateTrail.read_only());
+        assert!(!Operation::StartQuery.read_only());
+    }
+}

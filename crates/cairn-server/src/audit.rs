@@ -1,0 +1,328 @@
+//! cairn audits itself: every call to its API, failed and denied ones included, becomes a
+//! CloudTrail management event (`eventSource` `cloudtrail.amazonaws.com`), as CloudTrail records
+//! its own API.
+//!
+//! Rules where AWS leaves a choice (documented here, the module that owns them):
+//! - `userIdentity` comes from the principal that signed the request (Root, IAMUser or
+//!   AssumedRole with its session issuer). A request whose access key is unknown is recorded with
+//!   `{"type": "Unknown", "accessKeyId": ...}` in the fallback account
+//!   ([`crate::config::Config::fallback_account`]); one without any signature with
+//!   `{"type": "Unknown"}`.
+//! - `requestParameters` is the request body with member names in lower camel case and
+//!   timestamps written as CloudTrail writes them there (`Dec 16, 2023, 2:46:48 PM`);
+//!   `responseElements` is `null` for reading operations and failed calls, as in AWS's records.
+//! - `awsRegion` is the region of the credential scope, else the default region.
+//!
+//! Events are appended by one background task in batches, so a call's own latency does not
+//! include an fsync; each batch is durable and visible to LookupEvents as soon as it is appended
+//! (well within a second).
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use cairn_model::Record;
+use cairn_model::time::{format_event_time, format_request_parameter_time};
+use cairn_store::Store;
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::config::{Identity, Principal};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// What is known about the caller of one API call.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Principal(Principal),
+    UnknownKey(String),
+    Anonymous,
+}
+
+/// One API call, as the audit event records it.
+#[derive(Debug, Clone)]
+pub struct ApiCall {
+    pub event_name: String,
+    pub event_source: &'static str,
+    pub read_only: bool,
+    pub caller: Caller,
+    /// The account the event belongs to.
+    pub account_id: String,
+    pub region: String,
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+    /// The request body as parsed JSON, if it was JSON.
+    pub request: Option<Value>,
+    pub response: Option<Value>,
+    pub error: Option<ApiError>,
+    pub request_id: String,
+    pub at: SystemTime,
+}
+
+/// The `userIdentity` of a principal, in AWS's shapes.
+pub fn user_identity(caller: &Caller) -> Value {
+    let principal = match caller {
+        Caller::Principal(p) => p,
+        Caller::UnknownKey(key) => return json!({"type": "Unknown", "accessKeyId": key}),
+        Caller::Anonymous => return json!({"type": "Unknown"}),
+    };
+    let account = &principal.account_id;
+    let key = &principal.access_key_id;
+    let id_suffix = principal_id_suffix(key);
+    match &principal.identity {
+        Identity::Root => json!({
+            "type": "Root",
+            "principalId": account,
+            "arn": format!("arn:aws:iam::{account}:root"),
+            "accountId": account,
+            "accessKeyId": key,
+        }),
+        Identity::IamUser { user_name } => json!({
+            "type": "IAMUser",
+            "principalId": format!("AIDA{id_suffix}"),
+            "arn": format!("arn:aws:iam::{account}:user/{user_name}"),
+            "accountId": account,
+            "accessKeyId": key,
+            "userName": user_name,
+        }),
+        Identity::AssumedRole {
+            role_name,
+            session_name,
+        } => json!({
+            "type": "AssumedRole",
+            "principalId": format!("AROA{id_suffix}:{session_name}"),
+            "arn": format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
+            "accountId": account,
+            "accessKeyId": key,
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": format!("AROA{id_suffix}"),
+                    "arn": format!("arn:aws:iam::{account}:role/{role_name}"),
+                    "accountId": account,
+                    "userName": role_name,
+                },
+                "attributes": {"mfaAuthenticated": "false"},
+            },
+        }),
+    }
+}
+
+/// The ARN a principal acts as (for AccessDenied messages).
+pub fn principal_arn(principal: &Principal) -> String {
+    user_identity(&Caller::Principal(principal.clone()))["arn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A stable, AWS-looking unique id part for a principal: 17 base-32 characters of its key's
+/// hash.
+fn principal_id_suffix(access_key_id: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut hash = fnv1a(access_key_id);
+    (0..17)
+        .map(|_| {
+            let c = ALPHABET[(hash % 32) as usize] as char;
+            hash /= 32;
+            if hash == 0 {
+                hash = fnv1a(&format!("{access_key_id}{c}"));
+            }
+            c
+        })
+        .collect()
+}
+
+fn fnv1a(text: &str) -> u64 {
+    // FNV-1a: a tiny, stable hash; this is an identifier, not a security boundary.
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// `PascalCase` member names to `camelCase`, recursively, with epoch-second timestamps of the
+/// members CloudTrail models as timestamps written as CloudTrail writes them.
+pub fn request_parameters(request: &Value) -> Value {
+    match request {
+        Value::Object(members) => {
+            let mut out = Map::with_capacity(members.len());
+            for (name, value) in members {
+                let camel = lower_camel(name);
+                let value = match (camel.as_str(), value) {
+                    ("startTime" | "endTime", Value::Number(n)) => match n.as_f64() {
+                        Some(seconds) => {
+                            Value::String(format_request_parameter_time((seconds * 1000.0) as i64))
+                        }
+                        None => value.clone(),
+                    },
+                    _ => request_parameters(value),
+                };
+                out.insert(camel, value);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(request_parameters).collect()),
+        other => other.clone(),
+    }
+}
+
+fn lower_camel(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+impl ApiCall {
+    /// The CloudTrail record of this call.
+    pub fn to_record(&self) -> Record {
+        let ms = self
+            .at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        // CloudTrail writes eventTime to the second.
+        let event_time = format_event_time(ms - ms % 1000);
+        let mut record = Map::new();
+        record.insert("eventVersion".into(), "1.11".into());
+        record.insert("userIdentity".into(), user_identity(&self.caller));
+        record.insert("eventTime".into(), event_time.into());
+        record.insert("eventSource".into(), self.event_source.into());
+        record.insert("eventName".into(), self.event_name.clone().into());
+        record.insert("awsRegion".into(), self.region.clone().into());
+        record.insert("sourceIPAddress".into(), self.source_ip.clone().into());
+        record.insert(
+            "userAgent".into(),
+            self.user_agent.clone().map_or(Value::Null, Value::from),
+        );
+        if let Some(error) = &self.error {
+            record.insert("errorCode".into(), error.code.as_str().into());
+            record.insert("errorMessage".into(), error.message.clone().into());
+        }
+        let parameters = self
+            .request
+            .as_ref()
+            .filter(|r| r.as_object().is_some_and(|m| !m.is_empty()))
+            .map_or(Value::Null, request_parameters);
+        record.insert("requestParameters".into(), parameters);
+        let response = match (&self.error, self.read_only, &self.response) {
+            (None, false, Some(response)) => request_parameters(response),
+            _ => Value::Null,
+        };
+        record.insert("responseElements".into(), response);
+        record.insert("requestID".into(), self.request_id.clone().into());
+        record.insert("eventID".into(), uuid::Uuid::new_v4().to_string().into());
+        record.insert("readOnly".into(), self.read_only.into());
+        record.insert("eventType".into(), "AwsApiCall".into());
+        record.insert("managementEvent".into(), true.into());
+        record.insert("recipientAccountId".into(), self.account_id.clone().into());
+        record.insert("eventCategory".into(), "Management".into());
+        let text = Value::Object(record).to_string();
+        Record::parse(&text).expect("an audit record cairn builds is a valid CloudTrail record")
+    }
+}
+
+/// Sends audit events to the background writer.
+#[derive(Debug, Clone)]
+pub struct AuditSender(mpsc::UnboundedSender<Record>);
+
+impl AuditSender {
+    pub fn record(&self, call: &ApiCall) {
+        // Fails only after shutdown began, when no call is in flight any more.
+        let _ = self.0.send(call.to_record());
+    }
+}
+
+/// Starts the background writer; it ends once every sender is dropped and what they sent is
+/// stored.
+pub fn start(
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+) -> (AuditSender, tokio::task::JoinHandle<()>) {
+    let (sender, mut receiver) = mpsc::unbounded_channel::<Record>();
+    let task = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while receiver.recv_many(&mut batch, 1000).await > 0 {
+            let records = std::mem::take(&mut batch);
+            let store = store.clone();
+            let count = records.len();
+            let started = Instant::now();
+            match tokio::task::spawn_blocking(move || store.append(records)).await {
+                Ok(Ok(_)) => metrics
+                    .ingest_seconds
+                    .observe(started.elapsed().as_secs_f64()),
+                Ok(Err(e)) => eprintln!("error: could not store {count} audit events: {e}"),
+                Err(e) => eprintln!("error: the audit writer failed: {e}"),
+            }
+        }
+    });
+    (AuditSender(sender), task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Permissions;
+    use crate::error::ErrorCode;
+
+    fn role() -> Principal {
+        Principal {
+            account_id: "222222222222".into(),
+            access_key_id: "ASIAROLE00000000002".into(),
+            secret_access_key: "x".into(),
+            identity: Identity::AssumedRole {
+                role_name: "Auditor".into(),
+                session_name: "bob".into(),
+            },
+            permissions: Permissions::ReadOnly,
+        }
+    }
+
+    #[test]
+    fn a_denied_call_is_recorded_with_its_error_and_identity() {
+        let call = ApiCall {
+            event_name: "CreateTrail".into(),
+            event_source: "cloudtrail.amazonaws.com",
+            read_only: false,
+            caller: Caller::Principal(role()),
+            account_id: "222222222222".into(),
+            region: "eu-west-1".into(),
+            source_ip: "127.0.0.1".into(),
+            user_agent: Some("aws-cli/1.0".into()),
+            request: Some(json!({"Name": "t", "S3BucketName": "b"})),
+            response: None,
+            error: Some(ApiError::new(ErrorCode::AccessDenied, "no")),
+            request_id: "r-1".into(),
+            at: UNIX_EPOCH + std::time::Duration::from_millis(1_704_067_200_123),
+        };
+        let record = call.to_record();
+        let v: Value = serde_json::from_str(&record.json).unwrap();
+        assert_eq!(v["eventTime"], "2024-01-01T00:00:00Z");
+        assert_eq!(v["errorCode"], "AccessDeniedException");
+        assert_eq!(v["requestParameters"], json!({"name": "t", "s3BucketName": "b"}));
+        assert_eq!(v["responseElements"], Value::Null);
+        assert_eq!(v["readOnly"], false);
+        assert_eq!(
+            v["userIdentity"]["arn"],
+            "arn:aws:sts::222222222222:assumed-role/Auditor/bob"
+        );
+        assert_eq!(record.fields.username.as_deref(), Some("bob"));
+        assert_eq!(record.fields.account_id.as_deref(), Some("222222222222"));
+    }
+
+    #[test]
+    fn lookup_times_are_written_as_cloudtrail_writes_them() {
+        let params = request_parameters(&json!({
+            "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "X"}],
+            "StartTime": 1702737408,
+            "MaxResults": 5
+        }));
+        assert_eq!(
+            params,
+            json!({
+                "lookupAttributes": [{"attributeKey": "EventName", "attributeValue": "X"}],
+                "startTime": "Dec 16, 2023, 2:36:48 PM",
+                "maxResults": 5
+            })
+        );
+    }
+}

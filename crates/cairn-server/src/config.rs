@@ -1,0 +1,476 @@
+//! The server's configuration: accounts and the principals that may call the API.
+//!
+//! # The configuration file (TOML, strict: an unknown key is an error)
+//!
+//! ```toml
+//! # The region requests are in when their signature does not say (it always does for SigV4).
+//! default_region = "us-east-1"          # optional
+//!
+//! [[accounts]]
+//! id = "123456789012"                    # 12 digits
+//!
+//! [[principals]]
+//! account = "123456789012"               # one of the accounts above
+//! access_key_id = "AKIAIOSFODNN7EXAMPLE" # 16-128 characters, unique
+//! secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+//! type = "IAMUser"                       # Root | IAMUser | AssumedRole
+//! user_name = "alice"                    # IAMUser only, required
+//! # role_name = "Admin"                  # AssumedRole only, required
+//! # session_name = "alice-session"       # AssumedRole only, required
+//! permissions = "admin"                  # admin | read-only | ingest
+//! ```
+//!
+//! - `admin` may call every operation; `read-only` only reading ones (`Lookup*`, `Get*`,
+//!   `Describe*`, `List*`); `ingest` only `PutAuditEvents`.
+//! - Without a configuration file, one admin principal of type Root is bootstrapped (see
+//!   [`bootstrap`]): `CAIRN_ROOT_ACCESS_KEY_ID` / `CAIRN_ROOT_SECRET_ACCESS_KEY` /
+//!   `CAIRN_ACCOUNT_ID` (default `123456789012`), or a key generated on first start and kept in
+//!   `<data-dir>/root-credentials` (mode 0600).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The account cairn uses when none is configured (AWS's documentation account).
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+/// The region of a request whose signature does not name one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Where a generated bootstrap key is kept, inside the data directory.
+pub const ROOT_CREDENTIALS_FILE: &str = "root-credentials";
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The file as written (step one: parse strictly).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    default_region: Option<String>,
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+    #[serde(default)]
+    principals: Vec<RawPrincipal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrincipal {
+    account: String,
+    access_key_id: String,
+    secret_access_key: String,
+    #[serde(rename = "type")]
+    kind: PrincipalKind,
+    #[serde(default)]
+    user_name: Option<String>,
+    #[serde(default)]
+    role_name: Option<String>,
+    #[serde(default)]
+    session_name: Option<String>,
+    permissions: Permissions,
+}
+
+/// The identity type a principal appears as in `userIdentity.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum PrincipalKind {
+    Root,
+    #[serde(rename = "IAMUser")]
+    IamUser,
+    AssumedRole,
+}
+
+/// What a principal may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permissions {
+    Admin,
+    ReadOnly,
+    Ingest,
+}
+
+/// Who a principal is, as `userIdentity` will show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    Root,
+    IamUser { user_name: String },
+    AssumedRole { role_name: String, session_name: String },
+}
+
+/// A principal: an access key, its secret, the account it belongs to and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub identity: Identity,
+    pub permissions: Permissions,
+}
+
+/// The resolved configuration (step two: validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub default_region: String,
+    /// By access key id.
+    pub principals: HashMap<String, Principal>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut accounts = Vec::new();
+        for account in &raw.accounts {
+            if account.id.len() != 12 || !account.id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!(
+                    "account id {:?} is not 12 digits, as AWS account ids are",
+                    account.id
+                ));
+            }
+            if accounts.contains(&account.id) {
+                return Err(format!("account {} is listed twice", account.id));
+            }
+            accounts.push(account.id.clone());
+        }
+        let mut principals = HashMap::new();
+        for (i, p) in raw.principals.into_iter().enumerate() {
+            let which = format!("principals[{i}] ({})", p.access_key_id);
+            if !accounts.contains(&p.account) {
+                return Err(format!(
+                    "{which}: account {} is not in [[accounts]]",
+                    p.account
+                ));
+            }
+            check_access_key_id(&p.access_key_id).map_err(|m| format!("{which}: {m}"))?;
+            if p.secret_access_key.is_empty() {
+                return Err(format!("{which}: secret_access_key is empty"));
+            }
+            let identity = match p.kind {
+                PrincipalKind::Root => {
+                    if p.user_name.is_some() || p.role_name.is_some() || p.session_name.is_some() {
+                        return Err(format!(
+                            "{which}: a Root principal has no user_name, role_name or session_name"
+                        ));
+                    }
+                    Identity::Root
+                }
+                PrincipalKind::IamUser => match (p.user_name, p.role_name, p.session_name) {
+                    (Some(user_name), None, None) if !user_name.is_empty() => {
+                        Identity::IamUser { user_name }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{which}: an IAMUser principal needs user_name (and no role_name or session_name)"
+                        ));
+                    }
+                },
+                PrincipalKind::AssumedRole => match (p.user_name, p.role_name, p.session_name) {
+                    (None, Some(role_name), Some(session_name))
+                        if !role_name.is_empty() && !session_name.is_empty() =>
+                    {
+                        Identity::AssumedRole {
+                            role_name,
+                            session_name,
+                        }
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{which}: an AssumedRole principal needs role_name and session_name (and no user_name)"
+                        ));
+                    }
+                },
+            };
+            let principal = Principal {
+                account_id: p.account,
+                access_key_id: p.access_key_id.clone(),
+                secret_access_key: p.secret_access_key,
+                identity,
+                permissions: p.permissions,
+            };
+            if principals.insert(p.access_key_id, principal).is_some() {
+                return Err(format!("{which}: access_key_id is used twice"));
+            }
+        }
+        if principals.is_empty() {
+            return Err("no [[principals]]: nobody could call the API".to_owned());
+        }
+        Ok(Config {
+            default_region: raw
+                .default_region
+                .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+            principals,
+        })
+    }
+
+    /// The account events go to when a request cannot be attributed to one (an unknown access
+    /// key): the account of the first principal in access key order, so that it is stable.
+    pub fn fallback_account(&self) -> String {
+        let mut keys: Vec<&String> = self.principals.keys().collect();
+        keys.sort();
+        keys.first()
+            .and_then(|k| self.principals.get(*k))
+            .map_or_else(|| DEFAULT_ACCOUNT_ID.to_owned(), |p| p.account_id.clone())
+    }
+}
+
+fn check_access_key_id(key: &str) -> Result<(), String> {
+    if !(16..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err("access_key_id must be 16-128 letters and digits".to_owned());
+    }
+    Ok(())
+}
+
+/// The bootstrap principal when there is no configuration file: from the environment if
+/// `CAIRN_ROOT_ACCESS_KEY_ID` is set, else from `<data-dir>/root-credentials`, else generated
+/// and written there (mode 0600). Returns the configuration and, when the key was generated
+/// just now, the secret to print once.
+pub fn bootstrap(
+    data_dir: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Config, Option<Principal>), ConfigError> {
+    let account_id = env("CAIRN_ACCOUNT_ID").unwrap_or_else(|| DEFAULT_ACCOUNT_ID.to_owned());
+    let invalid = |message: String| ConfigError::Invalid {
+        path: PathBuf::from("environment"),
+        message,
+    };
+    if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(format!(
+            "CAIRN_ACCOUNT_ID {account_id:?} is not 12 digits"
+        )));
+    }
+    let root = |access_key_id: String, secret_access_key: String| Principal {
+        account_id: account_id.clone(),
+        access_key_id,
+        secret_access_key,
+        identity: Identity::Root,
+        permissions: Permissions::Admin,
+    };
+    let (principal, generated) = match env("CAIRN_ROOT_ACCESS_KEY_ID") {
+        Some(key) => {
+            check_access_key_id(&key).map_err(|m| invalid(format!("CAIRN_ROOT_ACCESS_KEY_ID: {m}")))?;
+            let secret = env("CAIRN_ROOT_SECRET_ACCESS_KEY").ok_or_else(|| {
+                invalid(
+                    "CAIRN_ROOT_ACCESS_KEY_ID is set but CAIRN_ROOT_SECRET_ACCESS_KEY is not"
+                        .to_owned(),
+                )
+            })?;
+            (root(key, secret), false)
+        }
+        None => {
+            let path = data_dir.join(ROOT_CREDENTIALS_FILE);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let (key, secret) = parse_credentials_file(&text).ok_or_else(|| {
+                        ConfigError::Invalid {
+                            path: path.clone(),
+                            message: "expected the lines `access_key_id = ...` and \
+                                      `secret_access_key = ...`"
+                                .to_owned(),
+                        }
+                    })?;
+                    (root(key, secret), false)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let (key, secret) = generate_key();
+                    write_credentials_file(&path, &key, &secret)?;
+                    (root(key, secret), true)
+                }
+                Err(source) => return Err(ConfigError::Read { path, source }),
+            }
+        }
+    };
+    let config = Config {
+        default_region: DEFAULT_REGION.to_owned(),
+        principals: HashMap::from([(principal.access_key_id.clone(), principal.clone())]),
+    };
+    Ok((config, generated.then_some(principal)))
+}
+
+fn parse_credentials_file(text: &str) -> Option<(String, String)> {
+    let value = |name: &str| {
+        text.lines().find_map(|line| {
+            let (k, v) = line.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().trim_matches('"').to_owned())
+        })
+    };
+    Some((value("access_key_id")?, value("secret_access_key")?))
+}
+
+fn write_credentials_file(path: &Path, key: &str, secret: &str) -> Result<(), ConfigError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| ConfigError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).map_err(err)?;
+    write!(
+        file,
+        "# cairn's bootstrap admin key (generated on first start; keep it secret)\n\
+         access_key_id = \"{key}\"\nsecret_access_key = \"{secret}\"\n"
+    )
+    .and_then(|()| file.sync_all())
+    .map_err(err)
+}
+
+/// A new access key in AWS's shapes: `AKIA` + 16 base-32 characters, and a 40-character secret.
+pub fn generate_key() -> (String, String) {
+    const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const SECRET_ALPHABET: &[u8] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bytes = [0u8; 56];
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    let key: String = "AKIA"
+        .chars()
+        .chain(
+            bytes[..16]
+                .iter()
+                .map(|b| KEY_ALPHABET[(*b as usize) % 32] as char),
+        )
+        .collect();
+    let secret: String = bytes[16..]
+        .iter()
+        .map(|b| SECRET_ALPHABET[(*b as usize) % 64] as char)
+        .collect();
+    (key, secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+        [[accounts]]
+        id = "111111111111"
+        [[accounts]]
+        id = "222222222222"
+
+        [[principals]]
+        account = "111111111111"
+        access_key_id = "AKIAALICE0000000001"
+        secret_access_key = "alice-secret"
+        type = "IAMUser"
+        user_name = "alice"
+        permissions = "admin"
+
+        [[principals]]
+        account = "222222222222"
+        access_key_id = "ASIAROLE00000000002"
+        secret_access_key = "role-secret"
+        type = "AssumedRole"
+        role_name = "Auditor"
+        session_name = "bob"
+        permissions = "read-only"
+    "#;
+
+    #[test]
+    fn a_sample_config_resolves() {
+        let config = Config::parse(SAMPLE).unwrap();
+        assert_eq!(config.default_region, "us-east-1");
+        let role = &config.principals["ASIAROLE00000000002"];
+        assert_eq!(role.account_id, "222222222222");
+        assert_eq!(role.permissions, Permissions::ReadOnly);
+        assert_eq!(
+            role.identity,
+            Identity::AssumedRole {
+                role_name: "Auditor".into(),
+                session_name: "bob".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_inconsistent_principals_are_errors() {
+        let err = Config::parse("[[accounts]]\nid = \"111111111111\"\ncolour = \"red\"\n")
+            .unwrap_err();
+        assert!(err.contains("unknown field `colour`"), "{err}");
+        let err = Config::parse(&SAMPLE.replace("\"alice\"", "\"alice\"\nrole_name = \"x\""))
+            .unwrap_err();
+        assert!(err.contains("IAMUser principal needs user_name"), "{err}");
+        let err = Config::parse(&SAMPLE.replace("account = \"222222222222\"", "account = \"333333333333\""))
+            .unwrap_err();
+        assert!(err.contains("not in [[accounts]]"), "{err}");
+        let err = Config::parse(&SAMPLE.replace("read-only", "superuser")).unwrap_err();
+        assert!(err.contains("unknown variant `superuser`"), "{err}");
+        let err = Config::parse("[[accounts]]\nid = \"12\"\n").unwrap_err();
+        assert!(err.contains("not 12 digits"), "{err}");
+    }
+
+    #[test]
+    fn bootstrap_generates_a_key_once_and_keeps_it_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, printed) = bootstrap(dir.path(), |_| None).unwrap();
+        let printed = printed.expect("a generated key is returned to be printed");
+        assert!(printed.access_key_id.starts_with("AKIA") && printed.access_key_id.len() == 20);
+        assert_eq!(printed.secret_access_key.len(), 40);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(ROOT_CREDENTIALS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (second, printed_again) = bootstrap(dir.path(), |_| None).unwrap();
+        assert!(printed_again.is_none());
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn bootstrap_takes_the_key_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = |name: &str| match name {
+            "CAIRN_ROOT_ACCESS_KEY_ID" => Some("AKIAENVIRONMENT00001".to_owned()),
+            "CAIRN_ROOT_SECRET_ACCESS_KEY" => Some("s3cret".to_owned()),
+            "CAIRN_ACCOUNT_ID" => Some("999999999999".to_owned()),
+            _ => None,
+        };
+        let (config, printed) = bootstrap(dir.path(), env).unwrap();
+        assert!(printed.is_none());
+        let root = &config.principals["AKIAENVIRONMENT00001"];
+        assert_eq!(root.account_id, "999999999999");
+        assert_eq!(root.identity, Identity::Root);
+        assert!(!dir.path().join(ROOT_CREDENTIALS_FILE).exists());
+    }
+}

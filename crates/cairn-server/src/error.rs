@@ -1,0 +1,115 @@
+//! The errors the API returns: one closed list, each with AWS's `__type` and HTTP status,
+//! turned into a response in exactly one place ([`ApiError::into_response`]).
+//!
+//! Body: `{"__type": "<code>", "message": "<text>"}` (AWS JSON 1.1). Modelled CloudTrail
+//! exceptions and authentication errors are HTTP 400, as AWS JSON services return them;
+//! unexpected failures are 500 `InternalFailure`.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+
+/// An error the API reports to its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Every error code cairn's API can return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    // Authentication (AWS's common errors).
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    UnrecognizedClient,
+    InvalidSignature,
+    // Authorization.
+    AccessDenied,
+    // Protocol.
+    UnknownOperation,
+    SerializationException,
+    // CloudTrail's modelled exceptions.
+    InvalidLookupAttributes,
+    InvalidTimeRange,
+    InvalidMaxResults,
+    InvalidNextToken,
+    InvalidEventCategory,
+    UnsupportedOperation,
+    // Not the caller's fault.
+    InternalFailure,
+}
+
+impl ErrorCode {
+    /// The `__type` AWS sends.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorCode::IncompleteSignature => "IncompleteSignatureException",
+            ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorCode::InvalidSignature => "InvalidSignatureException",
+            ErrorCode::AccessDenied => "AccessDeniedException",
+            ErrorCode::UnknownOperation => "UnknownOperationException",
+            ErrorCode::SerializationException => "SerializationException",
+            ErrorCode::InvalidLookupAttributes => "InvalidLookupAttributesException",
+            ErrorCode::InvalidTimeRange => "InvalidTimeRangeException",
+            ErrorCode::InvalidMaxResults => "InvalidMaxResultsException",
+            ErrorCode::InvalidNextToken => "InvalidNextTokenException",
+            ErrorCode::InvalidEventCategory => "InvalidEventCategoryException",
+            ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
+            ErrorCode::InternalFailure => "InternalFailure",
+        }
+    }
+
+    /// AWS JSON services answer every client error, authentication included, with 400.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InternalFailure => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            ErrorCode::InternalFailure,
+            format!("The request processing has failed because of an internal error: {detail}"),
+        )
+    }
+
+    /// The HTTP response, with the request id header every AWS response carries.
+    pub fn into_response(self, request_id: &str) -> Response {
+        let body = serde_json::json!({"__type": self.code.as_str(), "message": self.message});
+        let mut response = (
+            self.code.status(),
+            [(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+            body.to_string(),
+        )
+            .into_response();
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            response.headers_mut().insert("x-amzn-requestid", value);
+        }
+        response
+    }
+}
+
+impl From<cairn_model::lookup::LookupError> for ApiError {
+    fn from(e: cairn_model::lookup::LookupError) -> ApiError {
+        use cairn_model::lookup::LookupError as L;
+        let code = match &e {
+            L::InvalidLookupAttributes(_) => ErrorCode::InvalidLookupAttributes,
+            L::InvalidTimeRange(_) => ErrorCode::InvalidTimeRange,
+            L::InvalidMaxResults(_) => ErrorCode::InvalidMaxResults,
+            L::InvalidNextToken(_) => ErrorCode::InvalidNextToken,
+            L::InvalidEventCategory(_) => ErrorCode::InvalidEventCategory,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}

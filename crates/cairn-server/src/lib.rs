@@ -1,0 +1,23 @@
+//! cairn-server: cairn's HTTP server. It owns everything that speaks HTTP: the CloudTrail
+//! control plane (AWS JSON 1.1, `POST /` with `X-Amz-Target`), SigV4 authentication against the
+//! configured principals, permissions, the audit events cairn records about its own API,
+//! `/health` and Prometheus `/metrics`.
+//!
+//! - [`server`]: the router and [`server::run`], the request path from bytes to response;
+//! - [`config`]: accounts and principals (strict TOML), the bootstrap key;
+//! - [`auth`]: SigV4 verification (and signing, for cairn's own client);
+//! - [`actions`]: the closed list of operations, one module per implemented operation;
+//! - [`audit`]: API calls as CloudTrail events;
+//! - [`error`]: the closed list of API errors with AWS's codes and statuses;
+//! - [`metrics`]: the Prometheus registry.
+
+pub mod actions;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod server;
+
+pub use config::{Config, ConfigError};
+pub use server::run;

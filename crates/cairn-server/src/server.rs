@@ -1,0 +1,250 @@
+//! The router and the life of one API request:
+//!
+//! 1. `POST /`: read the body, authenticate the SigV4 signature ([`crate::auth`]);
+//! 2. resolve `X-Amz-Target` to an [`Operation`]; check the principal's permissions;
+//! 3. run the operation's handler (blocking store work off the async threads);
+//! 4. record the call as an audit event ([`crate::audit`]), count it ([`crate::metrics`]),
+//!    answer with AWS JSON 1.1 and an `x-amzn-RequestId` header.
+//!
+//! Failed authentication, unknown operations and denied calls are answered with AWS's error
+//! and recorded too.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cairn_store::Store;
+use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use serde_json::Value;
+
+use crate::actions::{Operation, lookup_events};
+use crate::audit::{self, ApiCall, AuditSender, Caller, principal_arn};
+use crate::auth::{IncomingRequest, authenticate};
+use crate::config::{Config, Permissions};
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+
+/// The largest request body accepted (CloudTrail's largest inputs, such as resource policies
+/// and event selectors, are far smaller).
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The signing name of the control plane.
+const CONTROL_PLANE_SERVICE: &str = "cloudtrail";
+const EVENT_SOURCE: &str = "cloudtrail.amazonaws.com";
+
+struct AppState {
+    store: Arc<Store>,
+    config: Config,
+    audit: AuditSender,
+    metrics: Arc<Metrics>,
+}
+
+/// Serves the API on `listener` until `shutdown` completes; then finishes the requests in
+/// flight and stores every audit event before returning. The caller closes the store.
+pub async fn run(
+    store: Arc<Store>,
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let (audit, audit_task) = audit::start(store.clone(), metrics.clone());
+    let state = Arc::new(AppState {
+        store,
+        config,
+        audit,
+        metrics,
+    });
+    let app = Router::new()
+        .route("/", post(control_plane))
+        .route("/health", get(health))
+        .route("/metrics", get(serve_metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    // The router and with it every audit sender is gone: the writer drains and ends.
+    audit_task.await.map_err(std::io::Error::other)
+}
+
+async fn health() -> impl IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+}
+
+async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
+    let store = state.store.clone();
+    if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.stats()).await {
+        state.metrics.events_stored.set(stats.events as i64);
+    }
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn control_plane(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let operation = Operation::from_target(&target);
+    let incoming = IncomingRequest {
+        method: "POST",
+        path_and_query: uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers: &headers,
+        body: &body,
+    };
+    let mut call = ApiCall {
+        event_name: match &operation {
+            Ok(op) => op.name().to_owned(),
+            Err(_) => target.rsplit('.').next().unwrap_or_default().to_owned(),
+        },
+        event_source: EVENT_SOURCE,
+        read_only: operation.as_ref().is_ok_and(|op| op.read_only()),
+        caller: Caller::Anonymous,
+        account_id: state.config.fallback_account(),
+        region: state.config.default_region.clone(),
+        source_ip: peer.ip().to_string(),
+        user_agent: headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        request: serde_json::from_slice::<Value>(&body).ok(),
+        response: None,
+        error: None,
+        request_id: request_id.clone(),
+        at: SystemTime::now(),
+    };
+    let result = match authenticate(
+        &state.config,
+        incoming,
+        CONTROL_PLANE_SERVICE,
+        SystemTime::now(),
+    ) {
+        Err(rejected) => {
+            call.caller = match (&rejected.principal, &rejected.access_key_id) {
+                (Some(principal), _) => Caller::Principal(principal.clone()),
+                (None, Some(key)) => Caller::UnknownKey(key.clone()),
+                (None, None) => Caller::Anonymous,
+            };
+            if let Some(principal) = &rejected.principal {
+                call.account_id = principal.account_id.clone();
+            }
+            if let Some(region) = &rejected.region {
+                call.region = region.clone();
+            }
+            Err(rejected.error)
+        }
+        Ok(authenticated) => {
+            let principal = authenticated.principal;
+            call.account_id = principal.account_id.clone();
+            call.region = authenticated.region;
+            call.caller = Caller::Principal(principal.clone());
+            match &operation {
+                Err(e) => Err(e.clone()),
+                Ok(op) if !permitted(principal.permissions, *op) => Err(ApiError::new(
+                    ErrorCode::AccessDenied,
+                    format!(
+                        "User: {} is not authorized to perform: cloudtrail:{op} because no \
+                         identity-based policy allows the cloudtrail:{op} action",
+                        principal_arn(&principal),
+                        op = op.name()
+                    ),
+                )),
+                Ok(op) => dispatch(&state, *op, &body, &call.account_id, &call.region).await,
+            }
+        }
+    };
+    if operation == Ok(Operation::LookupEvents) && result.is_ok() {
+        state
+            .metrics
+            .lookup_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+    let (response, status) = match result {
+        Ok(output) => {
+            let mut response = (
+                StatusCode::OK,
+                [(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+                output.to_string(),
+            )
+                .into_response();
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-amzn-requestid", value);
+            }
+            call.response = Some(output);
+            (response, StatusCode::OK)
+        }
+        Err(error) => {
+            let status = error.code.status();
+            call.error = Some(error.clone());
+            (error.into_response(&request_id), status)
+        }
+    };
+    state
+        .metrics
+        .count_request(&call.event_name, status.as_u16());
+    state.audit.record(&call);
+    response
+}
+
+/// Whether a principal's permission set allows an operation.
+fn permitted(permissions: Permissions, op: Operation) -> bool {
+    match permissions {
+        Permissions::Admin => true,
+        Permissions::ReadOnly => op.read_only(),
+        // Ingest principals only send events (`PutAuditEvents`, a separate endpoint).
+        Permissions::Ingest => false,
+    }
+}
+
+async fn dispatch(
+    state: &Arc<AppState>,
+    op: Operation,
+    body: &Bytes,
+    account_id: &str,
+    region: &str,
+) -> Result<Value, ApiError> {
+    match op {
+        Operation::LookupEvents => {
+            let request = lookup_events::parse(body)?;
+            let (store, account_id, region) =
+                (state.store.clone(), account_id.to_owned(), region.to_owned());
+            tokio::task::spawn_blocking(move || {
+                lookup_events::handle(&store, &request, &account_id, &region)
+            })
+            .await
+            .map_err(ApiError::internal)?
+        }
+        other => Err(ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("cairn does not support {} yet.", other.name()),
+        )),
+    }
+}
