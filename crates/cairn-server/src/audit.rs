@@ -23,7 +23,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use cairn_model::Record;
 use cairn_model::time::{format_event_time, format_request_parameter_time};
 use cairn_store::Store;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use crate::config::{Identity, Principal};
@@ -58,61 +59,118 @@ pub struct ApiCall {
     pub at: SystemTime,
 }
 
-/// The `userIdentity` of a principal, in AWS's shapes.
-pub fn user_identity(caller: &Caller) -> Value {
+/// `userIdentity`, members in the order AWS writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_context: Option<SessionContext>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext {
+    session_issuer: SessionIssuer,
+    attributes: SessionAttributes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    principal_id: String,
+    arn: String,
+    account_id: String,
+    user_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionAttributes {
+    mfa_authenticated: &'static str,
+}
+
+/// The `userIdentity` of a caller, in AWS's shapes.
+pub fn user_identity(caller: &Caller) -> UserIdentity {
+    let unknown = |key: Option<&String>| UserIdentity {
+        kind: "Unknown",
+        principal_id: None,
+        arn: None,
+        account_id: None,
+        access_key_id: key.cloned(),
+        user_name: None,
+        session_context: None,
+    };
     let principal = match caller {
         Caller::Principal(p) => p,
-        Caller::UnknownKey(key) => return json!({"type": "Unknown", "accessKeyId": key}),
-        Caller::Anonymous => return json!({"type": "Unknown"}),
+        Caller::UnknownKey(key) => return unknown(Some(key)),
+        Caller::Anonymous => return unknown(None),
     };
     let account = &principal.account_id;
-    let key = &principal.access_key_id;
-    let id_suffix = principal_id_suffix(key);
+    let id_suffix = principal_id_suffix(&principal.access_key_id);
+    let base = UserIdentity {
+        account_id: Some(account.clone()),
+        access_key_id: Some(principal.access_key_id.clone()),
+        ..unknown(None)
+    };
     match &principal.identity {
-        Identity::Root => json!({
-            "type": "Root",
-            "principalId": account,
-            "arn": format!("arn:aws:iam::{account}:root"),
-            "accountId": account,
-            "accessKeyId": key,
-        }),
-        Identity::IamUser { user_name } => json!({
-            "type": "IAMUser",
-            "principalId": format!("AIDA{id_suffix}"),
-            "arn": format!("arn:aws:iam::{account}:user/{user_name}"),
-            "accountId": account,
-            "accessKeyId": key,
-            "userName": user_name,
-        }),
+        Identity::Root => UserIdentity {
+            kind: "Root",
+            principal_id: Some(account.clone()),
+            arn: Some(format!("arn:aws:iam::{account}:root")),
+            ..base
+        },
+        Identity::IamUser { user_name } => UserIdentity {
+            kind: "IAMUser",
+            principal_id: Some(format!("AIDA{id_suffix}")),
+            arn: Some(format!("arn:aws:iam::{account}:user/{user_name}")),
+            user_name: Some(user_name.clone()),
+            ..base
+        },
         Identity::AssumedRole {
             role_name,
             session_name,
-        } => json!({
-            "type": "AssumedRole",
-            "principalId": format!("AROA{id_suffix}:{session_name}"),
-            "arn": format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
-            "accountId": account,
-            "accessKeyId": key,
-            "sessionContext": {
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": format!("AROA{id_suffix}"),
-                    "arn": format!("arn:aws:iam::{account}:role/{role_name}"),
-                    "accountId": account,
-                    "userName": role_name,
+        } => UserIdentity {
+            kind: "AssumedRole",
+            principal_id: Some(format!("AROA{id_suffix}:{session_name}")),
+            arn: Some(format!(
+                "arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
+            )),
+            session_context: Some(SessionContext {
+                session_issuer: SessionIssuer {
+                    kind: "Role",
+                    principal_id: format!("AROA{id_suffix}"),
+                    arn: format!("arn:aws:iam::{account}:role/{role_name}"),
+                    account_id: account.clone(),
+                    user_name: role_name.clone(),
                 },
-                "attributes": {"mfaAuthenticated": "false"},
-            },
-        }),
+                attributes: SessionAttributes {
+                    mfa_authenticated: "false",
+                },
+            }),
+            ..base
+        },
     }
 }
 
 /// The ARN a principal acts as (for AccessDenied messages).
 pub fn principal_arn(principal: &Principal) -> String {
-    user_identity(&Caller::Principal(principal.clone()))["arn"]
-        .as_str()
+    user_identity(&Caller::Principal(principal.clone()))
+        .arn
         .unwrap_or_default()
-        .to_owned()
 }
 
 /// A stable, AWS-looking unique id part for a principal: 17 base-32 characters of its key's
@@ -173,6 +231,36 @@ fn lower_camel(name: &str) -> String {
     }
 }
 
+/// An audit event, members in the order CloudTrail writes them.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditRecord<'a> {
+    event_version: &'static str,
+    user_identity: UserIdentity,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: Value,
+    response_elements: Value,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+}
+
 impl ApiCall {
     /// The CloudTrail record of this call.
     pub fn to_record(&self) -> Record {
@@ -180,43 +268,39 @@ impl ApiCall {
             .at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        // CloudTrail writes eventTime to the second.
-        let event_time = format_event_time(ms - ms % 1000);
-        let mut record = Map::new();
-        record.insert("eventVersion".into(), "1.11".into());
-        record.insert("userIdentity".into(), user_identity(&self.caller));
-        record.insert("eventTime".into(), event_time.into());
-        record.insert("eventSource".into(), self.event_source.into());
-        record.insert("eventName".into(), self.event_name.clone().into());
-        record.insert("awsRegion".into(), self.region.clone().into());
-        record.insert("sourceIPAddress".into(), self.source_ip.clone().into());
-        record.insert(
-            "userAgent".into(),
-            self.user_agent.clone().map_or(Value::Null, Value::from),
-        );
-        if let Some(error) = &self.error {
-            record.insert("errorCode".into(), error.code.as_str().into());
-            record.insert("errorMessage".into(), error.message.clone().into());
-        }
         let parameters = self
             .request
             .as_ref()
             .filter(|r| r.as_object().is_some_and(|m| !m.is_empty()))
             .map_or(Value::Null, request_parameters);
-        record.insert("requestParameters".into(), parameters);
-        let response = match (&self.error, self.read_only, &self.response) {
+        let response_elements = match (&self.error, self.read_only, &self.response) {
+            // A mutating call's output, named as its parameters are.
             (None, false, Some(response)) => request_parameters(response),
             _ => Value::Null,
         };
-        record.insert("responseElements".into(), response);
-        record.insert("requestID".into(), self.request_id.clone().into());
-        record.insert("eventID".into(), uuid::Uuid::new_v4().to_string().into());
-        record.insert("readOnly".into(), self.read_only.into());
-        record.insert("eventType".into(), "AwsApiCall".into());
-        record.insert("managementEvent".into(), true.into());
-        record.insert("recipientAccountId".into(), self.account_id.clone().into());
-        record.insert("eventCategory".into(), "Management".into());
-        let text = Value::Object(record).to_string();
+        let record = AuditRecord {
+            event_version: "1.11",
+            user_identity: user_identity(&self.caller),
+            // CloudTrail writes eventTime to the second.
+            event_time: format_event_time(ms - ms % 1000),
+            event_source: self.event_source,
+            event_name: &self.event_name,
+            aws_region: &self.region,
+            source_ip_address: &self.source_ip,
+            user_agent: self.user_agent.as_deref(),
+            error_code: self.error.as_ref().map(|e| e.code.as_str()),
+            error_message: self.error.as_ref().map(|e| e.message.as_str()),
+            request_parameters: parameters,
+            response_elements,
+            request_id: &self.request_id,
+            event_id: uuid::Uuid::new_v4().to_string(),
+            read_only: self.read_only,
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: &self.account_id,
+            event_category: "Management",
+        };
+        let text = serde_json::to_string(&record).expect("an audit record serializes");
         Record::parse(&text).expect("an audit record cairn builds is a valid CloudTrail record")
     }
 }
@@ -263,6 +347,7 @@ mod tests {
     use super::*;
     use crate::config::Permissions;
     use crate::error::ErrorCode;
+    use serde_json::json;
 
     fn role() -> Principal {
         Principal {
@@ -307,6 +392,11 @@ mod tests {
         );
         assert_eq!(record.fields.username.as_deref(), Some("bob"));
         assert_eq!(record.fields.account_id.as_deref(), Some("222222222222"));
+        assert!(
+            record.json.starts_with(r#"{"eventVersion":"1.11","userIdentity":{"type":"AssumedRole","#),
+            "{}",
+            record.json
+        );
     }
 
     #[test]

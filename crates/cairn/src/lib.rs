@@ -2,11 +2,13 @@
 //!
 //! - [`import`]: `cairn import`, reading delivered log files and exports into the store;
 //! - [`lookup_events`]: `cairn lookup-events`, event history from the command line;
+//! - [`serve`]: `cairn serve`, the API server;
 //! - [`bench`]: `cairn bench`, the generator of realistic trail log files and the benchmark.
 
 pub mod bench;
 pub mod import;
 pub mod lookup_events;
+pub mod serve;
 
 use std::path::PathBuf;
 

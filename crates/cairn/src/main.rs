@@ -83,6 +83,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Json)]
         output: Output,
     },
+    /// Run the CloudTrail API server on the data directory.
+    ///
+    /// Serves the CloudTrail API (AWS JSON 1.1, SigV4) at `POST /`, `/health` and Prometheus
+    /// `/metrics`. Principals come from --config (TOML; see the documentation of
+    /// `cairn_server::config`); without one, a Root admin key from CAIRN_ROOT_ACCESS_KEY_ID /
+    /// CAIRN_ROOT_SECRET_ACCESS_KEY, or generated on first start into
+    /// `<data-dir>/root-credentials` and printed once. SIGTERM or Ctrl-C stops it gracefully.
+    Serve {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// Address to listen on; port 0 picks a free port (the address is printed).
+        #[arg(long, env = "CAIRN_LISTEN", default_value = cairn::serve::DEFAULT_LISTEN)]
+        listen: String,
+        /// Accounts and principals (TOML).
+        #[arg(long, env = "CAIRN_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Generate realistic trail log files, or run the import and lookup benchmark.
     #[command(subcommand)]
     Bench(cairn::bench::BenchCommand),
@@ -200,6 +217,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(ExitCode::from(254))
                 }
             }
+        }
+        Command::Serve {
+            data,
+            listen,
+            config,
+        } => {
+            cairn::serve::run(&data, &listen, config.as_deref())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Bench(command) => cairn::bench::run(command),
     }

@@ -1,0 +1,86 @@
+//! `cairn serve`: opens the store, resolves the principals, and runs the API server until
+//! SIGTERM or Ctrl-C; then finishes the requests in flight, stores their audit events and
+//! closes the store (everything acknowledged is durable) before exiting 0.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use cairn_server::Config;
+use cairn_server::config::bootstrap;
+use cairn_store::Store;
+
+use crate::{DataDirArgs, store_options};
+
+/// Where `cairn serve` listens by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
+
+pub fn run(data: &DataDirArgs, listen: &str, config_path: Option<&Path>) -> Result<()> {
+    let store = Arc::new(Store::open(&data.data_dir, store_options(data.retention_days))?);
+    let config = match config_path {
+        Some(path) => Config::load(path)?,
+        None => {
+            let (config, generated) = bootstrap(&data.data_dir, |name| std::env::var(name).ok())?;
+            if let Some(root) = generated {
+                println!(
+                    "cairn generated an admin access key for account {} (kept in {}):\n  \
+                     AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}",
+                    root.account_id,
+                    data.data_dir
+                        .join(cairn_server::config::ROOT_CREDENTIALS_FILE)
+                        .display(),
+                    root.access_key_id,
+                    root.secret_access_key
+                );
+            }
+            config
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        println!("cairn listening on http://{address}");
+        std::io::stdout().flush().ok();
+        cairn_server::run(store.clone(), config, listener, shutdown_signal())
+            .await
+            .context("serving the API")
+    })?;
+    drop(runtime);
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close(),
+        Err(_) => anyhow::bail!("the store is still in use after shutdown"),
+    }
+    println!("cairn stopped; every acknowledged event is durable");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
