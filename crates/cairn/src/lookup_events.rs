@@ -1,7 +1,9 @@
 //! `cairn lookup-events`: event history lookups from the command line, printed as the AWS CLI
 //! prints them (`--output json`) or as the console's table (`--output table`).
 
-use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
 use cairn_model::lookup::{LookupAttribute, LookupError, encode_next_token};
 use cairn_model::time::{format_event_time, parse_user_time};
 use cairn_model::{LookupEvent, LookupEventsRequest, PageCursor};
@@ -167,4 +169,254 @@ pub fn render_table(output: &LookupOutput) -> String {
         out.push_str(&format!("(more events: --starting-token {token})\n"));
     }
     out
+}
+
+/// An error a CloudTrail endpoint answered with (`__type` and message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<LookupError> for ServiceError {
+    fn from(e: LookupError) -> ServiceError {
+        ServiceError {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// AWS credentials and region, found as the AWS CLI finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Credentials from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), else from the profile (`AWS_PROFILE`, default `default`) in the shared
+/// credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`) and the config
+/// file (`AWS_CONFIG_FILE`, default `~/.aws/config`). The region: `AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, else the profile's `region`.
+pub fn find_credentials(env: impl Fn(&str) -> Option<String>) -> Result<ClientCredentials> {
+    let home = env("HOME").unwrap_or_default();
+    let profile = env("AWS_PROFILE").unwrap_or_else(|| "default".to_owned());
+    let read = |var: &str, default: &str, section: &str| -> BTreeMap<String, String> {
+        let path = env(var).unwrap_or_else(|| format!("{home}/.aws/{default}"));
+        std::fs::read_to_string(path)
+            .map(|text| ini_section(&text, section))
+            .unwrap_or_default()
+    };
+    let credentials_file = read("AWS_SHARED_CREDENTIALS_FILE", "credentials", &profile);
+    let config_section = if profile == "default" {
+        "default".to_owned()
+    } else {
+        format!("profile {profile}")
+    };
+    let config_file = read("AWS_CONFIG_FILE", "config", &config_section);
+    let from_files = |name: &str| {
+        credentials_file
+            .get(name)
+            .or_else(|| config_file.get(name))
+            .cloned()
+    };
+    let region = env("AWS_REGION")
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(|| config_file.get("region").cloned());
+    let (key, secret, token) = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(key), Some(secret)) => (key, secret, env("AWS_SESSION_TOKEN")),
+        _ => match (
+            from_files("aws_access_key_id"),
+            from_files("aws_secret_access_key"),
+        ) {
+            (Some(key), Some(secret)) => (key, secret, from_files("aws_session_token")),
+            _ => bail!(
+                "Unable to locate credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                 or configure profile {profile:?} in ~/.aws/credentials"
+            ),
+        },
+    };
+    Ok(ClientCredentials {
+        access_key_id: key,
+        secret_access_key: secret,
+        session_token: token,
+        region,
+    })
+}
+
+/// The `key = value` lines of one `[section]` of an INI file (the AWS shared files' format).
+fn ini_section(text: &str, section: &str) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == section;
+        } else if inside && let Some((k, v)) = line.split_once('=') {
+            values.insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+    }
+    values
+}
+
+/// Runs a lookup through every page against a CloudTrail endpoint (`cairn serve` or any other),
+/// signing each request with SigV4 as the AWS CLI does.
+pub fn run_remote_lookup(
+    endpoint: &str,
+    credentials: &ClientCredentials,
+    args: &LookupArgs,
+) -> Result<Result<LookupOutput, ServiceError>> {
+    let Some(region) = args.region.as_deref().or(credentials.region.as_deref()) else {
+        bail!("You must specify a region: --region, AWS_REGION or the profile's region");
+    };
+    if args.account_id.is_some() {
+        bail!("--account applies to a local data directory; an endpoint scopes lookups to the caller's account");
+    }
+    let url = format!("{}/", endpoint.trim_end_matches('/'));
+    let host = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("--endpoint-url {endpoint:?} is not an http:// URL"))?
+        .to_owned();
+    let key = cairn_server::auth::ClientKey {
+        access_key_id: &credentials.access_key_id,
+        secret_access_key: &credentials.secret_access_key,
+        session_token: credentials.session_token.as_deref(),
+        region,
+        service: "cloudtrail",
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let target = format!(
+        "{}.LookupEvents",
+        cairn_server::actions::TARGET_PREFIX
+    );
+    let page_size = args.request.max_results.unwrap_or(50);
+    let mut request = args.request.clone();
+    let mut events: Vec<LookupEvent> = Vec::new();
+    loop {
+        let remaining = args.max_items.map(|max| max.saturating_sub(events.len()));
+        if remaining == Some(0) {
+            break;
+        }
+        // Never ask for more than --max-items still needs, so that the NextToken printed
+        // continues exactly after the last event printed.
+        request.max_results = Some(remaining.map_or(page_size, |r| page_size.min(r as i64)));
+        let body = serde_json::to_vec(&request)?;
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("host", host.as_str()),
+            ("x-amz-target", target.as_str()),
+        ];
+        let signed = cairn_server::auth::sign_request(
+            &key,
+            "POST",
+            &url,
+            &headers,
+            &body,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?;
+        let mut call = agent.post(&url);
+        for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
+            call = call.header(*name, *value);
+        }
+        for (name, value) in &signed {
+            call = call.header(name.as_str(), value.as_str());
+        }
+        let mut response = call
+            .send(&body[..])
+            .with_context(|| format!("calling {url}"))?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("reading the answer of {url}"))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{url} answered HTTP {status} with no JSON: {text}"))?;
+        if !status.is_success() {
+            let code = value["__type"].as_str().unwrap_or(status.as_str());
+            let code = code.rsplit('#').next().unwrap_or(code).to_owned();
+            let message = value["message"]
+                .as_str()
+                .or(value["Message"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            return Ok(Err(ServiceError { code, message }));
+        }
+        let page: cairn_model::lookup::LookupEventsResponse = serde_json::from_value(value)
+            .with_context(|| format!("{url} answered with an unexpected LookupEvents shape"))?;
+        events.extend(page.events);
+        match page.next_token {
+            Some(token) => request.next_token = Some(token),
+            None => {
+                request.next_token = None;
+                break;
+            }
+        }
+    }
+    Ok(Ok(LookupOutput {
+        events,
+        next_token: request.next_token,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_environment_then_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = dir.path().join("credentials");
+        std::fs::write(
+            &credentials,
+            "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = d\n\n\
+             [work]\naws_access_key_id=AKIAWORK\naws_secret_access_key=w\naws_session_token=t\n",
+        )
+        .unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, "[profile work]\nregion = eu-west-3\n").unwrap();
+        let files = |name: &str, extra: &[(&str, &str)]| {
+            let mut vars: BTreeMap<String, String> = BTreeMap::from([
+                ("AWS_SHARED_CREDENTIALS_FILE".into(), credentials.display().to_string()),
+                ("AWS_CONFIG_FILE".into(), config.display().to_string()),
+            ]);
+            vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            vars.get(name).cloned()
+        };
+        let default = find_credentials(|n| files(n, &[])).unwrap();
+        assert_eq!(default.access_key_id, "AKIADEFAULT");
+        assert_eq!(default.region, None);
+        let work = find_credentials(|n| files(n, &[("AWS_PROFILE", "work")])).unwrap();
+        assert_eq!(
+            (work.access_key_id.as_str(), work.session_token.as_deref(), work.region.as_deref()),
+            ("AKIAWORK", Some("t"), Some("eu-west-3"))
+        );
+        let env = find_credentials(|n| {
+            files(
+                n,
+                &[
+                    ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+                    ("AWS_SECRET_ACCESS_KEY", "e"),
+                    ("AWS_REGION", "ap-south-1"),
+                ],
+            )
+        })
+        .unwrap();
+        assert_eq!(
+            (env.access_key_id.as_str(), env.region.as_deref()),
+            ("AKIAENV", Some("ap-south-1"))
+        );
+        assert!(find_credentials(|_| None).is_err());
+    }
 }

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use cairn::import::{collect_files, import_files, render_summary};
 use cairn::lookup_events::{
-    LookupArgs, parse_lookup_attribute, parse_time_arg, render_json, render_table, run_lookup,
+    LookupArgs, ServiceError, find_credentials, parse_lookup_attribute, parse_time_arg,
+    render_json, render_table, run_lookup, run_remote_lookup,
 };
 use cairn::{DataDirArgs, store_options};
 use cairn_model::LookupEventsRequest;
@@ -74,12 +75,20 @@ enum Command {
         /// Continue from the NextToken a previous --max-items run printed.
         #[arg(long)]
         starting_token: Option<String>,
-        /// Only events of this account.
+        /// Only events of this account (local data directory only: an endpoint answers for
+        /// the caller's account).
         #[arg(long)]
         account: Option<String>,
-        /// Only events of this region.
+        /// Only events of this region; with --endpoint-url, the region to call (default:
+        /// AWS_REGION, AWS_DEFAULT_REGION or the profile's region).
         #[arg(long)]
         region: Option<String>,
+        /// Look up through a CloudTrail API endpoint (`cairn serve`, e.g.
+        /// http://127.0.0.1:7700) instead of the local data directory, signing with the
+        /// standard AWS credential sources: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+        /// AWS_SESSION_TOKEN, else AWS_PROFILE in ~/.aws/credentials and ~/.aws/config.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
         #[arg(long, value_enum, default_value_t = Output::Json)]
         output: Output,
     },
@@ -183,9 +192,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             starting_token,
             account,
             region,
+            endpoint_url,
             output,
         } => {
-            let store = Store::open(&data.data_dir, store_options(data.retention_days))?;
             let args = LookupArgs {
                 request: LookupEventsRequest {
                     lookup_attributes: (!lookup_attributes.is_empty()).then_some(lookup_attributes),
@@ -199,7 +208,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 account_id: account,
                 region,
             };
-            match run_lookup(&store, &args)? {
+            let outcome = match endpoint_url {
+                Some(endpoint) => {
+                    let credentials = find_credentials(|name| std::env::var(name).ok())?;
+                    run_remote_lookup(&endpoint, &credentials, &args)?
+                }
+                None => {
+                    let store = Store::open(&data.data_dir, store_options(data.retention_days))?;
+                    run_lookup(&store, &args)?.map_err(ServiceError::from)
+                }
+            };
+            match outcome {
                 Ok(result) => {
                     let text = match output {
                         Output::Json => render_json(&result)?,
@@ -211,8 +230,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(e) => {
                     // The AWS CLI's wording and exit status for a service error.
                     eprintln!(
-                        "An error occurred ({}) when calling the LookupEvents operation: {e}",
-                        e.code()
+                        "An error occurred ({}) when calling the LookupEvents operation: {}",
+                        e.code, e.message
                     );
                     Ok(ExitCode::from(254))
                 }

@@ -1,6 +1,7 @@
 //! cairn's integration tests, one binary: the datasets in `../shared/datasets` through the
 //! importer and the store, and the `cairn` command as a user runs it.
 
+mod api;
 mod cli;
 mod datasets;
 

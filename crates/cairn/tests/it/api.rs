@@ -1,0 +1,341 @@
+//! `cairn serve` with real AWS clients: boto3 and the aws CLI (installed from PyPI by
+//! `scripts/setup-python.sh`) against a live server on a free port, over the imported datasets.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use cairn::import::{collect_files, import_files};
+use cairn::lookup_events::{LookupArgs, run_lookup};
+use cairn_model::lookup::LookupAttribute;
+use cairn_model::{LookupEvent, LookupEventsRequest, Record};
+use cairn_store::{Store, StoreOptions};
+use serde_json::{Value, json};
+
+use crate::datasets_dir;
+
+/// Account A: the account with the most management events in the datasets (flaws.cloud's), and
+/// the region they are in.
+const ACCOUNT_A: &str = "342082656213";
+const REGION: &str = "us-west-1";
+const ACCOUNT_B: &str = "222222222222";
+
+const CONFIG: &str = r#"
+[[accounts]]
+id = "342082656213"
+[[accounts]]
+id = "222222222222"
+
+[[principals]]
+account = "342082656213"
+access_key_id = "AKIAALICE00000000001"
+secret_access_key = "alice-secret-key"
+type = "IAMUser"
+user_name = "alice"
+permissions = "admin"
+
+[[principals]]
+account = "342082656213"
+access_key_id = "ASIAAUDITOR000000001"
+secret_access_key = "auditor-secret-key"
+type = "AssumedRole"
+role_name = "Auditor"
+session_name = "auditor-session"
+permissions = "read-only"
+
+[[principals]]
+account = "222222222222"
+access_key_id = "AKIABOB0000000000001"
+secret_access_key = "bob-secret-key"
+type = "Root"
+permissions = "admin"
+"#;
+
+/// The project's Python environment, made by `scripts/setup-python.sh`.
+fn venv_python() -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup-python.sh (scripts/test does)",
+        python.display()
+    );
+    python
+}
+
+/// A `cairn serve` process on 127.0.0.1 with a free port, stopped with SIGTERM.
+struct TestServer {
+    child: Child,
+    endpoint: String,
+    stdout: BufReader<std::process::ChildStdout>,
+    /// What the server printed before it was listening.
+    banner: Vec<String>,
+}
+
+impl TestServer {
+    fn start(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> TestServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("CAIRN_ROOT_ACCESS_KEY_ID")
+            .env_remove("CAIRN_ROOT_SECRET_ACCESS_KEY")
+            .env_remove("CAIRN_CONFIG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped());
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command.spawn().expect("starting cairn serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut banner = Vec::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "cairn serve exited before listening; it printed {banner:?}"
+            );
+            if let Some(address) = line.trim().strip_prefix("cairn listening on ") {
+                return TestServer {
+                    child,
+                    endpoint: address.trim_start_matches("http://").to_owned(),
+                    stdout,
+                    banner,
+                };
+            }
+            banner.push(line.trim().to_owned());
+        }
+    }
+
+    /// Sends SIGTERM and waits: returns the exit status and what the server printed meanwhile.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stdout, &mut rest).unwrap();
+        (self.child.wait().unwrap(), rest)
+    }
+}
+
+fn lookup(store: &Store, attribute: Option<(&str, &str)>, end_time: f64) -> Vec<LookupEvent> {
+    let args = LookupArgs {
+        request: LookupEventsRequest {
+            lookup_attributes: attribute.map(|(k, v)| {
+                vec![LookupAttribute {
+                    attribute_key: k.to_owned(),
+                    attribute_value: v.to_owned(),
+                }]
+            }),
+            end_time: Some(end_time),
+            ..LookupEventsRequest::default()
+        },
+        max_items: None,
+        account_id: Some(ACCOUNT_A.to_owned()),
+        region: Some(REGION.to_owned()),
+    };
+    run_lookup(store, &args)
+        .unwrap()
+        .unwrap()
+        .events
+}
+
+#[test]
+fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+
+    // Import the datasets and write down what cairn's own lookup answers, before the server
+    // adds its audit events (which are newer than `end_time`).
+    let end_time = 1_767_225_600.0; // 2026-01-01, after every dataset record
+    let mut scenario_cases = Vec::new();
+    let cli_case;
+    {
+        let store = Store::open(&data_dir, StoreOptions::default()).unwrap();
+        let files = collect_files(&[datasets_dir()]).unwrap();
+        import_files(&store, &files, 2, |_, _| {}).unwrap();
+        let all = lookup(&store, None, end_time);
+        assert!(all.len() > 1000, "account A has {} events", all.len());
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        for event in &all {
+            *names.entry(event.event_name.clone().unwrap_or_default()).or_default() += 1;
+        }
+        // An event name with a few pages of events for the aws CLI's --max-items 40.
+        let (cli_name, _) = names
+            .iter()
+            .filter(|(_, n)| (81..=200).contains(*n))
+            .max_by_key(|(_, n)| **n)
+            .expect("an event name with 81-200 events");
+        let (common_name, _) = names.iter().max_by_key(|(_, n)| **n).unwrap();
+        let mut case = |attribute: Option<(&str, &str)>, extra: Value| {
+            let mut query = extra;
+            if let Some((k, v)) = attribute {
+                query["attribute"] = json!([k, v]);
+            }
+            query["EndTime"] = json!(end_time);
+            let ids: Vec<String> = lookup(&store, attribute, end_time)
+                .into_iter()
+                .map(|e| e.event_id)
+                .collect();
+            assert!(!ids.is_empty(), "{query}");
+            scenario_cases.push(json!({"query": query, "event_ids": ids}));
+        };
+        case(None, json!({}));
+        case(Some(("EventName", common_name)), json!({}));
+        case(Some(("EventName", cli_name)), json!({}));
+        cli_case = 2;
+        case(Some(("ReadOnly", "false")), json!({}));
+        case(Some(("EventSource", "s3.amazonaws.com")), json!({}));
+        store.close();
+    }
+
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let server = TestServer::start(&data_dir, Some(&config_path), &[]);
+    let principal = |key: &str, secret: &str, account: &str| {
+        json!({"access_key_id": key, "secret_access_key": secret, "account": account})
+    };
+    let scenario = json!({
+        "endpoint": format!("http://{}", server.endpoint),
+        "region": REGION,
+        "principals": {
+            "alice": principal("AKIAALICE00000000001", "alice-secret-key", ACCOUNT_A),
+            "auditor": principal("ASIAAUDITOR000000001", "auditor-secret-key", ACCOUNT_A),
+            "bob": principal("AKIABOB0000000000001", "bob-secret-key", ACCOUNT_B),
+        },
+        "expectations": scenario_cases,
+        "cli_case": cli_case,
+    });
+    let scenario_path = dir.path().join("scenario.json");
+    std::fs::write(&scenario_path, scenario.to_string()).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/cloudtrail_api.py");
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg(&scenario_path)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let (status, printed) = server.stop();
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "the client checks failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // SIGTERM: a clean exit, and every audit event durable.
+    assert!(status.success(), "cairn serve exited with {status}: {printed}");
+    assert!(printed.contains("every acknowledged event is durable"), "{printed}");
+    let store = Store::open(&data_dir, StoreOptions::default()).unwrap();
+    let mut audit_events = 0;
+    store
+        .for_each_record(|json| {
+            let r = Record::parse(json).unwrap();
+            if r.fields.event_source.as_deref() == Some("cloudtrail.amazonaws.com")
+                && r.fields.event_time_ms > (end_time * 1000.0) as i64
+            {
+                audit_events += 1;
+            }
+        })
+        .unwrap();
+    assert!(audit_events > 100, "{audit_events} audit events stored");
+}
+
+#[test]
+fn without_configuration_a_root_key_is_generated_once_and_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), None, &[]);
+    let banner = server.banner.join("\n");
+    let key = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("AWS_ACCESS_KEY_ID="))
+        .unwrap_or_else(|| panic!("no key printed: {banner}"))
+        .to_owned();
+    let secret = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("AWS_SECRET_ACCESS_KEY="))
+        .unwrap()
+        .to_owned();
+    // `cairn lookup-events --endpoint-url` signs with the standard AWS credential sources.
+    let lookup = cli_lookup(&server.endpoint, &key, &secret, &[]);
+    assert!(
+        lookup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lookup.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&lookup.stdout).unwrap();
+    assert!(printed["Events"].is_array(), "{printed}");
+    let (status, _) = server.stop();
+    assert!(status.success());
+
+    // The second start reuses the stored key and prints no secret.
+    let again = TestServer::start(dir.path(), None, &[]);
+    assert!(
+        !again.banner.iter().any(|l| l.contains(&secret)),
+        "{:?}",
+        again.banner
+    );
+    let denied = cli_lookup(&again.endpoint, &key, "wrong", &[]);
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert_eq!(denied.status.code(), Some(254), "{stderr}");
+    assert!(
+        stderr.contains(
+            "An error occurred (InvalidSignatureException) when calling the LookupEvents operation"
+        ),
+        "{stderr}"
+    );
+    // Both calls were recorded, in eu-central-1 where they were made: the denied one first.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let events = loop {
+        let mine = cli_lookup(
+            &again.endpoint,
+            &key,
+            &secret,
+            &[
+                "--lookup-attributes",
+                "AttributeKey=EventName,AttributeValue=LookupEvents",
+                "--end-time",
+                &format!("{}", now_epoch_seconds()),
+            ],
+        );
+        let printed: Value = serde_json::from_slice(&mine.stdout).unwrap();
+        let events = printed["Events"].as_array().unwrap().clone();
+        if events.len() >= 2 || std::time::Instant::now() > deadline {
+            break events;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(events.len(), 2, "{events:?}");
+    let denied_event: Value =
+        serde_json::from_str(events[0]["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    assert_eq!(denied_event["errorCode"], "InvalidSignatureException");
+    assert_eq!(denied_event["userIdentity"]["type"], "Root");
+    assert_eq!(denied_event["awsRegion"], "eu-central-1");
+    assert!(again.stop().0.success());
+}
+
+/// Now, in epoch seconds, as `--end-time` takes it.
+fn now_epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `cairn lookup-events --endpoint-url` with credentials from the environment only.
+fn cli_lookup(endpoint: &str, key: &str, secret: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["lookup-events", "--endpoint-url"])
+        .arg(format!("http://{endpoint}"))
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "eu-central-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .unwrap()
+}
