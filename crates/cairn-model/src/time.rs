@@ -225,9 +225,15 @@ mod tests {
         let ms = parse_amz_date("20231216T144648Z").unwrap();
         assert_eq!(format_event_time(ms), "2023-12-16T14:46:48Z");
         assert_eq!(format_amz_date(ms), "20231216T144648Z");
-        assert_eq!(format_request_parameter_time(ms), "Dec 16, 2023, 2:46:48 PM");
+        assert_eq!(
+            format_request_parameter_time(ms),
+            "Dec 16, 2023, 2:46:48 PM"
+        );
         let midnight = parse_event_time("2023-12-17T00:05:09Z").unwrap();
-        assert_eq!(format_request_parameter_time(midnight), "Dec 17, 2023, 12:05:09 AM");
+        assert_eq!(
+            format_request_parameter_time(midnight),
+            "Dec 17, 2023, 12:05:09 AM"
+        );
         assert_eq!(parse_amz_date("2023-12-16T14:46:48Z"), None);
         assert_eq!(parse_amz_date("20231316T144648Z"), None);
     }

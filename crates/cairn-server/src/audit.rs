@@ -383,7 +383,10 @@ mod tests {
         let v: Value = serde_json::from_str(&record.json).unwrap();
         assert_eq!(v["eventTime"], "2024-01-01T00:00:00Z");
         assert_eq!(v["errorCode"], "AccessDeniedException");
-        assert_eq!(v["requestParameters"], json!({"name": "t", "s3BucketName": "b"}));
+        assert_eq!(
+            v["requestParameters"],
+            json!({"name": "t", "s3BucketName": "b"})
+        );
         assert_eq!(v["responseElements"], Value::Null);
         assert_eq!(v["readOnly"], false);
         assert_eq!(
@@ -393,7 +396,9 @@ mod tests {
         assert_eq!(record.fields.username.as_deref(), Some("bob"));
         assert_eq!(record.fields.account_id.as_deref(), Some("222222222222"));
         assert!(
-            record.json.starts_with(r#"{"eventVersion":"1.11","userIdentity":{"type":"AssumedRole","#),
+            record
+                .json
+                .starts_with(r#"{"eventVersion":"1.11","userIdentity":{"type":"AssumedRole","#),
             "{}",
             record.json
         );

@@ -136,7 +136,10 @@ pub fn authenticate(
         Err(Box::new(rejected))
     };
     let Ok(authorization) = authorization.to_str() else {
-        return fail(rejected, incomplete("The Authorization header is not ASCII."));
+        return fail(
+            rejected,
+            incomplete("The Authorization header is not ASCII."),
+        );
     };
     let auth = match parse_authorization(authorization) {
         Ok(auth) => auth,
@@ -218,7 +221,9 @@ pub fn authenticate(
     let body_hash = hex::encode(Sha256::digest(request.body));
     if let Some(claimed) = request.headers.get("x-amz-content-sha256")
         && claimed.as_bytes() != b"UNSIGNED-PAYLOAD"
-        && !claimed.as_bytes().eq_ignore_ascii_case(body_hash.as_bytes())
+        && !claimed
+            .as_bytes()
+            .eq_ignore_ascii_case(body_hash.as_bytes())
     {
         return fail(
             rejected,
@@ -266,7 +271,9 @@ fn expected_signature(
             any = true;
         }
         if !any {
-            return Err(format!("a signed header is missing from the request: {name}"));
+            return Err(format!(
+                "a signed header is missing from the request: {name}"
+            ));
         }
     }
     if !auth.signed_headers.contains(&"host") {
@@ -396,26 +403,25 @@ mod tests {
             region: "eu-west-1",
             service: "cloudtrail",
         };
-        let added = sign_request(
-            &key,
-            "POST",
-            "http://127.0.0.1:7700/",
-            &base,
-            body,
-            at,
-        )
-        .unwrap();
+        let added = sign_request(&key, "POST", "http://127.0.0.1:7700/", &base, body, at).unwrap();
         let mut headers = HeaderMap::new();
         for (k, v) in base {
             headers.insert(k, v.parse().unwrap());
         }
         for (k, v) in added {
-            headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         headers
     }
 
-    fn check(headers: &HeaderMap, body: &[u8], now: SystemTime) -> Result<Authenticated, Box<Rejected>> {
+    fn check(
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Authenticated, Box<Rejected>> {
         let request = IncomingRequest {
             method: "POST",
             path_and_query: "/",
@@ -439,7 +445,10 @@ mod tests {
         let now = SystemTime::now();
         let code = |r: Result<Authenticated, Box<Rejected>>| r.unwrap_err().error.code;
         let wrong_secret = signed("not-the-secret", now, b"{}");
-        assert_eq!(code(check(&wrong_secret, b"{}", now)), ErrorCode::InvalidSignature);
+        assert_eq!(
+            code(check(&wrong_secret, b"{}", now)),
+            ErrorCode::InvalidSignature
+        );
         let good = signed("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", now, b"{}");
         assert_eq!(
             code(check(&good, br#"{"MaxResults":1}"#, now)),
@@ -448,11 +457,24 @@ mod tests {
         let later = now + Duration::from_secs(16 * 60);
         let rejected = check(&good, b"{}", later).unwrap_err();
         assert_eq!(rejected.error.code, ErrorCode::InvalidSignature);
-        assert!(rejected.error.message.starts_with("Signature expired"), "{}", rejected.error.message);
-        assert_eq!(code(check(&HeaderMap::new(), b"{}", now)), ErrorCode::MissingAuthenticationToken);
+        assert!(
+            rejected.error.message.starts_with("Signature expired"),
+            "{}",
+            rejected.error.message
+        );
+        assert_eq!(
+            code(check(&HeaderMap::new(), b"{}", now)),
+            ErrorCode::MissingAuthenticationToken
+        );
         let mut unknown = good.clone();
-        let auth = unknown["authorization"].to_str().unwrap().replace("AKIDEXAMPLE00000001", "AKIDUNKNOWN00000001");
+        let auth = unknown["authorization"]
+            .to_str()
+            .unwrap()
+            .replace("AKIDEXAMPLE00000001", "AKIDUNKNOWN00000001");
         unknown.insert("authorization", auth.parse().unwrap());
-        assert_eq!(code(check(&unknown, b"{}", now)), ErrorCode::UnrecognizedClient);
+        assert_eq!(
+            code(check(&unknown, b"{}", now)),
+            ErrorCode::UnrecognizedClient
+        );
     }
 }

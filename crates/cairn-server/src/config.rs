@@ -113,8 +113,13 @@ pub enum Permissions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
     Root,
-    IamUser { user_name: String },
-    AssumedRole { role_name: String, session_name: String },
+    IamUser {
+        user_name: String,
+    },
+    AssumedRole {
+        role_name: String,
+        session_name: String,
+    },
 }
 
 /// A principal: an access key, its secret, the account it belongs to and what it may do.
@@ -279,7 +284,8 @@ pub fn bootstrap(
     };
     let (principal, generated) = match env("CAIRN_ROOT_ACCESS_KEY_ID") {
         Some(key) => {
-            check_access_key_id(&key).map_err(|m| invalid(format!("CAIRN_ROOT_ACCESS_KEY_ID: {m}")))?;
+            check_access_key_id(&key)
+                .map_err(|m| invalid(format!("CAIRN_ROOT_ACCESS_KEY_ID: {m}")))?;
             let secret = env("CAIRN_ROOT_SECRET_ACCESS_KEY").ok_or_else(|| {
                 invalid(
                     "CAIRN_ROOT_ACCESS_KEY_ID is set but CAIRN_ROOT_SECRET_ACCESS_KEY is not"
@@ -292,14 +298,13 @@ pub fn bootstrap(
             let path = data_dir.join(ROOT_CREDENTIALS_FILE);
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
-                    let (key, secret) = parse_credentials_file(&text).ok_or_else(|| {
-                        ConfigError::Invalid {
+                    let (key, secret) =
+                        parse_credentials_file(&text).ok_or_else(|| ConfigError::Invalid {
                             path: path.clone(),
                             message: "expected the lines `access_key_id = ...` and \
                                       `secret_access_key = ...`"
                                 .to_owned(),
-                        }
-                    })?;
+                        })?;
                     (root(key, secret), false)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -421,14 +426,16 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_inconsistent_principals_are_errors() {
-        let err = Config::parse("[[accounts]]\nid = \"111111111111\"\ncolour = \"red\"\n")
-            .unwrap_err();
+        let err =
+            Config::parse("[[accounts]]\nid = \"111111111111\"\ncolour = \"red\"\n").unwrap_err();
         assert!(err.contains("unknown field `colour`"), "{err}");
         let err = Config::parse(&SAMPLE.replace("\"alice\"", "\"alice\"\nrole_name = \"x\""))
             .unwrap_err();
         assert!(err.contains("IAMUser principal needs user_name"), "{err}");
-        let err = Config::parse(&SAMPLE.replace("account = \"222222222222\"", "account = \"333333333333\""))
-            .unwrap_err();
+        let err = Config::parse(
+            &SAMPLE.replace("account = \"222222222222\"", "account = \"333333333333\""),
+        )
+        .unwrap_err();
         assert!(err.contains("not in [[accounts]]"), "{err}");
         let err = Config::parse(&SAMPLE.replace("read-only", "superuser")).unwrap_err();
         assert!(err.contains("unknown variant `superuser`"), "{err}");

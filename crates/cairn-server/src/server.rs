@@ -234,8 +234,11 @@ async fn dispatch(
     match op {
         Operation::LookupEvents => {
             let request = lookup_events::parse(body)?;
-            let (store, account_id, region) =
-                (state.store.clone(), account_id.to_owned(), region.to_owned());
+            let (store, account_id, region) = (
+                state.store.clone(),
+                account_id.to_owned(),
+                region.to_owned(),
+            );
             tokio::task::spawn_blocking(move || {
                 lookup_events::handle(&store, &request, &account_id, &region)
             })

@@ -6,6 +6,8 @@
 //! file, over many accounts, regions, services and identity types, with errors and S3 data
 //! events, from a seeded PRNG: the same arguments always give the same bytes.
 
+mod api;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -50,10 +52,31 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 300)]
         lookups: usize,
     },
+    /// LookupEvents through the HTTP API with concurrent signed clients, on the store `run`
+    /// filled; prints requests/s, latency percentiles and how soon a call's audit event is
+    /// visible.
+    Api {
+        /// A store filled by `cairn bench run`.
+        #[arg(long, default_value = "bench-data/store")]
+        data_dir: PathBuf,
+        /// Concurrent clients (threads, each with its own connection).
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// How long the clients call.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Api {
+            data_dir,
+            clients,
+            seconds,
+        } => {
+            print!("{}", api::run_api_benchmark(&data_dir, clients, seconds)?);
+        }
         BenchCommand::Generate {
             out,
             records,

@@ -265,6 +265,120 @@ fn ini_section(text: &str, section: &str) -> BTreeMap<String, String> {
     values
 }
 
+/// A signed CloudTrail API client over plain HTTP, as the AWS CLI calls the API.
+#[derive(Debug)]
+pub struct ApiClient {
+    agent: ureq::Agent,
+    url: String,
+    host: String,
+    credentials: ClientCredentials,
+    region: String,
+}
+
+/// One answer of the API.
+#[derive(Debug, Clone)]
+pub struct ApiAnswer {
+    pub status: u16,
+    pub body: serde_json::Value,
+    /// `x-amzn-RequestId`.
+    pub request_id: Option<String>,
+}
+
+impl ApiClient {
+    pub fn new(endpoint: &str, credentials: ClientCredentials, region: &str) -> Result<ApiClient> {
+        let url = format!("{}/", endpoint.trim_end_matches('/'));
+        let host = url
+            .strip_prefix("http://")
+            .map(|rest| rest.split('/').next().unwrap_or_default())
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("--endpoint-url {endpoint:?} is not an http:// URL"))?
+            .to_owned();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(ApiClient {
+            agent,
+            url,
+            host,
+            credentials,
+            region: region.to_owned(),
+        })
+    }
+
+    /// Calls a control-plane operation with a JSON body.
+    pub fn call(&self, operation: &str, body: &[u8]) -> Result<ApiAnswer> {
+        let target = format!("{}.{operation}", cairn_server::actions::TARGET_PREFIX);
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("host", self.host.as_str()),
+            ("x-amz-target", target.as_str()),
+        ];
+        let key = cairn_server::auth::ClientKey {
+            access_key_id: &self.credentials.access_key_id,
+            secret_access_key: &self.credentials.secret_access_key,
+            session_token: self.credentials.session_token.as_deref(),
+            region: &self.region,
+            service: "cloudtrail",
+        };
+        let signed = cairn_server::auth::sign_request(
+            &key,
+            "POST",
+            &self.url,
+            &headers,
+            body,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?;
+        let mut request = self.agent.post(&self.url);
+        for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
+            request = request.header(*name, *value);
+        }
+        for (name, value) in &signed {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let mut response = request
+            .send(body)
+            .with_context(|| format!("calling {}", self.url))?;
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("x-amzn-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("reading the answer of {}", self.url))?;
+        let body = serde_json::from_str(&text)
+            .with_context(|| format!("{} answered HTTP {status} with no JSON: {text}", self.url))?;
+        Ok(ApiAnswer {
+            status,
+            body,
+            request_id,
+        })
+    }
+}
+
+impl ApiAnswer {
+    /// The service error, when the call failed.
+    pub fn error(&self) -> Option<ServiceError> {
+        if (200..300).contains(&self.status) {
+            return None;
+        }
+        let code = self.body["__type"]
+            .as_str()
+            .map_or_else(|| self.status.to_string(), str::to_owned);
+        let code = code.rsplit('#').next().unwrap_or(&code).to_owned();
+        let message = self.body["message"]
+            .as_str()
+            .or(self.body["Message"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        Some(ServiceError { code, message })
+    }
+}
+
 /// Runs a lookup through every page against a CloudTrail endpoint (`cairn serve` or any other),
 /// signing each request with SigV4 as the AWS CLI does.
 pub fn run_remote_lookup(
@@ -276,30 +390,12 @@ pub fn run_remote_lookup(
         bail!("You must specify a region: --region, AWS_REGION or the profile's region");
     };
     if args.account_id.is_some() {
-        bail!("--account applies to a local data directory; an endpoint scopes lookups to the caller's account");
+        bail!(
+            "--account applies to a local data directory; an endpoint scopes lookups to the \
+             caller's account"
+        );
     }
-    let url = format!("{}/", endpoint.trim_end_matches('/'));
-    let host = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("--endpoint-url {endpoint:?} is not an http:// URL"))?
-        .to_owned();
-    let key = cairn_server::auth::ClientKey {
-        access_key_id: &credentials.access_key_id,
-        secret_access_key: &credentials.secret_access_key,
-        session_token: credentials.session_token.as_deref(),
-        region,
-        service: "cloudtrail",
-    };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let target = format!(
-        "{}.LookupEvents",
-        cairn_server::actions::TARGET_PREFIX
-    );
+    let client = ApiClient::new(endpoint, credentials.clone(), region)?;
     let page_size = args.request.max_results.unwrap_or(50);
     let mut request = args.request.clone();
     let mut events: Vec<LookupEvent> = Vec::new();
@@ -311,57 +407,17 @@ pub fn run_remote_lookup(
         // Never ask for more than --max-items still needs, so that the NextToken printed
         // continues exactly after the last event printed.
         request.max_results = Some(remaining.map_or(page_size, |r| page_size.min(r as i64)));
-        let body = serde_json::to_vec(&request)?;
-        let headers = [
-            ("content-type", "application/x-amz-json-1.1"),
-            ("host", host.as_str()),
-            ("x-amz-target", target.as_str()),
-        ];
-        let signed = cairn_server::auth::sign_request(
-            &key,
-            "POST",
-            &url,
-            &headers,
-            &body,
-            std::time::SystemTime::now(),
-        )
-        .map_err(|e| anyhow::anyhow!("signing the request: {e}"))?;
-        let mut call = agent.post(&url);
-        for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
-            call = call.header(*name, *value);
+        let answer = client.call("LookupEvents", &serde_json::to_vec(&request)?)?;
+        if let Some(error) = answer.error() {
+            return Ok(Err(error));
         }
-        for (name, value) in &signed {
-            call = call.header(name.as_str(), value.as_str());
-        }
-        let mut response = call
-            .send(&body[..])
-            .with_context(|| format!("calling {url}"))?;
-        let status = response.status();
-        let text = response
-            .body_mut()
-            .read_to_string()
-            .with_context(|| format!("reading the answer of {url}"))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{url} answered HTTP {status} with no JSON: {text}"))?;
-        if !status.is_success() {
-            let code = value["__type"].as_str().unwrap_or(status.as_str());
-            let code = code.rsplit('#').next().unwrap_or(code).to_owned();
-            let message = value["message"]
-                .as_str()
-                .or(value["Message"].as_str())
-                .unwrap_or_default()
-                .to_owned();
-            return Ok(Err(ServiceError { code, message }));
-        }
-        let page: cairn_model::lookup::LookupEventsResponse = serde_json::from_value(value)
-            .with_context(|| format!("{url} answered with an unexpected LookupEvents shape"))?;
+        let page: cairn_model::lookup::LookupEventsResponse =
+            serde_json::from_value(answer.body)
+                .context("the endpoint answered with an unexpected LookupEvents shape")?;
         events.extend(page.events);
-        match page.next_token {
-            Some(token) => request.next_token = Some(token),
-            None => {
-                request.next_token = None;
-                break;
-            }
+        request.next_token = page.next_token;
+        if request.next_token.is_none() {
+            break;
         }
     }
     Ok(Ok(LookupOutput {
@@ -388,7 +444,10 @@ mod tests {
         std::fs::write(&config, "[profile work]\nregion = eu-west-3\n").unwrap();
         let files = |name: &str, extra: &[(&str, &str)]| {
             let mut vars: BTreeMap<String, String> = BTreeMap::from([
-                ("AWS_SHARED_CREDENTIALS_FILE".into(), credentials.display().to_string()),
+                (
+                    "AWS_SHARED_CREDENTIALS_FILE".into(),
+                    credentials.display().to_string(),
+                ),
                 ("AWS_CONFIG_FILE".into(), config.display().to_string()),
             ]);
             vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -399,7 +458,11 @@ mod tests {
         assert_eq!(default.region, None);
         let work = find_credentials(|n| files(n, &[("AWS_PROFILE", "work")])).unwrap();
         assert_eq!(
-            (work.access_key_id.as_str(), work.session_token.as_deref(), work.region.as_deref()),
+            (
+                work.access_key_id.as_str(),
+                work.session_token.as_deref(),
+                work.region.as_deref()
+            ),
             ("AKIAWORK", Some("t"), Some("eu-west-3"))
         );
         let env = find_credentials(|n| {

@@ -17,7 +17,10 @@ use crate::{DataDirArgs, store_options};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
 
 pub fn run(data: &DataDirArgs, listen: &str, config_path: Option<&Path>) -> Result<()> {
-    let store = Arc::new(Store::open(&data.data_dir, store_options(data.retention_days))?);
+    let store = Arc::new(Store::open(
+        &data.data_dir,
+        store_options(data.retention_days),
+    )?);
     let config = match config_path {
         Some(path) => Config::load(path)?,
         None => {

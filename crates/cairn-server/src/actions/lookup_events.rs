@@ -12,7 +12,11 @@ use crate::error::{ApiError, ErrorCode};
 
 /// Parses the request body (AWS JSON 1.1).
 pub fn parse(body: &[u8]) -> Result<LookupEventsRequest, ApiError> {
-    let body = if body.is_empty() { b"{}".as_slice() } else { body };
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             ErrorCode::SerializationException,

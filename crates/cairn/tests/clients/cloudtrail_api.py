@@ -248,7 +248,8 @@ assert r["requestParameters"] == {"name": "audit-trail", "s3BucketName": "bucket
 assert r["responseElements"] is None and r["sourceIPAddress"] == "127.0.0.1", r
 assert "Boto3" in r["userAgent"] and r["awsRegion"] == REGION and r["requestID"], r
 assert e["Username"] == "auditor-session", e
-e, r = recorded(alice, "LookupEvents", lambda r: r.get("errorCode") == "InvalidMaxResultsException")
+e, r = recorded(alice, "LookupEvents", lambda r: r.get("errorCode") == "InvalidMaxResultsException"
+                and r["requestParameters"] == {"maxResults": 51})
 assert r["requestParameters"] == {"maxResults": 51} and r["readOnly"] is True, r
 assert r["userIdentity"]["userName"] == "alice" and r["userIdentity"]["type"] == "IAMUser", r
 recorded(alice, "LookupEvents", lambda r: r.get("errorCode") == "InvalidSignatureException"
