@@ -47,9 +47,24 @@ pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Resul
         identity: Identity::Root,
         permissions: Permissions::Admin,
     };
+    // A second principal makes the probes of the visibility measurement, so that they can be
+    // told from the lookups that look for them.
+    let (probe_key, probe_secret) = generate_key();
+    let prober = Principal {
+        account_id: account.clone(),
+        access_key_id: probe_key.clone(),
+        secret_access_key: probe_secret.clone(),
+        identity: Identity::IamUser {
+            user_name: "cairn-bench-probe".to_owned(),
+        },
+        permissions: Permissions::ReadOnly,
+    };
     let config = Config {
         default_region: region.clone(),
-        principals: HashMap::from([(access_key_id.clone(), principal)]),
+        principals: HashMap::from([
+            (access_key_id.clone(), principal),
+            (probe_key.clone(), prober),
+        ]),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,13 +126,22 @@ pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Resul
 
     // Visibility: how long after a call's answer its audit event is found.
     let client = ApiClient::new(&endpoint, credentials, &region)?;
+    let prober = ApiClient::new(
+        &endpoint,
+        ClientCredentials {
+            access_key_id: probe_key,
+            secret_access_key: probe_secret,
+            session_token: None,
+            region: Some(region.clone()),
+        },
+        &region,
+    )?;
     let mut delays = Vec::new();
-    for probe in 0..50 {
-        let body = json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": format!("probe-{probe}")}]});
-        let answer = client.call("LookupEvents", body.to_string().as_bytes())?;
+    for _ in 0..50 {
+        let answer = prober.call("LookupEvents", br#"{"MaxResults": 1}"#)?;
         let answered = Instant::now();
         let request_id = answer.request_id.context("no x-amzn-RequestId")?;
-        let find = json!({"LookupAttributes": [{"AttributeKey": "EventSource", "AttributeValue": "cloudtrail.amazonaws.com"}], "MaxResults": 50});
+        let find = json!({"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "cairn-bench-probe"}], "MaxResults": 50});
         loop {
             let page = client.call("LookupEvents", find.to_string().as_bytes())?;
             let seen = page.body["Events"].as_array().is_some_and(|events| {
