@@ -1,9 +1,11 @@
 //! The lookup index of one segment: `segments/<id>.idx`, beside `<id>.parquet`.
 //!
-//! # On-disk format, version 1
+//! # On-disk format, version 2
 //!
 //! All integers little-endian; every section starts at a multiple of 8 bytes. Row `r` is row `r`
-//! of the segment's Parquet file; rows are sorted by (eventTime, fingerprint) ascending.
+//! of the segment's Parquet file; rows are sorted by (account, region, eventTime, fingerprint)
+//! ascending, and scope ids are numbered in row order, so the rows of one scope are one
+//! stretch, found by binary search over `scope`. (Version 1 sorted rows by time alone.)
 //!
 //! ```text
 //! header (32 bytes): "CAIRNIDX" | version: u32 = 1 | rows: u32 | keys: u32 | postings: u32
@@ -34,7 +36,7 @@ use cairn_model::{HistoryCategory, LookupAttributeKey, Record};
 use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"CAIRNIDX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER_LEN: usize = 32;
 const ABSENT: u16 = u16::MAX;
 
@@ -241,6 +243,23 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         self.u32_at(self.scope_at + row as usize * 4)
     }
 
+    /// The rows of scope `scope`: `start..end`.
+    pub(crate) fn scope_rows(&self, scope: u32) -> (u32, u32) {
+        let first_at_least = |s: u32| {
+            let (mut lo, mut hi) = (0, self.rows);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if self.scope(mid as u32) < s {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo as u32
+        };
+        (first_at_least(scope), first_at_least(scope + 1))
+    }
+
     pub(crate) fn history(&self, row: u32) -> Option<HistoryCategory> {
         HistoryCategory::from_u8(self.bytes.as_ref()[self.history_at + row as usize])
     }
@@ -269,23 +288,38 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
 /// A set of rows, ascending.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Postings<'a> {
-    /// Every row `0..n`.
-    All(u32),
+    /// Every row `start..end`.
+    Range(u32, u32),
     /// The rows stored as u32 LE.
     List(&'a [u8]),
 }
 
-impl Postings<'_> {
+impl<'a> Postings<'a> {
     pub(crate) fn len(&self) -> usize {
         match self {
-            Postings::All(n) => *n as usize,
+            Postings::Range(start, end) => end.saturating_sub(*start) as usize,
             Postings::List(bytes) => bytes.len() / 4,
+        }
+    }
+
+    /// The part of these rows within `start..end`.
+    pub(crate) fn within(&self, (start, end): (u32, u32)) -> Postings<'a> {
+        match *self {
+            Postings::Range(a, b) => {
+                let lo = a.max(start);
+                Postings::Range(lo, b.min(end).max(lo))
+            }
+            Postings::List(bytes) => {
+                let from = self.partition_point(|row| row < start);
+                let to = self.partition_point(|row| row < end);
+                Postings::List(&bytes[from * 4..to * 4])
+            }
         }
     }
 
     pub(crate) fn get(&self, i: usize) -> u32 {
         match self {
-            Postings::All(_) => i as u32,
+            Postings::Range(start, _) => start + i as u32,
             Postings::List(bytes) => {
                 let b = &bytes[i * 4..i * 4 + 4];
                 u32::from_le_bytes([b[0], b[1], b[2], b[3]])

@@ -1,13 +1,16 @@
-//! Sealed segments: immutable, time-sorted Parquet files with a lookup index beside them.
+//! Sealed segments: immutable Parquet files with a lookup index beside them.
 //!
-//! # On-disk format, version 1
+//! # On-disk format, version 2
 //!
 //! Segment `<id>` (zero-padded 20-digit decimal) is two files in `segments/`:
-//! - `<id>.parquet`: one row per event, sorted by (eventTime, fingerprint) ascending, zstd,
+//! - `<id>.parquet`: one row per event, sorted by (account, region, eventTime, fingerprint)
+//!   ascending, so that every (account, region) scope is one stretch of time-sorted rows (the
+//!   API always looks up within one scope, as AWS keeps event history per account and region);
+//!   zstd,
 //!   page statistics and offset index, a bloom filter on `eventID`. Columns ([`arrow_schema`]):
 //!   the fields lookups and SQL filter on, named as in CloudTrail Lake, and `record`, the
 //!   event's JSON text exactly as stored (whitespace removed). The key-value metadata
-//!   `cairn.segment.version` = `1` marks the format.
+//!   `cairn.segment.version` = `2` marks the format (version 1 sorted by time alone).
 //! - `<id>.idx`: the lookup index, format in [`index`].
 //!
 //! A segment is written under `.tmp` names, synced and renamed; it becomes part of the store
@@ -43,7 +46,7 @@ use crate::wal::sync_dir;
 use index::{Postings, SegmentIndex};
 
 const FORMAT_KEY: &str = "cairn.segment.version";
-const FORMAT_VERSION: &str = "1";
+const FORMAT_VERSION: &str = "2";
 /// The column holding the record's JSON text.
 pub const RECORD_COLUMN: &str = "record";
 /// Rows encoded per batch while writing, and most rows in one data page of `record`, so that
@@ -100,8 +103,18 @@ pub(crate) fn index_path(dir: &Path, id: u64) -> PathBuf {
 /// Writes segment `id` from `records` (any order) into `dir`, durably.
 pub(crate) fn write(dir: &Path, id: u64, records: &[Record]) -> Result<SegmentMeta> {
     let mut rows: Vec<&Record> = records.iter().collect();
-    rows.sort_unstable_by_key(|r| (r.fields.event_time_ms, r.fingerprint));
-    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+    fn order_key(r: &Record) -> (Option<&str>, Option<&str>, i64, u64) {
+        let f = &r.fields;
+        (
+            f.account_id.as_deref(),
+            f.aws_region.as_deref(),
+            f.event_time_ms,
+            r.fingerprint,
+        )
+    }
+    rows.sort_unstable_by(|a, b| order_key(a).cmp(&order_key(b)));
+    let times = rows.iter().map(|r| r.fields.event_time_ms);
+    let (Some(min_time_ms), Some(max_time_ms)) = (times.clone().min(), times.max()) else {
         return Err(StoreError::corrupt(
             dir,
             "refusing to write an empty segment",
@@ -110,8 +123,8 @@ pub(crate) fn write(dir: &Path, id: u64, records: &[Record]) -> Result<SegmentMe
     let meta = SegmentMeta {
         id,
         rows: rows.len() as u64,
-        min_time_ms: first.fields.event_time_ms,
-        max_time_ms: last.fields.event_time_ms,
+        min_time_ms,
+        max_time_ms,
     };
 
     let parquet_final = parquet_path(dir, id);
@@ -332,50 +345,54 @@ impl Segment {
         }
         let postings = match &query.attribute {
             Some((key, value)) => self.index.postings(attribute_index_key(*key, value)),
-            None => Postings::All(self.index.rows() as u32),
+            None => Postings::Range(0, self.index.rows() as u32),
         };
-        let key = |row: u32| (self.index.time(row), self.index.fingerprint(row));
-        let mut upper = postings.partition_point(|row| self.index.time(row) <= end);
-        if let Some(c) = cursor {
-            upper =
-                upper.min(postings.partition_point(|row| key(row) < (c.time_ms, c.fingerprint)));
-        }
-        let scope_ok: Vec<bool> = self
-            .index
-            .scopes
-            .iter()
-            .map(|(account, region)| {
-                query
-                    .account_id
-                    .as_ref()
-                    .is_none_or(|a| account.as_ref() == Some(a))
-                    && query
-                        .region
-                        .as_ref()
-                        .is_none_or(|r| region.as_ref() == Some(r))
-            })
-            .collect();
         let history = query.history();
-        let mut out = Vec::with_capacity(limit.min(64));
-        for i in (0..upper).rev() {
-            let row = postings.get(i);
-            let time_ms = self.index.time(row);
-            if time_ms < start {
-                break;
+        let key = |row: u32| (self.index.time(row), self.index.fingerprint(row));
+        let mut out = Vec::new();
+        // Each scope the query covers is one stretch of rows, sorted by time: take the newest
+        // candidates of each, then the newest of all.
+        for (scope, (account, region)) in self.index.scopes.iter().enumerate() {
+            let covered = query
+                .account_id
+                .as_ref()
+                .is_none_or(|a| account.as_ref() == Some(a))
+                && query
+                    .region
+                    .as_ref()
+                    .is_none_or(|r| region.as_ref() == Some(r));
+            if !covered {
+                continue;
             }
-            if self.index.history(row) == Some(history)
-                && scope_ok.get(self.index.scope(row) as usize) == Some(&true)
-            {
-                out.push(Candidate {
-                    time_ms,
-                    fingerprint: self.index.fingerprint(row),
-                    row,
-                });
-                if out.len() == limit {
+            let rows = self.index.scope_rows(scope as u32);
+            let within = postings.within(rows);
+            let mut upper = within.partition_point(|row| self.index.time(row) <= end);
+            if let Some(c) = cursor {
+                upper =
+                    upper.min(within.partition_point(|row| key(row) < (c.time_ms, c.fingerprint)));
+            }
+            let mut taken = 0;
+            for i in (0..upper).rev() {
+                let row = within.get(i);
+                let time_ms = self.index.time(row);
+                if time_ms < start {
                     break;
+                }
+                if self.index.history(row) == Some(history) {
+                    out.push(Candidate {
+                        time_ms,
+                        fingerprint: self.index.fingerprint(row),
+                        row,
+                    });
+                    taken += 1;
+                    if taken == limit {
+                        break;
+                    }
                 }
             }
         }
+        out.sort_unstable_by_key(|c| std::cmp::Reverse((c.time_ms, c.fingerprint)));
+        out.truncate(limit);
         out
     }
 
