@@ -13,9 +13,9 @@
 //!   `responseElements` is `null` for reading operations and failed calls, as in AWS's records.
 //! - `awsRegion` is the region of the credential scope, else the default region.
 //!
-//! Events are appended by one background task in batches, so a call's own latency does not
-//! include an fsync; each batch is durable and visible to LookupEvents as soon as it is appended
-//! (well within a second).
+//! Calls are turned into events and appended by one background task in batches, so a call's own
+//! latency includes neither building its record nor an fsync; each batch is durable and visible
+//! to LookupEvents as soon as it is appended (well within a second).
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -114,17 +114,25 @@ pub fn user_identity(caller: &Caller) -> UserIdentity {
         user_name: None,
         session_context: None,
     };
-    let principal = match caller {
-        Caller::Principal(p) => p,
-        Caller::UnknownKey(key) => return unknown(Some(key)),
-        Caller::Anonymous => return unknown(None),
-    };
+    match caller {
+        Caller::Principal(principal) => principal_identity(principal),
+        Caller::UnknownKey(key) => unknown(Some(key)),
+        Caller::Anonymous => unknown(None),
+    }
+}
+
+/// The `userIdentity` of a principal.
+fn principal_identity(principal: &Principal) -> UserIdentity {
     let account = &principal.account_id;
     let id_suffix = principal_id_suffix(&principal.access_key_id);
     let base = UserIdentity {
+        kind: "Unknown",
+        principal_id: None,
+        arn: None,
         account_id: Some(account.clone()),
         access_key_id: Some(principal.access_key_id.clone()),
-        ..unknown(None)
+        user_name: None,
+        session_context: None,
     };
     match &principal.identity {
         Identity::Root => UserIdentity {
@@ -168,33 +176,28 @@ pub fn user_identity(caller: &Caller) -> UserIdentity {
 
 /// The ARN a principal acts as (for AccessDenied messages).
 pub fn principal_arn(principal: &Principal) -> String {
-    user_identity(&Caller::Principal(principal.clone()))
-        .arn
-        .unwrap_or_default()
+    principal_identity(principal).arn.unwrap_or_default()
 }
 
-/// A stable, AWS-looking unique id part for a principal: 17 base-32 characters of its key's
-/// hash.
+/// A stable, AWS-looking unique id part for a principal: 17 base-32 characters (85 bits) of
+/// two FNV-1a hashes of its access key. An identifier, not a security boundary.
 fn principal_id_suffix(access_key_id: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut hash = fnv1a(access_key_id);
+    let fnv1a = |bytes: &[u8]| {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let high = fnv1a(access_key_id.as_bytes());
+    let low = fnv1a(format!("{access_key_id}#").as_bytes());
+    let mut bits = (u128::from(high) << 64) | u128::from(low);
     (0..17)
         .map(|_| {
-            let c = ALPHABET[(hash % 32) as usize] as char;
-            hash /= 32;
-            if hash == 0 {
-                hash = fnv1a(&format!("{access_key_id}{c}"));
-            }
+            let c = ALPHABET[(bits % 32) as usize] as char;
+            bits >>= 5;
             c
         })
         .collect()
-}
-
-fn fnv1a(text: &str) -> u64 {
-    // FNV-1a: a tiny, stable hash; this is an identifier, not a security boundary.
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// `PascalCase` member names to `camelCase`, recursively, with epoch-second timestamps of the
@@ -263,7 +266,7 @@ struct AuditRecord<'a> {
 
 impl ApiCall {
     /// The CloudTrail record of this call.
-    pub fn to_record(&self) -> Record {
+    pub fn to_record(&self) -> Result<Record, String> {
         let ms = self
             .at
             .duration_since(UNIX_EPOCH)
@@ -300,19 +303,20 @@ impl ApiCall {
             recipient_account_id: &self.account_id,
             event_category: "Management",
         };
-        let text = serde_json::to_string(&record).expect("an audit record serializes");
-        Record::parse(&text).expect("an audit record cairn builds is a valid CloudTrail record")
+        let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+        Record::parse(&text).map_err(|e| format!("the audit record {text} is not an event: {e}"))
     }
 }
 
-/// Sends audit events to the background writer.
+/// Sends API calls to the background writer, which turns them into audit events (off the
+/// request path).
 #[derive(Debug, Clone)]
-pub struct AuditSender(mpsc::UnboundedSender<Record>);
+pub struct AuditSender(mpsc::UnboundedSender<ApiCall>);
 
 impl AuditSender {
-    pub fn record(&self, call: &ApiCall) {
+    pub fn record(&self, call: ApiCall) {
         // Fails only after shutdown began, when no call is in flight any more.
-        let _ = self.0.send(call.to_record());
+        let _ = self.0.send(call);
     }
 }
 
@@ -322,15 +326,25 @@ pub fn start(
     store: Arc<Store>,
     metrics: Arc<Metrics>,
 ) -> (AuditSender, tokio::task::JoinHandle<()>) {
-    let (sender, mut receiver) = mpsc::unbounded_channel::<Record>();
+    let (sender, mut receiver) = mpsc::unbounded_channel::<ApiCall>();
     let task = tokio::spawn(async move {
         let mut batch = Vec::new();
         while receiver.recv_many(&mut batch, 1000).await > 0 {
-            let records = std::mem::take(&mut batch);
+            let calls = std::mem::take(&mut batch);
             let store = store.clone();
-            let count = records.len();
+            let count = calls.len();
             let started = Instant::now();
-            match tokio::task::spawn_blocking(move || store.append(records)).await {
+            let append = move || {
+                let mut records = Vec::with_capacity(calls.len());
+                for call in &calls {
+                    match call.to_record() {
+                        Ok(record) => records.push(record),
+                        Err(e) => eprintln!("error: could not record an API call: {e}"),
+                    }
+                }
+                store.append(records)
+            };
+            match tokio::task::spawn_blocking(append).await {
                 Ok(Ok(_)) => metrics
                     .ingest_seconds
                     .observe(started.elapsed().as_secs_f64()),
@@ -379,7 +393,7 @@ mod tests {
             request_id: "r-1".into(),
             at: UNIX_EPOCH + std::time::Duration::from_millis(1_704_067_200_123),
         };
-        let record = call.to_record();
+        let record = call.to_record().unwrap();
         let v: Value = serde_json::from_str(&record.json).unwrap();
         assert_eq!(v["eventTime"], "2024-01-01T00:00:00Z");
         assert_eq!(v["errorCode"], "AccessDeniedException");

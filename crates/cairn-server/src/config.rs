@@ -54,6 +54,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("generating an access key: the operating system's random number generator failed: {0}")]
+    Random(getrandom::Error),
 }
 
 /// The file as written (step one: parse strictly).
@@ -308,7 +310,7 @@ pub fn bootstrap(
                     (root(key, secret), false)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let (key, secret) = generate_key();
+                    let (key, secret) = generate_key()?;
                     write_credentials_file(&path, &key, &secret)?;
                     (root(key, secret), true)
                 }
@@ -359,12 +361,12 @@ fn write_credentials_file(path: &Path, key: &str, secret: &str) -> Result<(), Co
 }
 
 /// A new access key in AWS's shapes: `AKIA` + 16 base-32 characters, and a 40-character secret.
-pub fn generate_key() -> (String, String) {
+pub fn generate_key() -> Result<(String, String), ConfigError> {
     const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     const SECRET_ALPHABET: &[u8] =
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut bytes = [0u8; 56];
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    getrandom::fill(&mut bytes).map_err(ConfigError::Random)?;
     let key: String = "AKIA"
         .chars()
         .chain(
@@ -377,7 +379,7 @@ pub fn generate_key() -> (String, String) {
         .iter()
         .map(|b| SECRET_ALPHABET[(*b as usize) % 64] as char)
         .collect();
-    (key, secret)
+    Ok((key, secret))
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //! exceptions and authentication errors are HTTP 400, as AWS JSON services return them;
 //! unexpected failures are 500 `InternalFailure`.
 
-use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use http::StatusCode;
+
+use crate::server::aws_json_response;
 
 /// An error the API reports to its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,16 +89,7 @@ impl ApiError {
     /// The HTTP response, with the request id header every AWS response carries.
     pub fn into_response(self, request_id: &str) -> Response {
         let body = serde_json::json!({"__type": self.code.as_str(), "message": self.message});
-        let mut response = (
-            self.code.status(),
-            [(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")],
-            body.to_string(),
-        )
-            .into_response();
-        if let Ok(value) = HeaderValue::from_str(request_id) {
-            response.headers_mut().insert("x-amzn-requestid", value);
-        }
-        response
+        aws_json_response(self.code.status(), body.to_string(), request_id)
     }
 }
 

@@ -107,6 +107,7 @@ async fn control_plane(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
+    let now = SystemTime::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let target = headers
         .get("x-amz-target")
@@ -139,14 +140,9 @@ async fn control_plane(
         response: None,
         error: None,
         request_id: request_id.clone(),
-        at: SystemTime::now(),
+        at: now,
     };
-    let result = match authenticate(
-        &state.config,
-        incoming,
-        CONTROL_PLANE_SERVICE,
-        SystemTime::now(),
-    ) {
+    let result = match authenticate(&state.config, incoming, CONTROL_PLANE_SERVICE, now) {
         Err(rejected) => {
             call.caller = match (&rejected.principal, &rejected.access_key_id) {
                 (Some(principal), _) => Caller::Principal(principal.clone()),
@@ -189,15 +185,7 @@ async fn control_plane(
     }
     let (response, status) = match result {
         Ok(output) => {
-            let mut response = (
-                StatusCode::OK,
-                [(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")],
-                output.to_string(),
-            )
-                .into_response();
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                response.headers_mut().insert("x-amzn-requestid", value);
-            }
+            let response = aws_json_response(StatusCode::OK, output.to_string(), &request_id);
             call.response = Some(output);
             (response, StatusCode::OK)
         }
@@ -210,7 +198,21 @@ async fn control_plane(
     state
         .metrics
         .count_request(&call.event_name, status.as_u16());
-    state.audit.record(&call);
+    state.audit.record(call);
+    response
+}
+
+/// An AWS JSON 1.1 response with the request id header every AWS response carries.
+pub(crate) fn aws_json_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut response = (
+        status,
+        [(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")],
+        body,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
     response
 }
 

@@ -543,6 +543,16 @@ fn dir_bytes(dir: &Path) -> u64 {
     total
 }
 
+/// `p50 X ms, p99 Y ms` of `times` (sorted here).
+fn p50_p99(times: &mut [Duration]) -> String {
+    times.sort_unstable();
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms",
+        percentile(times, 0.5).as_secs_f64() * 1e3,
+        percentile(times, 0.99).as_secs_f64() * 1e3
+    )
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -674,12 +684,10 @@ pub fn run_benchmark(
             times.push(started.elapsed());
             returned += page.records.len();
         }
-        times.sort_unstable();
         let _ = writeln!(
             out,
-            "lookup {name}: p50 {:.2} ms, p99 {:.2} ms ({:.1} events/page)",
-            percentile(&times, 0.5).as_secs_f64() * 1e3,
-            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            "lookup {name}: {} ({:.1} events/page)",
+            p50_p99(&mut times),
             returned as f64 / lookups.max(1) as f64
         );
     }

@@ -18,7 +18,7 @@ use cairn_server::config::{Identity, Permissions, Principal, generate_key};
 use cairn_store::Store;
 use serde_json::json;
 
-use super::{Rng, percentile};
+use super::{Rng, p50_p99, percentile};
 use crate::lookup_events::{ApiClient, ClientCredentials};
 use crate::store_options;
 
@@ -39,7 +39,7 @@ pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Resul
     }
     let store = Arc::new(Store::open(data_dir, store_options(None))?);
     let (account, region, needles) = busiest_scope(&store)?;
-    let (access_key_id, secret_access_key) = generate_key();
+    let (access_key_id, secret_access_key) = generate_key()?;
     let principal = Principal {
         account_id: account.clone(),
         access_key_id: access_key_id.clone(),
@@ -49,7 +49,7 @@ pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Resul
     };
     // A second principal makes the probes of the visibility measurement, so that they can be
     // told from the lookups that look for them.
-    let (probe_key, probe_secret) = generate_key();
+    let (probe_key, probe_secret) = generate_key()?;
     let prober = Principal {
         account_id: account.clone(),
         access_key_id: probe_key.clone(),
@@ -179,25 +179,17 @@ pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Resul
         total as f64 / elapsed
     );
     let mut all: Vec<Duration> = samples.iter().map(|(_, d, _)| *d).collect();
-    all.sort_unstable();
-    let _ = writeln!(
-        out,
-        "api latency, all kinds: p50 {:.2} ms, p99 {:.2} ms",
-        percentile(&all, 0.5).as_secs_f64() * 1e3,
-        percentile(&all, 0.99).as_secs_f64() * 1e3
-    );
+    let _ = writeln!(out, "api latency, all kinds: {}", p50_p99(&mut all));
     for (k, name) in KINDS.iter().enumerate() {
         let mut times: Vec<Duration> = samples
             .iter()
             .filter(|(kind, _, _)| *kind == k)
             .map(|(_, d, _)| *d)
             .collect();
-        times.sort_unstable();
         let _ = writeln!(
             out,
-            "api latency, {name}: p50 {:.2} ms, p99 {:.2} ms ({} calls)",
-            percentile(&times, 0.5).as_secs_f64() * 1e3,
-            percentile(&times, 0.99).as_secs_f64() * 1e3,
+            "api latency, {name}: {} ({} calls)",
+            p50_p99(&mut times),
             times.len()
         );
     }
