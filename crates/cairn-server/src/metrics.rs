@@ -2,6 +2,8 @@
 //!
 //! - `cairn_requests_total{operation, status}`: API calls by operation and HTTP status;
 //! - `cairn_events_stored`: events in the store (read when scraped);
+//! - `cairn_records_read_total{source}`: segment records lookups returned, from the record
+//!   `cache` or decompressed from a `segment` (followed from the store when scraped);
 //! - `cairn_lookup_seconds`: LookupEvents latency inside the server;
 //! - `cairn_ingest_seconds`: time to make a batch of events durable.
 
@@ -19,6 +21,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
     pub events_stored: Gauge,
+    records_read: Family<Vec<(&'static str, &'static str)>, Counter>,
     pub lookup_seconds: Histogram,
     pub ingest_seconds: Histogram,
 }
@@ -38,6 +41,12 @@ impl Default for Metrics {
             "Events in the store",
             events_stored.clone(),
         );
+        let records_read = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        registry.register(
+            "cairn_records_read",
+            "Segment records lookups returned, by source: the record cache or the segment files",
+            records_read.clone(),
+        );
         // 100 µs to ~3 s.
         let lookup_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         registry.register(
@@ -55,6 +64,7 @@ impl Default for Metrics {
             registry,
             requests,
             events_stored,
+            records_read,
             lookup_seconds,
             ingest_seconds,
         }
@@ -69,6 +79,18 @@ impl Metrics {
                 ("status", status.to_string()),
             ])
             .inc();
+    }
+
+    /// Brings the counters that follow the store's own totals up to date.
+    pub fn follow_store(&self, stats: &cairn_store::StoreStats) {
+        self.events_stored.set(stats.events as i64);
+        for (source, total) in [
+            ("cache", stats.records_from_cache),
+            ("segment", stats.records_from_segments),
+        ] {
+            let counter = self.records_read.get_or_create(&vec![("source", source)]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
     }
 
     /// The text a scrape receives.

@@ -87,7 +87,7 @@ async fn health() -> impl IntoResponse {
 async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
     let store = state.store.clone();
     if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.stats()).await {
-        state.metrics.events_stored.set(stats.events as i64);
+        state.metrics.follow_store(&stats);
     }
     (
         [(

@@ -1,17 +1,40 @@
 //! The memtable: events that are durable in the log but not yet sealed into a segment, indexed
 //! in memory so that lookups see them as soon as they are acknowledged.
+//!
+//! Lookups read one scope at a time, as segments do: the event-history rows of each
+//! (account, region, history category) are kept in lookup order, all of them and per
+//! (attribute, value), so that a page costs a few tree steps however full the memtable is.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
 
 use cairn_model::lookup::attribute_index_key;
-use cairn_model::{LookupAttributeKey, LookupQuery, PageCursor, Record};
+use cairn_model::{HistoryCategory, LookupAttributeKey, LookupQuery, PageCursor, Record};
 
-/// Recent events, in arrival order, with a posting list per (attribute, value).
+/// Recent events, in arrival order, indexed for duplicate checks and lookups.
 #[derive(Debug, Default)]
 pub(crate) struct Memtable {
-    records: Vec<Record>,
-    postings: HashMap<u64, Vec<u32>>,
+    records: Vec<Arc<Record>>,
+    /// Rows by eventID (its attribute index key): duplicate checks and EventId lookups.
+    by_event_id: HashMap<u64, Vec<u32>>,
+    /// Rows in event history, by the scope lookups read.
+    scopes: HashMap<Scope, ScopeIndex>,
     json_bytes: usize,
+}
+
+/// What one lookup reads: an account, a region and a history category.
+type Scope = (Option<String>, Option<String>, HistoryCategory);
+
+/// A row's place in lookup order, (eventTime, fingerprint), then the row itself.
+type OrderKey = (i64, u64, u32);
+
+/// The rows of one scope in lookup order: all of them, and those with each (attribute, value)
+/// (by attribute index key; EventId is in `Memtable::by_event_id` instead).
+#[derive(Debug, Default)]
+struct ScopeIndex {
+    all: BTreeSet<OrderKey>,
+    by_attribute: HashMap<u64, BTreeSet<OrderKey>>,
 }
 
 /// What the store already holds under a record's eventID.
@@ -50,27 +73,49 @@ impl Memtable {
         self.json_bytes
     }
 
-    pub(crate) fn records(&self) -> &[Record] {
+    pub(crate) fn records(&self) -> &[Arc<Record>] {
         &self.records
     }
 
     pub(crate) fn insert(&mut self, record: Record) {
         let row = self.records.len() as u32;
-        for key in LookupAttributeKey::ALL {
-            for value in record.fields.lookup_values(key) {
-                self.postings
-                    .entry(attribute_index_key(key, value))
-                    .or_default()
-                    .push(row);
+        let fields = &record.fields;
+        self.by_event_id
+            .entry(attribute_index_key(
+                LookupAttributeKey::EventId,
+                &fields.event_id,
+            ))
+            .or_default()
+            .push(row);
+        if fields.history != HistoryCategory::NotInHistory {
+            let scope = (
+                fields.account_id.clone(),
+                fields.aws_region.clone(),
+                fields.history,
+            );
+            let index = self.scopes.entry(scope).or_default();
+            let order = (fields.event_time_ms, record.fingerprint, row);
+            index.all.insert(order);
+            for key in LookupAttributeKey::ALL {
+                if key == LookupAttributeKey::EventId {
+                    continue;
+                }
+                for value in fields.lookup_values(key) {
+                    index
+                        .by_attribute
+                        .entry(attribute_index_key(key, value))
+                        .or_default()
+                        .insert(order);
+                }
             }
         }
         self.json_bytes += record.json.len();
-        self.records.push(record);
+        self.records.push(Arc::new(record));
     }
 
     pub(crate) fn seen(&self, record: &Record) -> Seen {
         let key = attribute_index_key(LookupAttributeKey::EventId, &record.fields.event_id);
-        let Some(rows) = self.postings.get(&key) else {
+        let Some(rows) = self.by_event_id.get(&key) else {
             return Seen::New;
         };
         let mut seen = Seen::New;
@@ -94,24 +139,71 @@ impl Memtable {
         query: &LookupQuery,
         cursor: Option<PageCursor>,
         limit: usize,
-    ) -> Vec<&Record> {
-        let mut matching: Vec<&Record> = match &query.attribute {
-            Some((key, value)) => self
-                .postings
-                .get(&attribute_index_key(*key, value))
-                .map(|rows| rows.iter().map(|&r| &self.records[r as usize]).collect())
-                .unwrap_or_default(),
-            None => self.records.iter().collect(),
-        };
-        matching.retain(|r| query.matches(&r.fields) && before_cursor(r, cursor));
-        let order = |r: &&Record| std::cmp::Reverse((r.fields.event_time_ms, r.fingerprint));
-        if matching.len() > limit {
-            matching.select_nth_unstable_by_key(limit, order);
-            matching.truncate(limit);
+    ) -> Vec<&Arc<Record>> {
+        let order = |r: &&Arc<Record>| std::cmp::Reverse((r.fields.event_time_ms, r.fingerprint));
+        let wanted = |r: &&Arc<Record>| query.matches(&r.fields) && before_cursor(r, cursor);
+        let mut out: Vec<&Arc<Record>> = Vec::new();
+        match &query.attribute {
+            Some((LookupAttributeKey::EventId, id)) => {
+                let key = attribute_index_key(LookupAttributeKey::EventId, id);
+                let rows = self.by_event_id.get(&key).map_or(&[][..], Vec::as_slice);
+                out.extend(
+                    rows.iter()
+                        .map(|&r| &self.records[r as usize])
+                        .filter(wanted),
+                );
+            }
+            attribute => {
+                let end = query.end_ms.unwrap_or(i64::MAX);
+                let start = query.start_ms.unwrap_or(i64::MIN);
+                // Rows ordered before the cursor and at or before the end time.
+                let upper = match cursor {
+                    Some(c) if (c.time_ms, c.fingerprint) <= (end, u64::MAX) => {
+                        Bound::Excluded((c.time_ms, c.fingerprint, 0))
+                    }
+                    _ => Bound::Included((end, u64::MAX, u32::MAX)),
+                };
+                for (scope, index) in &self.scopes {
+                    if !covers(query, scope) {
+                        continue;
+                    }
+                    let rows = match attribute {
+                        Some((key, value)) => {
+                            match index.by_attribute.get(&attribute_index_key(*key, value)) {
+                                Some(rows) => rows,
+                                None => continue,
+                            }
+                        }
+                        None => &index.all,
+                    };
+                    out.extend(
+                        rows.range((Bound::Unbounded, upper))
+                            .rev()
+                            .take_while(|(time_ms, _, _)| *time_ms >= start)
+                            .map(|&(_, _, row)| &self.records[row as usize])
+                            .filter(wanted)
+                            .take(limit),
+                    );
+                }
+            }
         }
-        matching.sort_unstable_by_key(order);
-        matching
+        out.sort_unstable_by_key(order);
+        out.truncate(limit);
+        out
     }
+}
+
+/// Whether `query` reads `scope`. A query without an account or region reads all of them.
+fn covers(query: &LookupQuery, (account, region, history): &Scope) -> bool {
+    *history == query.history()
+        && query
+            .account_id
+            .as_ref()
+            .is_none_or(|a| account.as_ref() == Some(a))
+        && query
+            .region
+            .as_ref()
+            .is_none_or(|r| region.as_ref() == Some(r))
 }
 
 /// Whether two records are the same JSON written differently (key order, escapes, spacing): the

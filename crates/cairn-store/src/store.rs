@@ -28,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -52,6 +53,9 @@ pub struct StoreOptions {
     pub memtable_max_events: usize,
     /// ...or this many bytes of JSON text.
     pub memtable_max_bytes: usize,
+    /// Memory for records recently read from segments, kept parsed so that lookups returning
+    /// them again (the newest page, a console's refresh) neither decompress nor parse them.
+    pub record_cache_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -60,6 +64,7 @@ impl Default for StoreOptions {
             retention_days: None,
             memtable_max_events: 200_000,
             memtable_max_bytes: 192 << 20,
+            record_cache_bytes: 64 << 20,
         }
     }
 }
@@ -83,7 +88,7 @@ pub enum AppendStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LookupPage {
     /// Newest first.
-    pub records: Vec<Record>,
+    pub records: Vec<Arc<Record>>,
     /// Where the next page starts, when there may be one.
     pub next: Option<PageCursor>,
 }
@@ -101,6 +106,10 @@ pub struct StoreStats {
     pub index_bytes: u64,
     /// Bytes of log files.
     pub wal_bytes: u64,
+    /// Segment records lookups have returned since the store was opened, by where they came
+    /// from: the record cache, or the segment files (decompressed and parsed).
+    pub records_from_cache: u64,
+    pub records_from_segments: u64,
 }
 
 /// What [`Store::open`] found in the log.
@@ -136,6 +145,23 @@ struct Shared {
     /// True while the sealer works on a frozen memtable.
     sealing: Mutex<bool>,
     seal_finished: Condvar,
+    recent_records: RecordCache,
+    records_from_cache: AtomicU64,
+    records_from_segments: AtomicU64,
+}
+
+/// Records read from segments, parsed, by (segment id, row). Segments are immutable and their
+/// ids never reused, so an entry never goes stale; one of a deleted segment ages out.
+type RecordCache = quick_cache::sync::Cache<(u64, u32), Arc<Record>, RecordWeight>;
+
+#[derive(Debug, Clone)]
+struct RecordWeight;
+
+impl quick_cache::Weighter<(u64, u32), Arc<Record>> for RecordWeight {
+    fn weight(&self, _: &(u64, u32), record: &Arc<Record>) -> u64 {
+        // The JSON text, and about as much again for the fields taken from it.
+        (2 * record.json.len() + 256) as u64
+    }
 }
 
 struct State {
@@ -258,6 +284,11 @@ impl Store {
             None => WalWriter::create(&wal_dir, manifest.wal_floor)?,
         };
 
+        let recent_records = RecordCache::with_weighter(
+            options.record_cache_bytes / 4096 + 1,
+            options.record_cache_bytes as u64,
+            RecordWeight,
+        );
         let shared = Arc::new(Shared {
             dir,
             options,
@@ -270,6 +301,9 @@ impl Store {
             }),
             sealing: Mutex::new(false),
             seal_finished: Condvar::new(),
+            recent_records,
+            records_from_cache: AtomicU64::new(0),
+            records_from_segments: AtomicU64::new(0),
         });
         let (writer_tx, writer_rx) = mpsc::channel();
         let (sealer_tx, sealer_rx) = mpsc::channel();
@@ -342,7 +376,7 @@ impl Store {
         }
         let want = limit + 1;
         enum Pick {
-            Memory(Box<Record>),
+            Memory(Arc<Record>),
             Segment(usize, u32),
         }
         let mut picks: Vec<(i64, u64, Pick)> = Vec::new();
@@ -353,7 +387,7 @@ impl Store {
                     picks.push((
                         record.fields.event_time_ms,
                         record.fingerprint,
-                        Pick::Memory(Box::new(record.clone())),
+                        Pick::Memory(record.clone()),
                     ));
                 }
             }
@@ -374,40 +408,56 @@ impl Store {
         });
         picks.truncate(want);
 
-        // Fetch the picked segment rows, one read per segment.
-        let mut rows_by_segment: HashMap<usize, Vec<u32>> = HashMap::new();
-        for (_, _, pick) in &picks {
-            if let Pick::Segment(i, row) = pick {
-                rows_by_segment.entry(*i).or_default().push(*row);
+        // The picked records, from memory or the cache; the others are read below, one read
+        // per segment: (pick's position, row) by segment.
+        let cache = &self.shared.recent_records;
+        let mut found: Vec<Option<Arc<Record>>> = Vec::with_capacity(picks.len());
+        let mut unread: HashMap<usize, Vec<(u32, usize)>> = HashMap::new();
+        let (mut from_cache, mut from_segments) = (0, 0);
+        for (at, (_, _, pick)) in picks.into_iter().enumerate() {
+            found.push(match pick {
+                Pick::Memory(record) => Some(record),
+                Pick::Segment(i, row) => {
+                    let cached = cache.get(&(segments[i].meta.id, row));
+                    if cached.is_some() {
+                        from_cache += 1;
+                    } else {
+                        from_segments += 1;
+                        unread.entry(i).or_default().push((row, at));
+                    }
+                    cached
+                }
+            });
+        }
+        let shared = &self.shared;
+        shared
+            .records_from_segments
+            .fetch_add(from_segments, Ordering::Relaxed);
+        shared
+            .records_from_cache
+            .fetch_add(from_cache, Ordering::Relaxed);
+        for (i, mut wanted) in unread {
+            wanted.sort_unstable();
+            let rows: Vec<u32> = wanted.iter().map(|&(row, _)| row).collect();
+            let texts = segments[i].fetch(&rows)?;
+            for ((row, at), text) in wanted.into_iter().zip(texts) {
+                let record = Record::parse(&text).map_err(|e| {
+                    StoreError::corrupt(
+                        segments[i].meta.id.to_string(),
+                        format!("stored record does not parse: {e}"),
+                    )
+                })?;
+                let record = Arc::new(record);
+                cache.insert((segments[i].meta.id, row), record.clone());
+                found[at] = Some(record);
             }
         }
-        let mut fetched: HashMap<(usize, u32), String> = HashMap::new();
-        for (i, mut rows) in rows_by_segment {
-            rows.sort_unstable();
-            let texts = segments[i].fetch(&rows)?;
-            fetched.extend(rows.into_iter().map(|r| (i, r)).zip(texts));
-        }
-        let mut records = Vec::with_capacity(picks.len());
-        for (_, _, pick) in picks {
-            let record = match pick {
-                Pick::Memory(record) => *record,
-                Pick::Segment(i, row) => {
-                    let text = fetched.remove(&(i, row)).unwrap_or_default();
-                    let record = Record::parse(&text).map_err(|e| {
-                        StoreError::corrupt(
-                            segments[i].meta.id.to_string(),
-                            format!("stored record does not parse: {e}"),
-                        )
-                    })?;
-                    // The index works on hashes: confirm the match on the record itself.
-                    if !query.matches(&record.fields) || !before_cursor(&record, cursor) {
-                        continue;
-                    }
-                    record
-                }
-            };
-            records.push(record);
-        }
+        // The segment index works on hashes: confirm each match on the record itself.
+        let mut records: Vec<Arc<Record>> = found
+            .into_iter()
+            .flatten()
+            .filter(|record| query.matches(&record.fields) && before_cursor(record, cursor))
+            .collect();
         let next = if records.len() > limit {
             records.truncate(limit);
             records.last().map(|r| PageCursor {
@@ -463,6 +513,8 @@ impl Store {
             segment_bytes: parquet_bytes + index_bytes,
             index_bytes,
             wal_bytes,
+            records_from_cache: self.shared.records_from_cache.load(Ordering::Relaxed),
+            records_from_segments: self.shared.records_from_segments.load(Ordering::Relaxed),
         })
     }
 

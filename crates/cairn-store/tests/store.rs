@@ -33,7 +33,7 @@ fn lookup_all(store: &Store, query: &LookupQuery, page: usize) -> Vec<Record> {
     loop {
         let result = store.lookup(query, cursor, page).unwrap();
         assert!(result.records.len() <= page);
-        out.extend(result.records);
+        out.extend(result.records.iter().map(|r| Record::clone(r)));
         match result.next {
             Some(next) => cursor = Some(next),
             None => return out,
@@ -244,12 +244,17 @@ fn pool() -> Vec<Record> {
     (0..24)
         .map(|i| {
             // Ids repeat every 20 records with other content: conflicting ids are part of the model.
-            record(
+            let r = record(
                 &format!("id-{}", i % 20),
                 &format!("2024-01-01T00:00:{:02}Z", (i * 7) % 13),
                 names[i % 3],
                 &format!(r#","n":{i}"#),
-            )
+            );
+            // Two regions, so that lookups read several scopes.
+            match i % 4 {
+                0 => Record::parse(&r.json.replace("us-east-1", "eu-west-1")).unwrap(),
+                _ => r,
+            }
         })
         .collect()
 }
@@ -279,11 +284,35 @@ fn check_against_model(store: &Store, model: &BTreeMap<String, Record>, page: us
         expected,
         "stored records differ from the acknowledged ones"
     );
-    for name in ["RunInstances", "DescribeInstances", "Nothing"] {
-        let query = LookupQuery {
-            attribute: Some((LookupAttributeKey::EventName, name.into())),
-            ..LookupQuery::default()
-        };
+    let second = |s: i64| Some(1_704_067_200_000 + s * 1000);
+    let by_name = |name: &str| Some((LookupAttributeKey::EventName, name.to_owned()));
+    let queries = [
+        by_name("RunInstances"),
+        by_name("DescribeInstances"),
+        by_name("Nothing"),
+        None,
+    ]
+    .into_iter()
+    .flat_map(|attribute| {
+        [
+            LookupQuery {
+                attribute: attribute.clone(),
+                ..LookupQuery::default()
+            },
+            LookupQuery {
+                attribute: attribute.clone(),
+                region: Some("eu-west-1".to_owned()),
+                ..LookupQuery::default()
+            },
+            LookupQuery {
+                attribute,
+                start_ms: second(3),
+                end_ms: second(9),
+                ..LookupQuery::default()
+            },
+        ]
+    });
+    for query in queries {
         let mut brute: Vec<&Record> = model
             .values()
             .filter(|r| query.matches(&r.fields))

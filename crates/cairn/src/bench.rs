@@ -62,9 +62,12 @@ pub enum BenchCommand {
         /// Concurrent clients (threads, each with its own connection).
         #[arg(long, default_value_t = 8)]
         clients: usize,
-        /// How long the clients call.
+        /// How long the clients call, per load.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// The store's cache of recently read records, in MiB (0: none).
+        #[arg(long, default_value_t = 64)]
+        record_cache_mib: usize,
     },
 }
 
@@ -74,8 +77,14 @@ pub fn run(command: BenchCommand) -> Result<ExitCode> {
             data_dir,
             clients,
             seconds,
+            record_cache_mib,
         } => {
-            print!("{}", api::run_api_benchmark(&data_dir, clients, seconds)?);
+            let options = StoreOptions {
+                record_cache_bytes: record_cache_mib << 20,
+                ..StoreOptions::default()
+            };
+            let report = api::run_api_benchmark(&data_dir, &options, clients, seconds)?;
+            print!("{report}");
         }
         BenchCommand::Generate {
             out,
@@ -473,14 +482,20 @@ pub struct GenerateReport {
     pub bytes: u64,
 }
 
+/// The generated events' time span: 30 days from 2024-03-01, as ms since the epoch.
+pub fn generated_span() -> (i64, i64) {
+    let start = parse_event_time("2024-03-01T00:00:00Z").unwrap_or_default();
+    (start, start + 30 * 86_400_000)
+}
+
 /// Writes `records` records in files of `per_file` into `out`, from `seed`.
 pub fn generate(out: &Path, records: usize, per_file: usize, seed: u64) -> Result<GenerateReport> {
     let mut rng = Rng::new(seed);
     let world = World::new(&mut rng);
-    let start = parse_event_time("2024-03-01T00:00:00Z").unwrap_or_default();
+    let (start, end) = generated_span();
     let files = records.div_ceil(per_file.max(1));
-    // Spread the files over 30 days; each covers five minutes of one account and region.
-    let step = 30 * 86_400_000 / files.max(1) as i64;
+    // Spread the files over the span; each covers five minutes of one account and region.
+    let step = (end - start) / files.max(1) as i64;
     let mut report = GenerateReport {
         records: 0,
         files: 0,
@@ -626,16 +641,21 @@ pub fn run_benchmark(
         }
     }
 
-    // Lookups, on a freshly opened store.
-    let store = Store::open(data_dir, StoreOptions::default())?;
+    // Lookups, on a freshly opened store without a record cache: every page is read from its
+    // segments (`cairn bench api` measures the cache too).
+    let options = StoreOptions {
+        record_cache_bytes: 0,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(data_dir, options)?;
     let mut rng = Rng::new(7);
     let mut needles = Vec::new();
     let sample = store.lookup(&LookupQuery::default(), None, MAX_RESULTS)?;
     needles.extend(sample.records.iter().map(|r| r.fields.event_id.clone()));
     // Event ids from across the whole time range: start points spread over it.
-    let first = stats_time_range(&store)?;
+    let (start, end) = generated_span();
     for _ in 0..lookups.min(200) {
-        let t = first.0 + (rng.next_u64() % (first.1 - first.0).max(1) as u64) as i64;
+        let t = start + (rng.next_u64() % (end - start) as u64) as i64;
         let q = LookupQuery {
             end_ms: Some(t),
             ..LookupQuery::default()
@@ -697,12 +717,6 @@ pub fn run_benchmark(
 
 /// Makes the next query of one kind of lookup.
 type QueryMaker<'a> = Box<dyn Fn(&mut Rng) -> LookupQuery + 'a>;
-
-fn stats_time_range(store: &Store) -> Result<(i64, i64)> {
-    let newest = store.lookup(&LookupQuery::default(), None, 1)?;
-    let newest = newest.records.first().map_or(0, |r| r.fields.event_time_ms);
-    Ok((newest - 30 * 86_400_000, newest))
-}
 
 /// Runs `scripts/duckdb_parquet.py` and returns (Parquet bytes, rows).
 fn duckdb_parquet_bytes(python: &Path, files: &Path, out: &Path) -> Result<(u64, u64)> {

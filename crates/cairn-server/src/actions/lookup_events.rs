@@ -36,7 +36,11 @@ pub fn handle(
     let page = store
         .lookup(&valid.query, valid.cursor, valid.max_results)
         .map_err(ApiError::internal)?;
-    let events: Vec<LookupEvent> = page.records.iter().map(LookupEvent::from_record).collect();
+    let events: Vec<LookupEvent> = page
+        .records
+        .iter()
+        .map(|r| LookupEvent::from_record(r))
+        .collect();
     let mut response = serde_json::json!({ "Events": events });
     if let Some(next) = page.next {
         response["NextToken"] = encode_next_token(&valid.query, next).into();

@@ -101,8 +101,8 @@ pub(crate) fn index_path(dir: &Path, id: u64) -> PathBuf {
 }
 
 /// Writes segment `id` from `records` (any order) into `dir`, durably.
-pub(crate) fn write(dir: &Path, id: u64, records: &[Record]) -> Result<SegmentMeta> {
-    let mut rows: Vec<&Record> = records.iter().collect();
+pub(crate) fn write(dir: &Path, id: u64, records: &[Arc<Record>]) -> Result<SegmentMeta> {
+    let mut rows: Vec<&Record> = records.iter().map(Arc::as_ref).collect();
     fn order_key(r: &Record) -> (Option<&str>, Option<&str>, i64, u64) {
         let f = &r.fields;
         (

@@ -4,6 +4,14 @@
 //! The server runs in this process on a free port with one admin principal of the store's
 //! busiest account; each client is a thread with its own connection, signing every request with
 //! SigV4. The calls are recorded as audit events in that store, as any API call is.
+//!
+//! Two loads run in turn, each for the given time:
+//! - *spread*: every lookup ends at a random time of the generated events' 30 days and every
+//!   needle is one of ~20,000 events;
+//! - *repeated*: the same few lookups again and again, as a console refreshing its views.
+//!
+//! Each load reports how many of the segment records it returned came from the store's record
+//! cache; `--record-cache-mib 0` measures without it (every record decompressed and parsed).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -15,12 +23,11 @@ use anyhow::{Context, Result, bail};
 use cairn_model::LookupQuery;
 use cairn_server::Config;
 use cairn_server::config::{Identity, Permissions, Principal, generate_key};
-use cairn_store::Store;
+use cairn_store::{Store, StoreOptions};
 use serde_json::json;
 
-use super::{Rng, p50_p99, percentile};
+use super::{Rng, generated_span, p50_p99, percentile};
 use crate::lookup_events::{ApiClient, ClientCredentials};
-use crate::store_options;
 
 /// Which lookups the clients make, in turn.
 const KINDS: [&str; 4] = [
@@ -30,15 +37,28 @@ const KINDS: [&str; 4] = [
     "no attribute",
 ];
 
-pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Result<String> {
+pub fn run_api_benchmark(
+    data_dir: &Path,
+    options: &StoreOptions,
+    clients: usize,
+    seconds: u64,
+) -> Result<String> {
     if !data_dir.join("MANIFEST").exists() {
         bail!(
             "{} holds no store: run `cairn bench run` first (it fills bench-data/store)",
             data_dir.display()
         );
     }
-    let store = Arc::new(Store::open(data_dir, store_options(None))?);
-    let (account, region, needles) = busiest_scope(&store)?;
+    // Sampled from a store of its own, so that the loads start with an empty record cache.
+    let (scope, needles) = {
+        let store = Store::open(data_dir, options.clone())?;
+        let scope = busiest_scope(&store)?;
+        let needles = needles(&store, &scope)?;
+        store.close();
+        (scope, needles)
+    };
+    let Scope { account, region } = scope.clone();
+    let store = Arc::new(Store::open(data_dir, options.clone())?);
     let (access_key_id, secret_access_key) = generate_key()?;
     let principal = Principal {
         account_id: account.clone(),
@@ -85,44 +105,28 @@ pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Resul
         region: Some(region.clone()),
     };
 
-    // Load: every client calls in turn until the time is up.
-    let deadline = Instant::now() + Duration::from_secs(seconds);
     let needles = Arc::new(needles);
-    let workers: Vec<_> = (0..clients)
-        .map(|c| {
-            let client = ApiClient::new(&endpoint, credentials.clone(), &region);
-            let needles = needles.clone();
-            std::thread::spawn(move || -> Result<Vec<(usize, Duration, bool)>> {
-                let client = client?;
-                let mut rng = Rng::new(c as u64 + 1);
-                let mut samples = Vec::new();
-                let mut i = c;
-                while Instant::now() < deadline {
-                    let kind = i % KINDS.len();
-                    i += 1;
-                    let body = match kind {
-                        0 => json!({"LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": rng.pick(&needles)}]}),
-                        1 => json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "StopLogging"}]}),
-                        2 => json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "DescribeInstances"}]}),
-                        _ => json!({}),
-                    };
-                    let started = Instant::now();
-                    let answer = client.call("LookupEvents", body.to_string().as_bytes())?;
-                    samples.push((kind, started.elapsed(), answer.status == 200));
-                }
-                Ok(samples)
-            })
-        })
-        .collect();
-    let mut samples = Vec::new();
-    for worker in workers {
-        samples.extend(
-            worker
-                .join()
-                .map_err(|_| anyhow::anyhow!("a client thread panicked"))??,
+    let spread = Load::Spread {
+        needles: needles.clone(),
+    };
+    let repeated = Load::Repeated {
+        needles: Arc::new(needles.iter().take(20).cloned().collect()),
+    };
+    let mut report = String::new();
+    for load in [spread, repeated] {
+        let before = store.stats()?;
+        let samples = run_load(&load, &endpoint, &credentials, &region, clients, seconds)?;
+        let after = store.stats()?;
+        report_load(&mut report, &load, &samples, clients, seconds);
+        let cached = after.records_from_cache - before.records_from_cache;
+        let read = cached + after.records_from_segments - before.records_from_segments;
+        let _ = writeln!(
+            report,
+            "api {}: {:.0}% of {read} segment records returned came from the record cache",
+            load.name(),
+            cached as f64 * 100.0 / read.max(1) as f64
         );
     }
-    let elapsed = seconds as f64;
 
     // Visibility: how long after a call's answer its audit event is found.
     let client = ApiClient::new(&endpoint, credentials, &region)?;
@@ -170,29 +174,7 @@ pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Resul
         store.close();
     }
 
-    let mut out = String::new();
-    let total = samples.len();
-    let failed = samples.iter().filter(|(_, _, ok)| !ok).count();
-    let _ = writeln!(
-        out,
-        "api: {total} LookupEvents in {elapsed:.0} s from {clients} signed clients = {:.0} requests/s ({failed} failed); account {account}, region {region}",
-        total as f64 / elapsed
-    );
-    let mut all: Vec<Duration> = samples.iter().map(|(_, d, _)| *d).collect();
-    let _ = writeln!(out, "api latency, all kinds: {}", p50_p99(&mut all));
-    for (k, name) in KINDS.iter().enumerate() {
-        let mut times: Vec<Duration> = samples
-            .iter()
-            .filter(|(kind, _, _)| *kind == k)
-            .map(|(_, d, _)| *d)
-            .collect();
-        let _ = writeln!(
-            out,
-            "api latency, {name}: {} ({} calls)",
-            p50_p99(&mut times),
-            times.len()
-        );
-    }
+    let mut out = format!("api: account {account}, region {region}\n{report}");
     delays.sort_unstable();
     let _ = writeln!(
         out,
@@ -203,24 +185,182 @@ pub fn run_api_benchmark(data_dir: &Path, clients: usize, seconds: u64) -> Resul
     Ok(out)
 }
 
+/// What the clients ask for, in turn: an event by id, a rare and a common event name, the
+/// newest events.
+#[derive(Debug)]
+enum Load {
+    /// Lookups ending at random times of the generated events' span, needles from many events.
+    Spread { needles: Arc<Vec<String>> },
+    /// The same lookups again and again, needles from a few events.
+    Repeated { needles: Arc<Vec<String>> },
+}
+
+impl Load {
+    fn name(&self) -> &'static str {
+        match self {
+            Load::Spread { .. } => "spread",
+            Load::Repeated { .. } => "repeated",
+        }
+    }
+
+    /// The request body of lookup kind `kind` (an index into [`KINDS`]).
+    fn body(&self, kind: usize, rng: &mut Rng) -> serde_json::Value {
+        let (needles, end_time) = match self {
+            Load::Spread { needles } => (needles, Some(random_time(rng) / 1000)),
+            Load::Repeated { needles } => (needles, None),
+        };
+        let mut body = match kind {
+            0 => {
+                return json!({"LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": rng.pick(needles)}]});
+            }
+            1 => {
+                json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "StopLogging"}]})
+            }
+            2 => {
+                json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "DescribeInstances"}]})
+            }
+            _ => json!({}),
+        };
+        if let Some(end_time) = end_time {
+            body["EndTime"] = json!(end_time);
+        }
+        body
+    }
+}
+
+/// One call: its lookup kind, how long it took, how many events it returned (`None`: it
+/// failed).
+type Sample = (usize, Duration, Option<usize>);
+
+/// Every client calls in turn until the time is up.
+fn run_load(
+    load: &Load,
+    endpoint: &str,
+    credentials: &ClientCredentials,
+    region: &str,
+    clients: usize,
+    seconds: u64,
+) -> Result<Vec<Sample>> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|c| {
+                let client = ApiClient::new(endpoint, credentials.clone(), region);
+                scope.spawn(move || -> Result<Vec<Sample>> {
+                    let client = client?;
+                    let mut rng = Rng::new(c as u64 + 1);
+                    let mut samples = Vec::new();
+                    let mut i = c;
+                    while Instant::now() < deadline {
+                        let kind = i % KINDS.len();
+                        i += 1;
+                        let body = load.body(kind, &mut rng).to_string();
+                        let started = Instant::now();
+                        let answer = client.call("LookupEvents", body.as_bytes())?;
+                        let events = answer.body["Events"].as_array().map(Vec::len);
+                        let events = events.filter(|_| answer.status == 200);
+                        samples.push((kind, started.elapsed(), events));
+                    }
+                    Ok(samples)
+                })
+            })
+            .collect();
+        let mut samples = Vec::new();
+        for worker in workers {
+            samples.extend(
+                worker
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a client thread panicked"))??,
+            );
+        }
+        Ok(samples)
+    })
+}
+
+fn report_load(out: &mut String, load: &Load, samples: &[Sample], clients: usize, seconds: u64) {
+    let name = load.name();
+    let total = samples.len();
+    let failed = samples
+        .iter()
+        .filter(|(_, _, events)| events.is_none())
+        .count();
+    let _ = writeln!(
+        out,
+        "api {name}: {total} LookupEvents in {seconds} s from {clients} signed clients = {:.0} requests/s ({failed} failed)",
+        total as f64 / seconds as f64
+    );
+    let mut all: Vec<Duration> = samples.iter().map(|(_, d, _)| *d).collect();
+    let _ = writeln!(out, "api {name} latency, all kinds: {}", p50_p99(&mut all));
+    for (k, kind) in KINDS.iter().enumerate() {
+        let of_kind = || {
+            samples
+                .iter()
+                .filter(|(sample_kind, _, _)| *sample_kind == k)
+        };
+        let mut times: Vec<Duration> = of_kind().map(|(_, d, _)| *d).collect();
+        let events: usize = of_kind().filter_map(|(_, _, events)| *events).sum();
+        let _ = writeln!(
+            out,
+            "api {name} latency, {kind}: {} ({} calls, {:.1} events/page)",
+            p50_p99(&mut times),
+            times.len(),
+            events as f64 / times.len().max(1) as f64
+        );
+    }
+}
+
+/// The scope the clients read.
+#[derive(Debug, Clone)]
+struct Scope {
+    account: String,
+    region: String,
+}
+
+/// A random time of the generated events' span (the store also holds the benchmark's own
+/// audit events, of today).
+fn random_time(rng: &mut Rng) -> i64 {
+    let (start, end) = generated_span();
+    start + (rng.next_u64() % (end - start) as u64) as i64
+}
+
+/// Event ids of `scope` for needle lookups: the pages of lookups ending at random times.
+fn needles(store: &Store, scope: &Scope) -> Result<Vec<String>> {
+    let mut rng = Rng::new(11);
+    let mut needles = Vec::new();
+    for _ in 0..400 {
+        let query = LookupQuery {
+            end_ms: Some(random_time(&mut rng)),
+            account_id: Some(scope.account.clone()),
+            region: Some(scope.region.clone()),
+            ..LookupQuery::default()
+        };
+        let page = store.lookup(&query, None, 50)?;
+        needles.extend(page.records.iter().map(|r| r.fields.event_id.clone()));
+    }
+    needles.sort_unstable();
+    needles.dedup();
+    if needles.is_empty() {
+        bail!("no event in the busiest scope");
+    }
+    Ok(needles)
+}
+
 /// The (account, region) with the most events among a sample spread over the stored time
-/// range, and event ids of it for needle lookups.
-fn busiest_scope(store: &Store) -> Result<(String, String, Vec<String>)> {
-    let newest = store.lookup(&LookupQuery::default(), None, 1)?;
-    let Some(newest) = newest.records.first().map(|r| r.fields.event_time_ms) else {
-        bail!("the store is empty: run `cairn bench run` first");
-    };
+/// range.
+fn busiest_scope(store: &Store) -> Result<Scope> {
     let mut rng = Rng::new(7);
     let mut sample = Vec::new();
     for _ in 0..400 {
-        let end = newest - (rng.next_u64() % (30 * 86_400_000)) as i64;
         let query = LookupQuery {
-            end_ms: Some(end),
+            end_ms: Some(random_time(&mut rng)),
             ..LookupQuery::default()
         };
         if let Some(r) = store.lookup(&query, None, 1)?.records.into_iter().next() {
             sample.push(r);
         }
+    }
+    if sample.is_empty() {
+        bail!("the store holds no generated events: run `cairn bench run` first");
     }
     let mut counts: HashMap<(String, String), usize> = HashMap::new();
     for r in &sample {
@@ -232,13 +372,5 @@ fn busiest_scope(store: &Store) -> Result<(String, String, Vec<String>)> {
         .into_iter()
         .max_by_key(|(scope, n)| (*n, scope.clone()))
         .context("no sampled event has an account and a region")?;
-    let needles = sample
-        .iter()
-        .filter(|r| {
-            r.fields.account_id.as_deref() == Some(account.as_str())
-                && r.fields.aws_region.as_deref() == Some(region.as_str())
-        })
-        .map(|r| r.fields.event_id.clone())
-        .collect();
-    Ok((account, region, needles))
+    Ok(Scope { account, region })
 }

@@ -226,6 +226,30 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
         .env_remove("AWS_PROFILE")
         .output()
         .unwrap();
+
+    // Health and metrics, after the clients' calls.
+    let get = |path: &str| {
+        ureq::get(format!("http://{}{path}", server.endpoint))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    };
+    assert_eq!(get("/health"), r#"{"status":"ok"}"#);
+    let metrics = get("/metrics");
+    for series in [
+        r#"cairn_requests_total{operation="LookupEvents",status="200"}"#,
+        r#"cairn_requests_total{operation="LookupEvents",status="400"}"#,
+        r#"cairn_requests_total{operation="CreateTrail",status="400"}"#,
+        "cairn_events_stored",
+        "cairn_lookup_seconds_count",
+        "cairn_ingest_seconds_count",
+        r#"cairn_records_read_total{source="segment"}"#,
+    ] {
+        let value = metric(&metrics, series);
+        assert!(value > 0.0, "{series} is {value} in\n{metrics}");
+    }
     let (status, printed) = server.stop();
     println!("{}", String::from_utf8_lossy(&output.stdout));
     assert!(
@@ -256,6 +280,14 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
         })
         .unwrap();
     assert!(audit_events > 100, "{audit_events} audit events stored");
+}
+
+/// The value of one series in a Prometheus text exposition (0 when absent).
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[test]

@@ -210,7 +210,7 @@ fn lookup_all(store: &Store, query: &LookupQuery, page: usize) -> Vec<String> {
     let mut cursor: Option<PageCursor> = None;
     loop {
         let result = store.lookup(query, cursor, page).unwrap();
-        out.extend(result.records.into_iter().map(|r| r.json));
+        out.extend(result.records.into_iter().map(|r| r.json.clone()));
         match result.next {
             Some(next) => cursor = Some(next),
             None => return out,
