@@ -131,6 +131,18 @@ for case in scenario["expectations"]:
         assert record["eventID"] == e["EventId"]
     ok(f"boto3 paginator {case['query']}: {len(ids)} events in {pages} pages")
 
+# EventCategory=insight returns the Insights events alone; without it, none of them.
+insights = scenario["insights"]
+carol = client("carol", region=insights["region"])  # read-only, the Insights events' account
+paginator = carol.get_paginator("lookup_events")
+events = [e for page in paginator.paginate(EventCategory="insight") for e in page["Events"]]
+ids = [e["EventId"] for e in events]
+assert ids == insights["event_ids"], f"insight: {ids}, expected {insights['event_ids']}"
+assert all(json.loads(e["CloudTrailEvent"])["eventType"] == "AwsCloudTrailInsight" for e in events)
+management = [e["EventId"] for page in paginator.paginate() for e in page["Events"]]
+assert management and not set(management) & set(ids), "Insights events in management history"
+ok(f"EventCategory=insight: the {len(ids)} Insights events, and only there")
+
 # 2. The aws CLI, with --max-items and --starting-token, prints the same events.
 cli_case = scenario["expectations"][scenario["cli_case"]]
 env = dict(

@@ -20,12 +20,17 @@ use crate::datasets_dir;
 const ACCOUNT_A: &str = "342082656213";
 const REGION: &str = "us-west-1";
 const ACCOUNT_B: &str = "222222222222";
+/// The account and region of the datasets' Insights events (AWS's documentation examples).
+const INSIGHTS_ACCOUNT: &str = "123456789012";
+const INSIGHTS_REGION: &str = "us-east-1";
 
 const CONFIG: &str = r#"
 [[accounts]]
 id = "342082656213"
 [[accounts]]
 id = "222222222222"
+[[accounts]]
+id = "123456789012"
 
 [[principals]]
 account = "342082656213"
@@ -50,6 +55,14 @@ access_key_id = "AKIABOB0000000000001"
 secret_access_key = "bob-secret-key"
 type = "Root"
 permissions = "admin"
+
+[[principals]]
+account = "123456789012"
+access_key_id = "AKIACAROL00000000001"
+secret_access_key = "carol-secret-key"
+type = "IAMUser"
+user_name = "carol"
+permissions = "read-only"
 "#;
 
 /// The project's Python environment, made by `scripts/setup-python.sh`.
@@ -161,6 +174,7 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
     let end_time = 1_767_225_600.0; // 2026-01-01, after every dataset record
     let mut scenario_cases = Vec::new();
     let cli_case;
+    let insights_case;
     {
         let store = Store::open(&data_dir, StoreOptions::default()).unwrap();
         let files = collect_files(&[datasets_dir()]).unwrap();
@@ -199,6 +213,26 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
         cli_case = 2;
         case(Some(("ReadOnly", "false")), json!({}));
         case(Some(("EventSource", "s3.amazonaws.com")), json!({}));
+        let insight_ids: Vec<String> = run_lookup(
+            &store,
+            &LookupArgs {
+                request: LookupEventsRequest {
+                    event_category: Some("insight".to_owned()),
+                    ..LookupEventsRequest::default()
+                },
+                max_items: None,
+                account_id: Some(INSIGHTS_ACCOUNT.to_owned()),
+                region: Some(INSIGHTS_REGION.to_owned()),
+            },
+        )
+        .unwrap()
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+        assert!(!insight_ids.is_empty());
+        insights_case = json!({"region": INSIGHTS_REGION, "event_ids": insight_ids});
         store.close();
     }
 
@@ -213,7 +247,9 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
             "alice": principal("AKIAALICE00000000001", "alice-secret-key", ACCOUNT_A),
             "auditor": principal("ASIAAUDITOR000000001", "auditor-secret-key", ACCOUNT_A),
             "bob": principal("AKIABOB0000000000001", "bob-secret-key", ACCOUNT_B),
+            "carol": principal("AKIACAROL00000000001", "carol-secret-key", INSIGHTS_ACCOUNT),
         },
+        "insights": insights_case,
         "expectations": scenario_cases,
         "cli_case": cli_case,
     });
