@@ -31,6 +31,8 @@ pub enum StoreError {
     Failed(String),
     #[error("the store is shutting down")]
     ShuttingDown,
+    #[error("{0:?} is not a catalog document name (1-64 of a-z, 0-9, '.', '_', '-')")]
+    InvalidName(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

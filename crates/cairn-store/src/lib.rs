@@ -5,8 +5,9 @@
 //!
 //! Start at [`Store`]; the data directory layout and the life of an event are described in
 //! `store.rs`, each on-disk format at the top of the module that owns it (`wal.rs`,
-//! `manifest.rs`, `segment/mod.rs`, `segment/index.rs`).
+//! `manifest.rs`, `segment/mod.rs`, `segment/index.rs`, `catalog.rs`).
 
+pub mod catalog;
 mod error;
 mod lock;
 mod manifest;
@@ -15,5 +16,6 @@ pub mod segment;
 mod store;
 pub mod wal;
 
+pub use catalog::Visibility;
 pub use error::{Result, StoreError};
 pub use store::{AppendStatus, LookupPage, RecoveryReport, Store, StoreOptions, StoreStats};

@@ -21,9 +21,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::{Visibility, write_atomically};
 use crate::error::{IoContext, Result, StoreError};
 use crate::segment::SegmentMeta;
-use crate::wal::sync_dir;
 
 pub(crate) const FORMAT: u32 = 1;
 const FILE_NAME: &str = "MANIFEST";
@@ -76,13 +76,8 @@ impl Manifest {
     /// Replaces the manifest of `dir` atomically and durably.
     pub(crate) fn store(&self, dir: &Path) -> Result<()> {
         let path = dir.join(FILE_NAME);
-        let tmp = dir.join("MANIFEST.tmp");
         let text = serde_json::to_vec_pretty(self)
             .map_err(|e| StoreError::corrupt(&path, e.to_string()))?;
-        std::fs::write(&tmp, &text)
-            .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .context(|| format!("writing {}", path.display()))?;
-        sync_dir(dir)
+        write_atomically(&path, &text, Visibility::Plain)
     }
 }

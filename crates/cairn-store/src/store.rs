@@ -9,6 +9,7 @@
 //!   wal/<id>.wal              the write-ahead log (see wal.rs)
 //!   segments/<id>.parquet     sealed events (see segment/mod.rs)
 //!   segments/<id>.idx         their lookup index (see segment/index.rs)
+//!   catalog/<name>            the service's own documents: trails, keys (see catalog.rs)
 //! ```
 //!
 //! # How an event moves
@@ -36,6 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_model::{LookupQuery, PageCursor, Record};
 
+use crate::catalog::{self, Visibility};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::DirLock;
 use crate::manifest::Manifest;
@@ -329,6 +331,16 @@ impl Store {
     /// What opening the store recovered from the log.
     pub fn recovery(&self) -> RecoveryReport {
         self.recovery
+    }
+
+    /// The catalog document `name` (see `catalog.rs`), if there is one.
+    pub fn read_document(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        catalog::read(&self.shared.dir, name)
+    }
+
+    /// Replaces the catalog document `name` atomically and durably.
+    pub fn write_document(&self, name: &str, bytes: &[u8], visibility: Visibility) -> Result<()> {
+        catalog::write(&self.shared.dir, name, bytes, visibility)
     }
 
     /// The data directory.
