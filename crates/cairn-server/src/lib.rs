@@ -9,7 +9,8 @@
 //! - [`actions`]: the closed list of operations, one module per implemented operation;
 //! - [`audit`]: API calls as CloudTrail events;
 //! - [`error`]: the closed list of API errors with AWS's codes and statuses;
-//! - [`metrics`]: the Prometheus registry.
+//! - [`metrics`]: the Prometheus registry;
+//! - [`trails`]: trails, their rules and their catalog document.
 
 pub mod actions;
 pub mod audit;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod server;
+pub mod trails;
 
 pub use config::{Config, ConfigError};
 pub use server::run;

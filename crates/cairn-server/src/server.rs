@@ -23,12 +23,16 @@ use cairn_store::Store;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde_json::Value;
 
-use crate::actions::{Operation, lookup_events};
+use crate::actions::{
+    Operation, create_trail, delete_trail, describe_trails, get_trail, get_trail_status,
+    list_trails, lookup_events, parse_request, start_logging,
+};
 use crate::audit::{self, ApiCall, AuditSender, Caller, principal_arn};
 use crate::auth::{IncomingRequest, authenticate};
 use crate::config::{Config, Permissions};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
+use crate::trails::{Scope, Trails};
 
 /// The largest request body accepted (CloudTrail's largest inputs, such as resource policies
 /// and event selectors, are far smaller).
@@ -43,6 +47,7 @@ struct AppState {
     config: Config,
     audit: AuditSender,
     metrics: Arc<Metrics>,
+    trails: Arc<Trails>,
 }
 
 /// Serves the API on `listener` until `shutdown` completes; then finishes the requests in
@@ -53,6 +58,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let trails = Arc::new(Trails::load(store.clone()).map_err(std::io::Error::other)?);
     let metrics = Arc::new(Metrics::default());
     let (audit, audit_task) = audit::start(store.clone(), metrics.clone());
     let state = Arc::new(AppState {
@@ -60,6 +66,7 @@ pub async fn run(
         config,
         audit,
         metrics,
+        trails,
     });
     let app = Router::new()
         .route("/", post(control_plane))
@@ -173,7 +180,13 @@ async fn control_plane(
                         op = op.name()
                     ),
                 )),
-                Ok(op) => dispatch(&state, *op, &body, &call.account_id, &call.region).await,
+                Ok(op) => {
+                    let scope = Scope {
+                        account_id: call.account_id.clone(),
+                        region: call.region.clone(),
+                    };
+                    dispatch(&state, *op, &body, scope, now).await
+                }
             }
         }
     };
@@ -230,26 +243,59 @@ async fn dispatch(
     state: &Arc<AppState>,
     op: Operation,
     body: &Bytes,
-    account_id: &str,
-    region: &str,
+    scope: Scope,
+    now: SystemTime,
 ) -> Result<Value, ApiError> {
-    match op {
+    let now_secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let trails = state.trails.clone();
+    // Every handler may read segments or sync the catalog: off the async threads.
+    let work: Box<dyn FnOnce() -> Result<Value, ApiError> + Send> = match op {
         Operation::LookupEvents => {
             let request = lookup_events::parse(body)?;
-            let (store, account_id, region) = (
-                state.store.clone(),
-                account_id.to_owned(),
-                region.to_owned(),
-            );
-            tokio::task::spawn_blocking(move || {
-                lookup_events::handle(&store, &request, &account_id, &region)
+            let store = state.store.clone();
+            Box::new(move || {
+                lookup_events::handle(&store, &request, &scope.account_id, &scope.region)
             })
-            .await
-            .map_err(ApiError::internal)?
         }
-        other => Err(ApiError::new(
-            ErrorCode::UnsupportedOperation,
-            format!("cairn does not support {} yet.", other.name()),
-        )),
-    }
+        Operation::CreateTrail => {
+            let request = parse_request(op, body)?;
+            Box::new(move || create_trail::handle(&trails, &scope, request))
+        }
+        Operation::GetTrail => {
+            let request = parse_request(op, body)?;
+            Box::new(move || get_trail::handle(&trails, &scope, request))
+        }
+        Operation::DescribeTrails => {
+            let request = parse_request(op, body)?;
+            Box::new(move || describe_trails::handle(&trails, &scope, request))
+        }
+        Operation::ListTrails => {
+            let request = parse_request(op, body)?;
+            Box::new(move || list_trails::handle(&trails, &scope, request))
+        }
+        Operation::DeleteTrail => {
+            let request = parse_request(op, body)?;
+            Box::new(move || delete_trail::handle(&trails, &scope, request))
+        }
+        Operation::StartLogging | Operation::StopLogging => {
+            let request = parse_request(op, body)?;
+            let logging = op == Operation::StartLogging;
+            Box::new(move || start_logging::handle(&trails, &scope, request, logging, now_secs))
+        }
+        Operation::GetTrailStatus => {
+            let request = parse_request(op, body)?;
+            Box::new(move || get_trail_status::handle(&trails, &scope, request))
+        }
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("cairn does not support {} yet.", other.name()),
+            ));
+        }
+    };
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
 }

@@ -8,21 +8,11 @@ use cairn_model::lookup::encode_next_token;
 use cairn_model::{LookupEvent, LookupEventsRequest};
 use cairn_store::Store;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 
 /// Parses the request body (AWS JSON 1.1).
 pub fn parse(body: &[u8]) -> Result<LookupEventsRequest, ApiError> {
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::SerializationException,
-            format!("The request body could not be read as a LookupEvents request: {e}"),
-        )
-    })
+    super::parse_request(super::Operation::LookupEvents, body)
 }
 
 /// Answers one page, newest first, for `account_id` in `region`.
@@ -51,6 +41,7 @@ pub fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
     use cairn_model::Record;
     use cairn_store::StoreOptions;
 

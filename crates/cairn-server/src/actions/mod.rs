@@ -5,9 +5,47 @@
 //! event are right even for operations cairn does not implement yet; those answer
 //! `UnsupportedOperationException`. A name outside the model is `UnknownOperationException`.
 
+pub mod create_trail;
+pub mod delete_trail;
+pub mod describe_trails;
+pub mod get_trail;
+pub mod get_trail_status;
+pub mod list_trails;
 pub mod lookup_events;
+pub mod start_logging;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorCode};
+
+/// The request of the operations that name one trail (`Name`: its name or ARN).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrailNameRequest {
+    pub name: String,
+}
+
+/// Reads an operation's request body (AWS JSON 1.1; an empty body is an empty object).
+pub fn parse_request<T: DeserializeOwned>(
+    operation: Operation,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::SerializationException,
+            format!(
+                "The request body could not be read as a {} request: {e}",
+                operation.name()
+            ),
+        )
+    })
+}
 
 /// `X-Amz-Target` is this prefix, a dot, and the operation name.
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";

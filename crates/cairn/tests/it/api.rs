@@ -17,14 +17,14 @@ use crate::datasets_dir;
 
 /// Account A: the account with the most management events in the datasets (flaws.cloud's), and
 /// the region they are in.
-const ACCOUNT_A: &str = "342082656213";
-const REGION: &str = "us-west-1";
-const ACCOUNT_B: &str = "222222222222";
+pub(crate) const ACCOUNT_A: &str = "342082656213";
+pub(crate) const REGION: &str = "us-west-1";
+pub(crate) const ACCOUNT_B: &str = "222222222222";
 /// The account and region of the datasets' Insights events (AWS's documentation examples).
 const INSIGHTS_ACCOUNT: &str = "123456789012";
 const INSIGHTS_REGION: &str = "us-east-1";
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [[accounts]]
 id = "342082656213"
 [[accounts]]
@@ -66,7 +66,7 @@ permissions = "read-only"
 "#;
 
 /// The project's Python environment, made by `scripts/setup-python.sh`.
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     assert!(
         python.exists(),
@@ -77,9 +77,9 @@ fn venv_python() -> PathBuf {
 }
 
 /// A `cairn serve` process on 127.0.0.1 with a free port, stopped with SIGTERM.
-struct TestServer {
+pub(crate) struct TestServer {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
     stdout: BufReader<std::process::ChildStdout>,
     /// What the server printed before it was listening.
     banner: Vec<String>,
@@ -94,7 +94,11 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
-    fn start(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> TestServer {
+    pub(crate) fn start(
+        data_dir: &Path,
+        config: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_cairn"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -132,7 +136,7 @@ impl TestServer {
     }
 
     /// Sends SIGTERM and waits: returns the exit status and what the server printed meanwhile.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) fn stop(mut self) -> (std::process::ExitStatus, String) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()

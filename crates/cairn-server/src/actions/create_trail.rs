@@ -1,0 +1,124 @@
+//! `CreateTrail`: a new trail in the caller's region, not logging until `StartLogging`.
+//!
+//! cairn has no SNS, KMS, CloudWatch Logs or Organizations: a request naming one of them is
+//! refused with `InvalidParameterException` rather than accepted and ignored.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::trails::{LoggingState, MAX_TRAILS_PER_REGION, Scope, Tag, Trail, Trails};
+use crate::trails::{
+    validate_s3_bucket_name, validate_s3_key_prefix, validate_tags, validate_trail_name,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateTrailRequest {
+    pub name: String,
+    pub s3_bucket_name: String,
+    pub s3_key_prefix: Option<String>,
+    pub sns_topic_name: Option<String>,
+    pub include_global_service_events: Option<bool>,
+    pub is_multi_region_trail: Option<bool>,
+    pub enable_log_file_validation: Option<bool>,
+    pub cloud_watch_logs_log_group_arn: Option<String>,
+    pub cloud_watch_logs_role_arn: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub is_organization_trail: Option<bool>,
+    pub tags_list: Option<Vec<Tag>>,
+}
+
+pub fn handle(
+    trails: &Trails,
+    scope: &Scope,
+    request: CreateTrailRequest,
+) -> Result<Value, ApiError> {
+    validate_trail_name(&request.name)?;
+    validate_s3_bucket_name(&request.s3_bucket_name)?;
+    if let Some(prefix) = &request.s3_key_prefix {
+        validate_s3_key_prefix(prefix)?;
+    }
+    let tags = request.tags_list.unwrap_or_default();
+    validate_tags(&tags)?;
+    let unsupported = [
+        ("SnsTopicName", request.sns_topic_name.is_some()),
+        (
+            "CloudWatchLogsLogGroupArn",
+            request.cloud_watch_logs_log_group_arn.is_some(),
+        ),
+        (
+            "CloudWatchLogsRoleArn",
+            request.cloud_watch_logs_role_arn.is_some(),
+        ),
+        ("KmsKeyId", request.kms_key_id.is_some()),
+        (
+            "IsOrganizationTrail",
+            request.is_organization_trail == Some(true),
+        ),
+    ];
+    if let Some((member, _)) = unsupported.iter().find(|(_, given)| *given) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("{member} is not supported by cairn: it has no such service to deliver to."),
+        ));
+    }
+    let trail = Trail {
+        name: request.name,
+        account_id: scope.account_id.clone(),
+        home_region: scope.region.clone(),
+        s3_bucket_name: request.s3_bucket_name,
+        s3_key_prefix: request.s3_key_prefix.filter(|p| !p.is_empty()),
+        sns_topic_name: None,
+        include_global_service_events: request.include_global_service_events.unwrap_or(true),
+        is_multi_region_trail: request.is_multi_region_trail.unwrap_or(false),
+        log_file_validation_enabled: request.enable_log_file_validation.unwrap_or(false),
+        cloud_watch_logs_log_group_arn: None,
+        cloud_watch_logs_role_arn: None,
+        kms_key_id: None,
+        is_organization_trail: false,
+        tags,
+        logging: LoggingState::default(),
+    };
+
+    let mut edit = trails.edit()?;
+    // A name is taken if a trail the new one would be seen beside has it.
+    let clashes = |other: &Trail| {
+        other.account_id == trail.account_id
+            && other.name == trail.name
+            && (other.visible_in(scope) || trail.is_multi_region_trail)
+    };
+    if edit.trails.iter().any(clashes) {
+        return Err(ApiError::new(
+            ErrorCode::TrailAlreadyExists,
+            format!(
+                "Trail {} already exists for customer: {}",
+                trail.name, trail.account_id
+            ),
+        ));
+    }
+    // The quota holds in every region the new trail is seen in.
+    let mut regions: Vec<&str> = vec![scope.region.as_str()];
+    if trail.is_multi_region_trail {
+        regions.extend(edit.trails.iter().map(|t| t.home_region.as_str()));
+    }
+    for region in regions {
+        let there = Scope {
+            account_id: scope.account_id.clone(),
+            region: region.to_owned(),
+        };
+        if edit.trails.iter().filter(|t| t.visible_in(&there)).count() >= MAX_TRAILS_PER_REGION {
+            return Err(ApiError::new(
+                ErrorCode::MaximumNumberOfTrailsExceeded,
+                format!(
+                    "User: {} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
+                    scope.account_id
+                ),
+            ));
+        }
+    }
+    let answer = trail.settings();
+    edit.trails.push(trail);
+    edit.save()?;
+    Ok(answer)
+}

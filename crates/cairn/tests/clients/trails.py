@@ -1,0 +1,155 @@
+"""Trail operations through boto3 (from PyPI) against a live `cairn serve`.
+
+Run by crates/cairn/tests/it/trails.rs: `python trails.py SCENARIO.json PHASE`, PHASE `manage`
+(create, read, change and refuse trails) or `after-restart` (what `manage` left is still there).
+Each check prints one line; the first failure raises and exits non-zero.
+"""
+
+import datetime
+import json
+import sys
+import time
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+scenario = json.load(open(sys.argv[1]))
+PHASE = sys.argv[2]
+ENDPOINT = scenario["endpoint"]
+HOME = scenario["region"]
+OTHER = "eu-west-1"
+PRINCIPALS = scenario["principals"]
+
+
+def client(name, region=HOME):
+    p = PRINCIPALS[name]
+    return boto3.client(
+        "cloudtrail", endpoint_url=ENDPOINT, region_name=region,
+        aws_access_key_id=p["access_key_id"], aws_secret_access_key=p["secret_access_key"],
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def ok(message):
+    print("ok:", message, flush=True)
+
+
+def expect_error(code, call, **kwargs):
+    try:
+        call(**kwargs)
+    except botocore.exceptions.ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}: {e}"
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
+        return e.response["Error"]["Message"]
+    raise AssertionError(f"expected {code}, but the call succeeded")
+
+
+alice = client("alice")
+alice_elsewhere = client("alice", OTHER)
+auditor = client("auditor")
+bob = client("bob")
+account = PRINCIPALS["alice"]["account"]
+main_arn = f"arn:aws:cloudtrail:{HOME}:{account}:trail/main"
+
+if PHASE == "manage":
+    created = alice.create_trail(
+        Name="main", S3BucketName="audit-bucket", S3KeyPrefix="org",
+        IsMultiRegionTrail=True, EnableLogFileValidation=True,
+        TagsList=[{"Key": "team", "Value": "security"}])
+    assert created["TrailARN"] == main_arn, created
+    assert created["S3KeyPrefix"] == "org" and created["IsMultiRegionTrail"] is True, created
+    assert created["LogFileValidationEnabled"] is True, created
+    assert created["IncludeGlobalServiceEvents"] is True, created
+    assert created["IsOrganizationTrail"] is False and "HomeRegion" not in created, created
+    regional = alice.create_trail(Name="regional", S3BucketName="audit-bucket")
+    assert regional["IsMultiRegionTrail"] is False and regional["LogFileValidationEnabled"] is False
+    ok("CreateTrail answers with the trail's settings and ARN")
+
+    expect_error("TrailAlreadyExistsException", alice.create_trail, Name="main", S3BucketName="b-1")
+    expect_error("TrailAlreadyExistsException", alice_elsewhere.create_trail, Name="main",
+                 S3BucketName="b-1")
+    for bad in ("my--trail", "ab", "-trail", "10.0.0.1", "trail name"):
+        expect_error("InvalidTrailNameException", alice.create_trail, Name=bad, S3BucketName="b-1")
+    expect_error("InvalidS3BucketNameException", alice.create_trail, Name="t-1",
+                 S3BucketName="Bad_Bucket")
+    expect_error("InvalidS3PrefixException", alice.create_trail, Name="t-1", S3BucketName="b-1",
+                 S3KeyPrefix="p" * 201)
+    message = expect_error("InvalidParameterException", alice.create_trail, Name="t-1",
+                           S3BucketName="b-1", KmsKeyId="alias/trail")
+    assert "KmsKeyId" in message, message
+    expect_error("AccessDeniedException", auditor.create_trail, Name="t-1", S3BucketName="b-1")
+    ok("CreateTrail refuses taken and invalid names, buckets, prefixes, unsupported services")
+
+    trail = alice.get_trail(Name="main")["Trail"]
+    assert trail["HomeRegion"] == HOME and trail["TrailARN"] == main_arn, trail
+    assert trail["HasCustomEventSelectors"] is False and trail["HasInsightSelectors"] is False
+    assert alice.get_trail(Name=main_arn)["Trail"] == trail
+    assert auditor.get_trail(Name="main")["Trail"] == trail
+    assert alice_elsewhere.get_trail(Name="main")["Trail"] == trail
+    expect_error("TrailNotFoundException", alice_elsewhere.get_trail, Name="regional")
+    expect_error("TrailNotFoundException", bob.get_trail, Name="main")
+    expect_error("CloudTrailARNInvalidException", alice.get_trail,
+                 Name=f"arn:aws:cloudtrail:{HOME}:{account}:eventdatastore/x")
+    ok("GetTrail by name or ARN; a multi-region trail is seen from every region, others not")
+
+    names = lambda trails: sorted(t["Name"] for t in trails)
+    assert names(alice.describe_trails()["trailList"]) == ["main", "regional"]
+    assert names(alice_elsewhere.describe_trails()["trailList"]) == ["main"]
+    assert alice_elsewhere.describe_trails(includeShadowTrails=False)["trailList"] == []
+    assert names(alice.describe_trails(trailNameList=["regional", "missing"])["trailList"]) == ["regional"]
+    listed = alice_elsewhere.list_trails()["Trails"]
+    assert sorted((t["Name"], t["HomeRegion"]) for t in listed) == [("main", HOME), ("regional", HOME)]
+    assert bob.list_trails()["Trails"] == [] and bob.describe_trails()["trailList"] == []
+    ok("DescribeTrails with shadow trails and names; ListTrails over regions; accounts apart")
+
+    expect_error("InvalidHomeRegionException", alice_elsewhere.start_logging, Name="main")
+    expect_error("InvalidHomeRegionException", alice_elsewhere.delete_trail, Name=main_arn)
+    status = alice.get_trail_status(Name="main")
+    assert status["IsLogging"] is False and "StartLoggingTime" not in status, status
+    before = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=2)
+    alice.start_logging(Name="main")
+    status = alice_elsewhere.get_trail_status(Name="main")
+    assert status["IsLogging"] is True and status["StartLoggingTime"] >= before, status
+    alice.start_logging(Name="regional")
+    alice.stop_logging(Name="regional")
+    status = alice.get_trail_status(Name="regional")
+    assert status["IsLogging"] is False and status["StopLoggingTime"] >= status["StartLoggingTime"]
+    expect_error("AccessDeniedException", auditor.stop_logging, Name="main")
+    ok("StartLogging/StopLogging from the home region only; GetTrailStatus shows them")
+
+    for i in range(3):
+        alice.create_trail(Name=f"extra-{i}", S3BucketName="audit-bucket")
+    expect_error("MaximumNumberOfTrailsExceededException", alice.create_trail, Name="extra-3",
+                 S3BucketName="audit-bucket")
+    alice.delete_trail(Name="extra-2")
+    expect_error("TrailNotFoundException", alice.get_trail, Name="extra-2")
+    ok("five trails a region; DeleteTrail frees a place")
+
+    deadline = time.time() + 10
+    while True:
+        events = alice.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "CreateTrail"}])["Events"]
+        records = [json.loads(e["CloudTrailEvent"]) for e in events]
+        mine = [r for r in records if r.get("responseElements") and
+                r["responseElements"].get("trailARN") == main_arn]
+        if mine or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert mine, records
+    r = mine[0]
+    assert r["requestParameters"]["name"] == "main" and r["readOnly"] is False, r
+    assert r["requestParameters"]["isMultiRegionTrail"] is True, r
+    assert r["userIdentity"]["userName"] == "alice", r
+    ok("trail operations are recorded with their parameters and response elements")
+
+elif PHASE == "after-restart":
+    assert sorted(t["Name"] for t in alice.describe_trails()["trailList"]) == [
+        "extra-0", "extra-1", "main", "regional"]
+    assert alice.get_trail_status(Name="main")["IsLogging"] is True
+    assert alice.get_trail_status(Name="regional")["IsLogging"] is False
+    assert alice.get_trail(Name="main")["Trail"]["LogFileValidationEnabled"] is True
+    ok("trails and their logging state survive a restart")
+else:
+    raise SystemExit(f"unknown phase {PHASE}")
