@@ -166,18 +166,20 @@ impl LookupQuery {
         fields.history == self.history()
             && self.start_ms.is_none_or(|s| fields.event_time_ms >= s)
             && self.end_ms.is_none_or(|e| fields.event_time_ms <= e)
-            && self
-                .account_id
-                .as_ref()
-                .is_none_or(|a| fields.account_id.as_ref() == Some(a))
-            && self
-                .region
-                .as_ref()
-                .is_none_or(|r| fields.aws_region.as_ref() == Some(r))
+            && self.covers_scope(fields.account_id.as_deref(), fields.aws_region.as_deref())
             && self
                 .attribute
                 .as_ref()
                 .is_none_or(|(key, value)| fields.lookup_values(*key).contains(&value.as_str()))
+    }
+
+    /// Whether events of `account` and `region` are in this lookup's scope. A lookup without
+    /// an account or a region reads all of them.
+    pub fn covers_scope(&self, account: Option<&str>, region: Option<&str>) -> bool {
+        self.account_id
+            .as_deref()
+            .is_none_or(|a| account == Some(a))
+            && self.region.as_deref().is_none_or(|r| region == Some(r))
     }
 
     /// A hash of everything that selects events, bound into page tokens.

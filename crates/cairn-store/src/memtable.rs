@@ -193,17 +193,9 @@ impl Memtable {
     }
 }
 
-/// Whether `query` reads `scope`. A query without an account or region reads all of them.
+/// Whether `query` reads `scope`.
 fn covers(query: &LookupQuery, (account, region, history): &Scope) -> bool {
-    *history == query.history()
-        && query
-            .account_id
-            .as_ref()
-            .is_none_or(|a| account.as_ref() == Some(a))
-        && query
-            .region
-            .as_ref()
-            .is_none_or(|r| region.as_ref() == Some(r))
+    *history == query.history() && query.covers_scope(account.as_deref(), region.as_deref())
 }
 
 /// Whether two records are the same JSON written differently (key order, escapes, spacing): the

@@ -353,15 +353,7 @@ impl Segment {
         // Each scope the query covers is one stretch of rows, sorted by time: take the newest
         // candidates of each, then the newest of all.
         for (scope, (account, region)) in self.index.scopes.iter().enumerate() {
-            let covered = query
-                .account_id
-                .as_ref()
-                .is_none_or(|a| account.as_ref() == Some(a))
-                && query
-                    .region
-                    .as_ref()
-                    .is_none_or(|r| region.as_ref() == Some(r));
-            if !covered {
+            if !query.covers_scope(account.as_deref(), region.as_deref()) {
                 continue;
             }
             let rows = self.index.scope_rows(scope as u32);

@@ -19,43 +19,15 @@ import time
 import urllib.error
 import urllib.request
 
-import boto3
-import botocore.exceptions
-from botocore.config import Config
+from scenario import Scenario, expect_error, ok
 
-scenario = json.load(open(sys.argv[1]))
-ENDPOINT = scenario["endpoint"]
-REGION = scenario["region"]
-PRINCIPALS = scenario["principals"]  # name -> {access_key_id, secret_access_key, account}
+setup = Scenario(sys.argv[1])
+scenario = setup.data
+ENDPOINT = setup.endpoint
+REGION = setup.region
+PRINCIPALS = setup.principals
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
-
-
-def client(name, region=REGION, secret=None, key=None):
-    p = PRINCIPALS[name]
-    return boto3.client(
-        "cloudtrail",
-        endpoint_url=ENDPOINT,
-        region_name=region,
-        aws_access_key_id=key or p["access_key_id"],
-        aws_secret_access_key=secret or p["secret_access_key"],
-        # One attempt: an error must reach the test as the server sent it.
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-
-
-def ok(message):
-    print("ok:", message, flush=True)
-
-
-def expect_error(code, call, **kwargs):
-    try:
-        call(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
-        return e.response["Error"]["Message"]
-    raise AssertionError(f"expected {code}, but the call succeeded")
+client = setup.client
 
 
 def lookup_params(query):

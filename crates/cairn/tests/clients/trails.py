@@ -10,41 +10,14 @@ import json
 import sys
 import time
 
-import boto3
-import botocore.exceptions
-from botocore.config import Config
+from scenario import Scenario, expect_error, ok
 
-scenario = json.load(open(sys.argv[1]))
+setup = Scenario(sys.argv[1])
 PHASE = sys.argv[2]
-ENDPOINT = scenario["endpoint"]
-HOME = scenario["region"]
+HOME = setup.region
 OTHER = "eu-west-1"
-PRINCIPALS = scenario["principals"]
-
-
-def client(name, region=HOME):
-    p = PRINCIPALS[name]
-    return boto3.client(
-        "cloudtrail", endpoint_url=ENDPOINT, region_name=region,
-        aws_access_key_id=p["access_key_id"], aws_secret_access_key=p["secret_access_key"],
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-
-
-def ok(message):
-    print("ok:", message, flush=True)
-
-
-def expect_error(code, call, **kwargs):
-    try:
-        call(**kwargs)
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"expected {code}, got {got}: {e}"
-        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
-        return e.response["Error"]["Message"]
-    raise AssertionError(f"expected {code}, but the call succeeded")
-
+PRINCIPALS = setup.principals
+client = setup.client
 
 alice = client("alice")
 alice_elsewhere = client("alice", OTHER)
