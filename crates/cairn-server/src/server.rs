@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cairn_store::Store;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::actions::{
@@ -239,6 +240,10 @@ fn permitted(permissions: Permissions, op: Operation) -> bool {
     }
 }
 
+/// An operation's work, run off the async threads: every handler may read segments or sync
+/// the catalog.
+type Work = Box<dyn FnOnce() -> Result<Value, ApiError> + Send>;
+
 async fn dispatch(
     state: &Arc<AppState>,
     op: Operation,
@@ -250,8 +255,7 @@ async fn dispatch(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     let trails = state.trails.clone();
-    // Every handler may read segments or sync the catalog: off the async threads.
-    let work: Box<dyn FnOnce() -> Result<Value, ApiError> + Send> = match op {
+    let work: Work = match op {
         Operation::LookupEvents => {
             let request = lookup_events::parse(body)?;
             let store = state.store.clone();
@@ -259,35 +263,18 @@ async fn dispatch(
                 lookup_events::handle(&store, &request, &scope.account_id, &scope.region)
             })
         }
-        Operation::CreateTrail => {
-            let request = parse_request(op, body)?;
-            Box::new(move || create_trail::handle(&trails, &scope, request))
-        }
-        Operation::GetTrail => {
-            let request = parse_request(op, body)?;
-            Box::new(move || get_trail::handle(&trails, &scope, request))
-        }
-        Operation::DescribeTrails => {
-            let request = parse_request(op, body)?;
-            Box::new(move || describe_trails::handle(&trails, &scope, request))
-        }
-        Operation::ListTrails => {
-            let request = parse_request(op, body)?;
-            Box::new(move || list_trails::handle(&trails, &scope, request))
-        }
-        Operation::DeleteTrail => {
-            let request = parse_request(op, body)?;
-            Box::new(move || delete_trail::handle(&trails, &scope, request))
-        }
+        Operation::CreateTrail => trail_work(op, body, trails, scope, create_trail::handle)?,
+        Operation::GetTrail => trail_work(op, body, trails, scope, get_trail::handle)?,
+        Operation::DescribeTrails => trail_work(op, body, trails, scope, describe_trails::handle)?,
+        Operation::ListTrails => trail_work(op, body, trails, scope, list_trails::handle)?,
+        Operation::DeleteTrail => trail_work(op, body, trails, scope, delete_trail::handle)?,
         Operation::StartLogging | Operation::StopLogging => {
-            let request = parse_request(op, body)?;
             let logging = op == Operation::StartLogging;
-            Box::new(move || start_logging::handle(&trails, &scope, request, logging, now_secs))
+            trail_work(op, body, trails, scope, move |trails, scope, request| {
+                start_logging::handle(trails, scope, request, logging, now_secs)
+            })?
         }
-        Operation::GetTrailStatus => {
-            let request = parse_request(op, body)?;
-            Box::new(move || get_trail_status::handle(&trails, &scope, request))
-        }
+        Operation::GetTrailStatus => trail_work(op, body, trails, scope, get_trail_status::handle)?,
         other => {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
@@ -298,4 +285,16 @@ async fn dispatch(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(ApiError::internal)?
+}
+
+/// A trail operation's work: the request is read now, `handle` runs later.
+fn trail_work<R: DeserializeOwned + Send + 'static>(
+    op: Operation,
+    body: &[u8],
+    trails: Arc<Trails>,
+    scope: Scope,
+    handle: impl FnOnce(&Trails, &Scope, R) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Work, ApiError> {
+    let request = parse_request(op, body)?;
+    Ok(Box::new(move || handle(&trails, &scope, request)))
 }

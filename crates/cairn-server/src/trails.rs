@@ -143,10 +143,17 @@ pub struct Trails {
     trails: Mutex<Vec<Trail>>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Document {
     version: u32,
     trails: Vec<Trail>,
+}
+
+/// [`Document`] as written, borrowing the trails.
+#[derive(Serialize)]
+struct DocumentRef<'a> {
+    version: u32,
+    trails: &'a [Trail],
 }
 
 impl Trails {
@@ -172,6 +179,13 @@ impl Trails {
         })
     }
 
+    /// A copy of the trail `name_or_arn` names, among those `scope` sees.
+    pub fn get(&self, scope: &Scope, name_or_arn: &str) -> Result<Trail, ApiError> {
+        let edit = self.edit()?;
+        let at = edit.find(scope, name_or_arn)?;
+        Ok(edit.trails[at].clone())
+    }
+
     /// The trails, locked: changes go through [`Edit::save`].
     pub fn edit(&self) -> Result<Edit<'_>, ApiError> {
         let trails = self
@@ -194,9 +208,9 @@ pub struct Edit<'a> {
 impl Edit<'_> {
     /// Makes the current list durable; call before answering a change.
     pub fn save(&self) -> Result<(), ApiError> {
-        let document = Document {
+        let document = DocumentRef {
             version: FORMAT_VERSION,
-            trails: self.trails.clone(),
+            trails: &self.trails,
         };
         let bytes = serde_json::to_vec_pretty(&document).map_err(ApiError::internal)?;
         self.store

@@ -101,6 +101,8 @@ pub fn handle(
     let mut regions: Vec<&str> = vec![scope.region.as_str()];
     if trail.is_multi_region_trail {
         regions.extend(edit.trails.iter().map(|t| t.home_region.as_str()));
+        regions.sort_unstable();
+        regions.dedup();
     }
     for region in regions {
         let there = Scope {

@@ -11,7 +11,6 @@ pub fn handle(
     scope: &Scope,
     request: TrailNameRequest,
 ) -> Result<Value, ApiError> {
-    let edit = trails.edit()?;
-    let at = edit.find(scope, &request.name)?;
-    Ok(json!({ "Trail": edit.trails[at].description() }))
+    let trail = trails.get(scope, &request.name)?;
+    Ok(json!({ "Trail": trail.description() }))
 }

@@ -12,9 +12,7 @@ pub fn handle(
     scope: &Scope,
     request: TrailNameRequest,
 ) -> Result<Value, ApiError> {
-    let edit = trails.edit()?;
-    let at = edit.find(scope, &request.name)?;
-    let state = &edit.trails[at].logging;
+    let state = trails.get(scope, &request.name)?.logging;
     let mut out = json!({ "IsLogging": state.is_logging });
     if let Some(time) = state.start_logging_time {
         out["StartLoggingTime"] = json!(time);

@@ -17,9 +17,9 @@ use crate::datasets_dir;
 
 /// Account A: the account with the most management events in the datasets (flaws.cloud's), and
 /// the region they are in.
-pub(crate) const ACCOUNT_A: &str = "342082656213";
+const ACCOUNT_A: &str = "342082656213";
 pub(crate) const REGION: &str = "us-west-1";
-pub(crate) const ACCOUNT_B: &str = "222222222222";
+const ACCOUNT_B: &str = "222222222222";
 /// The account and region of the datasets' Insights events (AWS's documentation examples).
 const INSIGHTS_ACCOUNT: &str = "123456789012";
 const INSIGHTS_REGION: &str = "us-east-1";
@@ -66,7 +66,7 @@ permissions = "read-only"
 "#;
 
 /// The project's Python environment, made by `scripts/setup-python.sh`.
-pub(crate) fn venv_python() -> PathBuf {
+fn venv_python() -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     assert!(
         python.exists(),
@@ -74,6 +74,37 @@ pub(crate) fn venv_python() -> PathBuf {
         python.display()
     );
     python
+}
+
+/// The principals of [`CONFIG`], as the client scripts' scenario files name them.
+pub(crate) fn scenario_principals() -> Value {
+    let principal = |key: &str, secret: &str, account: &str| json!({"access_key_id": key, "secret_access_key": secret, "account": account});
+    json!({
+        "alice": principal("AKIAALICE00000000001", "alice-secret-key", ACCOUNT_A),
+        "auditor": principal("ASIAAUDITOR000000001", "auditor-secret-key", ACCOUNT_A),
+        "bob": principal("AKIABOB0000000000001", "bob-secret-key", ACCOUNT_B),
+        "carol": principal("AKIACAROL00000000001", "carol-secret-key", INSIGHTS_ACCOUNT),
+    })
+}
+
+/// Runs the client script `tests/clients/<script>` with `args` in the project's Python and
+/// prints what it printed; the test fails, with the script's errors, when the script does.
+pub(crate) fn run_client(script: &str, args: &[&std::ffi::OsStr]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let output = Command::new(venv_python())
+        .arg(&path)
+        .args(args)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "the client checks of {script} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// A `cairn serve` process on 127.0.0.1 with a free port, stopped with SIGTERM.
@@ -169,7 +200,6 @@ fn lookup(store: &Store, attribute: Option<(&str, &str)>, end_time: f64) -> Vec<
 
 #[test]
 fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
-    let python = venv_python();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
 
@@ -243,29 +273,17 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
     let config_path = dir.path().join("cairn.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
     let server = TestServer::start(&data_dir, Some(&config_path), &[]);
-    let principal = |key: &str, secret: &str, account: &str| json!({"access_key_id": key, "secret_access_key": secret, "account": account});
     let scenario = json!({
         "endpoint": format!("http://{}", server.endpoint),
         "region": REGION,
-        "principals": {
-            "alice": principal("AKIAALICE00000000001", "alice-secret-key", ACCOUNT_A),
-            "auditor": principal("ASIAAUDITOR000000001", "auditor-secret-key", ACCOUNT_A),
-            "bob": principal("AKIABOB0000000000001", "bob-secret-key", ACCOUNT_B),
-            "carol": principal("AKIACAROL00000000001", "carol-secret-key", INSIGHTS_ACCOUNT),
-        },
+        "principals": scenario_principals(),
         "insights": insights_case,
         "expectations": scenario_cases,
         "cli_case": cli_case,
     });
     let scenario_path = dir.path().join("scenario.json");
     std::fs::write(&scenario_path, scenario.to_string()).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/cloudtrail_api.py");
-    let output = Command::new(&python)
-        .arg(&script)
-        .arg(&scenario_path)
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap();
+    run_client("cloudtrail_api.py", &[scenario_path.as_os_str()]);
 
     // Health and metrics, after the clients' calls.
     let get = |path: &str| {
@@ -291,12 +309,6 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
         assert!(value > 0.0, "{series} is {value} in\n{metrics}");
     }
     let (status, printed) = server.stop();
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-    assert!(
-        output.status.success(),
-        "the client checks failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 
     // SIGTERM: a clean exit, and every audit event durable.
     assert!(
