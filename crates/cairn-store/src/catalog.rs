@@ -29,15 +29,22 @@ pub(crate) fn catalog_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("catalog")
 }
 
-fn document_path(data_dir: &Path, name: &str) -> Result<PathBuf> {
+/// Checks a document (or log cursor) name: 1–64 of `[a-z0-9._-]`, not starting with `.`.
+pub(crate) fn validate_name(name: &str) -> Result<()> {
     let valid = (1..=64).contains(&name.len())
         && !name.starts_with('.')
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if !valid {
-        return Err(StoreError::InvalidName(name.to_owned()));
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName(name.to_owned()))
     }
+}
+
+fn document_path(data_dir: &Path, name: &str) -> Result<PathBuf> {
+    validate_name(name)?;
     Ok(catalog_dir(data_dir).join(name))
 }
 

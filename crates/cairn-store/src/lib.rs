@@ -5,11 +5,12 @@
 //!
 //! Start at [`Store`]; the data directory layout and the life of an event are described in
 //! `store.rs`, each on-disk format at the top of the module that owns it (`wal.rs`,
-//! `manifest.rs`, `segment/mod.rs`, `segment/index.rs`, `catalog.rs`).
+//! `manifest.rs`, `segment/mod.rs`, `segment/index.rs`, `catalog.rs`, `log_cursor.rs`).
 
 pub mod catalog;
 mod error;
 mod lock;
+pub mod log_cursor;
 mod manifest;
 mod memtable;
 pub mod segment;
@@ -18,4 +19,5 @@ pub mod wal;
 
 pub use catalog::Visibility;
 pub use error::{Result, StoreError};
+pub use log_cursor::{LogChunk, LogCursor, LogPosition};
 pub use store::{AppendStatus, LookupPage, RecoveryReport, Store, StoreOptions, StoreStats};

@@ -10,6 +10,7 @@
 //!   segments/<id>.parquet     sealed events (see segment/mod.rs)
 //!   segments/<id>.idx         their lookup index (see segment/index.rs)
 //!   catalog/<name>            the service's own documents: trails, keys (see catalog.rs)
+//!   cursors/<name>.json       consumers' durable places in the log (see log_cursor.rs)
 //! ```
 //!
 //! # How an event moves
@@ -26,8 +27,11 @@
 //!
 //! A crash at any point leaves either the log files (replayed on open) or the listed segment
 //! (with the log files below the floor deleted on open): every acknowledged event exactly once.
+//!
+//! Log files a [`LogCursor`] still points into are kept past the floor (not replayed: their
+//! events are in segments) until the cursor moves on; see `log_cursor.rs`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -40,6 +44,7 @@ use cairn_model::{LookupQuery, PageCursor, Record};
 use crate::catalog::{self, Visibility};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::DirLock;
+use crate::log_cursor::{self, LogChunk, LogCursor, LogPosition};
 use crate::manifest::Manifest;
 use crate::memtable::{Memtable, Seen, before_cursor, json_equal};
 use crate::segment::{self, Candidate, Segment};
@@ -150,6 +155,10 @@ struct Shared {
     recent_records: RecordCache,
     records_from_cache: AtomicU64,
     records_from_segments: AtomicU64,
+    /// The end of the acknowledged log: readers of the log stop here.
+    log_end: Mutex<LogPosition>,
+    /// Saved log cursors; held while log files are deleted, so none goes that one still needs.
+    cursors: Mutex<BTreeMap<String, LogCursor>>,
 }
 
 /// Records read from segments, parsed, by (segment id, row). Segments are immutable and their
@@ -248,16 +257,21 @@ impl Store {
             .map(|meta| Segment::open(&segments_dir(&dir), *meta).map(Arc::new))
             .collect::<Result<Vec<_>>>()?;
 
-        // Replay the log above the floor; delete what is below it.
+        // Replay the log above the floor; delete what is below it and no cursor needs.
         let wal_dir = wal_dir(&dir);
+        let cursors = log_cursor::load_all(&dir)?;
+        let keep_from = deletion_floor(manifest.wal_floor, &cursors);
         let mut active = Memtable::default();
         let ids = wal::list_wal_files(&wal_dir)?;
         let mut newest: Option<(u64, u64)> = None;
         let mut recovery = RecoveryReport::default();
         for &id in &ids {
-            if id < manifest.wal_floor {
+            if id < keep_from {
                 let path = wal::wal_path(&wal_dir, id);
                 std::fs::remove_file(&path).context(|| format!("removing {}", path.display()))?;
+                continue;
+            }
+            if id < manifest.wal_floor {
                 continue;
             }
             let is_newest = Some(&id) == ids.last();
@@ -306,6 +320,8 @@ impl Store {
             recent_records,
             records_from_cache: AtomicU64::new(0),
             records_from_segments: AtomicU64::new(0),
+            log_end: Mutex::new(wal_writer.end()),
+            cursors: Mutex::new(cursors),
         });
         let (writer_tx, writer_rx) = mpsc::channel();
         let (sealer_tx, sealer_rx) = mpsc::channel();
@@ -341,6 +357,90 @@ impl Store {
     /// Replaces the catalog document `name` atomically and durably.
     pub fn write_document(&self, name: &str, bytes: &[u8], visibility: Visibility) -> Result<()> {
         catalog::write(&self.shared.dir, name, bytes, visibility)
+    }
+
+    /// The end of the acknowledged log: where a new [`LogCursor`] starts to see only what is
+    /// stored from now on.
+    pub fn log_end(&self) -> Result<LogPosition> {
+        Ok(*self.shared.log_end.lock().map_err(lock_poisoned)?)
+    }
+
+    /// The saved log cursor `name`, if there is one.
+    pub fn log_cursor(&self, name: &str) -> Result<Option<LogCursor>> {
+        let cursors = self.shared.cursors.lock().map_err(lock_poisoned)?;
+        Ok(cursors.get(name).cloned())
+    }
+
+    /// The names of the saved log cursors.
+    pub fn log_cursor_names(&self) -> Result<Vec<String>> {
+        let cursors = self.shared.cursors.lock().map_err(lock_poisoned)?;
+        Ok(cursors.keys().cloned().collect())
+    }
+
+    /// Saves log cursor `name` durably. Its position must lie within the log still kept: at
+    /// or after the oldest saved cursor or the floor, at or before [`Self::log_end`].
+    pub fn save_log_cursor(&self, name: &str, cursor: &LogCursor) -> Result<()> {
+        {
+            let mut cursors = self.shared.cursors.lock().map_err(lock_poisoned)?;
+            let end = self.log_end()?;
+            let wal_floor = self
+                .shared
+                .state
+                .read()
+                .map_err(lock_poisoned)?
+                .manifest
+                .wal_floor;
+            let oldest_kept = deletion_floor(wal_floor, &cursors);
+            let position = cursor.position;
+            if position > end || position.file < oldest_kept || position.offset < wal::HEADER_LEN {
+                return Err(StoreError::Failed(format!(
+                    "log cursor {name}: position {position:?} is outside the kept log \
+                     (files from {oldest_kept}, end {end:?})"
+                )));
+            }
+            log_cursor::save(&self.shared.dir, name, cursor)?;
+            cursors.insert(name.to_owned(), cursor.clone());
+        }
+        delete_unneeded_log_files(&self.shared)
+    }
+
+    /// Removes log cursor `name` (if saved), releasing the log files it kept.
+    pub fn remove_log_cursor(&self, name: &str) -> Result<()> {
+        {
+            let mut cursors = self.shared.cursors.lock().map_err(lock_poisoned)?;
+            log_cursor::remove(&self.shared.dir, name)?;
+            cursors.remove(name);
+        }
+        delete_unneeded_log_files(&self.shared)
+    }
+
+    /// The records stored from `from` on, in the order they were stored, up to about
+    /// `max_bytes` of JSON text (at least one record when there is one). `from` must be a
+    /// position a cursor keeps (or [`Self::log_end`]).
+    pub fn read_log(&self, from: LogPosition, max_bytes: usize) -> Result<LogChunk> {
+        let end = self.log_end()?;
+        let wal_dir = wal_dir(&self.shared.dir);
+        let mut records = Vec::new();
+        let mut at = from;
+        let budget = max_bytes.max(1);
+        let mut bytes = 0;
+        while at < end && bytes < budget {
+            let until = (at.file == end.file).then_some(end.offset);
+            let read = wal::read_frames(&wal_dir, at.file, at.offset, until, budget - bytes)?;
+            bytes += read.payloads.iter().map(String::len).sum::<usize>();
+            records.extend(read.payloads);
+            at.offset = read.next_offset;
+            if read.reached_until && at.file < end.file {
+                // A finished log file: the next one follows it.
+                at = LogPosition {
+                    file: at.file + 1,
+                    offset: wal::HEADER_LEN,
+                };
+            } else if !read.reached_until {
+                break;
+            }
+        }
+        Ok(LogChunk { records, end: at })
     }
 
     /// The data directory.
@@ -701,6 +801,9 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
                     state.active.insert(record);
                 }
             }
+            if let Ok(mut end) = shared.log_end.lock() {
+                *end = wal.end();
+            }
             for (statuses, reply) in replies {
                 let _ = reply.send(Ok(statuses));
             }
@@ -756,6 +859,9 @@ fn freeze(
         memtable
     };
     *wal = next_wal;
+    if let Ok(mut end) = shared.log_end.lock() {
+        *end = wal.end();
+    }
     if let Ok(mut sealing) = shared.sealing.lock() {
         *sealing = true;
     }
@@ -817,12 +923,35 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<()> {
         state.manifest = manifest.clone();
     }
     // Past the manifest, these deletions are housekeeping: open() redoes any it misses.
+    delete_unneeded_log_files(shared)?;
+    remove_unlisted_segment_files(&shared.dir, &manifest)
+}
+
+/// The first log file to keep: the manifest's floor, or an older file a cursor points into.
+fn deletion_floor(wal_floor: u64, cursors: &BTreeMap<String, LogCursor>) -> u64 {
+    cursors
+        .values()
+        .map(|c| c.position.file)
+        .fold(wal_floor, u64::min)
+}
+
+/// Deletes the log files below [`deletion_floor`], holding the cursors so that none moves back
+/// meanwhile.
+fn delete_unneeded_log_files(shared: &Shared) -> Result<()> {
+    let wal_floor = shared
+        .state
+        .read()
+        .map_err(lock_poisoned)?
+        .manifest
+        .wal_floor;
+    let cursors = shared.cursors.lock().map_err(lock_poisoned)?;
+    let keep_from = deletion_floor(wal_floor, &cursors);
     let wal_dir = wal_dir(&shared.dir);
     for old in wal::list_wal_files(&wal_dir)?
         .into_iter()
-        .filter(|&id| id < manifest.wal_floor)
+        .filter(|&id| id < keep_from)
     {
         let _ = std::fs::remove_file(wal::wal_path(&wal_dir, old));
     }
-    remove_unlisted_segment_files(&shared.dir, &manifest)
+    Ok(())
 }

@@ -26,10 +26,11 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result, StoreError};
+use crate::log_cursor::LogPosition;
 
 const MAGIC: &[u8; 8] = b"CAIRNWAL";
 const VERSION: u32 = 1;
-const HEADER_LEN: u64 = 16;
+pub(crate) const HEADER_LEN: u64 = 16;
 const FRAME_HEADER_LEN: usize = 8;
 /// The largest payload a frame may carry (CloudTrail events are at most 1 MB).
 pub const MAX_PAYLOAD: usize = 16 << 20;
@@ -122,6 +123,14 @@ impl WalWriter {
         self.id
     }
 
+    /// Where the next frame goes: the end of everything acknowledged.
+    pub(crate) fn end(&self) -> LogPosition {
+        LogPosition {
+            file: self.id,
+            offset: self.len,
+        }
+    }
+
     /// Appends one frame per payload and syncs. On error the file is cut back to where it was,
     /// so a failed batch leaves nothing behind that recovery would take for an event.
     pub(crate) fn append_durably<'a>(
@@ -155,6 +164,73 @@ impl WalWriter {
             }
         }
     }
+}
+
+/// Frames read from one log file by [`read_frames`].
+#[derive(Debug)]
+pub(crate) struct FramesRead {
+    pub payloads: Vec<String>,
+    /// The offset just past the last frame read.
+    pub next_offset: u64,
+    /// True when reading stopped at `until` (or at the end of the file), not at `max_bytes`.
+    pub reached_until: bool,
+}
+
+/// Reads the frames of log file `id` from byte `offset` (a frame boundary) up to `until` (the
+/// file's end when `None`), stopping early once `max_bytes` of payload are read. Only
+/// acknowledged frames lie below `until`, so damage there is corruption.
+pub(crate) fn read_frames(
+    wal_dir: &Path,
+    id: u64,
+    offset: u64,
+    until: Option<u64>,
+    max_bytes: usize,
+) -> Result<FramesRead> {
+    use std::io::{BufReader, Seek, SeekFrom};
+    let path = wal_path(wal_dir, id);
+    let file = File::open(&path).context(|| format!("opening {}", path.display()))?;
+    let until = match until {
+        Some(until) => until,
+        None => file
+            .metadata()
+            .context(|| format!("reading {}", path.display()))?
+            .len(),
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    reader
+        .seek(SeekFrom::Start(offset))
+        .context(|| format!("reading {}", path.display()))?;
+    let mut payloads = Vec::new();
+    let mut at = offset;
+    let mut bytes = 0;
+    while at < until && bytes < max_bytes {
+        let corrupt = |detail: &str| StoreError::corrupt(&path, format!("{detail} at byte {at}"));
+        let mut header = [0u8; FRAME_HEADER_LEN];
+        reader
+            .read_exact(&mut header)
+            .map_err(|_| corrupt("incomplete frame header"))?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if len == 0 || len > MAX_PAYLOAD {
+            return Err(corrupt("bad frame length"));
+        }
+        let mut payload = vec![0u8; len];
+        reader
+            .read_exact(&mut payload)
+            .map_err(|_| corrupt("incomplete frame"))?;
+        if crc32c::crc32c(&payload) != crc {
+            return Err(corrupt("frame checksum mismatch"));
+        }
+        let text = String::from_utf8(payload).map_err(|_| corrupt("frame is not UTF-8"))?;
+        bytes += text.len();
+        payloads.push(text);
+        at += (FRAME_HEADER_LEN + len) as u64;
+    }
+    Ok(FramesRead {
+        payloads,
+        next_offset: at,
+        reached_until: at >= until,
+    })
 }
 
 /// What recovery found in one log file.

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use cairn_model::{LookupAttributeKey, LookupQuery, PageCursor, Record};
-use cairn_store::{AppendStatus, Store, StoreError, StoreOptions};
+use cairn_store::{AppendStatus, LogCursor, Store, StoreError, StoreOptions};
 use proptest::prelude::*;
 
 fn record(id: &str, time: &str, name: &str, extra: &str) -> Record {
@@ -237,6 +237,8 @@ enum Op {
         records: Vec<usize>,
         cut: usize,
     },
+    /// A log consumer reads up to this many bytes from its cursor and saves the cursor past them.
+    Consume(usize),
 }
 
 fn pool() -> Vec<Record> {
@@ -265,6 +267,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Seal),
         1 => Just(Op::Reopen),
         1 => (prop::collection::vec(0..24usize, 1..4), 0..2000usize).prop_map(|(records, cut)| Op::TornWrite { records, cut }),
+        2 => (1..2000usize).prop_map(Op::Consume),
     ]
 }
 
@@ -337,6 +340,12 @@ proptest! {
         let mut store = Some(Store::open(dir.path(), options.clone()).unwrap());
         // JSON text → record, for every acknowledged record.
         let mut model: BTreeMap<String, Record> = BTreeMap::new();
+        // The acknowledged records in the order they were stored, and what a log consumer
+        // (a cursor saved from the start) has read so far: always a prefix of it.
+        let mut stored_order: Vec<String> = Vec::new();
+        let mut consumed: Vec<String> = Vec::new();
+        let start = store.as_ref().unwrap().log_end().unwrap();
+        store.as_ref().unwrap().save_log_cursor("consumer", &LogCursor { position: start, state: serde_json::json!({"n": 0}) }).unwrap();
         for op in ops {
             match op {
                 Op::Append(indexes) => {
@@ -345,16 +354,33 @@ proptest! {
                     for (record, status) in records.into_iter().zip(statuses) {
                         let known = model.contains_key(&record.json);
                         prop_assert_eq!(status == AppendStatus::Duplicate, known);
+                        if !known {
+                            stored_order.push(record.json.clone());
+                        }
                         model.insert(record.json.clone(), record);
                     }
+                }
+                Op::Consume(max_bytes) => {
+                    let store = store.as_ref().unwrap();
+                    let cursor = store.log_cursor("consumer").unwrap().unwrap();
+                    let chunk = store.read_log(cursor.position, max_bytes).unwrap();
+                    consumed.extend(chunk.records.iter().cloned());
+                    let n = cursor.state["n"].as_u64().unwrap() + chunk.records.len() as u64;
+                    store.save_log_cursor("consumer", &LogCursor { position: chunk.end, state: serde_json::json!({"n": n}) }).unwrap();
+                    prop_assert_eq!(&consumed[..], &stored_order[..consumed.len()]);
+                    prop_assert_eq!(n, consumed.len() as u64);
                 }
                 Op::Seal => store.as_ref().unwrap().seal().unwrap(),
                 Op::Reopen => {
                     drop(store.take());
                     store = Some(Store::open(dir.path(), options.clone()).unwrap());
                 }
-                Op::TornWrite { records, cut } => {
+                Op::TornWrite { mut records, cut } => {
                     drop(store.take());
+                    // A crashed batch held records the writer had found new.
+                    records.sort_unstable();
+                    records.dedup();
+                    records.retain(|&i| !model.contains_key(&pool[i].json));
                     let mut bytes = Vec::new();
                     let mut complete = Vec::new();
                     for &i in &records {
@@ -369,10 +395,74 @@ proptest! {
                     // Frames that made it whole are recovered (once); the torn one never is.
                     for i in complete {
                         model.insert(pool[i].json.clone(), pool[i].clone());
+                        stored_order.push(pool[i].json.clone());
                     }
                 }
             }
             check_against_model(store.as_ref().unwrap(), &model, page);
         }
+        // Reading on to the end yields every stored record once, in order.
+        let store = store.unwrap();
+        loop {
+            let cursor = store.log_cursor("consumer").unwrap().unwrap();
+            let chunk = store.read_log(cursor.position, 1000).unwrap();
+            if chunk.records.is_empty() {
+                prop_assert_eq!(chunk.end, store.log_end().unwrap());
+                break;
+            }
+            consumed.extend(chunk.records);
+            store.save_log_cursor("consumer", &LogCursor { position: chunk.end, state: cursor.state }).unwrap();
+        }
+        prop_assert_eq!(consumed, stored_order);
     }
+}
+
+#[test]
+fn log_files_a_cursor_needs_outlive_sealing_and_go_once_it_moves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal_files = || std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+    let store = Store::open(dir.path(), small_options()).unwrap();
+    let start = store.log_end().unwrap();
+    let cursor = LogCursor {
+        position: start,
+        state: serde_json::Value::Null,
+    };
+    store.save_log_cursor("trail-a", &cursor).unwrap();
+    let records: Vec<Record> = (0..7)
+        .map(|i| record(&format!("e{i}"), "2024-01-01T00:00:00Z", "RunInstances", ""))
+        .collect();
+    for record in &records {
+        store.append(vec![record.clone()]).unwrap();
+    }
+    store.seal().unwrap();
+    assert!(wal_files() > 1, "the cursor keeps the sealed log files");
+    drop(store);
+
+    let store = Store::open(dir.path(), small_options()).unwrap();
+    assert_eq!(
+        store.recovery().replayed_events,
+        0,
+        "kept files are not replayed"
+    );
+    assert_eq!(store.log_cursor("trail-a").unwrap(), Some(cursor.clone()));
+    let chunk = store.read_log(start, usize::MAX).unwrap();
+    let texts: Vec<&String> = records.iter().map(|r| &r.json).collect();
+    assert_eq!(chunk.records.iter().collect::<Vec<_>>(), texts);
+    assert_eq!(chunk.end, store.log_end().unwrap());
+    store
+        .save_log_cursor(
+            "trail-a",
+            &LogCursor {
+                position: chunk.end,
+                state: serde_json::json!({"delivered": 7}),
+            },
+        )
+        .unwrap();
+    assert_eq!(wal_files(), 1, "only the active log file is left");
+
+    // A position outside the kept log is refused, and a removed cursor releases its files.
+    assert!(store.save_log_cursor("trail-b", &cursor).is_err());
+    assert!(store.save_log_cursor("Bad Name", &cursor).is_err());
+    store.remove_log_cursor("trail-a").unwrap();
+    assert_eq!(store.log_cursor_names().unwrap(), Vec::<String>::new());
 }
