@@ -18,6 +18,22 @@
 //! # role_name = "Admin"                  # AssumedRole only, required
 //! # session_name = "alice-session"       # AssumedRole only, required
 //! permissions = "admin"                  # admin | read-only | ingest
+//!
+//! # Trail delivery (all optional). Each setting can also come from the environment, which
+//! # wins: CAIRN_DELIVERY_TARGET, CAIRN_DELIVERY_INTERVAL_SECS, CAIRN_DIGEST_INTERVAL_SECS,
+//! # CAIRN_BUCKETS_DIR, and for S3 the standard AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL),
+//! # AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP.
+//! [delivery]
+//! target = "local"                       # local (default) | s3
+//! interval_secs = 300                    # log files: every 5 minutes (1 at least)
+//! digest_interval_secs = 3600            # digests: hourly
+//! buckets_dir = "/srv/cairn-buckets"     # local: default <data-dir>/buckets
+//! [delivery.s3]                          # s3: an S3-compatible store
+//! endpoint = "http://127.0.0.1:9000"     # default AWS's endpoint for the region
+//! region = "us-east-1"
+//! access_key_id = "minioadmin"
+//! secret_access_key = "minioadmin"
+//! allow_http = true
 //! ```
 //!
 //! - `admin` may call every operation; `read-only` only reading ones (`Lookup*`, `Get*`,
@@ -68,6 +84,31 @@ struct RawConfig {
     accounts: Vec<RawAccount>,
     #[serde(default)]
     principals: Vec<RawPrincipal>,
+    #[serde(default)]
+    delivery: DeliveryConfig,
+}
+
+/// The `[delivery]` table as written; [`crate::delivery::DeliverySettings::resolve`] adds the
+/// environment and defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub target: Option<String>,
+    pub interval_secs: Option<u64>,
+    pub digest_interval_secs: Option<u64>,
+    pub buckets_dir: Option<PathBuf>,
+    pub s3: Option<S3Config>,
+}
+
+/// The `[delivery.s3]` table as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub allow_http: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +181,7 @@ pub struct Config {
     pub default_region: String,
     /// By access key id.
     pub principals: HashMap<String, Principal>,
+    pub delivery: DeliveryConfig,
 }
 
 impl Config {
@@ -238,6 +280,7 @@ impl Config {
                 .default_region
                 .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
             principals,
+            delivery: raw.delivery,
         })
     }
 
@@ -321,6 +364,7 @@ pub fn bootstrap(
     let config = Config {
         default_region: DEFAULT_REGION.to_owned(),
         principals: HashMap::from([(principal.access_key_id.clone(), principal.clone())]),
+        delivery: DeliveryConfig::default(),
     };
     Ok((config, generated.then_some(principal)))
 }

@@ -50,6 +50,9 @@ pub enum ErrorCode {
     S3BucketDoesNotExist,
     InvalidTagParameter,
     TagsLimitExceeded,
+    InvalidEventSelectors,
+    ResourceNotFound,
+    ResourceTypeNotSupported,
     // Not the caller's fault.
     InternalFailure,
 }
@@ -84,6 +87,9 @@ impl ErrorCode {
             ErrorCode::S3BucketDoesNotExist => "S3BucketDoesNotExistException",
             ErrorCode::InvalidTagParameter => "InvalidTagParameterException",
             ErrorCode::TagsLimitExceeded => "TagsLimitExceededException",
+            ErrorCode::InvalidEventSelectors => "InvalidEventSelectorsException",
+            ErrorCode::ResourceNotFound => "ResourceNotFoundException",
+            ErrorCode::ResourceTypeNotSupported => "ResourceTypeNotSupportedException",
             ErrorCode::InternalFailure => "InternalFailure",
         }
     }

@@ -10,15 +10,21 @@
 //! - [`audit`]: API calls as CloudTrail events;
 //! - [`error`]: the closed list of API errors with AWS's codes and statuses;
 //! - [`metrics`]: the Prometheus registry;
-//! - [`trails`]: trails, their rules and their catalog document.
+//! - [`trails`]: trails, their rules and their catalog document;
+//! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
+//! - [`delivery`]: trail log files and digests to a local folder or S3, exactly once;
+//! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys).
 
 pub mod actions;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod metrics;
+pub mod selectors;
 pub mod server;
+pub mod signing_keys;
 pub mod trails;
 
 pub use config::{Config, ConfigError};

@@ -25,14 +25,17 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::actions::{
-    Operation, create_trail, delete_trail, describe_trails, get_trail, get_trail_status,
-    list_trails, lookup_events, parse_request, start_logging,
+    Operation, create_trail, delete_trail, describe_trails, event_selectors, get_trail,
+    get_trail_status, list_public_keys, list_trails, lookup_events, parse_request, start_logging,
+    tags, update_trail,
 };
 use crate::audit::{self, ApiCall, AuditSender, Caller, principal_arn};
 use crate::auth::{IncomingRequest, authenticate};
 use crate::config::{Config, Permissions};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
+use crate::delivery::{Deliverer, DeliverySettings, StatusBoard, Target};
+use crate::signing_keys::SigningKeys;
 use crate::trails::{Scope, Trails};
 
 /// The largest request body accepted (CloudTrail's largest inputs, such as resource policies
@@ -49,25 +52,46 @@ struct AppState {
     audit: AuditSender,
     metrics: Arc<Metrics>,
     trails: Arc<Trails>,
+    keys: Arc<SigningKeys>,
+    target: Target,
+    delivery_status: StatusBoard,
 }
 
-/// Serves the API on `listener` until `shutdown` completes; then finishes the requests in
-/// flight and stores every audit event before returning. The caller closes the store.
+/// Serves the API on `listener` and delivers trails until `shutdown` completes; then
+/// finishes the requests in flight and stores every audit event before returning. The caller
+/// closes the store.
 pub async fn run(
     store: Arc<Store>,
     config: Config,
+    delivery: DeliverySettings,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let trails = Arc::new(Trails::load(store.clone()).map_err(std::io::Error::other)?);
+    let keys = Arc::new(SigningKeys::load(store.clone()).map_err(std::io::Error::other)?);
     let metrics = Arc::new(Metrics::default());
     let (audit, audit_task) = audit::start(store.clone(), metrics.clone());
+    let delivery_status = StatusBoard::default();
+    let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
+    let deliverer = tokio::spawn(
+        Deliverer {
+            store: store.clone(),
+            trails: trails.clone(),
+            keys: keys.clone(),
+            settings: delivery.clone(),
+            status: delivery_status.clone(),
+        }
+        .run(delivery_stopped),
+    );
     let state = Arc::new(AppState {
         store,
         config,
         audit,
         metrics,
         trails,
+        keys,
+        target: delivery.target,
+        delivery_status,
     });
     let app = Router::new()
         .route("/", post(control_plane))
@@ -81,6 +105,8 @@ pub async fn run(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    let _ = stop_delivery.send(true);
+    deliverer.await.map_err(std::io::Error::other)?;
     // The router and with it every audit sender is gone: the writer drains and ends.
     audit_task.await.map_err(std::io::Error::other)
 }
@@ -263,7 +289,12 @@ async fn dispatch(
                 lookup_events::handle(&store, &request, &scope.account_id, &scope.region)
             })
         }
-        Operation::CreateTrail => trail_work(op, body, trails, scope, create_trail::handle)?,
+        Operation::CreateTrail => {
+            let target = state.target.clone();
+            trail_work(op, body, trails, scope, move |trails, scope, request| {
+                create_trail::handle(trails, scope, request, &|b| bucket_exists(&target, b))
+            })?
+        }
         Operation::GetTrail => trail_work(op, body, trails, scope, get_trail::handle)?,
         Operation::DescribeTrails => trail_work(op, body, trails, scope, describe_trails::handle)?,
         Operation::ListTrails => trail_work(op, body, trails, scope, list_trails::handle)?,
@@ -274,7 +305,28 @@ async fn dispatch(
                 start_logging::handle(trails, scope, request, logging, now_secs)
             })?
         }
-        Operation::GetTrailStatus => trail_work(op, body, trails, scope, get_trail_status::handle)?,
+        Operation::GetTrailStatus => {
+            let board = state.delivery_status.clone();
+            trail_work(op, body, trails, scope, move |trails, scope, request| {
+                get_trail_status::handle(trails, scope, request, &board)
+            })?
+        }
+        Operation::UpdateTrail => {
+            let target = state.target.clone();
+            trail_work(op, body, trails, scope, move |trails, scope, request| {
+                update_trail::handle(trails, scope, request, &|b| bucket_exists(&target, b))
+            })?
+        }
+        Operation::ListPublicKeys => {
+            let request = parse_request(op, body)?;
+            let keys = state.keys.clone();
+            Box::new(move || list_public_keys::handle(&keys, &scope, request, now_secs))
+        }
+        Operation::PutEventSelectors => trail_work(op, body, trails, scope, event_selectors::put)?,
+        Operation::GetEventSelectors => trail_work(op, body, trails, scope, event_selectors::get)?,
+        Operation::AddTags => trail_work(op, body, trails, scope, tags::add)?,
+        Operation::RemoveTags => trail_work(op, body, trails, scope, tags::remove)?,
+        Operation::ListTags => trail_work(op, body, trails, scope, tags::list)?,
         other => {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
@@ -297,4 +349,11 @@ fn trail_work<R: DeserializeOwned + Send + 'static>(
 ) -> Result<Work, ApiError> {
     let request = parse_request(op, body)?;
     Ok(Box::new(move || handle(&trails, &scope, request)))
+}
+
+/// Whether `bucket` exists in the delivery target (run on a blocking thread).
+fn bucket_exists(target: &Target, bucket: &str) -> Result<bool, ApiError> {
+    tokio::runtime::Handle::current()
+        .block_on(target.bucket_exists(bucket))
+        .map_err(ApiError::internal)
 }

@@ -4,7 +4,8 @@
 //! # Format: catalog document `trails.json`, version 1
 //!
 //! `{"version": 1, "trails": [<Trail>, ...]}`, each trail as [`Trail`] serializes (snake_case
-//! members; times as epoch seconds). Every change rewrites the document atomically before the
+//! members; times as epoch seconds; `selectors` absent or `{"basic": [...]}` /
+//! `{"advanced": [...]}` with the selectors in their wire shape, see `selectors.rs`). Every change rewrites the document atomically before the
 //! API answers, so an acknowledged change survives a crash.
 //!
 //! A multi-region trail lives in its home region and is seen in every other region as a
@@ -13,11 +14,12 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cairn_store::{Store, Visibility};
+use cairn_store::{LogPosition, Store, Visibility};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::selectors::Selectors;
 
 const DOCUMENT: &str = "trails.json";
 const FORMAT_VERSION: u32 = 1;
@@ -34,6 +36,10 @@ pub struct Scope {
 /// A trail as cairn keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trail {
+    /// Never reused: names the trail's delivery cursor, so that a trail deleted and created
+    /// again starts afresh.
+    #[serde(default)]
+    pub id: String,
     pub name: String,
     pub account_id: String,
     pub home_region: String,
@@ -48,6 +54,9 @@ pub struct Trail {
     pub kms_key_id: Option<String>,
     pub is_organization_trail: bool,
     pub tags: Vec<Tag>,
+    /// `None` until PutEventSelectors: then [`Selectors::default_for_trail`] applies.
+    #[serde(default)]
+    pub selectors: Option<Selectors>,
     pub logging: LoggingState,
 }
 
@@ -66,6 +75,9 @@ pub struct LoggingState {
     pub is_logging: bool,
     pub start_logging_time: Option<f64>,
     pub stop_logging_time: Option<f64>,
+    /// The end of the log at StopLogging: delivery finishes up to here.
+    #[serde(default)]
+    pub stop_position: Option<LogPosition>,
 }
 
 impl Trail {
@@ -115,11 +127,18 @@ impl Trail {
         out
     }
 
+    /// The selectors in force: the trail's own, or the default.
+    pub fn effective_selectors(&self) -> Selectors {
+        self.selectors
+            .clone()
+            .unwrap_or_else(Selectors::default_for_trail)
+    }
+
     /// The `Trail` structure of GetTrail and DescribeTrails.
     pub fn description(&self) -> Value {
         let mut out = self.settings();
         out["HomeRegion"] = json!(self.home_region);
-        out["HasCustomEventSelectors"] = json!(false);
+        out["HasCustomEventSelectors"] = json!(self.selectors.is_some());
         out["HasInsightSelectors"] = json!(false);
         out
     }
@@ -173,10 +192,26 @@ impl Trails {
                 document.trails
             }
         };
-        Ok(Trails {
+        let trails = Trails {
             store,
             trails: Mutex::new(trails),
-        })
+        };
+        // Trails written before trails had ids get one, kept from now on.
+        {
+            let mut edit = trails.edit().map_err(|e| e.message)?;
+            if edit.trails.iter().any(|t| t.id.is_empty()) {
+                for trail in edit.trails.iter_mut().filter(|t| t.id.is_empty()) {
+                    trail.id = new_trail_id();
+                }
+                edit.save().map_err(|e| e.message)?;
+            }
+        }
+        Ok(trails)
+    }
+
+    /// The store the trails are kept in (and their delivery cursors).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// A copy of the trail `name_or_arn` names, among those `scope` sees.
@@ -227,6 +262,27 @@ impl Edit<'_> {
             .ok_or_else(|| trail_not_found(scope, name_or_arn))
     }
 
+    /// The index of the trail the ARN `resource_id` names (AddTags, RemoveTags, ListTags).
+    pub fn find_by_arn(&self, scope: &Scope, resource_id: &str) -> Result<usize, ApiError> {
+        if !resource_id.starts_with("arn:") {
+            return Err(ApiError::new(
+                ErrorCode::CloudTrailArnInvalid,
+                format!("{resource_id} is not an ARN: tags are addressed by the trail's ARN."),
+            ));
+        }
+        let kind = resource_id
+            .splitn(6, ':')
+            .nth(5)
+            .and_then(|resource| resource.split('/').next());
+        if kind != Some("trail") {
+            return Err(ApiError::new(
+                ErrorCode::ResourceNotFound,
+                format!("No resource found for {resource_id}: cairn tags only trails so far."),
+            ));
+        }
+        self.find(scope, resource_id)
+    }
+
     /// Like [`Self::find`], for a change: the caller must be in the trail's home region.
     pub fn find_to_change(&self, scope: &Scope, name_or_arn: &str) -> Result<usize, ApiError> {
         let at = self.find(scope, name_or_arn)?;
@@ -245,6 +301,11 @@ impl Edit<'_> {
         }
         Ok(at)
     }
+}
+
+/// A new trail id: 32 lowercase hex digits.
+pub fn new_trail_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 fn trail_not_found(scope: &Scope, name_or_arn: &str) -> ApiError {

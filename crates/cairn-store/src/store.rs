@@ -414,11 +414,17 @@ impl Store {
         delete_unneeded_log_files(&self.shared)
     }
 
-    /// The records stored from `from` on, in the order they were stored, up to about
-    /// `max_bytes` of JSON text (at least one record when there is one). `from` must be a
-    /// position a cursor keeps (or [`Self::log_end`]).
-    pub fn read_log(&self, from: LogPosition, max_bytes: usize) -> Result<LogChunk> {
-        let end = self.log_end()?;
+    /// The records stored from `from` up to `until` (at most [`Self::log_end`]), in the order
+    /// they were stored, stopping after about `max_bytes` of JSON text (at least one record
+    /// when there is one). `from` must be a position a cursor keeps (or [`Self::log_end`]);
+    /// `until` one this store gave out.
+    pub fn read_log(
+        &self,
+        from: LogPosition,
+        until: LogPosition,
+        max_bytes: usize,
+    ) -> Result<LogChunk> {
+        let end = self.log_end()?.min(until);
         let wal_dir = wal_dir(&self.shared.dir);
         let mut records = Vec::new();
         let mut at = from;

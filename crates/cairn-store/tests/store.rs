@@ -363,7 +363,7 @@ proptest! {
                 Op::Consume(max_bytes) => {
                     let store = store.as_ref().unwrap();
                     let cursor = store.log_cursor("consumer").unwrap().unwrap();
-                    let chunk = store.read_log(cursor.position, max_bytes).unwrap();
+                    let chunk = store.read_log(cursor.position, store.log_end().unwrap(), max_bytes).unwrap();
                     consumed.extend(chunk.records.iter().cloned());
                     let n = cursor.state["n"].as_u64().unwrap() + chunk.records.len() as u64;
                     store.save_log_cursor("consumer", &LogCursor { position: chunk.end, state: serde_json::json!({"n": n}) }).unwrap();
@@ -405,7 +405,7 @@ proptest! {
         let store = store.unwrap();
         loop {
             let cursor = store.log_cursor("consumer").unwrap().unwrap();
-            let chunk = store.read_log(cursor.position, 1000).unwrap();
+            let chunk = store.read_log(cursor.position, store.log_end().unwrap(), 1000).unwrap();
             if chunk.records.is_empty() {
                 prop_assert_eq!(chunk.end, store.log_end().unwrap());
                 break;
@@ -445,7 +445,7 @@ fn log_files_a_cursor_needs_outlive_sealing_and_go_once_it_moves_on() {
         "kept files are not replayed"
     );
     assert_eq!(store.log_cursor("trail-a").unwrap(), Some(cursor.clone()));
-    let chunk = store.read_log(start, usize::MAX).unwrap();
+    let chunk = store.read_log(start, store.log_end().unwrap(), usize::MAX).unwrap();
     let texts: Vec<&String> = records.iter().map(|r| &r.json).collect();
     assert_eq!(chunk.records.iter().collect::<Vec<_>>(), texts);
     assert_eq!(chunk.end, store.log_end().unwrap());

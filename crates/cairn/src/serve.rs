@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use cairn_server::Config;
 use cairn_server::config::bootstrap;
+use cairn_server::delivery::DeliverySettings;
 use cairn_store::Store;
 
 use crate::{DataDirArgs, store_options};
@@ -40,6 +41,11 @@ pub fn run(data: &DataDirArgs, listen: &str, config_path: Option<&Path>) -> Resu
             config
         }
     };
+    let delivery = DeliverySettings::resolve(&data.data_dir, &config.delivery, |name| {
+        std::env::var(name).ok()
+    })
+    .map_err(anyhow::Error::msg)
+    .context("configuring trail delivery")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -51,7 +57,7 @@ pub fn run(data: &DataDirArgs, listen: &str, config_path: Option<&Path>) -> Resu
         let address = listener.local_addr().context("reading the bound address")?;
         println!("cairn listening on http://{address}");
         std::io::stdout().flush().ok();
-        cairn_server::run(store.clone(), config, listener, shutdown_signal())
+        cairn_server::run(store.clone(), config, delivery, listener, shutdown_signal())
             .await
             .context("serving the API")
     })?;

@@ -29,41 +29,92 @@ pub struct CreateTrailRequest {
     pub tags_list: Option<Vec<Tag>>,
 }
 
+impl CreateTrailRequest {
+    fn services(&self) -> OtherServices {
+        OtherServices {
+            sns_topic_name: self.sns_topic_name.is_some(),
+            cloud_watch_logs_log_group_arn: self.cloud_watch_logs_log_group_arn.is_some(),
+            cloud_watch_logs_role_arn: self.cloud_watch_logs_role_arn.is_some(),
+            kms_key_id: self.kms_key_id.is_some(),
+            is_organization_trail: self.is_organization_trail == Some(true),
+        }
+    }
+}
+
+/// Which of the services cairn does not have a CreateTrail or UpdateTrail request names.
+pub struct OtherServices {
+    pub sns_topic_name: bool,
+    pub cloud_watch_logs_log_group_arn: bool,
+    pub cloud_watch_logs_role_arn: bool,
+    pub kms_key_id: bool,
+    pub is_organization_trail: bool,
+}
+
+/// Refuses a request that names SNS, KMS, CloudWatch Logs or Organizations.
+pub fn refuse_unsupported(services: &OtherServices) -> Result<(), ApiError> {
+    let named = [
+        ("SnsTopicName", services.sns_topic_name),
+        (
+            "CloudWatchLogsLogGroupArn",
+            services.cloud_watch_logs_log_group_arn,
+        ),
+        ("CloudWatchLogsRoleArn", services.cloud_watch_logs_role_arn),
+        ("KmsKeyId", services.kms_key_id),
+        ("IsOrganizationTrail", services.is_organization_trail),
+    ];
+    match named.iter().find(|(_, given)| *given) {
+        Some((member, _)) => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("{member} is not supported by cairn: it has no such service to deliver to."),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// AWS: a multi-region trail must include global service events.
+pub fn check_global_events(multi_region: bool, include_global: bool) -> Result<(), ApiError> {
+    if multi_region && !include_global {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterCombination,
+            "Multi-Region trail must include global service events.",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a bucket exists where trails deliver.
+pub type BucketCheck<'a> = &'a dyn Fn(&str) -> Result<bool, ApiError>;
+
+pub fn bucket_does_not_exist(bucket: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::S3BucketDoesNotExist,
+        format!("S3 bucket {bucket} does not exist."),
+    )
+}
+
 pub fn handle(
     trails: &Trails,
     scope: &Scope,
     request: CreateTrailRequest,
+    bucket_exists: BucketCheck,
 ) -> Result<Value, ApiError> {
     validate_trail_name(&request.name)?;
     validate_s3_bucket_name(&request.s3_bucket_name)?;
     if let Some(prefix) = &request.s3_key_prefix {
         validate_s3_key_prefix(prefix)?;
     }
+    refuse_unsupported(&request.services())?;
     let tags = request.tags_list.unwrap_or_default();
     validate_tags(&tags)?;
-    let unsupported = [
-        ("SnsTopicName", request.sns_topic_name.is_some()),
-        (
-            "CloudWatchLogsLogGroupArn",
-            request.cloud_watch_logs_log_group_arn.is_some(),
-        ),
-        (
-            "CloudWatchLogsRoleArn",
-            request.cloud_watch_logs_role_arn.is_some(),
-        ),
-        ("KmsKeyId", request.kms_key_id.is_some()),
-        (
-            "IsOrganizationTrail",
-            request.is_organization_trail == Some(true),
-        ),
-    ];
-    if let Some((member, _)) = unsupported.iter().find(|(_, given)| *given) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!("{member} is not supported by cairn: it has no such service to deliver to."),
-        ));
+    check_global_events(
+        request.is_multi_region_trail.unwrap_or(false),
+        request.include_global_service_events.unwrap_or(true),
+    )?;
+    if !bucket_exists(&request.s3_bucket_name)? {
+        return Err(bucket_does_not_exist(&request.s3_bucket_name));
     }
     let trail = Trail {
+        id: crate::trails::new_trail_id(),
         name: request.name,
         account_id: scope.account_id.clone(),
         home_region: scope.region.clone(),
@@ -78,6 +129,7 @@ pub fn handle(
         kms_key_id: None,
         is_organization_trail: false,
         tags,
+        selectors: None,
         logging: LoggingState::default(),
     };
 

@@ -1,9 +1,10 @@
 //! `DeleteTrail`: removes a trail, from its home region. Objects it delivered stay where they
-//! are, as with AWS.
+//! are, as with AWS; events not yet delivered are not (its delivery cursor goes with it).
 
 use serde_json::{Value, json};
 
 use super::TrailNameRequest;
+use crate::delivery;
 use crate::error::ApiError;
 use crate::trails::{Scope, Trails};
 
@@ -14,7 +15,11 @@ pub fn handle(
 ) -> Result<Value, ApiError> {
     let mut edit = trails.edit()?;
     let at = edit.find_to_change(scope, &request.name)?;
-    edit.trails.remove(at);
+    let trail = edit.trails.remove(at);
     edit.save()?;
+    trails
+        .store()
+        .remove_log_cursor(&delivery::cursor_name(&trail))
+        .map_err(ApiError::internal)?;
     Ok(json!({}))
 }

@@ -8,11 +8,15 @@
 pub mod create_trail;
 pub mod delete_trail;
 pub mod describe_trails;
+pub mod event_selectors;
 pub mod get_trail;
 pub mod get_trail_status;
+pub mod list_public_keys;
 pub mod list_trails;
 pub mod lookup_events;
 pub mod start_logging;
+pub mod tags;
+pub mod update_trail;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;

@@ -1,8 +1,13 @@
 //! `StartLogging` and `StopLogging`: whether a trail delivers events, from its home region.
+//!
+//! StartLogging starts the trail's delivery cursor at the end of the log: the trail delivers
+//! every event stored from then on. StopLogging notes where the log ended: the deliverer
+//! delivers up to there, then drops the cursor (see `delivery/mod.rs`).
 
 use serde_json::{Value, json};
 
 use super::TrailNameRequest;
+use crate::delivery;
 use crate::error::ApiError;
 use crate::trails::{Scope, Trails};
 
@@ -17,13 +22,20 @@ pub fn handle(
 ) -> Result<Value, ApiError> {
     let mut edit = trails.edit()?;
     let at = edit.find_to_change(scope, &request.name)?;
-    let state = &mut edit.trails[at].logging;
-    if state.is_logging != logging {
+    if edit.trails[at].logging.is_logging != logging {
+        let store = trails.store();
+        if logging {
+            delivery::start_cursor(store, &edit.trails[at], (now * 1000.0) as i64)
+                .map_err(ApiError::internal)?;
+        }
+        let state = &mut edit.trails[at].logging;
         state.is_logging = logging;
         if logging {
             state.start_logging_time = Some(now);
+            state.stop_position = None;
         } else {
             state.stop_logging_time = Some(now);
+            state.stop_position = Some(store.log_end().map_err(ApiError::internal)?);
         }
         edit.save()?;
     }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cairn_model::LookupQuery;
+use cairn_server::delivery::DeliverySettings;
 use cairn_server::Config;
 use cairn_server::config::{Identity, Permissions, Principal, generate_key};
 use cairn_store::{Store, StoreOptions};
@@ -85,7 +86,11 @@ pub fn run_api_benchmark(
             (access_key_id.clone(), principal),
             (probe_key.clone(), prober),
         ]),
+        delivery: Default::default(),
     };
+    // No trails log here; delivery only idles.
+    let delivery = DeliverySettings::resolve(store.dir(), &config.delivery, |_| None)
+        .map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -95,7 +100,7 @@ pub fn run_api_benchmark(
         .context("binding a free port")?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(cairn_server::run(store.clone(), config, listener, async {
+    let server = runtime.spawn(cairn_server::run(store.clone(), config, delivery, listener, async {
         let _ = stopped.await;
     }));
     let credentials = ClientCredentials {

@@ -92,6 +92,72 @@ if PHASE == "manage":
     expect_error("AccessDeniedException", auditor.stop_logging, Name="main")
     ok("StartLogging/StopLogging from the home region only; GetTrailStatus shows them")
 
+    expect_error("S3BucketDoesNotExistException", alice.create_trail, Name="t-1",
+                 S3BucketName="no-such-bucket")
+    updated = alice.update_trail(Name="regional", S3KeyPrefix="r", EnableLogFileValidation=True)
+    assert updated["S3KeyPrefix"] == "r" and updated["LogFileValidationEnabled"] is True, updated
+    assert updated["S3BucketName"] == "audit-bucket", updated
+    updated = alice.update_trail(Name="regional", S3KeyPrefix="")
+    assert "S3KeyPrefix" not in updated and updated["LogFileValidationEnabled"] is True, updated
+    expect_error("S3BucketDoesNotExistException", alice.update_trail, Name="regional",
+                 S3BucketName="no-such-bucket")
+    expect_error("InvalidHomeRegionException", alice_elsewhere.update_trail, Name="main",
+                 S3KeyPrefix="x")
+    expect_error("InvalidParameterCombinationException", alice.update_trail, Name="main",
+                 IncludeGlobalServiceEvents=False)
+    expect_error("TrailNotFoundException", alice.update_trail, Name="missing", S3KeyPrefix="x")
+    ok("UpdateTrail changes what it is given, from the home region, with CreateTrail's rules")
+
+    default = alice.get_event_selectors(TrailName="main")
+    assert default["TrailARN"] == main_arn, default
+    assert default["EventSelectors"] == [{"ReadWriteType": "All", "IncludeManagementEvents": True,
+                                          "DataResources": [], "ExcludeManagementEventSources": []}]
+    advanced = [
+        {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
+        {"Name": "puts", "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            {"Field": "eventName", "Equals": ["PutObject", "DeleteObject"]},
+            {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::mybucket/prefix"]}]}]
+    put = alice.put_event_selectors(TrailName="regional", AdvancedEventSelectors=advanced)
+    assert put["AdvancedEventSelectors"] == advanced and "EventSelectors" not in put, put
+    got = alice.get_event_selectors(TrailName=f"arn:aws:cloudtrail:{HOME}:{account}:trail/regional")
+    assert got["AdvancedEventSelectors"] == advanced and "EventSelectors" not in got, got
+    assert alice.get_trail(Name="regional")["Trail"]["HasCustomEventSelectors"] is True
+    basic = [{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True,
+              "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::mybucket/"]}],
+              "ExcludeManagementEventSources": ["kms.amazonaws.com"]}]
+    alice.put_event_selectors(TrailName="regional", EventSelectors=basic)
+    got = alice.get_event_selectors(TrailName="regional")
+    assert got["EventSelectors"] == basic and "AdvancedEventSelectors" not in got, got
+    assert alice_elsewhere.get_event_selectors(TrailName="main")["TrailARN"] == main_arn
+    expect_error("InvalidEventSelectorsException", alice.put_event_selectors, TrailName="regional",
+                 EventSelectors=basic, AdvancedEventSelectors=advanced)
+    expect_error("InvalidEventSelectorsException", alice.put_event_selectors, TrailName="regional",
+                 AdvancedEventSelectors=[{"FieldSelectors": [
+                     {"Field": "eventCategory", "Equals": ["Management"]},
+                     {"Field": "eventName", "Equals": ["RunInstances"]}]}])
+    expect_error("InvalidEventSelectorsException", alice.put_event_selectors, TrailName="regional",
+                 EventSelectors=[{"ReadWriteType": "All"}] * 6)
+    expect_error("InvalidHomeRegionException", alice_elsewhere.put_event_selectors,
+                 TrailName="main", EventSelectors=basic)
+    assert alice.get_event_selectors(TrailName="regional")["EventSelectors"] == basic
+    ok("PutEventSelectors/GetEventSelectors: basic or advanced, never both, with AWS's rules")
+
+    alice.add_tags(ResourceId=main_arn, TagsList=[{"Key": "team", "Value": "audit"},
+                                                  {"Key": "cost", "Value": "42"}])
+    alice.remove_tags(ResourceId=main_arn, TagsList=[{"Key": "cost"}])
+    listed = alice_elsewhere.list_tags(ResourceIdList=[main_arn])["ResourceTagList"]
+    assert listed == [{"ResourceId": main_arn, "TagsList": [{"Key": "team", "Value": "audit"}]}], listed
+    expect_error("TagsLimitExceededException", alice.add_tags, ResourceId=main_arn,
+                 TagsList=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    expect_error("CloudTrailARNInvalidException", alice.add_tags, ResourceId="main",
+                 TagsList=[{"Key": "a", "Value": "b"}])
+    expect_error("InvalidHomeRegionException", alice_elsewhere.add_tags, ResourceId=main_arn,
+                 TagsList=[{"Key": "a", "Value": "b"}])
+    expect_error("TrailNotFoundException", bob.list_tags, ResourceIdList=[main_arn])
+    ok("AddTags/RemoveTags/ListTags by ARN; 50 tags at most; changed from the home region")
+
     for i in range(3):
         alice.create_trail(Name=f"extra-{i}", S3BucketName="audit-bucket")
     expect_error("MaximumNumberOfTrailsExceededException", alice.create_trail, Name="extra-3",
@@ -123,6 +189,9 @@ elif PHASE == "after-restart":
     assert alice.get_trail_status(Name="main")["IsLogging"] is True
     assert alice.get_trail_status(Name="regional")["IsLogging"] is False
     assert alice.get_trail(Name="main")["Trail"]["LogFileValidationEnabled"] is True
-    ok("trails and their logging state survive a restart")
+    assert alice.get_event_selectors(TrailName="regional")["EventSelectors"][0]["ReadWriteType"] == "WriteOnly"
+    assert alice.list_tags(ResourceIdList=[main_arn])["ResourceTagList"][0]["TagsList"] == [
+        {"Key": "team", "Value": "audit"}]
+    ok("trails, their logging state, selectors and tags survive a restart")
 else:
     raise SystemExit(f"unknown phase {PHASE}")

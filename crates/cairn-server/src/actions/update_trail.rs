@@ -1,0 +1,123 @@
+//! `UpdateTrail`: changes a trail's settings from its home region. Members not given keep their
+//! values; an empty `S3KeyPrefix` removes the prefix, as with AWS. Turning a trail into a
+//! multi-region trail must respect the name and per-region limits in every region.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::create_trail::{
+    BucketCheck, OtherServices, bucket_does_not_exist, check_global_events, refuse_unsupported,
+};
+use crate::error::{ApiError, ErrorCode};
+use crate::trails::{MAX_TRAILS_PER_REGION, Scope, Trails};
+use crate::trails::{validate_s3_bucket_name, validate_s3_key_prefix};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateTrailRequest {
+    pub name: String,
+    pub s3_bucket_name: Option<String>,
+    pub s3_key_prefix: Option<String>,
+    pub sns_topic_name: Option<String>,
+    pub include_global_service_events: Option<bool>,
+    pub is_multi_region_trail: Option<bool>,
+    pub enable_log_file_validation: Option<bool>,
+    pub cloud_watch_logs_log_group_arn: Option<String>,
+    pub cloud_watch_logs_role_arn: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub is_organization_trail: Option<bool>,
+}
+
+pub fn handle(
+    trails: &Trails,
+    scope: &Scope,
+    request: UpdateTrailRequest,
+    bucket_exists: BucketCheck,
+) -> Result<Value, ApiError> {
+    refuse_unsupported(&OtherServices {
+        sns_topic_name: request.sns_topic_name.as_ref().is_some_and(|s| !s.is_empty()),
+        cloud_watch_logs_log_group_arn: request
+            .cloud_watch_logs_log_group_arn
+            .as_ref()
+            .is_some_and(|s| !s.is_empty()),
+        cloud_watch_logs_role_arn: request
+            .cloud_watch_logs_role_arn
+            .as_ref()
+            .is_some_and(|s| !s.is_empty()),
+        kms_key_id: request.kms_key_id.as_ref().is_some_and(|s| !s.is_empty()),
+        is_organization_trail: request.is_organization_trail == Some(true),
+    })?;
+    if let Some(bucket) = &request.s3_bucket_name {
+        validate_s3_bucket_name(bucket)?;
+        if !bucket_exists(bucket)? {
+            return Err(bucket_does_not_exist(bucket));
+        }
+    }
+    if let Some(prefix) = &request.s3_key_prefix {
+        validate_s3_key_prefix(prefix)?;
+    }
+    let mut edit = trails.edit()?;
+    let at = edit.find_to_change(scope, &request.name)?;
+    let mut trail = edit.trails[at].clone();
+    if let Some(bucket) = request.s3_bucket_name {
+        trail.s3_bucket_name = bucket;
+    }
+    if let Some(prefix) = request.s3_key_prefix {
+        trail.s3_key_prefix = Some(prefix).filter(|p| !p.is_empty());
+    }
+    if let Some(include) = request.include_global_service_events {
+        trail.include_global_service_events = include;
+    }
+    if let Some(validation) = request.enable_log_file_validation {
+        trail.log_file_validation_enabled = validation;
+    }
+    let becomes_multi_region =
+        request.is_multi_region_trail == Some(true) && !trail.is_multi_region_trail;
+    if let Some(multi_region) = request.is_multi_region_trail {
+        trail.is_multi_region_trail = multi_region;
+    }
+    check_global_events(
+        trail.is_multi_region_trail,
+        trail.include_global_service_events,
+    )?;
+    if becomes_multi_region {
+        let others = || {
+            edit.trails
+                .iter()
+                .enumerate()
+                .filter(|(i, t)| *i != at && t.account_id == trail.account_id)
+                .map(|(_, t)| t)
+        };
+        if let Some(clash) = others().find(|t| t.name == trail.name) {
+            return Err(ApiError::new(
+                ErrorCode::TrailAlreadyExists,
+                format!(
+                    "Trail {} already exists in {} for customer: {}",
+                    trail.name, clash.home_region, trail.account_id
+                ),
+            ));
+        }
+        let mut regions: Vec<&str> = others().map(|t| t.home_region.as_str()).collect();
+        regions.sort_unstable();
+        regions.dedup();
+        for region in regions {
+            let there = Scope {
+                account_id: scope.account_id.clone(),
+                region: region.to_owned(),
+            };
+            if others().filter(|t| t.visible_in(&there)).count() >= MAX_TRAILS_PER_REGION {
+                return Err(ApiError::new(
+                    ErrorCode::MaximumNumberOfTrailsExceeded,
+                    format!(
+                        "User: {} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
+                        scope.account_id
+                    ),
+                ));
+            }
+        }
+    }
+    let answer = trail.settings();
+    edit.trails[at] = trail;
+    edit.save()?;
+    Ok(answer)
+}

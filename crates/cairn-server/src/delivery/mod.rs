@@ -1,0 +1,622 @@
+//! Trail delivery: log files and signed digest files in AWS's bucket layout (spec §6).
+//!
+//! Each logging trail has a log cursor in the store (`trail-<trail id>`, see
+//! `cairn_store::log_cursor`), created at StartLogging at the end of the log, so the trail
+//! sees every event stored from then on, in the order it was stored. Every
+//! [`DeliverySettings::interval`] the deliverer, for each trail:
+//!
+//! 1. reads the log from the cursor and keeps the events the trail takes (its account; its
+//!    home region unless multi-region; global service events only if included; its
+//!    selectors, see `selectors.rs`);
+//! 2. saves the batch's end and delivery time in the cursor's state (*pending*), then writes
+//!    one gzipped `{"Records":[...]}` object per region ([`log_file_key`]), then saves the
+//!    cursor past the batch with the pending mark cleared. A crash in between redoes exactly
+//!    the pending batch: the same events, the same keys, the same bytes, so each event is
+//!    delivered exactly once per trail;
+//! 3. with log file validation on, remembers each file's hash for the region's next digest,
+//!    and every [`DeliverySettings::digest_interval`] writes a signed digest per region
+//!    (`digest.rs`), also when no file was delivered;
+//! 4. after StopLogging, delivers up to where the trail stopped, writes final digests and
+//!    removes the cursor.
+//!
+//! A failure (an unreachable bucket) leaves the cursor where it was: the trail's status shows
+//! the error, and the deliverer retries with backoff from 1 s up to the interval, catching up
+//! with no gap when the bucket is back.
+//!
+//! # Cursor state format (JSON inside the cursor document), version 1
+//!
+//! `{"pending": {"until": {"file", "offset"}, "delivered_at_ms"} | null,
+//!   "digests": {"<region>": {"period_start_ms", "files": [<digest logFiles entry>],
+//!                            "previous": {"bucket", "object", "hash", "signature"} | null}}}`
+
+pub mod digest;
+pub mod target;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_model::Record;
+use cairn_model::time::format_event_time;
+use cairn_store::{LogCursor, LogPosition, Store};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::selectors::EventView;
+use crate::signing_keys::SigningKeys;
+use crate::trails::{Trail, Trails};
+use digest::{DigestLogFile, RegionDigest};
+pub use target::{S3Settings, Target};
+
+/// AWS's default delivery cadence: about every 5 minutes.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
+/// AWS's digest cadence: hourly.
+pub const DEFAULT_DIGEST_INTERVAL: Duration = Duration::from_secs(3600);
+/// AWS's largest log file: 50 MB before compression.
+const MAX_LOG_FILE_BYTES: usize = 50 << 20;
+/// The most JSON text one batch reads from the log.
+const MAX_BATCH_BYTES: usize = 64 << 20;
+/// Global services record their events in us-east-1; a trail takes them only with
+/// `IncludeGlobalServiceEvents` (spec §6.1 names IAM, STS and CloudFront).
+const GLOBAL_SERVICE_SOURCES: [&str; 3] = [
+    "iam.amazonaws.com",
+    "sts.amazonaws.com",
+    "cloudfront.amazonaws.com",
+];
+
+/// How and where trails deliver.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub interval: Duration,
+    pub digest_interval: Duration,
+    pub target: Target,
+}
+
+impl DeliverySettings {
+    /// The settings from the `[delivery]` table and the environment (which wins), with
+    /// defaults: local buckets under `<data_dir>/buckets`, every 5 minutes, digests hourly.
+    pub fn resolve(
+        data_dir: &std::path::Path,
+        file: &crate::config::DeliveryConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<DeliverySettings, String> {
+        let seconds = |variable: &str, configured: Option<u64>, default: Duration| {
+            let value = match env(variable) {
+                Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
+                    format!("{variable}={text:?} is not a whole number of seconds")
+                })?),
+                None => configured,
+            };
+            match value {
+                Some(0) => Err(format!("{variable} must be at least 1 second")),
+                Some(secs) => Ok(Duration::from_secs(secs)),
+                None => Ok(default),
+            }
+        };
+        let interval = seconds(
+            "CAIRN_DELIVERY_INTERVAL_SECS",
+            file.interval_secs,
+            DEFAULT_INTERVAL,
+        )?;
+        let digest_interval = seconds(
+            "CAIRN_DIGEST_INTERVAL_SECS",
+            file.digest_interval_secs,
+            DEFAULT_DIGEST_INTERVAL,
+        )?;
+        let kind = env("CAIRN_DELIVERY_TARGET")
+            .or_else(|| file.target.clone())
+            .unwrap_or_else(|| "local".to_owned());
+        let target = match kind.as_str() {
+            "local" => Target::Local {
+                root: env("CAIRN_BUCKETS_DIR")
+                    .map(std::path::PathBuf::from)
+                    .or_else(|| file.buckets_dir.clone())
+                    .unwrap_or_else(|| data_dir.join("buckets")),
+            },
+            "s3" => {
+                let s3 = file.s3.clone().unwrap_or_default();
+                let required = |variable: &str, configured: Option<String>| {
+                    env(variable).or(configured).ok_or_else(|| {
+                        format!("the S3 delivery target needs {variable} or [delivery.s3]")
+                    })
+                };
+                let allow_http = match env("AWS_ALLOW_HTTP") {
+                    Some(text) => text.eq_ignore_ascii_case("true") || text == "1",
+                    None => s3.allow_http.unwrap_or(false),
+                };
+                Target::S3(S3Settings {
+                    endpoint: env("AWS_ENDPOINT_URL_S3")
+                        .or_else(|| env("AWS_ENDPOINT_URL"))
+                        .or(s3.endpoint),
+                    region: env("AWS_REGION")
+                        .or(s3.region)
+                        .unwrap_or_else(|| "us-east-1".to_owned()),
+                    access_key_id: required("AWS_ACCESS_KEY_ID", s3.access_key_id)?,
+                    secret_access_key: required("AWS_SECRET_ACCESS_KEY", s3.secret_access_key)?,
+                    allow_http,
+                })
+            }
+            other => {
+                return Err(format!(
+                    "delivery target {other:?} is not known: use local or s3"
+                ));
+            }
+        };
+        Ok(DeliverySettings {
+            interval,
+            digest_interval,
+            target,
+        })
+    }
+}
+
+/// What GetTrailStatus reports about a trail's deliveries (epoch seconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliveryStatus {
+    pub latest_delivery_time: Option<f64>,
+    pub latest_delivery_error: Option<String>,
+    pub latest_digest_delivery_time: Option<f64>,
+    pub latest_digest_delivery_error: Option<String>,
+}
+
+/// The delivery status of every trail, by trail id.
+pub type StatusBoard = Arc<Mutex<HashMap<String, DeliveryStatus>>>;
+
+/// The name of a trail's log cursor.
+pub fn cursor_name(trail: &Trail) -> String {
+    format!("trail-{}", trail.id)
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CursorState {
+    pending: Option<PendingBatch>,
+    #[serde(default)]
+    digests: BTreeMap<String, RegionDigest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingBatch {
+    until: LogPosition,
+    delivered_at_ms: i64,
+}
+
+/// Starts a trail's log cursor at the end of the log (StartLogging), unless it still has one
+/// (logging restarted before the last events were delivered).
+pub fn start_cursor(store: &Store, trail: &Trail, now_ms: i64) -> Result<(), String> {
+    let name = cursor_name(trail);
+    if store
+        .log_cursor(&name)
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let mut state = CursorState::default();
+    state.digests.insert(
+        trail.home_region.clone(),
+        RegionDigest::starting(now_ms),
+    );
+    let cursor = LogCursor {
+        position: store.log_end().map_err(|e| e.to_string())?,
+        state: serde_json::to_value(&state).map_err(|e| e.to_string())?,
+    };
+    store
+        .save_log_cursor(&name, &cursor)
+        .map_err(|e| e.to_string())
+}
+
+/// The deliverer: runs until `shutdown` says stop.
+pub struct Deliverer {
+    pub store: Arc<Store>,
+    pub trails: Arc<Trails>,
+    pub keys: Arc<SigningKeys>,
+    pub settings: DeliverySettings,
+    pub status: StatusBoard,
+}
+
+impl Deliverer {
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let wait = if self.deliver_all().await {
+                backoff = Duration::from_secs(1);
+                self.settings.interval
+            } else {
+                let wait = backoff.min(self.settings.interval);
+                backoff = (backoff * 2).min(self.settings.interval);
+                wait
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One round over every trail; false if any failed.
+    pub async fn deliver_all(&self) -> bool {
+        let trails = match self.trails.edit() {
+            Ok(edit) => edit.trails.clone(),
+            Err(_) => return false,
+        };
+        let mut all_ok = true;
+        for trail in trails {
+            let now_ms = now_ms();
+            let outcome = self.deliver_trail(&trail, now_ms).await;
+            if let Ok(mut board) = self.status.lock() {
+                let status = board.entry(trail.id.clone()).or_default();
+                match &outcome {
+                    Ok(round) => {
+                        if round.delivered_files {
+                            status.latest_delivery_time = Some(now_ms as f64 / 1000.0);
+                        }
+                        if round.delivered_digests {
+                            status.latest_digest_delivery_time = Some(now_ms as f64 / 1000.0);
+                        }
+                        status.latest_delivery_error = None;
+                        status.latest_digest_delivery_error = None;
+                    }
+                    Err(Failure::Delivery(e)) => status.latest_delivery_error = Some(e.clone()),
+                    Err(Failure::Digest(e)) => {
+                        status.latest_digest_delivery_error = Some(e.clone());
+                    }
+                }
+            }
+            all_ok &= outcome.is_ok();
+        }
+        self.remove_orphan_cursors();
+        all_ok
+    }
+
+    /// Removes the cursors of deleted trails.
+    fn remove_orphan_cursors(&self) {
+        let Ok(edit) = self.trails.edit() else { return };
+        let Ok(names) = self.store.log_cursor_names() else {
+            return;
+        };
+        for name in names {
+            if name.starts_with("trail-") && !edit.trails.iter().any(|t| cursor_name(t) == name) {
+                let _ = self.store.remove_log_cursor(&name);
+            }
+        }
+    }
+
+    async fn deliver_trail(&self, trail: &Trail, now_ms: i64) -> Result<Round, Failure> {
+        let name = cursor_name(trail);
+        let delivery = |e: String| Failure::Delivery(e);
+        let Some(mut cursor) = self.store.log_cursor(&name).map_err(|e| delivery(e.to_string()))?
+        else {
+            return Ok(Round::default());
+        };
+        let mut state: CursorState = serde_json::from_value(cursor.state.clone())
+            .map_err(|e| delivery(format!("cursor {name}: {e}")))?;
+        let limit = if trail.logging.is_logging {
+            self.store.log_end().map_err(|e| delivery(e.to_string()))?
+        } else {
+            trail.logging.stop_position.unwrap_or(cursor.position)
+        };
+        let mut round = Round::default();
+        loop {
+            let (chunk, delivered_at_ms) = match &state.pending {
+                Some(pending) => {
+                    let chunk = self
+                        .read(cursor.position, pending.until, usize::MAX)
+                        .await
+                        .map_err(delivery)?;
+                    (chunk, pending.delivered_at_ms)
+                }
+                None => {
+                    if cursor.position >= limit {
+                        break;
+                    }
+                    let chunk = self
+                        .read(cursor.position, limit, MAX_BATCH_BYTES)
+                        .await
+                        .map_err(delivery)?;
+                    (chunk, now_ms)
+                }
+            };
+            let from = cursor.position;
+            let files = build_log_files(trail, &chunk.records, from, delivered_at_ms);
+            if !files.is_empty() && state.pending.is_none() {
+                // Mark the batch before writing it, so that a crash redoes exactly this one.
+                state.pending = Some(PendingBatch {
+                    until: chunk.end,
+                    delivered_at_ms,
+                });
+                cursor.state = serde_json::to_value(&state).map_err(|e| delivery(e.to_string()))?;
+                self.save(&name, &cursor).await.map_err(delivery)?;
+            }
+            for file in &files {
+                self.settings
+                    .target
+                    .put(&trail.s3_bucket_name, &file.key, file.gzipped.clone(), &[])
+                    .await
+                    .map_err(delivery)?;
+                if trail.log_file_validation_enabled {
+                    state
+                        .digests
+                        .entry(file.region.clone())
+                        .or_insert_with(|| RegionDigest::starting(delivered_at_ms))
+                        .add_file(DigestLogFile::new(&trail.s3_bucket_name, file));
+                }
+                round.delivered_files = true;
+            }
+            state.pending = None;
+            cursor.position = chunk.end;
+            cursor.state = serde_json::to_value(&state).map_err(|e| delivery(e.to_string()))?;
+            self.save(&name, &cursor).await.map_err(delivery)?;
+        }
+
+        let stopped = !trail.logging.is_logging && cursor.position >= limit;
+        if trail.log_file_validation_enabled {
+            let due = |digest: &RegionDigest| {
+                stopped
+                    || now_ms - digest.period_start_ms
+                        >= self.settings.digest_interval.as_millis() as i64
+            };
+            let regions: Vec<String> = state
+                .digests
+                .iter()
+                .filter(|(_, d)| due(d))
+                .map(|(region, _)| region.clone())
+                .collect();
+            for region in regions {
+                let Some(region_digest) = state.digests.get_mut(&region) else {
+                    continue;
+                };
+                let written = digest::write(
+                    &self.settings.target,
+                    &self.keys,
+                    trail,
+                    &region,
+                    region_digest,
+                    now_ms,
+                )
+                .await
+                .map_err(Failure::Digest)?;
+                *region_digest = written;
+                cursor.state =
+                    serde_json::to_value(&state).map_err(|e| Failure::Digest(e.to_string()))?;
+                self.save(&name, &cursor).await.map_err(Failure::Digest)?;
+                round.delivered_digests = true;
+            }
+        } else if !state.digests.is_empty() && state.digests.values().any(|d| !d.is_fresh()) {
+            // Validation was turned off: the chain ends; turning it on starts a new one.
+            state.digests.clear();
+            state.digests.insert(
+                trail.home_region.clone(),
+                RegionDigest::starting(now_ms),
+            );
+            cursor.state = serde_json::to_value(&state).map_err(|e| delivery(e.to_string()))?;
+            self.save(&name, &cursor).await.map_err(delivery)?;
+        }
+        if stopped {
+            self.finish_stopped(trail, &name).map_err(delivery)?;
+        }
+        Ok(round)
+    }
+
+    /// Removes a stopped trail's cursor once it has delivered everything, unless the trail
+    /// was started again meanwhile.
+    fn finish_stopped(&self, trail: &Trail, name: &str) -> Result<(), String> {
+        let edit = self.trails.edit().map_err(|e| e.message)?;
+        let still_stopped = edit
+            .trails
+            .iter()
+            .any(|t| t.id == trail.id && !t.logging.is_logging);
+        if still_stopped {
+            self.store
+                .remove_log_cursor(name)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn read(
+        &self,
+        from: LogPosition,
+        until: LogPosition,
+        max_bytes: usize,
+    ) -> Result<cairn_store::LogChunk, String> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.read_log(from, until, max_bytes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("reading the event log: {e}"))
+    }
+
+    async fn save(&self, name: &str, cursor: &LogCursor) -> Result<(), String> {
+        let store = self.store.clone();
+        let name = name.to_owned();
+        let cursor = cursor.clone();
+        tokio::task::spawn_blocking(move || store.save_log_cursor(&name, &cursor))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("saving the delivery cursor: {e}"))
+    }
+}
+
+/// What one round did for a trail.
+#[derive(Debug, Default)]
+struct Round {
+    delivered_files: bool,
+    delivered_digests: bool,
+}
+
+enum Failure {
+    Delivery(String),
+    Digest(String),
+}
+
+/// One log file, ready to write.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    pub region: String,
+    pub key: String,
+    pub gzipped: Vec<u8>,
+    /// Hex SHA-256 of the uncompressed bytes.
+    pub sha256: String,
+    pub newest_event_ms: i64,
+    pub oldest_event_ms: i64,
+}
+
+/// Whether `trail` takes the event `record`.
+pub fn trail_takes(trail: &Trail, record: &Record) -> bool {
+    let fields = &record.fields;
+    if fields.account_id.as_deref() != Some(trail.account_id.as_str()) {
+        return false;
+    }
+    let Some(region) = fields.aws_region.as_deref() else {
+        return false;
+    };
+    if !trail.is_multi_region_trail && region != trail.home_region {
+        return false;
+    }
+    let source = fields.event_source.as_deref();
+    if !trail.include_global_service_events
+        && source.is_some_and(|s| GLOBAL_SERVICE_SOURCES.contains(&s))
+    {
+        return false;
+    }
+    let category = fields.event_category.as_deref().unwrap_or(match fields.history {
+        cairn_model::HistoryCategory::Management => "Management",
+        cairn_model::HistoryCategory::Insight => "Insight",
+        cairn_model::HistoryCategory::NotInHistory => "Data",
+    });
+    let view = EventView {
+        category,
+        read_only: fields.read_only,
+        event_source: source,
+        event_name: fields.event_name.as_deref(),
+        event_type: fields.event_type.as_deref(),
+        error_code: fields.error_code.as_deref(),
+        user_identity_arn: fields.user_identity_arn.as_deref(),
+        resources: fields
+            .resources
+            .iter()
+            .map(|r| (r.resource_type.as_deref(), r.resource_name.as_deref()))
+            .collect(),
+        json: &record.json,
+    };
+    trail.effective_selectors().matches(&view)
+}
+
+/// The log files of one batch: the events `trail` takes, by region, at most
+/// [`MAX_LOG_FILE_BYTES`] of JSON each. Deterministic in its inputs (keys included), so that
+/// a redone batch writes the very same objects.
+pub fn build_log_files(
+    trail: &Trail,
+    records: &[String],
+    from: LogPosition,
+    delivered_at_ms: i64,
+) -> Vec<LogFile> {
+    let mut by_region: BTreeMap<String, Vec<(i64, &str)>> = BTreeMap::new();
+    for text in records {
+        let Ok(record) = Record::parse(text) else {
+            continue; // the store only logs records that parse
+        };
+        if trail_takes(trail, &record) {
+            let region = record.fields.aws_region.clone().unwrap_or_default();
+            by_region
+                .entry(region)
+                .or_default()
+                .push((record.fields.event_time_ms, text.as_str()));
+        }
+    }
+    let mut files = Vec::new();
+    for (region, events) in by_region {
+        let mut part = 0;
+        let mut start = 0;
+        while start < events.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < events.len() && (end == start || bytes + events[end].1.len() < MAX_LOG_FILE_BYTES)
+            {
+                bytes += events[end].1.len() + 1;
+                end += 1;
+            }
+            let slice = &events[start..end];
+            let mut json = String::with_capacity(bytes + 16);
+            json.push_str("{\"Records\":[");
+            for (i, (_, text)) in slice.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push_str(text);
+            }
+            json.push_str("]}");
+            let unique = unique_string(&format!(
+                "{}/{}/{}/{region}/{part}",
+                trail.id, from.file, from.offset
+            ));
+            let key = log_file_key(trail, &region, delivered_at_ms, &unique);
+            files.push(LogFile {
+                region: region.clone(),
+                key,
+                gzipped: gzip(json.as_bytes()),
+                sha256: hex::encode(Sha256::digest(json.as_bytes())),
+                newest_event_ms: slice.iter().map(|(t, _)| *t).max().unwrap_or_default(),
+                oldest_event_ms: slice.iter().map(|(t, _)| *t).min().unwrap_or_default(),
+            });
+            part += 1;
+            start = end;
+        }
+    }
+    files
+}
+
+/// `[prefix/]AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<unique>.json.gz`
+/// (spec §6.1), dated by the delivery time.
+pub fn log_file_key(trail: &Trail, region: &str, delivered_at_ms: i64, unique: &str) -> String {
+    let stamp = cairn_model::time::format_amz_date(delivered_at_ms);
+    let (year, month, day) = (&stamp[0..4], &stamp[4..6], &stamp[6..8]);
+    let minute = &stamp[..13];
+    let account = &trail.account_id;
+    format!(
+        "{}AWSLogs/{account}/CloudTrail/{region}/{year}/{month}/{day}/\
+         {account}_CloudTrail_{region}_{minute}Z_{unique}.json.gz",
+        key_prefix(trail)
+    )
+}
+
+/// The trail's `S3KeyPrefix` and a slash, or nothing.
+pub fn key_prefix(trail: &Trail) -> String {
+    trail
+        .s3_key_prefix
+        .as_ref()
+        .map_or_else(String::new, |p| format!("{p}/"))
+}
+
+/// 16 letters and digits derived from `seed` (AWS's are random; cairn's are reproducible so
+/// that a redone batch overwrites rather than duplicates).
+fn unique_string(seed: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    Sha256::digest(seed.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 8),
+        flate2::Compression::new(6),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+/// CloudTrail's second-precision time: `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_seconds(ms: i64) -> String {
+    format_event_time(ms.div_euclid(1000) * 1000)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
