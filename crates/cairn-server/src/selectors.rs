@@ -281,9 +281,16 @@ fn validate_advanced(selectors: &[AdvancedEventSelector]) -> Result<(), ApiError
             .name
             .clone()
             .unwrap_or_else(|| format!("number {}", i + 1));
-        let problem = |message: String| invalid(format!("Advanced event selector {label}: {message}"));
-        if selector.name.as_ref().is_some_and(|n| n.chars().count() > 1000) {
-            return Err(problem("its Name is longer than 1000 characters.".to_owned()));
+        let problem =
+            |message: String| invalid(format!("Advanced event selector {label}: {message}"));
+        if selector
+            .name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > 1000)
+        {
+            return Err(problem(
+                "its Name is longer than 1000 characters.".to_owned(),
+            ));
         }
         if selector.field_selectors.is_empty() {
             return Err(problem("it has no field selectors.".to_owned()));
@@ -311,7 +318,10 @@ fn validate_advanced(selectors: &[AdvancedEventSelector]) -> Result<(), ApiError
                     "field {name:?} cannot select {category} events of a trail."
                 )));
             }
-            if selector.field_selectors[..j].iter().any(|f| f.field == name) {
+            if selector.field_selectors[..j]
+                .iter()
+                .any(|f| f.field == name)
+            {
                 return Err(problem(format!("field {name} appears more than once.")));
             }
             let operators = field.operators();
@@ -338,12 +348,14 @@ fn validate_advanced(selectors: &[AdvancedEventSelector]) -> Result<(), ApiError
                     .flatten()
                     .find(|v| !["true", "false"].contains(&v.as_str()))
             {
-                return Err(problem(format!("readOnly is \"true\" or \"false\", not {bad:?}.")));
+                return Err(problem(format!(
+                    "readOnly is \"true\" or \"false\", not {bad:?}."
+                )));
             }
-            if name == "resources.type"
-                && field.equals.as_ref().is_some_and(|v| v.len() != 1)
-            {
-                return Err(problem("resources.type takes exactly one value.".to_owned()));
+            if name == "resources.type" && field.equals.as_ref().is_some_and(|v| v.len() != 1) {
+                return Err(problem(
+                    "resources.type takes exactly one value.".to_owned(),
+                ));
             }
             if category == "Management" && name == "eventSource" {
                 let only_exclusions = field.operators().iter().all(|(operator, values)| {
@@ -365,7 +377,9 @@ fn validate_advanced(selectors: &[AdvancedEventSelector]) -> Result<(), ApiError
         }
         let has = |name: &str| selector.field_selectors.iter().any(|f| f.field == name);
         if category == "Data" && !has("resources.type") {
-            return Err(problem("data events need a resources.type field.".to_owned()));
+            return Err(problem(
+                "data events need a resources.type field.".to_owned(),
+            ));
         }
         if category == "NetworkActivity" && !has("eventSource") {
             return Err(problem(
@@ -437,14 +451,26 @@ fn field_values<'a>(event: &EventView<'a>, field: &str) -> Vec<Option<std::borro
     let one = |value: Option<&'a str>| vec![value.map(Cow::Borrowed)];
     match field {
         "eventCategory" => one(Some(event.category)),
-        "readOnly" => vec![event.read_only.map(|r| Cow::Borrowed(if r { "true" } else { "false" }))],
+        "readOnly" => vec![
+            event
+                .read_only
+                .map(|r| Cow::Borrowed(if r { "true" } else { "false" })),
+        ],
         "eventSource" => one(event.event_source),
         "eventName" => one(event.event_name),
         "eventType" => one(event.event_type),
         "errorCode" => one(event.error_code),
         "userIdentity.arn" => one(event.user_identity_arn),
-        "resources.type" => event.resources.iter().map(|(t, _)| t.map(Cow::Borrowed)).collect(),
-        "resources.ARN" => event.resources.iter().map(|(_, a)| a.map(Cow::Borrowed)).collect(),
+        "resources.type" => event
+            .resources
+            .iter()
+            .map(|(t, _)| t.map(Cow::Borrowed))
+            .collect(),
+        "resources.ARN" => event
+            .resources
+            .iter()
+            .map(|(_, a)| a.map(Cow::Borrowed))
+            .collect(),
         other => {
             let value = serde_json::from_str::<Value>(event.json)
                 .ok()
@@ -473,7 +499,8 @@ impl FieldSelector {
     /// Some value satisfies every positive operator, and no value violates a negative one.
     fn matches(&self, values: &[Option<std::borrow::Cow<'_, str>>]) -> bool {
         let any = |list: &Option<Vec<String>>, test: &dyn Fn(&str, &str) -> bool, v: &str| {
-            list.as_ref().is_none_or(|list| list.iter().any(|x| test(v, x)))
+            list.as_ref()
+                .is_none_or(|list| list.iter().any(|x| test(v, x)))
         };
         let positive_absent =
             self.equals.is_none() && self.starts_with.is_none() && self.ends_with.is_none();
@@ -597,8 +624,12 @@ mod tests {
             resources: vec![(Some("AWS::Lambda::Function"), Some(arn))],
             ..EventView::default()
         };
-        assert!(selectors.matches(&invoke("arn:aws:lambda:us-east-1:111122223333:function:helloworld")));
-        assert!(!selectors.matches(&invoke("arn:aws:lambda:us-east-1:111122223333:function:helloworld2")));
+        assert!(selectors.matches(&invoke(
+            "arn:aws:lambda:us-east-1:111122223333:function:helloworld"
+        )));
+        assert!(!selectors.matches(&invoke(
+            "arn:aws:lambda:us-east-1:111122223333:function:helloworld2"
+        )));
         let everything: Vec<EventSelector> = serde_json::from_str(
             r#"[{"DataResources":[{"Type":"AWS::S3::Object","Values":["arn:aws:s3"]}]}]"#,
         )

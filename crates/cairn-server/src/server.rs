@@ -32,9 +32,9 @@ use crate::actions::{
 use crate::audit::{self, ApiCall, AuditSender, Caller, principal_arn};
 use crate::auth::{IncomingRequest, authenticate};
 use crate::config::{Config, Permissions};
+use crate::delivery::{Deliverer, DeliverySettings, StatusBoard, Target};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::delivery::{Deliverer, DeliverySettings, StatusBoard, Target};
 use crate::signing_keys::SigningKeys;
 use crate::trails::{Scope, Trails};
 

@@ -88,14 +88,27 @@ impl SigningKeys {
         let pair = KeyPair::from_pkcs8(&der)
             .map_err(|e| format!("signing key {}: {e}", key.fingerprint))?;
         let mut signature = vec![0; pair.public_modulus_len()];
-        pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature)
-            .map_err(|e| format!("signing with key {}: {e}", key.fingerprint))?;
+        pair.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            message,
+            &mut signature,
+        )
+        .map_err(|e| format!("signing with key {}: {e}", key.fingerprint))?;
         Ok(hex::encode(signature))
     }
 
     /// `region`'s keys whose validity intersects [start, end] (epoch seconds).
-    pub fn public_keys(&self, region: &str, start: i64, end: i64) -> Result<Vec<KeyRecord>, String> {
-        let document = self.document.lock().map_err(|_| "the key lock is poisoned")?;
+    pub fn public_keys(
+        &self,
+        region: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<KeyRecord>, String> {
+        let document = self
+            .document
+            .lock()
+            .map_err(|_| "the key lock is poisoned")?;
         Ok(document
             .regions
             .get(region)
@@ -109,7 +122,10 @@ impl SigningKeys {
     /// `region`'s signing key at `now` (epoch seconds), created or rotated first when needed
     /// (durably, before it signs anything).
     pub fn current(&self, region: &str, now: i64) -> Result<KeyRecord, String> {
-        let mut document = self.document.lock().map_err(|_| "the key lock is poisoned")?;
+        let mut document = self
+            .document
+            .lock()
+            .map_err(|_| "the key lock is poisoned")?;
         if let Some(key) = document.regions.get(region).and_then(|keys| keys.last())
             && now < key.valid_until
         {
@@ -122,7 +138,10 @@ impl SigningKeys {
             .or_default()
             .push(key.clone());
         let bytes = serde_json::to_vec_pretty(&*document).map_err(|e| e.to_string())?;
-        if let Err(e) = self.store.write_document(DOCUMENT, &bytes, Visibility::Secret) {
+        if let Err(e) = self
+            .store
+            .write_document(DOCUMENT, &bytes, Visibility::Secret)
+        {
             if let Some(keys) = document.regions.get_mut(region) {
                 keys.pop();
             }

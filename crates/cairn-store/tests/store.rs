@@ -445,7 +445,9 @@ fn log_files_a_cursor_needs_outlive_sealing_and_go_once_it_moves_on() {
         "kept files are not replayed"
     );
     assert_eq!(store.log_cursor("trail-a").unwrap(), Some(cursor.clone()));
-    let chunk = store.read_log(start, store.log_end().unwrap(), usize::MAX).unwrap();
+    let chunk = store
+        .read_log(start, store.log_end().unwrap(), usize::MAX)
+        .unwrap();
     let texts: Vec<&String> = records.iter().map(|r| &r.json).collect();
     assert_eq!(chunk.records.iter().collect::<Vec<_>>(), texts);
     assert_eq!(chunk.end, store.log_end().unwrap());

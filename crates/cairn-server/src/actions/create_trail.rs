@@ -110,9 +110,6 @@ pub fn handle(
         request.is_multi_region_trail.unwrap_or(false),
         request.include_global_service_events.unwrap_or(true),
     )?;
-    if !bucket_exists(&request.s3_bucket_name)? {
-        return Err(bucket_does_not_exist(&request.s3_bucket_name));
-    }
     let trail = Trail {
         id: crate::trails::new_trail_id(),
         name: request.name,
@@ -170,6 +167,10 @@ pub fn handle(
                 ),
             ));
         }
+    }
+    // Last, as it may ask the S3 server.
+    if !bucket_exists(&trail.s3_bucket_name)? {
+        return Err(bucket_does_not_exist(&trail.s3_bucket_name));
     }
     let answer = trail.settings();
     edit.trails.push(trail);

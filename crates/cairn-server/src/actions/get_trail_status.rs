@@ -31,7 +31,10 @@ pub fn handle(
         .unwrap_or_default();
     let times = [
         ("LatestDeliveryTime", delivery.latest_delivery_time),
-        ("LatestDigestDeliveryTime", delivery.latest_digest_delivery_time),
+        (
+            "LatestDigestDeliveryTime",
+            delivery.latest_digest_delivery_time,
+        ),
     ];
     for (member, time) in times {
         if let Some(time) = time {
@@ -40,7 +43,10 @@ pub fn handle(
     }
     let errors = [
         ("LatestDeliveryError", delivery.latest_delivery_error),
-        ("LatestDigestDeliveryError", delivery.latest_digest_delivery_error),
+        (
+            "LatestDigestDeliveryError",
+            delivery.latest_digest_delivery_error,
+        ),
     ];
     for (member, error) in errors {
         if let Some(error) = error {

@@ -35,7 +35,10 @@ pub fn handle(
     bucket_exists: BucketCheck,
 ) -> Result<Value, ApiError> {
     refuse_unsupported(&OtherServices {
-        sns_topic_name: request.sns_topic_name.as_ref().is_some_and(|s| !s.is_empty()),
+        sns_topic_name: request
+            .sns_topic_name
+            .as_ref()
+            .is_some_and(|s| !s.is_empty()),
         cloud_watch_logs_log_group_arn: request
             .cloud_watch_logs_log_group_arn
             .as_ref()

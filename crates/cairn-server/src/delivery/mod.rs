@@ -193,10 +193,9 @@ pub fn start_cursor(store: &Store, trail: &Trail, now_ms: i64) -> Result<(), Str
         return Ok(());
     }
     let mut state = CursorState::default();
-    state.digests.insert(
-        trail.home_region.clone(),
-        RegionDigest::starting(now_ms),
-    );
+    state
+        .digests
+        .insert(trail.home_region.clone(), RegionDigest::starting(now_ms));
     let cursor = LogCursor {
         position: store.log_end().map_err(|e| e.to_string())?,
         state: serde_json::to_value(&state).map_err(|e| e.to_string())?,
@@ -285,7 +284,10 @@ impl Deliverer {
     async fn deliver_trail(&self, trail: &Trail, now_ms: i64) -> Result<Round, Failure> {
         let name = cursor_name(trail);
         let delivery = |e: String| Failure::Delivery(e);
-        let Some(mut cursor) = self.store.log_cursor(&name).map_err(|e| delivery(e.to_string()))?
+        let Some(mut cursor) = self
+            .store
+            .log_cursor(&name)
+            .map_err(|e| delivery(e.to_string()))?
         else {
             return Ok(Round::default());
         };
@@ -385,10 +387,9 @@ impl Deliverer {
         } else if !state.digests.is_empty() && state.digests.values().any(|d| !d.is_fresh()) {
             // Validation was turned off: the chain ends; turning it on starts a new one.
             state.digests.clear();
-            state.digests.insert(
-                trail.home_region.clone(),
-                RegionDigest::starting(now_ms),
-            );
+            state
+                .digests
+                .insert(trail.home_region.clone(), RegionDigest::starting(now_ms));
             cursor.state = serde_json::to_value(&state).map_err(|e| delivery(e.to_string()))?;
             self.save(&name, &cursor).await.map_err(delivery)?;
         }
@@ -480,11 +481,14 @@ pub fn trail_takes(trail: &Trail, record: &Record) -> bool {
     {
         return false;
     }
-    let category = fields.event_category.as_deref().unwrap_or(match fields.history {
-        cairn_model::HistoryCategory::Management => "Management",
-        cairn_model::HistoryCategory::Insight => "Insight",
-        cairn_model::HistoryCategory::NotInHistory => "Data",
-    });
+    let category = fields
+        .event_category
+        .as_deref()
+        .unwrap_or(match fields.history {
+            cairn_model::HistoryCategory::Management => "Management",
+            cairn_model::HistoryCategory::Insight => "Insight",
+            cairn_model::HistoryCategory::NotInHistory => "Data",
+        });
     let view = EventView {
         category,
         read_only: fields.read_only,
@@ -532,7 +536,8 @@ pub fn build_log_files(
         while start < events.len() {
             let mut end = start;
             let mut bytes = 0;
-            while end < events.len() && (end == start || bytes + events[end].1.len() < MAX_LOG_FILE_BYTES)
+            while end < events.len()
+                && (end == start || bytes + events[end].1.len() < MAX_LOG_FILE_BYTES)
             {
                 bytes += events[end].1.len() + 1;
                 end += 1;

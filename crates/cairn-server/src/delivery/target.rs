@@ -99,7 +99,9 @@ impl Target {
     }
 
     fn local_metadata_path(root: &Path, bucket: &str, key: &str) -> PathBuf {
-        root.join(".metadata").join(bucket).join(format!("{key}.json"))
+        root.join(".metadata")
+            .join(bucket)
+            .join(format!("{key}.json"))
     }
 
     /// Whether `bucket` exists.
@@ -225,15 +227,12 @@ impl Target {
             .rsplit_once('/')
             .map_or("", |(folder, _)| folder);
         let folder_path = (!folder.is_empty()).then(|| ObjectPath::from(folder));
-        let objects: Vec<object_store::ObjectMeta> = match store
-            .list(folder_path.as_ref())
-            .try_collect()
-            .await
-        {
-            Ok(objects) => objects,
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(format!("listing s3://{bucket}/{prefix}: {e}")),
-        };
+        let objects: Vec<object_store::ObjectMeta> =
+            match store.list(folder_path.as_ref()).try_collect().await {
+                Ok(objects) => objects,
+                Err(object_store::Error::NotFound { .. }) => Vec::new(),
+                Err(e) => return Err(format!("listing s3://{bucket}/{prefix}: {e}")),
+            };
         let strip = match self {
             Target::Local { .. } => bucket.len() + 1,
             Target::S3(_) => 0,
@@ -251,7 +250,8 @@ impl Target {
 
 fn write_local_metadata(root: &Path, path: &Path, json: &[u8]) -> Result<(), String> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");

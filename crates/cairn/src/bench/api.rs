@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cairn_model::LookupQuery;
-use cairn_server::delivery::DeliverySettings;
 use cairn_server::Config;
 use cairn_server::config::{Identity, Permissions, Principal, generate_key};
+use cairn_server::delivery::DeliverySettings;
 use cairn_store::{Store, StoreOptions};
 use serde_json::json;
 
@@ -100,9 +100,15 @@ pub fn run_api_benchmark(
         .context("binding a free port")?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(cairn_server::run(store.clone(), config, delivery, listener, async {
-        let _ = stopped.await;
-    }));
+    let server = runtime.spawn(cairn_server::run(
+        store.clone(),
+        config,
+        delivery,
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let credentials = ClientCredentials {
         access_key_id,
         secret_access_key,

@@ -66,7 +66,7 @@ permissions = "read-only"
 "#;
 
 /// The project's Python environment, made by `scripts/setup-python.sh`.
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     assert!(
         python.exists(),

@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod datasets;
+mod delivery;
 mod trails;
 
 use std::path::PathBuf;

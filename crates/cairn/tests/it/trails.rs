@@ -12,6 +12,8 @@ fn boto3_manages_trails_and_they_survive_a_restart() {
     let config_path = dir.path().join("cairn.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
     let scenario_path = dir.path().join("scenario.json");
+    // The trails deliver to the local target: a bucket is a folder under the data directory.
+    std::fs::create_dir_all(data_dir.join("buckets/audit-bucket")).unwrap();
 
     for phase in ["manage", "after-restart"] {
         let server = TestServer::start(&data_dir, Some(&config_path), &[]);
