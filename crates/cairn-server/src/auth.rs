@@ -384,6 +384,7 @@ mod tests {
         Config {
             default_region: "us-east-1".into(),
             principals: HashMap::from([(principal.access_key_id.clone(), principal)]),
+            delivery: Default::default(),
         }
     }
 

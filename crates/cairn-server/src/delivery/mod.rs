@@ -345,6 +345,10 @@ impl Deliverer {
                 }
                 round.delivered_files = true;
             }
+            if !files.is_empty() && crash_after_writing() {
+                // Test hook: die like a kill -9 between writing a batch and saving the cursor.
+                std::process::abort();
+            }
             state.pending = None;
             cursor.position = chunk.end;
             cursor.state = serde_json::to_value(&state).map_err(|e| delivery(e.to_string()))?;
@@ -618,6 +622,12 @@ pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// CloudTrail's second-precision time: `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_seconds(ms: i64) -> String {
     format_event_time(ms.div_euclid(1000) * 1000)
+}
+
+/// `CAIRN_TEST_CRASH_AFTER_DELIVERY=1`: for the exactly-once test only, the process aborts
+/// after writing a batch's log files and before saving its cursor.
+fn crash_after_writing() -> bool {
+    std::env::var_os("CAIRN_TEST_CRASH_AFTER_DELIVERY").is_some_and(|v| v == "1")
 }
 
 fn now_ms() -> i64 {

@@ -166,6 +166,17 @@ impl TestServer {
         }
     }
 
+    /// Waits for the server to exit by itself.
+    pub(crate) fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Sends SIGTERM and waits: returns the exit status and what the server printed meanwhile.
     pub(crate) fn stop(mut self) -> (std::process::ExitStatus, String) {
         let status = Command::new("kill")
