@@ -17,6 +17,15 @@ use crate::trails::{
 pub struct CreateTrailRequest {
     pub name: String,
     pub s3_bucket_name: String,
+    #[serde(flatten)]
+    pub settings: TrailSettings,
+    pub tags_list: Option<Vec<Tag>>,
+}
+
+/// The optional members CreateTrail and UpdateTrail share.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrailSettings {
     pub s3_key_prefix: Option<String>,
     pub sns_topic_name: Option<String>,
     pub include_global_service_events: Option<bool>,
@@ -26,48 +35,38 @@ pub struct CreateTrailRequest {
     pub cloud_watch_logs_role_arn: Option<String>,
     pub kms_key_id: Option<String>,
     pub is_organization_trail: Option<bool>,
-    pub tags_list: Option<Vec<Tag>>,
 }
 
-impl CreateTrailRequest {
-    fn services(&self) -> OtherServices {
-        OtherServices {
-            sns_topic_name: self.sns_topic_name.is_some(),
-            cloud_watch_logs_log_group_arn: self.cloud_watch_logs_log_group_arn.is_some(),
-            cloud_watch_logs_role_arn: self.cloud_watch_logs_role_arn.is_some(),
-            kms_key_id: self.kms_key_id.is_some(),
-            is_organization_trail: self.is_organization_trail == Some(true),
+impl TrailSettings {
+    /// Refuses settings that name SNS, KMS, CloudWatch Logs or Organizations (an empty string,
+    /// which UpdateTrail uses to clear a member, names nothing).
+    pub fn refuse_unsupported(&self) -> Result<(), ApiError> {
+        let given = |value: &Option<String>| value.as_ref().is_some_and(|v| !v.is_empty());
+        let named = [
+            ("SnsTopicName", given(&self.sns_topic_name)),
+            (
+                "CloudWatchLogsLogGroupArn",
+                given(&self.cloud_watch_logs_log_group_arn),
+            ),
+            (
+                "CloudWatchLogsRoleArn",
+                given(&self.cloud_watch_logs_role_arn),
+            ),
+            ("KmsKeyId", given(&self.kms_key_id)),
+            (
+                "IsOrganizationTrail",
+                self.is_organization_trail == Some(true),
+            ),
+        ];
+        match named.iter().find(|(_, given)| *given) {
+            Some((member, _)) => Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "{member} is not supported by cairn: it has no such service to deliver to."
+                ),
+            )),
+            None => Ok(()),
         }
-    }
-}
-
-/// Which of the services cairn does not have a CreateTrail or UpdateTrail request names.
-pub struct OtherServices {
-    pub sns_topic_name: bool,
-    pub cloud_watch_logs_log_group_arn: bool,
-    pub cloud_watch_logs_role_arn: bool,
-    pub kms_key_id: bool,
-    pub is_organization_trail: bool,
-}
-
-/// Refuses a request that names SNS, KMS, CloudWatch Logs or Organizations.
-pub fn refuse_unsupported(services: &OtherServices) -> Result<(), ApiError> {
-    let named = [
-        ("SnsTopicName", services.sns_topic_name),
-        (
-            "CloudWatchLogsLogGroupArn",
-            services.cloud_watch_logs_log_group_arn,
-        ),
-        ("CloudWatchLogsRoleArn", services.cloud_watch_logs_role_arn),
-        ("KmsKeyId", services.kms_key_id),
-        ("IsOrganizationTrail", services.is_organization_trail),
-    ];
-    match named.iter().find(|(_, given)| *given) {
-        Some((member, _)) => Err(ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!("{member} is not supported by cairn: it has no such service to deliver to."),
-        )),
-        None => Ok(()),
     }
 }
 
@@ -100,15 +99,16 @@ pub fn handle(
 ) -> Result<Value, ApiError> {
     validate_trail_name(&request.name)?;
     validate_s3_bucket_name(&request.s3_bucket_name)?;
-    if let Some(prefix) = &request.s3_key_prefix {
+    let settings = request.settings;
+    if let Some(prefix) = &settings.s3_key_prefix {
         validate_s3_key_prefix(prefix)?;
     }
-    refuse_unsupported(&request.services())?;
+    settings.refuse_unsupported()?;
     let tags = request.tags_list.unwrap_or_default();
     validate_tags(&tags)?;
     check_global_events(
-        request.is_multi_region_trail.unwrap_or(false),
-        request.include_global_service_events.unwrap_or(true),
+        settings.is_multi_region_trail.unwrap_or(false),
+        settings.include_global_service_events.unwrap_or(true),
     )?;
     let trail = Trail {
         id: crate::trails::new_trail_id(),
@@ -116,11 +116,11 @@ pub fn handle(
         account_id: scope.account_id.clone(),
         home_region: scope.region.clone(),
         s3_bucket_name: request.s3_bucket_name,
-        s3_key_prefix: request.s3_key_prefix.filter(|p| !p.is_empty()),
+        s3_key_prefix: settings.s3_key_prefix.filter(|p| !p.is_empty()),
         sns_topic_name: None,
-        include_global_service_events: request.include_global_service_events.unwrap_or(true),
-        is_multi_region_trail: request.is_multi_region_trail.unwrap_or(false),
-        log_file_validation_enabled: request.enable_log_file_validation.unwrap_or(false),
+        include_global_service_events: settings.include_global_service_events.unwrap_or(true),
+        is_multi_region_trail: settings.is_multi_region_trail.unwrap_or(false),
+        log_file_validation_enabled: settings.enable_log_file_validation.unwrap_or(false),
         cloud_watch_logs_log_group_arn: None,
         cloud_watch_logs_role_arn: None,
         kms_key_id: None,

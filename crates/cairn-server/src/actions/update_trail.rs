@@ -5,9 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::create_trail::{
-    BucketCheck, OtherServices, bucket_does_not_exist, check_global_events, refuse_unsupported,
-};
+use super::create_trail::{BucketCheck, TrailSettings, bucket_does_not_exist, check_global_events};
 use crate::error::{ApiError, ErrorCode};
 use crate::trails::{MAX_TRAILS_PER_REGION, Scope, Trails};
 use crate::trails::{validate_s3_bucket_name, validate_s3_key_prefix};
@@ -17,15 +15,8 @@ use crate::trails::{validate_s3_bucket_name, validate_s3_key_prefix};
 pub struct UpdateTrailRequest {
     pub name: String,
     pub s3_bucket_name: Option<String>,
-    pub s3_key_prefix: Option<String>,
-    pub sns_topic_name: Option<String>,
-    pub include_global_service_events: Option<bool>,
-    pub is_multi_region_trail: Option<bool>,
-    pub enable_log_file_validation: Option<bool>,
-    pub cloud_watch_logs_log_group_arn: Option<String>,
-    pub cloud_watch_logs_role_arn: Option<String>,
-    pub kms_key_id: Option<String>,
-    pub is_organization_trail: Option<bool>,
+    #[serde(flatten)]
+    pub settings: TrailSettings,
 }
 
 pub fn handle(
@@ -34,29 +25,15 @@ pub fn handle(
     request: UpdateTrailRequest,
     bucket_exists: BucketCheck,
 ) -> Result<Value, ApiError> {
-    refuse_unsupported(&OtherServices {
-        sns_topic_name: request
-            .sns_topic_name
-            .as_ref()
-            .is_some_and(|s| !s.is_empty()),
-        cloud_watch_logs_log_group_arn: request
-            .cloud_watch_logs_log_group_arn
-            .as_ref()
-            .is_some_and(|s| !s.is_empty()),
-        cloud_watch_logs_role_arn: request
-            .cloud_watch_logs_role_arn
-            .as_ref()
-            .is_some_and(|s| !s.is_empty()),
-        kms_key_id: request.kms_key_id.as_ref().is_some_and(|s| !s.is_empty()),
-        is_organization_trail: request.is_organization_trail == Some(true),
-    })?;
+    let settings = request.settings;
+    settings.refuse_unsupported()?;
     if let Some(bucket) = &request.s3_bucket_name {
         validate_s3_bucket_name(bucket)?;
         if !bucket_exists(bucket)? {
             return Err(bucket_does_not_exist(bucket));
         }
     }
-    if let Some(prefix) = &request.s3_key_prefix {
+    if let Some(prefix) = &settings.s3_key_prefix {
         validate_s3_key_prefix(prefix)?;
     }
     let mut edit = trails.edit()?;
@@ -65,18 +42,18 @@ pub fn handle(
     if let Some(bucket) = request.s3_bucket_name {
         trail.s3_bucket_name = bucket;
     }
-    if let Some(prefix) = request.s3_key_prefix {
+    if let Some(prefix) = settings.s3_key_prefix {
         trail.s3_key_prefix = Some(prefix).filter(|p| !p.is_empty());
     }
-    if let Some(include) = request.include_global_service_events {
+    if let Some(include) = settings.include_global_service_events {
         trail.include_global_service_events = include;
     }
-    if let Some(validation) = request.enable_log_file_validation {
+    if let Some(validation) = settings.enable_log_file_validation {
         trail.log_file_validation_enabled = validation;
     }
     let becomes_multi_region =
-        request.is_multi_region_trail == Some(true) && !trail.is_multi_region_trail;
-    if let Some(multi_region) = request.is_multi_region_trail {
+        settings.is_multi_region_trail == Some(true) && !trail.is_multi_region_trail;
+    if let Some(multi_region) = settings.is_multi_region_trail {
         trail.is_multi_region_trail = multi_region;
     }
     check_global_events(
