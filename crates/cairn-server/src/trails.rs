@@ -283,6 +283,57 @@ impl Edit<'_> {
         self.find(scope, resource_id)
     }
 
+    /// Whether `trail` fits beside the other trails (all but the one at `replacing`, when it
+    /// replaces one): no trail of its account that it would be seen beside has its name, and
+    /// no region it is seen in would hold more than [`MAX_TRAILS_PER_REGION`].
+    pub fn check_room_for(&self, trail: &Trail, replacing: Option<usize>) -> Result<(), ApiError> {
+        let home = Scope {
+            account_id: trail.account_id.clone(),
+            region: trail.home_region.clone(),
+        };
+        let others = || {
+            self.trails
+                .iter()
+                .enumerate()
+                .filter(move |(i, t)| Some(*i) != replacing && t.account_id == trail.account_id)
+                .map(|(_, t)| t)
+        };
+        let clashes = |other: &Trail| {
+            other.name == trail.name && (other.visible_in(&home) || trail.is_multi_region_trail)
+        };
+        if others().any(clashes) {
+            return Err(ApiError::new(
+                ErrorCode::TrailAlreadyExists,
+                format!(
+                    "Trail {} already exists for customer: {}",
+                    trail.name, trail.account_id
+                ),
+            ));
+        }
+        let mut regions: Vec<&str> = vec![trail.home_region.as_str()];
+        if trail.is_multi_region_trail {
+            regions.extend(others().map(|t| t.home_region.as_str()));
+            regions.sort_unstable();
+            regions.dedup();
+        }
+        for region in regions {
+            let there = Scope {
+                account_id: trail.account_id.clone(),
+                region: region.to_owned(),
+            };
+            if others().filter(|t| t.visible_in(&there)).count() >= MAX_TRAILS_PER_REGION {
+                return Err(ApiError::new(
+                    ErrorCode::MaximumNumberOfTrailsExceeded,
+                    format!(
+                        "User: {} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
+                        trail.account_id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Like [`Self::find`], for a change: the caller must be in the trail's home region.
     pub fn find_to_change(&self, scope: &Scope, name_or_arn: &str) -> Result<usize, ApiError> {
         let at = self.find(scope, name_or_arn)?;

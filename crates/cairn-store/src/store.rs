@@ -400,6 +400,10 @@ impl Store {
             }
             log_cursor::save(&self.shared.dir, name, cursor)?;
             cursors.insert(name.to_owned(), cursor.clone());
+            // Only a cursor leaving the oldest kept file frees log files.
+            if deletion_floor(wal_floor, &cursors) == oldest_kept {
+                return Ok(());
+            }
         }
         delete_unneeded_log_files(&self.shared)
     }

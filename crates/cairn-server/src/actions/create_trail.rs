@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::trails::{LoggingState, MAX_TRAILS_PER_REGION, Scope, Tag, Trail, Trails};
+use crate::trails::{LoggingState, Scope, Tag, Trail, Trails};
 use crate::trails::{
     validate_s3_bucket_name, validate_s3_key_prefix, validate_tags, validate_trail_name,
 };
@@ -131,43 +131,7 @@ pub fn handle(
     };
 
     let mut edit = trails.edit()?;
-    // A name is taken if a trail the new one would be seen beside has it.
-    let clashes = |other: &Trail| {
-        other.account_id == trail.account_id
-            && other.name == trail.name
-            && (other.visible_in(scope) || trail.is_multi_region_trail)
-    };
-    if edit.trails.iter().any(clashes) {
-        return Err(ApiError::new(
-            ErrorCode::TrailAlreadyExists,
-            format!(
-                "Trail {} already exists for customer: {}",
-                trail.name, trail.account_id
-            ),
-        ));
-    }
-    // The quota holds in every region the new trail is seen in.
-    let mut regions: Vec<&str> = vec![scope.region.as_str()];
-    if trail.is_multi_region_trail {
-        regions.extend(edit.trails.iter().map(|t| t.home_region.as_str()));
-        regions.sort_unstable();
-        regions.dedup();
-    }
-    for region in regions {
-        let there = Scope {
-            account_id: scope.account_id.clone(),
-            region: region.to_owned(),
-        };
-        if edit.trails.iter().filter(|t| t.visible_in(&there)).count() >= MAX_TRAILS_PER_REGION {
-            return Err(ApiError::new(
-                ErrorCode::MaximumNumberOfTrailsExceeded,
-                format!(
-                    "User: {} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
-                    scope.account_id
-                ),
-            ));
-        }
-    }
+    edit.check_room_for(&trail, None)?;
     // Last, as it may ask the S3 server.
     if !bucket_exists(&trail.s3_bucket_name)? {
         return Err(bucket_does_not_exist(&trail.s3_bucket_name));

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::create_trail::{BucketCheck, TrailSettings, bucket_does_not_exist, check_global_events};
-use crate::error::{ApiError, ErrorCode};
-use crate::trails::{MAX_TRAILS_PER_REGION, Scope, Trails};
+use crate::error::ApiError;
+use crate::trails::{Scope, Trails};
 use crate::trails::{validate_s3_bucket_name, validate_s3_key_prefix};
 
 #[derive(Debug, Deserialize)]
@@ -61,40 +61,7 @@ pub fn handle(
         trail.include_global_service_events,
     )?;
     if becomes_multi_region {
-        let others = || {
-            edit.trails
-                .iter()
-                .enumerate()
-                .filter(|(i, t)| *i != at && t.account_id == trail.account_id)
-                .map(|(_, t)| t)
-        };
-        if let Some(clash) = others().find(|t| t.name == trail.name) {
-            return Err(ApiError::new(
-                ErrorCode::TrailAlreadyExists,
-                format!(
-                    "Trail {} already exists in {} for customer: {}",
-                    trail.name, clash.home_region, trail.account_id
-                ),
-            ));
-        }
-        let mut regions: Vec<&str> = others().map(|t| t.home_region.as_str()).collect();
-        regions.sort_unstable();
-        regions.dedup();
-        for region in regions {
-            let there = Scope {
-                account_id: scope.account_id.clone(),
-                region: region.to_owned(),
-            };
-            if others().filter(|t| t.visible_in(&there)).count() >= MAX_TRAILS_PER_REGION {
-                return Err(ApiError::new(
-                    ErrorCode::MaximumNumberOfTrailsExceeded,
-                    format!(
-                        "User: {} already has {MAX_TRAILS_PER_REGION} trails in {region}.",
-                        scope.account_id
-                    ),
-                ));
-            }
-        }
+        edit.check_room_for(&trail, Some(at))?;
     }
     let answer = trail.settings();
     edit.trails[at] = trail;

@@ -43,7 +43,7 @@ use cairn_store::{LogCursor, LogPosition, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::selectors::EventView;
+use crate::selectors::{EventView, Selectors};
 use crate::signing_keys::SigningKeys;
 use crate::trails::{Trail, Trails};
 use digest::{DigestLogFile, RegionDigest};
@@ -108,12 +108,12 @@ impl DeliverySettings {
             .or_else(|| file.target.clone())
             .unwrap_or_else(|| "local".to_owned());
         let target = match kind.as_str() {
-            "local" => Target::Local {
-                root: env("CAIRN_BUCKETS_DIR")
+            "local" => Target::local(
+                env("CAIRN_BUCKETS_DIR")
                     .map(std::path::PathBuf::from)
                     .or_else(|| file.buckets_dir.clone())
                     .unwrap_or_else(|| data_dir.join("buckets")),
-            },
+            ),
             "s3" => {
                 let s3 = file.s3.clone().unwrap_or_default();
                 let required = |variable: &str, configured: Option<String>| {
@@ -125,7 +125,7 @@ impl DeliverySettings {
                     Some(text) => text.eq_ignore_ascii_case("true") || text == "1",
                     None => s3.allow_http.unwrap_or(false),
                 };
-                Target::S3(S3Settings {
+                Target::s3(S3Settings {
                     endpoint: env("AWS_ENDPOINT_URL_S3")
                         .or_else(|| env("AWS_ENDPOINT_URL"))
                         .or(s3.endpoint),
@@ -283,7 +283,7 @@ impl Deliverer {
 
     async fn deliver_trail(&self, trail: &Trail, now_ms: i64) -> Result<Round, Failure> {
         let name = cursor_name(trail);
-        let delivery = |e: String| Failure::Delivery(e);
+        let delivery = Failure::Delivery;
         let Some(mut cursor) = self
             .store
             .log_cursor(&name)
@@ -319,40 +319,52 @@ impl Deliverer {
                     (chunk, now_ms)
                 }
             };
-            let from = cursor.position;
-            let files = build_log_files(trail, &chunk.records, from, delivered_at_ms);
+            let files = {
+                let trail = trail.clone();
+                let from = cursor.position;
+                let records = chunk.records;
+                tokio::task::spawn_blocking(move || {
+                    build_log_files(&trail, &records, from, delivered_at_ms)
+                })
+                .await
+                .map_err(|e| delivery(e.to_string()))?
+            };
             if !files.is_empty() && state.pending.is_none() {
                 // Mark the batch before writing it, so that a crash redoes exactly this one.
                 state.pending = Some(PendingBatch {
                     until: chunk.end,
                     delivered_at_ms,
                 });
-                cursor.state = serde_json::to_value(&state).map_err(|e| delivery(e.to_string()))?;
-                self.save(&name, &cursor).await.map_err(delivery)?;
+                self.save(&name, &mut cursor, &state)
+                    .await
+                    .map_err(delivery)?;
             }
-            for file in &files {
+            let wrote_files = !files.is_empty();
+            for file in files {
+                let listed = DigestLogFile::new(&trail.s3_bucket_name, &file);
                 self.settings
                     .target
-                    .put(&trail.s3_bucket_name, &file.key, file.gzipped.clone(), &[])
+                    .put(&trail.s3_bucket_name, &file.key, file.gzipped, &[])
                     .await
                     .map_err(delivery)?;
                 if trail.log_file_validation_enabled {
                     state
                         .digests
-                        .entry(file.region.clone())
+                        .entry(file.region)
                         .or_insert_with(|| RegionDigest::starting(delivered_at_ms))
-                        .add_file(DigestLogFile::new(&trail.s3_bucket_name, file));
+                        .add_file(listed);
                 }
                 round.delivered_files = true;
             }
-            if !files.is_empty() && crash_after_writing() {
+            if wrote_files && crash_after_writing() {
                 // Test hook: die like a kill -9 between writing a batch and saving the cursor.
                 std::process::abort();
             }
             state.pending = None;
             cursor.position = chunk.end;
-            cursor.state = serde_json::to_value(&state).map_err(|e| delivery(e.to_string()))?;
-            self.save(&name, &cursor).await.map_err(delivery)?;
+            self.save(&name, &mut cursor, &state)
+                .await
+                .map_err(delivery)?;
         }
 
         let stopped = !trail.logging.is_logging && cursor.position >= limit;
@@ -383,9 +395,9 @@ impl Deliverer {
                 .await
                 .map_err(Failure::Digest)?;
                 *region_digest = written;
-                cursor.state =
-                    serde_json::to_value(&state).map_err(|e| Failure::Digest(e.to_string()))?;
-                self.save(&name, &cursor).await.map_err(Failure::Digest)?;
+                self.save(&name, &mut cursor, &state)
+                    .await
+                    .map_err(Failure::Digest)?;
                 round.delivered_digests = true;
             }
         } else if !state.digests.is_empty() && state.digests.values().any(|d| !d.is_fresh()) {
@@ -394,8 +406,9 @@ impl Deliverer {
             state
                 .digests
                 .insert(trail.home_region.clone(), RegionDigest::starting(now_ms));
-            cursor.state = serde_json::to_value(&state).map_err(|e| delivery(e.to_string()))?;
-            self.save(&name, &cursor).await.map_err(delivery)?;
+            self.save(&name, &mut cursor, &state)
+                .await
+                .map_err(delivery)?;
         }
         if stopped {
             self.finish_stopped(trail, &name).map_err(delivery)?;
@@ -432,7 +445,14 @@ impl Deliverer {
             .map_err(|e| format!("reading the event log: {e}"))
     }
 
-    async fn save(&self, name: &str, cursor: &LogCursor) -> Result<(), String> {
+    /// Saves `cursor` with `state` as its state.
+    async fn save(
+        &self,
+        name: &str,
+        cursor: &mut LogCursor,
+        state: &CursorState,
+    ) -> Result<(), String> {
+        cursor.state = serde_json::to_value(state).map_err(|e| e.to_string())?;
         let store = self.store.clone();
         let name = name.to_owned();
         let cursor = cursor.clone();
@@ -467,8 +487,8 @@ pub struct LogFile {
     pub oldest_event_ms: i64,
 }
 
-/// Whether `trail` takes the event `record`.
-pub fn trail_takes(trail: &Trail, record: &Record) -> bool {
+/// Whether `trail`, with `selectors` in force, takes the event `record`.
+pub fn trail_takes(trail: &Trail, selectors: &Selectors, record: &Record) -> bool {
     let fields = &record.fields;
     if fields.account_id.as_deref() != Some(trail.account_id.as_str()) {
         return false;
@@ -508,7 +528,7 @@ pub fn trail_takes(trail: &Trail, record: &Record) -> bool {
             .collect(),
         json: &record.json,
     };
-    trail.effective_selectors().matches(&view)
+    selectors.matches(&view)
 }
 
 /// The log files of one batch: the events `trail` takes, by region, at most
@@ -520,12 +540,13 @@ pub fn build_log_files(
     from: LogPosition,
     delivered_at_ms: i64,
 ) -> Vec<LogFile> {
+    let selectors = trail.effective_selectors();
     let mut by_region: BTreeMap<String, Vec<(i64, &str)>> = BTreeMap::new();
     for text in records {
         let Ok(record) = Record::parse(text) else {
             continue; // the store only logs records that parse
         };
-        if trail_takes(trail, &record) {
+        if trail_takes(trail, &selectors, &record) {
             let region = record.fields.aws_region.clone().unwrap_or_default();
             by_region
                 .entry(region)

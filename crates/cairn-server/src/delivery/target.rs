@@ -12,9 +12,9 @@
 //! `<root>` defaults to `<data-dir>/buckets`. A bucket exists when its folder does; create one
 //! with `mkdir`. Bucket names never start with `.`, so `.metadata` cannot clash with one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures_util::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
@@ -38,9 +38,16 @@ pub struct S3Settings {
 
 /// A place that holds buckets.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub enum Place {
     Local { root: PathBuf },
     S3(S3Settings),
+}
+
+/// A [`Place`] and its clients, made once per bucket and shared by every clone.
+#[derive(Debug, Clone)]
+pub struct Target {
+    place: Place,
+    stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
 }
 
 /// An object read back: its bytes and user metadata.
@@ -51,25 +58,60 @@ pub struct StoredObject {
 }
 
 impl Target {
+    /// Buckets as folders under `root`.
+    pub fn local(root: PathBuf) -> Target {
+        Target::new(Place::Local { root })
+    }
+
+    /// Buckets of an S3-compatible server.
+    pub fn s3(settings: S3Settings) -> Target {
+        Target::new(Place::S3(settings))
+    }
+
+    fn new(place: Place) -> Target {
+        Target {
+            place,
+            stores: Arc::default(),
+        }
+    }
+
     /// Human-readable, for messages: `local folder /x/buckets` or `S3 at http://...`.
     pub fn describe(&self) -> String {
-        match self {
-            Target::Local { root } => format!("local folder {}", root.display()),
-            Target::S3(s3) => format!(
+        match &self.place {
+            Place::Local { root } => format!("local folder {}", root.display()),
+            Place::S3(s3) => format!(
                 "S3 at {}",
                 s3.endpoint.as_deref().unwrap_or("AWS's endpoint")
             ),
         }
     }
 
+    /// The client of `bucket` (the local one serves every bucket).
     fn bucket(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
-        match self {
-            Target::Local { root } => {
+        let cache_key = match &self.place {
+            Place::Local { .. } => "",
+            Place::S3(_) => bucket,
+        };
+        let mut stores = self
+            .stores
+            .lock()
+            .map_err(|_| "the bucket client lock is poisoned".to_owned())?;
+        if let Some(store) = stores.get(cache_key) {
+            return Ok(store.clone());
+        }
+        let store = self.connect(bucket)?;
+        stores.insert(cache_key.to_owned(), store.clone());
+        Ok(store)
+    }
+
+    fn connect(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+        match &self.place {
+            Place::Local { root } => {
                 let store = LocalFileSystem::new_with_prefix(root)
                     .map_err(|e| format!("opening {}: {e}", root.display()))?;
                 Ok(Arc::new(store))
             }
-            Target::S3(s3) => {
+            Place::S3(s3) => {
                 let mut builder = AmazonS3Builder::new()
                     .with_bucket_name(bucket)
                     .with_region(&s3.region)
@@ -91,9 +133,9 @@ impl Target {
 
     /// An object's path inside [`Self::bucket`]'s store (the local store holds every bucket).
     fn object_path(&self, bucket: &str, key: &str) -> Result<ObjectPath, String> {
-        let full = match self {
-            Target::Local { .. } => format!("{bucket}/{key}"),
-            Target::S3(_) => key.to_owned(),
+        let full = match &self.place {
+            Place::Local { .. } => format!("{bucket}/{key}"),
+            Place::S3(_) => key.to_owned(),
         };
         ObjectPath::parse(&full).map_err(|e| format!("object key {key:?}: {e}"))
     }
@@ -106,9 +148,9 @@ impl Target {
 
     /// Whether `bucket` exists.
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, String> {
-        match self {
-            Target::Local { root } => Ok(root.join(bucket).is_dir()),
-            Target::S3(_) => {
+        match &self.place {
+            Place::Local { root } => Ok(root.join(bucket).is_dir()),
+            Place::S3(_) => {
                 let store = self.bucket(bucket)?;
                 let mut listing = store.list(None);
                 match listing.try_next().await {
@@ -122,7 +164,9 @@ impl Target {
     }
 
     /// Writes an object whole, with user metadata (`x-amz-meta-<name>` on S3). On return it
-    /// is durable: synced to disk locally, acknowledged by the S3 server otherwise.
+    /// is durable: synced to disk locally, acknowledged by the S3 server otherwise. A missing
+    /// bucket is an error (S3 says so itself; a local folder would be created by the write,
+    /// so it is checked first).
     pub async fn put(
         &self,
         bucket: &str,
@@ -130,17 +174,17 @@ impl Target {
         bytes: Vec<u8>,
         metadata: &[(&str, String)],
     ) -> Result<(), String> {
-        if !self.bucket_exists(bucket).await? {
-            return Err(format!(
-                "bucket {bucket} does not exist in the {}",
-                self.describe()
-            ));
-        }
         let store = self.bucket(bucket)?;
         let path = self.object_path(bucket, key)?;
         let failed = |e: object_store::Error| format!("writing s3://{bucket}/{key}: {e}");
-        match self {
-            Target::Local { root } => {
+        match &self.place {
+            Place::Local { root } => {
+                if !self.bucket_exists(bucket).await? {
+                    return Err(format!(
+                        "bucket {bucket} does not exist in the {}",
+                        self.describe()
+                    ));
+                }
                 store
                     .put(&path, PutPayload::from(bytes))
                     .await
@@ -158,7 +202,7 @@ impl Target {
                 .await
                 .map_err(|e| e.to_string())?
             }
-            Target::S3(_) => {
+            Place::S3(_) => {
                 let attributes: Attributes = metadata
                     .iter()
                     .map(|(name, value)| {
@@ -201,7 +245,7 @@ impl Target {
             .await
             .map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))?
             .to_vec();
-        if let Target::Local { root } = self {
+        if let Place::Local { root } = &self.place {
             let metadata_path = Self::local_metadata_path(root, bucket, key);
             match std::fs::read(&metadata_path) {
                 Ok(json) => {
@@ -218,9 +262,9 @@ impl Target {
     /// The keys under `prefix` in `bucket`, sorted.
     pub async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, String> {
         let store = self.bucket(bucket)?;
-        let listed_prefix = match self {
-            Target::Local { .. } => format!("{bucket}/{prefix}"),
-            Target::S3(_) => prefix.to_owned(),
+        let listed_prefix = match &self.place {
+            Place::Local { .. } => format!("{bucket}/{prefix}"),
+            Place::S3(_) => prefix.to_owned(),
         };
         // object_store lists whole path segments: list the folder, then filter by prefix.
         let folder = listed_prefix
@@ -233,9 +277,9 @@ impl Target {
                 Err(object_store::Error::NotFound { .. }) => Vec::new(),
                 Err(e) => return Err(format!("listing s3://{bucket}/{prefix}: {e}")),
             };
-        let strip = match self {
-            Target::Local { .. } => bucket.len() + 1,
-            Target::S3(_) => 0,
+        let strip = match &self.place {
+            Place::Local { .. } => bucket.len() + 1,
+            Place::S3(_) => 0,
         };
         let mut keys: Vec<String> = objects
             .into_iter()
