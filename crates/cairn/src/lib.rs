@@ -3,12 +3,14 @@
 //! - [`import`]: `cairn import`, reading delivered log files and exports into the store;
 //! - [`lookup_events`]: `cairn lookup-events`, event history from the command line;
 //! - [`serve`]: `cairn serve`, the API server;
+//! - [`validate_logs`]: `cairn validate-logs`, integrity validation of a trail's log files;
 //! - [`bench`]: `cairn bench`, the generator of realistic trail log files and the benchmark.
 
 pub mod bench;
 pub mod import;
 pub mod lookup_events;
 pub mod serve;
+pub mod validate_logs;
 
 use std::path::PathBuf;
 

@@ -306,6 +306,17 @@ impl ApiClient {
         })
     }
 
+    /// The same endpoint and credentials, signing for `region`.
+    pub fn in_region(&self, region: &str) -> ApiClient {
+        ApiClient {
+            agent: self.agent.clone(),
+            url: self.url.clone(),
+            host: self.host.clone(),
+            credentials: self.credentials.clone(),
+            region: region.to_owned(),
+        }
+    }
+
     /// Calls a control-plane operation with a JSON body.
     pub fn call(&self, operation: &str, body: &[u8]) -> Result<ApiAnswer> {
         let target = format!("{}.{operation}", cairn_server::actions::TARGET_PREFIX);

@@ -109,6 +109,38 @@ enum Command {
         #[arg(long, env = "CAIRN_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Validate a trail's delivered log files against its signed digest files.
+    ///
+    /// Does what `aws cloudtrail validate-logs` does (signatures, hashes, moved digests) and
+    /// also reports moved log files, digests whose chain links do not match, digests off the
+    /// chain, and every digest of a run of deleted ones (the AWS CLI reports only the newest).
+    /// The trail and its public keys come from --endpoint-url (a running cairn) or, without
+    /// it, from the data directory (cairn must be stopped); files are read from the delivery
+    /// target configured as for `cairn serve` (CAIRN_DELIVERY_TARGET, AWS_ENDPOINT_URL_S3, ...
+    /// or --config). Invalid files go to stderr; exits 1 if any file is invalid.
+    ValidateLogs {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// The trail's ARN: arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME.
+        #[arg(long)]
+        trail_arn: String,
+        /// Validate from this time (ISO 8601 or epoch seconds).
+        #[arg(long, value_parser = parse_time_arg)]
+        start_time: f64,
+        /// Validate up to this time (default: now).
+        #[arg(long, value_parser = parse_time_arg)]
+        end_time: Option<f64>,
+        /// Also list every valid file.
+        #[arg(long)]
+        verbose: bool,
+        /// Ask a running cairn (e.g. http://127.0.0.1:7700) for the trail and public keys,
+        /// signing with the standard AWS credential sources.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// The configuration file whose [delivery] table says where trails deliver.
+        #[arg(long, env = "CAIRN_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Generate realistic trail log files, or run the import and lookup benchmark.
     #[command(subcommand)]
     Bench(cairn::bench::BenchCommand),
@@ -245,6 +277,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cairn::serve::run(&data, &listen, config.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::ValidateLogs {
+            data,
+            trail_arn,
+            start_time,
+            end_time,
+            verbose,
+            endpoint_url,
+            config,
+        } => cairn::validate_logs::run(&cairn::validate_logs::ValidateArgs {
+            data,
+            trail_arn,
+            start_ms: (start_time * 1000.0) as i64,
+            end_ms: end_time.map(|t| (t * 1000.0) as i64),
+            verbose,
+            endpoint_url,
+            config,
+        }),
         Command::Bench(command) => cairn::bench::run(command),
     }
 }

@@ -26,11 +26,13 @@
 //! # Cursor state format (JSON inside the cursor document), version 1
 //!
 //! `{"pending": {"until": {"file", "offset"}, "delivered_at_ms"} | null,
-//!   "digests": {"<region>": {"period_start_ms", "files": [<digest logFiles entry>],
+//!   "digests": {"<region>": {"period_start_ms",
+//!                            "files": [{"delivered_at_ms", <digest logFiles entry's members>}],
 //!                            "previous": {"bucket", "object", "hash", "signature"} | null}}}`
 
 pub mod digest;
 pub mod target;
+pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -352,7 +354,7 @@ impl Deliverer {
                         .digests
                         .entry(file.region)
                         .or_insert_with(|| RegionDigest::starting(delivered_at_ms))
-                        .add_file(listed);
+                        .add_file(delivered_at_ms, listed);
                 }
                 round.delivered_files = true;
             }
@@ -369,36 +371,37 @@ impl Deliverer {
 
         let stopped = !trail.logging.is_logging && cursor.position >= limit;
         if trail.log_file_validation_enabled {
-            let due = |digest: &RegionDigest| {
-                stopped
-                    || now_ms - digest.period_start_ms
-                        >= self.settings.digest_interval.as_millis() as i64
-            };
-            let regions: Vec<String> = state
-                .digests
-                .iter()
-                .filter(|(_, d)| due(d))
-                .map(|(region, _)| region.clone())
-                .collect();
+            let interval_ms = self.settings.digest_interval.as_millis() as i64;
+            let regions: Vec<String> = state.digests.keys().cloned().collect();
             for region in regions {
-                let Some(region_digest) = state.digests.get_mut(&region) else {
-                    continue;
-                };
-                let written = digest::write(
-                    &self.settings.target,
-                    &self.keys,
-                    trail,
-                    &region,
-                    region_digest,
-                    now_ms,
-                )
-                .await
-                .map_err(Failure::Digest)?;
-                *region_digest = written;
-                self.save(&name, &mut cursor, &state)
+                // One digest per whole interval gone by, then a last, shorter one when the
+                // trail has stopped.
+                let mut final_written = false;
+                while let Some(chain) = state.digests.get(&region) {
+                    let end_ms = if now_ms - chain.period_start_ms >= interval_ms {
+                        chain.period_start_ms + interval_ms
+                    } else if stopped && !final_written {
+                        final_written = true;
+                        now_ms
+                    } else {
+                        break;
+                    };
+                    let written = digest::write(
+                        &self.settings.target,
+                        &self.keys,
+                        trail,
+                        &region,
+                        chain,
+                        end_ms,
+                    )
                     .await
                     .map_err(Failure::Digest)?;
-                round.delivered_digests = true;
+                    state.digests.insert(region.clone(), written);
+                    self.save(&name, &mut cursor, &state)
+                        .await
+                        .map_err(Failure::Digest)?;
+                    round.delivered_digests = true;
+                }
             }
         } else if !state.digests.is_empty() && state.digests.values().any(|d| !d.is_fresh()) {
             // Validation was turned off: the chain ends; turning it on starts a new one.
