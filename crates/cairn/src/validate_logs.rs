@@ -194,10 +194,7 @@ enum TrailSource {
     /// A running cairn, asked as the AWS CLI asks CloudTrail.
     Endpoint { client: ApiClient },
     /// The data directory itself.
-    DataDir {
-        trails: Trails,
-        keys: SigningKeys,
-    },
+    DataDir { trails: Trails, keys: SigningKeys },
 }
 
 impl TrailSource {

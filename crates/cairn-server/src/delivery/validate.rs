@@ -207,7 +207,12 @@ impl RegionWalk<'_> {
                     None
                 }
                 DigestCheck::Missing => {
-                    match self.find_moved(&bucket, &key, &remaining).await? {
+                    let unvisited: Vec<(i64, String)> = remaining
+                        .iter()
+                        .filter(|(_, k)| !visited.contains(k))
+                        .cloned()
+                        .collect();
+                    match self.find_moved(&bucket, &key, &unvisited).await? {
                         Some(moved) => {
                             self.report.invalid(
                                 FileKind::Digest,
@@ -475,7 +480,8 @@ impl RegionWalk<'_> {
                 ),
             );
         } else if report_valid {
-            self.report.valid(FileKind::Digest, &digest.bucket, &digest.key);
+            self.report
+                .valid(FileKind::Digest, &digest.bucket, &digest.key);
         }
     }
 
@@ -499,12 +505,10 @@ impl RegionWalk<'_> {
                 continue;
             };
             match gunzip(&object.bytes) {
-                Err(_) => self.report.invalid(
-                    FileKind::Log,
-                    bucket,
-                    key,
-                    "INVALID: invalid format",
-                ),
+                Err(_) => {
+                    self.report
+                        .invalid(FileKind::Log, bucket, key, "INVALID: invalid format")
+                }
                 Ok((_, true)) => self.report.invalid(
                     FileKind::Log,
                     bucket,
@@ -545,7 +549,10 @@ impl RegionWalk<'_> {
         let buckets: BTreeSet<String> = self.missing_logs.iter().map(|m| m.0.clone()).collect();
         for bucket in buckets {
             for key in self.target.list(&bucket, &folder).await? {
-                if self.referenced_logs.contains(&(bucket.clone(), key.clone())) {
+                if self
+                    .referenced_logs
+                    .contains(&(bucket.clone(), key.clone()))
+                {
                     continue;
                 }
                 let Some(object) = self.target.get(&bucket, &key).await? else {

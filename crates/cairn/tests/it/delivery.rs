@@ -1,8 +1,9 @@
-//! Trail delivery against a real S3-compatible server (moto_server from PyPI): log files in
-//! AWS's layout, signed digests, and the unmodified `aws cloudtrail validate-logs`.
+//! Trail delivery, one conformance suite run against both targets: a real S3-compatible server
+//! (moto_server from PyPI) and local folders. Log files in AWS's layout, signed digests,
+//! `cairn validate-logs` and the unmodified `aws cloudtrail validate-logs`, a bucket that goes
+//! away and comes back; and exactly-once delivery across crashes.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,34 +50,49 @@ impl Drop for MotoServer {
     }
 }
 
-#[test]
-fn aws_cli_validates_delivered_logs_and_catches_tampering() {
+/// Runs the conformance client (`delivery.py`) against a server delivering to `target`
+/// ("s3" or "local"), then stops the server.
+fn run_conformance(target: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("cairn.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
-    let moto = MotoServer::start();
-    let server = TestServer::start(
-        &dir.path().join("data"),
-        Some(&config_path),
-        &[
-            ("CAIRN_DELIVERY_TARGET", "s3"),
-            ("AWS_ENDPOINT_URL_S3", &moto.endpoint),
-            ("AWS_ACCESS_KEY_ID", "moto"),
-            ("AWS_SECRET_ACCESS_KEY", "moto"),
-            ("AWS_REGION", REGION),
-            ("AWS_ALLOW_HTTP", "true"),
-            ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
-            ("CAIRN_DIGEST_INTERVAL_SECS", "2"),
-        ],
-    );
-    let aws: PathBuf = venv_python().with_file_name("aws");
-    let scenario = json!({
+    let data_dir = dir.path().join("data");
+    let buckets_dir = dir.path().join("buckets");
+    std::fs::create_dir_all(&buckets_dir).unwrap();
+    let moto = (target == "s3").then(MotoServer::start);
+    let mut env = vec![
+        ("CAIRN_DELIVERY_INTERVAL_SECS", "1".to_owned()),
+        ("CAIRN_DIGEST_INTERVAL_SECS", "2".to_owned()),
+    ];
+    match &moto {
+        Some(moto) => env.extend([
+            ("CAIRN_DELIVERY_TARGET", "s3".to_owned()),
+            ("AWS_ENDPOINT_URL_S3", moto.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", "moto".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "moto".to_owned()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ALLOW_HTTP", "true".to_owned()),
+        ]),
+        None => env.extend([
+            ("CAIRN_DELIVERY_TARGET", "local".to_owned()),
+            ("CAIRN_BUCKETS_DIR", buckets_dir.display().to_string()),
+        ]),
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = TestServer::start(&data_dir, Some(&config_path), &env);
+    let mut scenario = json!({
         "endpoint": format!("http://{}", server.endpoint),
         "region": REGION,
         "principals": scenario_principals(),
-        "s3_endpoint": moto.endpoint,
-        "aws": aws,
+        "target": target,
+        "cairn": env!("CARGO_BIN_EXE_cairn"),
+        "data_dir": data_dir,
+        "buckets_dir": buckets_dir,
     });
+    if let Some(moto) = &moto {
+        scenario["s3_endpoint"] = json!(moto.endpoint);
+        scenario["aws"] = json!(venv_python().with_file_name("aws"));
+    }
     let scenario_path = dir.path().join("scenario.json");
     std::fs::write(&scenario_path, scenario.to_string()).unwrap();
     run_client("delivery.py", &[scenario_path.as_os_str()]);
@@ -85,6 +101,39 @@ fn aws_cli_validates_delivered_logs_and_catches_tampering() {
         status.success(),
         "cairn serve exited with {status}: {printed}"
     );
+    dir
+}
+
+#[test]
+fn delivery_conforms_on_an_s3_server() {
+    run_conformance("s3");
+}
+
+#[test]
+fn delivery_conforms_on_local_folders() {
+    let dir = run_conformance("local");
+    // With the server stopped, `cairn validate-logs` reads the trail and keys from the data
+    // directory itself; the three digests the client deleted are still gone.
+    let arn = format!(
+        "arn:aws:cloudtrail:{REGION}:{}:trail/audited",
+        scenario_principals()["alice"]["account"].as_str().unwrap()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["validate-logs", "--trail-arn", &arn, "--start-time", "0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("CAIRN_BUCKETS_DIR", dir.path().join("buckets"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        stderr.matches("\tINVALID: not found").count(),
+        3,
+        "{stderr}"
+    );
+    assert!(stdout.contains("digest files INVALID"), "{stdout}");
 }
 
 #[test]
