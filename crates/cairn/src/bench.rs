@@ -1,12 +1,14 @@
 //! `cairn bench`: a deterministic generator of realistic delivered trail log files, and the
-//! benchmark of import throughput, bytes per event on disk (against DuckDB's zstd Parquet of
-//! the same records) and lookup latency.
+//! benchmarks: import throughput, bytes per event on disk (against DuckDB's zstd Parquet of
+//! the same records) and lookup latency (`run`); the HTTP API (`api`, in `bench/api.rs`);
+//! trail delivery throughput and lag (`delivery`, in `bench/delivery.rs`).
 //!
 //! The generator writes gzipped `{"Records":[...]}` files in AWS's key layout, ~2,000 records a
 //! file, over many accounts, regions, services and identity types, with errors and S3 data
 //! events, from a seeded PRNG: the same arguments always give the same bytes.
 
 mod api;
+mod delivery;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -69,10 +71,58 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 64)]
         record_cache_mib: usize,
     },
+    /// Trail delivery: throughput of one round over a backlog, and the lag from event to
+    /// delivered object under a steady load, to local folders or an S3-compatible server.
+    Delivery {
+        #[arg(long, value_enum, default_value = "local")]
+        target: delivery::TargetKind,
+        /// Events in the backlog delivered by the timed round.
+        #[arg(long, default_value_t = 500_000)]
+        events: usize,
+        /// A fresh data directory (deleted first).
+        #[arg(long, default_value = "bench-data/delivery")]
+        data_dir: PathBuf,
+        /// An S3-compatible server that takes any credentials and creates buckets on an
+        /// unsigned PUT (moto); default: start moto_server on a free port.
+        #[arg(long)]
+        s3_endpoint: Option<String>,
+        #[arg(long, default_value = ".venv/bin/moto_server")]
+        moto_server: PathBuf,
+        /// The delivery interval during the lag measurement.
+        #[arg(long, default_value_t = 1)]
+        interval_secs: u64,
+        /// Events per second written during the lag measurement.
+        #[arg(long, default_value_t = 5_000)]
+        lag_rate: usize,
+        #[arg(long, default_value_t = 10)]
+        lag_seconds: u64,
+    },
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Delivery {
+            target,
+            events,
+            data_dir,
+            s3_endpoint,
+            moto_server,
+            interval_secs,
+            lag_rate,
+            lag_seconds,
+        } => {
+            let report = delivery::run_delivery_benchmark(&delivery::DeliveryBench {
+                target,
+                events,
+                data_dir,
+                s3_endpoint,
+                moto_server,
+                interval_secs,
+                lag_rate,
+                lag_seconds,
+            })?;
+            print!("{report}");
+        }
         BenchCommand::Api {
             data_dir,
             clients,

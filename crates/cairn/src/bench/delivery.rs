@@ -1,0 +1,397 @@
+//! `cairn bench delivery`: trail delivery throughput and lag, to local folders or to an
+//! S3-compatible server (moto_server from the project's `.venv`, started here on a free port,
+//! unless `--s3-endpoint` names one).
+//!
+//! The deliverer runs in this process on a fresh store, with one multi-region trail (log file
+//! validation on, AWS's default selectors: management events) of the generator's account:
+//!
+//! - *throughput*: N generated events (one account, 4 regions, the generator's mix of
+//!   services; its S3 data events are not selected, `trail_takes` decides) are stored first; then one delivery round
+//!   is timed from the log to the last object written, and every delivered object is read back
+//!   and counted (each selected event exactly once);
+//! - *lag*: a writer stores events at a steady rate while the deliverer runs on its interval;
+//!   a poller lists the bucket every 50 ms and takes, for every delivered event, the time from
+//!   its append to the poll that found its object (so lag is over-estimated by up to 50 ms).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use cairn_model::Record;
+use cairn_server::delivery::{
+    Deliverer, DeliverySettings, S3Settings, StatusBoard, Target, trail_takes,
+};
+use cairn_server::signing_keys::SigningKeys;
+use cairn_server::trails::{LoggingState, Trail, Trails, new_trail_id};
+use cairn_store::{Store, StoreOptions};
+
+use super::{Rng, World, percentile};
+
+const BUCKET: &str = "bench-bucket";
+const REGIONS: [&str; 4] = ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1"];
+
+/// Where the benchmark delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetKind {
+    Local,
+    S3,
+}
+
+/// The benchmark's knobs, from the command line.
+#[derive(Debug, Clone)]
+pub struct DeliveryBench {
+    pub target: TargetKind,
+    pub events: usize,
+    pub data_dir: PathBuf,
+    pub s3_endpoint: Option<String>,
+    pub moto_server: PathBuf,
+    pub interval_secs: u64,
+    pub lag_rate: usize,
+    pub lag_seconds: u64,
+}
+
+pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
+    if bench.data_dir.exists() {
+        std::fs::remove_dir_all(&bench.data_dir)
+            .with_context(|| format!("removing {}", bench.data_dir.display()))?;
+    }
+    let store = Arc::new(Store::open(&bench.data_dir, StoreOptions::default())?);
+    let mut moto = None;
+    let target = match bench.target {
+        TargetKind::Local => {
+            let root = bench.data_dir.join("buckets");
+            std::fs::create_dir_all(root.join(BUCKET))?;
+            Target::local(root)
+        }
+        TargetKind::S3 => {
+            let endpoint = match &bench.s3_endpoint {
+                Some(endpoint) => endpoint.clone(),
+                None => {
+                    let server = Moto::start(&bench.moto_server)?;
+                    let endpoint = server.endpoint.clone();
+                    moto = Some(server);
+                    endpoint
+                }
+            };
+            // moto creates a bucket on an unsigned PUT.
+            let created = ureq::put(&format!("{endpoint}/{BUCKET}")).send_empty();
+            if let Err(e) = created {
+                bail!("creating bucket {BUCKET} at {endpoint}: {e}");
+            }
+            Target::s3(S3Settings {
+                endpoint: Some(endpoint),
+                region: "us-east-1".to_owned(),
+                access_key_id: "bench".to_owned(),
+                secret_access_key: "bench".to_owned(),
+                allow_http: true,
+            })
+        }
+    };
+    let mut rng = Rng::new(7);
+    let world = World::new(&mut rng);
+    let account = world.accounts[0].clone();
+    let trails = Arc::new(Trails::load(store.clone()).map_err(anyhow::Error::msg)?);
+    let trail = Trail {
+        id: new_trail_id(),
+        name: "bench".to_owned(),
+        account_id: account.clone(),
+        home_region: REGIONS[0].to_owned(),
+        s3_bucket_name: BUCKET.to_owned(),
+        s3_key_prefix: None,
+        sns_topic_name: None,
+        include_global_service_events: true,
+        is_multi_region_trail: true,
+        log_file_validation_enabled: true,
+        cloud_watch_logs_log_group_arn: None,
+        cloud_watch_logs_role_arn: None,
+        kms_key_id: None,
+        is_organization_trail: false,
+        tags: Vec::new(),
+        selectors: None,
+        logging: LoggingState {
+            is_logging: true,
+            ..LoggingState::default()
+        },
+    };
+    {
+        let mut edit = trails.edit().map_err(|e| anyhow::anyhow!(e.message))?;
+        edit.trails.push(trail.clone());
+        edit.save().map_err(|e| anyhow::anyhow!(e.message))?;
+    }
+    cairn_server::delivery::start_cursor(&store, &trail, now_ms()).map_err(anyhow::Error::msg)?;
+    let deliverer = Deliverer {
+        store: store.clone(),
+        trails,
+        keys: Arc::new(SigningKeys::load(store.clone()).map_err(anyhow::Error::msg)?),
+        settings: DeliverySettings {
+            interval: Duration::from_secs(bench.interval_secs),
+            digest_interval: Duration::from_secs(3600),
+            target: target.clone(),
+        },
+        status: StatusBoard::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let mut out = format!(
+        "delivery to {}: one multi-region trail, management events\n",
+        target.describe()
+    );
+
+    // Throughput: a backlog of events, delivered in one round.
+    let selectors = trail.effective_selectors();
+    let mut selected = 0usize;
+    let mut written = 0usize;
+    while written < bench.events {
+        let count = (bench.events - written).min(20_000);
+        let batch = make_records(&world, &mut rng, &account, count)?;
+        selected += batch
+            .iter()
+            .filter(|r| trail_takes(&trail, &selectors, r))
+            .count();
+        store.append(batch)?;
+        written += count;
+    }
+    let started = Instant::now();
+    let delivered_ok = runtime.block_on(deliverer.deliver_all());
+    let took = started.elapsed();
+    if !delivered_ok {
+        bail!(
+            "the delivery round failed: {:?}",
+            deliverer
+                .status
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default()
+        );
+    }
+    let (files, delivered) = runtime.block_on(count_delivered(&target))?;
+    if delivered.len() != selected || delivered.values().any(|&n| n != 1) {
+        bail!(
+            "{} management events stored, {} distinct delivered, some more than once: {}",
+            selected,
+            delivered.len(),
+            delivered.values().any(|&n| n != 1)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "throughput: {} events stored, {selected} selected, delivered in {files} objects in \
+         {:.2} s: {:.0} events/s read from the log, {:.0} selected events/s delivered",
+        bench.events,
+        took.as_secs_f64(),
+        bench.events as f64 / took.as_secs_f64(),
+        selected as f64 / took.as_secs_f64()
+    );
+
+    // Lag: a steady writer while the deliverer runs on its interval.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let deliver_task = runtime.spawn(deliverer.run(stopped));
+    let appended: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let writer = {
+        let store = store.clone();
+        let appended = appended.clone();
+        let account = account.clone();
+        let trail = trail.clone();
+        let selectors = selectors.clone();
+        let (rate, seconds) = (bench.lag_rate, bench.lag_seconds);
+        std::thread::spawn(move || -> Result<()> {
+            let mut rng = Rng::new(11);
+            let world = World::new(&mut rng);
+            let tick = Duration::from_millis(20);
+            let per_tick = (rate / 50).max(1);
+            let end = Instant::now() + Duration::from_secs(seconds);
+            let mut next = Instant::now();
+            while Instant::now() < end {
+                let batch = make_records(&world, &mut rng, &account, per_tick)?;
+                let ids: Vec<String> = batch
+                    .iter()
+                    .filter(|r| trail_takes(&trail, &selectors, r))
+                    .map(|r| r.fields.event_id.clone())
+                    .collect();
+                // Noted before the append, so that no delivery can come before the note.
+                let now = Instant::now();
+                if let Ok(mut appended) = appended.lock() {
+                    appended.extend(ids.into_iter().map(|id| (id, now)));
+                }
+                store.append(batch)?;
+                next += tick;
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            Ok(())
+        })
+    };
+    let mut seen_keys: HashSet<String> = runtime
+        .block_on(target.list(BUCKET, "AWSLogs/"))
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .collect();
+    let mut lags = Vec::new();
+    let deadline =
+        Instant::now() + Duration::from_secs(bench.lag_seconds + bench.interval_secs + 30);
+    loop {
+        let writer_done = writer.is_finished();
+        let keys = runtime
+            .block_on(target.list(BUCKET, "AWSLogs/"))
+            .map_err(anyhow::Error::msg)?;
+        let found_at = Instant::now();
+        for key in keys {
+            if !key.contains("/CloudTrail/") || !seen_keys.insert(key.clone()) {
+                continue;
+            }
+            for id in runtime.block_on(event_ids(&target, &key))? {
+                let appended_at = appended.lock().ok().and_then(|a| a.get(&id).copied());
+                if let Some(appended_at) = appended_at {
+                    lags.push(found_at.duration_since(appended_at));
+                }
+            }
+        }
+        let expected = appended.lock().map(|a| a.len()).unwrap_or_default();
+        if writer_done && lags.len() >= expected {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {} of {expected} events delivered in time", lags.len());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    let _ = stop.send(true);
+    runtime
+        .block_on(deliver_task)
+        .context("the deliverer task failed")?;
+    lags.sort_unstable();
+    let _ = writeln!(
+        out,
+        "lag: {} events at {}/s for {} s, delivery interval {} s: event to object p50 {:.2} s, \
+         p99 {:.2} s, max {:.2} s (target: interval + 1 s = {} s)",
+        lags.len(),
+        bench.lag_rate,
+        bench.lag_seconds,
+        bench.interval_secs,
+        percentile(&lags, 0.5).as_secs_f64(),
+        percentile(&lags, 0.99).as_secs_f64(),
+        lags.last().copied().unwrap_or_default().as_secs_f64(),
+        bench.interval_secs + 1
+    );
+    drop(runtime);
+    drop(moto);
+    if let Ok(store) = Arc::try_unwrap(store) {
+        store.close();
+    }
+    Ok(out)
+}
+
+/// `count` generated events of `account` over [`REGIONS`], stamped now.
+fn make_records(world: &World, rng: &mut Rng, account: &str, count: usize) -> Result<Vec<Record>> {
+    let now = now_ms();
+    (0..count)
+        .map(|_| {
+            let region = rng.pick(&REGIONS);
+            let json = world.record(rng, account, region, now).to_string();
+            Record::parse(&json).map_err(|e| anyhow::anyhow!("a generated record: {e}"))
+        })
+        .collect()
+}
+
+/// The delivered log files, and how many times each event id was delivered.
+async fn count_delivered(target: &Target) -> Result<(usize, HashMap<String, usize>)> {
+    let mut counts = HashMap::new();
+    let keys = target
+        .list(BUCKET, "AWSLogs/")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let logs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| k.contains("/CloudTrail/"))
+        .collect();
+    for key in &logs {
+        for id in event_ids(target, key).await? {
+            *counts.entry(id).or_insert(0) += 1;
+        }
+    }
+    Ok((logs.len(), counts))
+}
+
+/// The event ids of a delivered log file.
+async fn event_ids(target: &Target, key: &str) -> Result<Vec<String>> {
+    let object = target
+        .get(BUCKET, key)
+        .await
+        .map_err(anyhow::Error::msg)?
+        .with_context(|| format!("{key} was listed but cannot be read"))?;
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(object.bytes.as_slice()),
+        &mut json,
+    )
+    .with_context(|| format!("gunzipping {key}"))?;
+    #[derive(serde::Deserialize)]
+    struct LogFile {
+        #[serde(rename = "Records")]
+        records: Vec<IdOnly>,
+    }
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        #[serde(rename = "eventID")]
+        event_id: String,
+    }
+    let file: LogFile = serde_json::from_slice(&json).with_context(|| format!("parsing {key}"))?;
+    Ok(file.records.into_iter().map(|r| r.event_id).collect())
+}
+
+/// A moto_server on a free port, killed when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start(program: &Path) -> Result<Moto> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting {} (scripts/setup-python.sh installs it)",
+                    program.display()
+                )
+            })?;
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("moto_server did not start listening in 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
