@@ -13,9 +13,10 @@
 //!    cursor past the batch with the pending mark cleared. A crash in between redoes exactly
 //!    the pending batch: the same events, the same keys, the same bytes, so each event is
 //!    delivered exactly once per trail;
-//! 3. with log file validation on, remembers each file's hash for the region's next digest,
-//!    and every [`DeliverySettings::digest_interval`] writes a signed digest per region
-//!    (`digest.rs`), also when no file was delivered;
+//! 3. with log file validation on, remembers each file's hash and delivery time, and writes
+//!    one signed digest per region for each whole [`DeliverySettings::digest_interval`] gone
+//!    by (back to back, each listing the files delivered in its period; `digest.rs`), also
+//!    when no file was delivered;
 //! 4. after StopLogging, delivers up to where the trail stopped, writes final digests and
 //!    removes the cursor.
 //!
