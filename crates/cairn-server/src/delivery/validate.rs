@@ -437,8 +437,11 @@ impl RegionWalk<'_> {
                     FileKind::Digest,
                     bucket,
                     &key,
-                    "INVALID: not found (deleted with the digest after it: the chain has a \
-                     digest every period and none ends here)",
+                    format!(
+                        "INVALID: not found (one of a run of deleted digests: the chain has \
+                         one every {} s)",
+                        period_ms / 1000
+                    ),
                 );
             }
         } else {

@@ -282,6 +282,16 @@ ok(f"{TARGET}: a digest moved: cairn validate-logs says where to, and follows it
 buckets.put(BUCKET, moved_digest, body, metadata)
 buckets.delete(BUCKET, digest_moved_to)
 
+# One byte of one digest changed.
+changed = digests[-4]
+body, metadata = buckets.get(BUCKET, changed)
+text = gzip.decompress(body)
+at = text.index(b'"digestStartTime":"') + len(b'"digestStartTime":"') + 3  # the year's last digit
+text = text[:at] + (b"1" if text[at:at + 1] != b"1" else b"2") + text[at + 1:]
+buckets.put(BUCKET, changed, gzip.compress(text), metadata)
+all_report([f"{changed}\tINVALID: signature verification failed"], "one byte changed in a digest")
+buckets.put(BUCKET, changed, body, metadata)
+
 # One digest deleted.
 gone = digests[1]
 saved = buckets.get(BUCKET, gone)
