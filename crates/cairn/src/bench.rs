@@ -8,7 +8,7 @@
 //! events, from a seeded PRNG: the same arguments always give the same bytes.
 
 mod api;
-mod delivery;
+pub mod delivery;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -73,55 +73,13 @@ pub enum BenchCommand {
     },
     /// Trail delivery: throughput of one round over a backlog, and the lag from event to
     /// delivered object under a steady load, to local folders or an S3-compatible server.
-    Delivery {
-        #[arg(long, value_enum, default_value = "local")]
-        target: delivery::TargetKind,
-        /// Events in the backlog delivered by the timed round.
-        #[arg(long, default_value_t = 500_000)]
-        events: usize,
-        /// A fresh data directory (deleted first).
-        #[arg(long, default_value = "bench-data/delivery")]
-        data_dir: PathBuf,
-        /// An S3-compatible server that takes any credentials and creates buckets on an
-        /// unsigned PUT (moto); default: start moto_server on a free port.
-        #[arg(long)]
-        s3_endpoint: Option<String>,
-        #[arg(long, default_value = ".venv/bin/moto_server")]
-        moto_server: PathBuf,
-        /// The delivery interval during the lag measurement.
-        #[arg(long, default_value_t = 1)]
-        interval_secs: u64,
-        /// Events per second written during the lag measurement.
-        #[arg(long, default_value_t = 5_000)]
-        lag_rate: usize,
-        #[arg(long, default_value_t = 10)]
-        lag_seconds: u64,
-    },
+    Delivery(delivery::DeliveryBench),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
-        BenchCommand::Delivery {
-            target,
-            events,
-            data_dir,
-            s3_endpoint,
-            moto_server,
-            interval_secs,
-            lag_rate,
-            lag_seconds,
-        } => {
-            let report = delivery::run_delivery_benchmark(&delivery::DeliveryBench {
-                target,
-                events,
-                data_dir,
-                s3_endpoint,
-                moto_server,
-                interval_secs,
-                lag_rate,
-                lag_seconds,
-            })?;
-            print!("{report}");
+        BenchCommand::Delivery(bench) => {
+            print!("{}", delivery::run_delivery_benchmark(&bench)?);
         }
         BenchCommand::Api {
             data_dir,

@@ -219,15 +219,8 @@ impl TrailSource {
         match self {
             TrailSource::Endpoint { client } => {
                 let body = json!({"trailNameList": [trail_arn], "includeShadowTrails": true});
-                let answer = client.call("DescribeTrails", &serde_json::to_vec(&body)?)?;
-                if let Some(e) = answer.error() {
-                    bail!(
-                        "An error occurred ({}) when calling the DescribeTrails operation: {}",
-                        e.code,
-                        e.message
-                    );
-                }
-                let trail = answer.body["trailList"]
+                let answer = call(client, "DescribeTrails", &body)?;
+                let trail = answer["trailList"]
                     .as_array()
                     .and_then(|list| list.iter().find(|t| t["TrailARN"] == trail_arn))
                     .ok_or_else(|| anyhow::anyhow!("Trail not found: {trail_arn}"))?;
@@ -257,15 +250,7 @@ impl TrailSource {
             TrailSource::Endpoint { client } => {
                 let client = client.in_region(region);
                 let body = json!({"StartTime": start_s, "EndTime": end_s});
-                let answer = client.call("ListPublicKeys", &serde_json::to_vec(&body)?)?;
-                if let Some(e) = answer.error() {
-                    bail!(
-                        "An error occurred ({}) when calling the ListPublicKeys operation: {}",
-                        e.code,
-                        e.message
-                    );
-                }
-                answer.body["PublicKeyList"]
+                call(&client, "ListPublicKeys", &body)?["PublicKeyList"]
                     .as_array()
                     .into_iter()
                     .flatten()
@@ -292,6 +277,23 @@ impl TrailSource {
             keys.insert(fingerprint, der);
         }
         Ok(keys)
+    }
+}
+
+/// Calls `operation`; a service error becomes the AWS CLI's message.
+fn call(
+    client: &ApiClient,
+    operation: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let answer = client.call(operation, &serde_json::to_vec(body)?)?;
+    match answer.error() {
+        Some(e) => bail!(
+            "An error occurred ({}) when calling the {operation} operation: {}",
+            e.code,
+            e.message
+        ),
+        None => Ok(answer.body),
     }
 }
 

@@ -43,15 +43,29 @@ pub enum TargetKind {
 }
 
 /// The benchmark's knobs, from the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct DeliveryBench {
+    #[arg(long, value_enum, default_value = "local")]
     pub target: TargetKind,
+    /// Events in the backlog delivered by the timed round.
+    #[arg(long, default_value_t = 500_000)]
     pub events: usize,
+    /// A fresh data directory (deleted first).
+    #[arg(long, default_value = "bench-data/delivery")]
     pub data_dir: PathBuf,
+    /// An S3-compatible server that takes any credentials and creates buckets on an unsigned
+    /// PUT (moto); default: start moto_server on a free port.
+    #[arg(long)]
     pub s3_endpoint: Option<String>,
+    #[arg(long, default_value = ".venv/bin/moto_server")]
     pub moto_server: PathBuf,
+    /// The delivery interval during the lag measurement.
+    #[arg(long, default_value_t = 1)]
     pub interval_secs: u64,
+    /// Events per second written during the lag measurement.
+    #[arg(long, default_value_t = 5_000)]
     pub lag_rate: usize,
+    #[arg(long, default_value_t = 10)]
     pub lag_seconds: u64,
 }
 
