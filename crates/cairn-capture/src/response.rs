@@ -42,18 +42,23 @@ pub fn decode_response(
         }
         _ => Document::Xml(xml::parse(parts.body)),
     };
-    let request_id = ["x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"]
+    // The id the client reads: from the body for the query and EC2 protocols (which carry it
+    // there), else from the headers.
+    let from_headers = ["x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"]
         .iter()
         .find_map(|name| header(parts.headers, name))
-        .map(str::to_owned)
-        .or_else(|| match &document {
-            Document::Xml(Some(root)) => root
-                .find("RequestId")
-                .or_else(|| root.find("requestId"))
-                .or_else(|| root.find("RequestID"))
-                .map(|e| e.text.clone()),
-            _ => None,
-        });
+        .map(str::to_owned);
+    let from_body = match &document {
+        Document::Xml(Some(root)) => ["RequestId", "requestId", "RequestID"]
+            .iter()
+            .find_map(|name| root.find(name))
+            .map(|e| e.text.clone()),
+        _ => None,
+    };
+    let request_id = match model.protocol {
+        Protocol::Query | Protocol::Ec2 => from_body.or(from_headers),
+        _ => from_headers.or(from_body),
+    };
     if parts.status >= 300 {
         let (code, message) = error_of(model.protocol, parts, &document);
         return DecodedResponse {

@@ -57,6 +57,22 @@ pub struct ApiCall {
     pub error: Option<ApiError>,
     pub request_id: String,
     pub at: SystemTime,
+    /// For a call to another service through the capture proxy: what its event says, decoded
+    /// from the wire (`crate::capture`); it replaces the members derived above.
+    pub captured: Option<Captured>,
+}
+
+/// The members of a captured call's event that differ from cairn's own API events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Captured {
+    pub event_source: String,
+    /// Final: named, typed and redacted.
+    pub request_parameters: Value,
+    pub response_elements: Value,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub data_event: bool,
+    pub resources: Vec<Value>,
 }
 
 /// `userIdentity`, members in the order AWS writes them.
@@ -248,7 +264,7 @@ struct AuditRecord<'a> {
     source_ip_address: &'a str,
     user_agent: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_code: Option<&'static str>,
+    error_code: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error_message: Option<&'a str>,
     request_parameters: Value,
@@ -258,6 +274,8 @@ struct AuditRecord<'a> {
     #[serde(rename = "eventID")]
     event_id: String,
     read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<&'a [Value]>,
     event_type: &'static str,
     management_event: bool,
     recipient_account_id: &'a str,
@@ -281,7 +299,7 @@ impl ApiCall {
             (None, false, Some(response)) => request_parameters(response),
             _ => Value::Null,
         };
-        let record = AuditRecord {
+        let mut record = AuditRecord {
             event_version: "1.11",
             user_identity: user_identity(&self.caller),
             // CloudTrail writes eventTime to the second.
@@ -298,25 +316,51 @@ impl ApiCall {
             request_id: &self.request_id,
             event_id: uuid::Uuid::new_v4().to_string(),
             read_only: self.read_only,
+            resources: None,
             event_type: "AwsApiCall",
             management_event: true,
             recipient_account_id: &self.account_id,
             event_category: "Management",
         };
+        if let Some(captured) = &self.captured {
+            record.event_source = &captured.event_source;
+            record.error_code = captured.error_code.as_deref();
+            record.error_message = captured.error_message.as_deref();
+            record.request_parameters = captured.request_parameters.clone();
+            record.response_elements = captured.response_elements.clone();
+            record.resources = (!captured.resources.is_empty()).then_some(&captured.resources);
+            record.management_event = !captured.data_event;
+            record.event_category = if captured.data_event {
+                "Data"
+            } else {
+                "Management"
+            };
+        }
         let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
         Record::parse(&text).map_err(|e| format!("the audit record {text} is not an event: {e}"))
     }
 }
 
+/// Says whether a call's event was stored.
+type Ack = tokio::sync::oneshot::Sender<bool>;
+
 /// Sends API calls to the background writer, which turns them into audit events (off the
 /// request path).
 #[derive(Debug, Clone)]
-pub struct AuditSender(mpsc::UnboundedSender<ApiCall>);
+pub struct AuditSender(mpsc::UnboundedSender<(ApiCall, Option<Ack>)>);
 
 impl AuditSender {
     pub fn record(&self, call: ApiCall) {
         // Fails only after shutdown began, when no call is in flight any more.
-        let _ = self.0.send(call);
+        let _ = self.0.send((call, None));
+    }
+
+    /// Records `call`; the answer is true once its event is durable, false if it could not be
+    /// stored. Calls waiting together share one append and one fsync (group commit).
+    pub fn record_durably(&self, call: ApiCall) -> tokio::sync::oneshot::Receiver<bool> {
+        let (ack, stored) = tokio::sync::oneshot::channel();
+        let _ = self.0.send((call, Some(ack)));
+        stored
     }
 }
 
@@ -326,30 +370,52 @@ pub fn start(
     store: Arc<Store>,
     metrics: Arc<Metrics>,
 ) -> (AuditSender, tokio::task::JoinHandle<()>) {
-    let (sender, mut receiver) = mpsc::unbounded_channel::<ApiCall>();
+    let (sender, mut receiver) = mpsc::unbounded_channel::<(ApiCall, Option<Ack>)>();
     let task = tokio::spawn(async move {
         let mut batch = Vec::new();
         while receiver.recv_many(&mut batch, 1000).await > 0 {
-            let calls = std::mem::take(&mut batch);
+            let (calls, acks): (Vec<ApiCall>, Vec<Option<Ack>>) =
+                std::mem::take(&mut batch).into_iter().unzip();
             let store = store.clone();
             let count = calls.len();
             let started = Instant::now();
             let append = move || {
                 let mut records = Vec::with_capacity(calls.len());
+                let mut recorded = Vec::with_capacity(calls.len());
                 for call in &calls {
                     match call.to_record() {
-                        Ok(record) => records.push(record),
-                        Err(e) => eprintln!("error: could not record an API call: {e}"),
+                        Ok(record) => {
+                            records.push(record);
+                            recorded.push(true);
+                        }
+                        Err(e) => {
+                            eprintln!("error: could not record an API call: {e}");
+                            recorded.push(false);
+                        }
                     }
                 }
-                store.append(records)
+                store.append(records).map(|_| recorded)
             };
-            match tokio::task::spawn_blocking(append).await {
-                Ok(Ok(_)) => metrics
-                    .ingest_seconds
-                    .observe(started.elapsed().as_secs_f64()),
-                Ok(Err(e)) => eprintln!("error: could not store {count} audit events: {e}"),
-                Err(e) => eprintln!("error: the audit writer failed: {e}"),
+            let stored = match tokio::task::spawn_blocking(append).await {
+                Ok(Ok(recorded)) => {
+                    metrics
+                        .ingest_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    recorded
+                }
+                Ok(Err(e)) => {
+                    eprintln!("error: could not store {count} audit events: {e}");
+                    vec![false; count]
+                }
+                Err(e) => {
+                    eprintln!("error: the audit writer failed: {e}");
+                    vec![false; count]
+                }
+            };
+            for (ack, stored) in acks.into_iter().zip(stored) {
+                if let Some(ack) = ack {
+                    let _ = ack.send(stored);
+                }
             }
         }
     });
@@ -392,6 +458,7 @@ mod tests {
             error: Some(ApiError::new(ErrorCode::AccessDenied, "no")),
             request_id: "r-1".into(),
             at: UNIX_EPOCH + std::time::Duration::from_millis(1_704_067_200_123),
+            captured: None,
         };
         let record = call.to_record().unwrap();
         let v: Value = serde_json::from_str(&record.json).unwrap();

@@ -385,6 +385,7 @@ mod tests {
             default_region: "us-east-1".into(),
             principals: HashMap::from([(principal.access_key_id.clone(), principal)]),
             delivery: Default::default(),
+            capture: Default::default(),
         }
     }
 

@@ -34,6 +34,17 @@
 //! access_key_id = "minioadmin"
 //! secret_access_key = "minioadmin"
 //! allow_http = true
+//!
+//! # The capture proxy (all optional): calls signed for other services than CloudTrail are
+//! # forwarded to their upstream and recorded as their CloudTrail events.
+//! [capture]
+//! upstream = "http://127.0.0.1:5000"     # every service (also `cairn serve --upstream`)
+//! durability = "sync"                    # sync (answer once the event is durable) | async
+//! trusted_proxies = ["10.0.0.5"]         # whose X-Forwarded-For names the caller
+//! redact = ["apiKey", "ssm:PutParameter:description"]  # more members to hide
+//! max_body_bytes = 67108864              # bodies read whole up to this size (64 MiB)
+//! [capture.upstreams]                    # by SigV4 signing name, before `upstream`
+//! s3 = "http://127.0.0.1:9000"
 //! ```
 //!
 //! - `admin` may call every operation; `read-only` only reading ones (`Lookup*`, `Get*`,
@@ -86,6 +97,41 @@ struct RawConfig {
     principals: Vec<RawPrincipal>,
     #[serde(default)]
     delivery: DeliveryConfig,
+    #[serde(default)]
+    capture: CaptureConfig,
+}
+
+/// The `[capture]` table: the services whose calls cairn forwards and records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Where the calls of a service without its own upstream go (`cairn serve --upstream`).
+    pub upstream: Option<String>,
+    /// Upstreams by SigV4 signing name (`ec2`, `s3`, `ssm`, `monitoring`, ...).
+    #[serde(default)]
+    pub upstreams: std::collections::BTreeMap<String, String>,
+    /// Proxies in front of cairn whose `X-Forwarded-For` names the caller.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `sync` (default): a call is answered once its event is durable; `async`: at once.
+    #[serde(default)]
+    pub durability: Durability,
+    /// More members to hide, by name or as `service:Operation:member`.
+    #[serde(default)]
+    pub redact: Vec<String>,
+    /// The largest request or answer body read whole (default 64 MiB).
+    pub max_body_bytes: Option<usize>,
+}
+
+/// When a captured call is answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After its event is durable (group commit keeps this cheap).
+    #[default]
+    Sync,
+    /// At once; the event follows within the audit writer's next batch.
+    Async,
 }
 
 /// The `[delivery]` table as written; [`crate::delivery::DeliverySettings::resolve`] adds the
@@ -182,6 +228,7 @@ pub struct Config {
     /// By access key id.
     pub principals: HashMap<String, Principal>,
     pub delivery: DeliveryConfig,
+    pub capture: CaptureConfig,
 }
 
 impl Config {
@@ -281,6 +328,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
             principals,
             delivery: raw.delivery,
+            capture: raw.capture,
         })
     }
 
@@ -365,6 +413,7 @@ pub fn bootstrap(
         default_region: DEFAULT_REGION.to_owned(),
         principals: HashMap::from([(principal.access_key_id.clone(), principal.clone())]),
         delivery: DeliveryConfig::default(),
+        capture: CaptureConfig::default(),
     };
     Ok((config, generated.then_some(principal)))
 }

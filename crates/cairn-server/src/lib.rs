@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod audit;
 pub mod auth;
+pub mod capture;
 pub mod config;
 pub mod delivery;
 pub mod error;

@@ -8,6 +8,11 @@
 //!
 //! Failed authentication, unknown operations and denied calls are answered with AWS's error
 //! and recorded too.
+//!
+//! Every request but `GET /health` and `GET /metrics` is routed by the service its SigV4
+//! credential scope names ([`crate::capture::Proxy::route`]): `cloudtrail` (and unsigned
+//! requests when no upstream is configured) to the control plane above, any other service to
+//! the capture proxy ([`crate::capture`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,9 +21,9 @@ use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use cairn_store::Store;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde::de::DeserializeOwned;
@@ -31,6 +36,7 @@ use crate::actions::{
 };
 use crate::audit::{self, ApiCall, AuditSender, Caller, principal_arn};
 use crate::auth::{IncomingRequest, authenticate};
+use crate::capture::{self, Proxy, Route};
 use crate::config::{Config, Permissions};
 use crate::delivery::{Deliverer, DeliverySettings, StatusBoard, Target};
 use crate::error::{ApiError, ErrorCode};
@@ -55,6 +61,7 @@ struct AppState {
     keys: Arc<SigningKeys>,
     target: Target,
     delivery_status: StatusBoard,
+    proxy: Proxy,
 }
 
 /// Serves the API on `listener` and delivers trails until `shutdown` completes; then
@@ -83,8 +90,10 @@ pub async fn run(
         }
         .run(delivery_stopped),
     );
+    let proxy = Proxy::new(&config.capture).map_err(std::io::Error::other)?;
     let state = Arc::new(AppState {
         store,
+        proxy,
         config,
         audit,
         metrics,
@@ -94,10 +103,9 @@ pub async fn run(
         delivery_status,
     });
     let app = Router::new()
-        .route("/", post(control_plane))
         .route("/health", get(health))
         .route("/metrics", get(serve_metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(route_request)
         .with_state(state);
     axum::serve(
         listener,
@@ -133,9 +141,50 @@ async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn control_plane(
+/// Sends a request to the control plane or the capture proxy.
+async fn route_request(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match state.proxy.route(&parts.headers, parts.uri.query()) {
+        Route::Capture(service) => {
+            let context = capture::Context {
+                config: &state.config,
+                proxy: &state.proxy,
+                audit: &state.audit,
+                metrics: &state.metrics,
+            };
+            capture::handle(context, peer, service, parts, body).await
+        }
+        Route::ControlPlane => {
+            if parts.method != http::Method::POST || parts.uri.path() != "/" {
+                let error = ApiError::new(
+                    ErrorCode::UnknownOperation,
+                    format!(
+                        "cairn's API answers POST /, not {} {}.",
+                        parts.method,
+                        parts.uri.path()
+                    ),
+                );
+                return error.into_response(&uuid::Uuid::new_v4().to_string());
+            }
+            match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+                Ok(body) => control_plane(state, peer, parts.uri, parts.headers, body).await,
+                Err(_) => ApiError::new(
+                    ErrorCode::SerializationException,
+                    format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+                )
+                .into_response(&uuid::Uuid::new_v4().to_string()),
+            }
+        }
+    }
+}
+
+async fn control_plane(
+    state: Arc<AppState>,
+    peer: SocketAddr,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -175,6 +224,7 @@ async fn control_plane(
         error: None,
         request_id: request_id.clone(),
         at: now,
+        captured: None,
     };
     let result = match authenticate(&state.config, incoming, CONTROL_PLANE_SERVICE, now) {
         Err(rejected) => {

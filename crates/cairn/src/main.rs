@@ -95,7 +95,8 @@ enum Command {
     /// Run the CloudTrail API server on the data directory.
     ///
     /// Serves the CloudTrail API (AWS JSON 1.1, SigV4) at `POST /`, `/health` and Prometheus
-    /// `/metrics`. Principals come from --config (TOML; see the documentation of
+    /// `/metrics`; with --upstream, also the capture proxy: calls signed for other services
+    /// (EC2, S3, SSM, CloudWatch, ...) are verified, forwarded and recorded as their events. Principals come from --config (TOML; see the documentation of
     /// `cairn_server::config`); without one, a Root admin key from CAIRN_ROOT_ACCESS_KEY_ID /
     /// CAIRN_ROOT_SECRET_ACCESS_KEY, or generated on first start into
     /// `<data-dir>/root-credentials` and printed once. SIGTERM or Ctrl-C stops it gracefully.
@@ -108,6 +109,11 @@ enum Command {
         /// Accounts and principals (TOML).
         #[arg(long, env = "CAIRN_CONFIG")]
         config: Option<PathBuf>,
+        /// Forward the calls signed for other services than CloudTrail to this URL and record
+        /// them as their CloudTrail events (the capture proxy; per-service upstreams in the
+        /// config file's [capture] table).
+        #[arg(long, env = "CAIRN_UPSTREAM", value_name = "URL")]
+        upstream: Option<String>,
     },
     /// Validate a trail's delivered log files against its signed digest files.
     ///
@@ -273,8 +279,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             listen,
             config,
+            upstream,
         } => {
-            cairn::serve::run(&data, &listen, config.as_deref())?;
+            cairn::serve::run(&data, &listen, config.as_deref(), upstream)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ValidateLogs {

@@ -17,7 +17,12 @@ use crate::{DataDirArgs, store_options};
 /// Where `cairn serve` listens by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
 
-pub fn run(data: &DataDirArgs, listen: &str, config_path: Option<&Path>) -> Result<()> {
+pub fn run(
+    data: &DataDirArgs,
+    listen: &str,
+    config_path: Option<&Path>,
+    upstream: Option<String>,
+) -> Result<()> {
     let store = Arc::new(Store::open(
         &data.data_dir,
         store_options(data.retention_days),
@@ -41,6 +46,10 @@ pub fn run(data: &DataDirArgs, listen: &str, config_path: Option<&Path>) -> Resu
             config
         }
     };
+    let mut config = config;
+    if let Some(upstream) = upstream {
+        config.capture.upstream = Some(upstream);
+    }
     let delivery = DeliverySettings::resolve(&data.data_dir, &config.delivery, |name| {
         std::env::var(name).ok()
     })

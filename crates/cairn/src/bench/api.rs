@@ -87,6 +87,7 @@ pub fn run_api_benchmark(
             (probe_key.clone(), prober),
         ]),
         delivery: Default::default(),
+        capture: Default::default(),
     };
     // No trails log here; delivery only idles.
     let delivery = DeliverySettings::resolve(store.dir(), &config.delivery, |_| None)

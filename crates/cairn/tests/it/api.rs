@@ -137,6 +137,7 @@ impl TestServer {
             .env_remove("CAIRN_ROOT_ACCESS_KEY_ID")
             .env_remove("CAIRN_ROOT_SECRET_ACCESS_KEY")
             .env_remove("CAIRN_CONFIG")
+            .env_remove("CAIRN_UPSTREAM")
             .envs(env.iter().copied())
             .stdout(Stdio::piped());
         if let Some(config) = config {

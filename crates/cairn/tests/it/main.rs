@@ -2,6 +2,7 @@
 //! importer and the store, and the `cairn` command as a user runs it.
 
 mod api;
+mod capture;
 mod cli;
 mod datasets;
 mod delivery;

@@ -1,0 +1,624 @@
+//! The capture proxy: a call signed for another service than CloudTrail is forwarded to that
+//! service's upstream unchanged and recorded as its CloudTrail event.
+//!
+//! 1. The SigV4 credential scope names the service (`ec2`, `s3`, `ssm`, `monitoring`, ...);
+//!    its upstream is `[capture.upstreams]`'s entry or `[capture] upstream`.
+//! 2. The signature is verified against cairn's principals before anything is attributed:
+//!    - a valid signature: the event's `userIdentity` is that principal;
+//!    - an unknown key or a signature that does not verify: the call is **not forwarded**; it
+//!      is answered with the service's own authentication error and recorded with
+//!      `{"type": "Unknown", "accessKeyId": <the key claimed>}` (a forged signature never
+//!      lends its claimed identity to an event);
+//!    - no signature at all (S3's anonymous requests, presigned URLs): forwarded, the upstream
+//!      decides, and recorded as `{"type": "Unknown"}` (with the presigned URL's key, if any).
+//! 3. Method, path, query, headers (Host included; hop-by-hop headers excepted) and body go to
+//!    the upstream as they came, so its own signature check passes; its answer comes back
+//!    unchanged. Bodies are read whole up to `max_body_bytes`, except the answers that are an
+//!    object's bytes (S3 GetObject), which stream through.
+//! 4. The call is decoded with the service's model (`cairn-capture`), secrets are hidden, and
+//!    the event goes to the audit writer. With `durability = "sync"` (the default) the answer
+//!    waits until the event is durable; calls waiting together share one fsync. If it cannot
+//!    be stored the caller gets `InternalFailure` (the upstream did act). With `async` the
+//!    answer goes at once and the event follows in the writer's next batch.
+//!
+//! `sourceIPAddress` is the peer's address, or, when the peer is a trusted proxy, the last
+//! address in `X-Forwarded-For` that is not one.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::SystemTime;
+
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use cairn_capture::redact::Redaction;
+use cairn_capture::{
+    Protocol, RequestParts, ResponseParts, ServiceModel, classify, decode_request, decode_response,
+};
+use futures_util::TryStreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde_json::Value;
+
+use crate::audit::{ApiCall, AuditSender, Caller, Captured};
+use crate::auth::{IncomingRequest, authenticate};
+use crate::config::{CaptureConfig, Config, Durability};
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+
+/// Bodies read whole up to this size by default.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// AWS truncates `userAgent` to 1 KB.
+const MAX_USER_AGENT: usize = 1024;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1): not forwarded in either direction.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The proxy's settings and its HTTP client.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    default_upstream: Option<String>,
+    upstreams: BTreeMap<String, String>,
+    trusted_proxies: Vec<IpAddr>,
+    durability: Durability,
+    redaction: Redaction,
+    max_body_bytes: usize,
+    client: reqwest::Client,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// cairn's own API (CloudTrail).
+    ControlPlane,
+    /// Another service's upstream, by signing name (`None`: unsigned).
+    Capture(Option<String>),
+}
+
+impl Proxy {
+    pub fn new(config: &CaptureConfig) -> Result<Proxy, String> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("building the upstream HTTP client: {e}"))?;
+        Ok(Proxy {
+            default_upstream: config.upstream.clone(),
+            upstreams: config.upstreams.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
+            durability: config.durability,
+            redaction: Redaction::with_extra(&config.redact),
+            max_body_bytes: config.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            client,
+        })
+    }
+
+    fn upstream_for(&self, service: &str) -> Option<&str> {
+        self.upstreams
+            .get(service)
+            .or(self.default_upstream.as_ref())
+            .map(String::as_str)
+    }
+
+    /// Where a request goes: by the service its signature is scoped to; an unsigned request
+    /// goes upstream when there is one, unless it names a CloudTrail operation.
+    pub fn route(&self, headers: &HeaderMap, query: Option<&str>) -> Route {
+        match signing_scope(headers, query).map(|scope| scope.service) {
+            Some(service) if service == "cloudtrail" || service == "cloudtrail-data" => {
+                Route::ControlPlane
+            }
+            Some(service) => Route::Capture(Some(service)),
+            None => {
+                let cloudtrail_target = headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.contains("CloudTrail"));
+                let any_upstream = self.default_upstream.is_some() || !self.upstreams.is_empty();
+                if any_upstream && !cloudtrail_target {
+                    Route::Capture(None)
+                } else {
+                    Route::ControlPlane
+                }
+            }
+        }
+    }
+
+    /// The caller's address: the peer, or what trusted proxies say it is.
+    fn source_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> String {
+        if !self.trusted_proxies.contains(&peer.ip()) {
+            return peer.ip().to_string();
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        forwarded
+            .iter()
+            .rev()
+            .find(|ip| !self.trusted_proxies.contains(ip))
+            .or(forwarded.first())
+            .map_or_else(|| peer.ip().to_string(), IpAddr::to_string)
+    }
+}
+
+/// The credential scope a request is signed with (header or presigned query).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningScope {
+    pub access_key_id: String,
+    pub region: String,
+    pub service: String,
+}
+
+/// Reads the scope of `Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/...`
+/// or of a presigned URL's `X-Amz-Credential`.
+pub fn signing_scope(headers: &HeaderMap, query: Option<&str>) -> Option<SigningScope> {
+    let credential = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("AWS4-HMAC-SHA256 "))
+        .and_then(|rest| {
+            rest.split(',')
+                .find_map(|part| part.trim().strip_prefix("Credential="))
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            form_urlencoded::parse(query?.as_bytes())
+                .find(|(k, _)| k == "X-Amz-Credential")
+                .map(|(_, v)| v.into_owned())
+        })?;
+    let parts: Vec<&str> = credential.split('/').collect();
+    let [key, _date, region, service, "aws4_request"] = parts[..] else {
+        return None;
+    };
+    Some(SigningScope {
+        access_key_id: key.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+    })
+}
+
+/// Everything one captured call needs from the server.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub proxy: &'a Proxy,
+    pub audit: &'a AuditSender,
+    pub metrics: &'a Metrics,
+}
+
+/// Forwards and records one call.
+pub async fn handle(
+    context: Context<'_>,
+    peer: SocketAddr,
+    service: Option<String>,
+    parts: http::request::Parts,
+    body: Body,
+) -> Response {
+    let Context {
+        config,
+        proxy,
+        audit,
+        metrics,
+    } = context;
+    let now = SystemTime::now();
+    let scope = signing_scope(&parts.headers, parts.uri.query());
+    let service = service.unwrap_or_else(|| {
+        // Unsigned: S3 is the service AWS lets anonymous callers use.
+        "s3".to_owned()
+    });
+    let model = ServiceModel::for_service(&service);
+    let protocol = model.map_or(Protocol::Json, |m| m.protocol);
+    let local_request_id = uuid::Uuid::new_v4().to_string();
+    let mut call = ApiCall {
+        event_name: "Unknown".to_owned(),
+        event_source: "",
+        read_only: false,
+        caller: Caller::Anonymous,
+        account_id: config.fallback_account(),
+        region: scope
+            .as_ref()
+            .map_or_else(|| config.default_region.clone(), |s| s.region.clone()),
+        source_ip: proxy.source_ip(peer, &parts.headers),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| truncate(ua, MAX_USER_AGENT)),
+        request: None,
+        response: None,
+        error: None,
+        request_id: local_request_id.clone(),
+        at: now,
+        captured: Some(Captured {
+            event_source: model.map_or_else(
+                || format!("{service}.amazonaws.com"),
+                |m| m.event_source.clone(),
+            ),
+            request_parameters: Value::Null,
+            response_elements: Value::Null,
+            error_code: None,
+            error_message: None,
+            data_event: false,
+            resources: Vec::new(),
+        }),
+    };
+
+    let body = match axum::body::to_bytes(body, proxy.max_body_bytes).await {
+        Ok(body) => body,
+        Err(_) => {
+            let error = ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "The request body is larger than cairn's capture limit of {} bytes \
+                     (max_body_bytes).",
+                    proxy.max_body_bytes
+                ),
+            );
+            return answer_error(audit, metrics, call, protocol, &error, "EntityTooLarge").await;
+        }
+    };
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let request_parts = RequestParts {
+        method: parts.method.as_str(),
+        path: &path,
+        query: &query,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let decoded = model.map(|m| decode_request(m, &request_parts));
+    if let Some(Ok(decoded)) = &decoded {
+        call.event_name.clone_from(&decoded.operation);
+        call.read_only = classify::read_only(&decoded.operation);
+    }
+
+    // Who is calling: a valid signature, or nobody in particular.
+    let incoming = IncomingRequest {
+        method: parts.method.as_str(),
+        path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let signed = parts.headers.contains_key(http::header::AUTHORIZATION);
+    match authenticate(config, incoming, &service, now) {
+        Ok(authenticated) => {
+            call.account_id = authenticated.principal.account_id.clone();
+            call.region = authenticated.region;
+            call.caller = Caller::Principal(authenticated.principal);
+        }
+        Err(rejected) if signed => {
+            call.caller = match &rejected.access_key_id {
+                Some(key) => Caller::UnknownKey(key.clone()),
+                None => Caller::Anonymous,
+            };
+            let code = auth_error_code(protocol, &rejected.error);
+            return answer_error(audit, metrics, call, protocol, &rejected.error, code).await;
+        }
+        Err(_) => {
+            if let Some(scope) = &scope {
+                call.caller = Caller::UnknownKey(scope.access_key_id.clone());
+            }
+        }
+    }
+
+    let Some(upstream) = proxy.upstream_for(&service) else {
+        let error = ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("cairn has no upstream for service {service} ([capture] upstream)."),
+        );
+        return answer_error(audit, metrics, call, protocol, &error, "ServiceUnavailable").await;
+    };
+    let url = format!(
+        "{}{}",
+        upstream.trim_end_matches('/'),
+        parts.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut forward = proxy.client.request(parts.method.clone(), &url);
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) && name != http::header::CONTENT_LENGTH {
+            forward = forward.header(name, value);
+        }
+    }
+    let answer = match forward.body(body.clone()).send().await {
+        Ok(answer) => answer,
+        Err(e) => {
+            let error = ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("cairn could not reach the {service} upstream: {e}"),
+            );
+            return answer_error(audit, metrics, call, protocol, &error, "ServiceUnavailable")
+                .await;
+        }
+    };
+    let status = answer.status();
+    let mut headers = answer.headers().clone();
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    let operation = decoded
+        .as_ref()
+        .and_then(|d| d.as_ref().ok())
+        .map(|d| d.operation.clone());
+    // An object's bytes stream through; everything else is read whole to be decoded.
+    let streams = status.is_success()
+        && model
+            .zip(operation.as_deref())
+            .is_some_and(|(m, op)| answer_is_a_blob(m, op));
+    let (response_body, read_body) = if streams {
+        let stream = answer.bytes_stream().map_err(std::io::Error::other);
+        (Body::from_stream(stream), Bytes::new())
+    } else {
+        match read_limited(answer, proxy.max_body_bytes).await {
+            Ok(bytes) => (Body::from(bytes.clone()), bytes),
+            Err(e) => {
+                let error = ApiError::new(ErrorCode::InvalidParameter, e);
+                return answer_error(audit, metrics, call, protocol, &error, "ServiceUnavailable")
+                    .await;
+            }
+        }
+    };
+
+    if let (Some(model), Some(Ok(decoded))) = (model, &decoded) {
+        let outcome = decode_response(
+            model,
+            &decoded.operation,
+            call.read_only,
+            &ResponseParts {
+                status: status.as_u16(),
+                headers: &headers,
+                body: &read_body,
+            },
+        );
+        let mut parameters = decoded.parameters.clone();
+        let mut elements = outcome.elements;
+        proxy
+            .redaction
+            .apply(&service, &decoded.operation, &mut parameters, false);
+        proxy
+            .redaction
+            .apply(&service, &decoded.operation, &mut elements, true);
+        if let Some(id) = outcome.request_id {
+            call.request_id = id;
+        }
+        let resources = classify::resources(
+            &service,
+            &decoded.operation,
+            &call.account_id,
+            &call.region,
+            decoded.bucket.as_deref(),
+            decoded.key.as_deref(),
+            &parameters,
+        );
+        if let Some(captured) = &mut call.captured {
+            captured.request_parameters = parameters;
+            captured.response_elements = elements;
+            captured.error_code = outcome.error_code;
+            captured.error_message = outcome.error_message;
+            captured.data_event = classify::is_data_event(&service, &decoded.operation);
+            captured.resources = resources;
+        }
+    } else if let Some(captured) = &mut call.captured {
+        // A call the models do not know: recorded by its status alone.
+        if !status.is_success() {
+            captured.error_code = Some(status.as_u16().to_string());
+        }
+    }
+    metrics.count_request(&call.event_name, status.as_u16());
+    if !record(audit, proxy.durability, call).await {
+        let error =
+            ApiError::internal("the call was made, but its audit event could not be stored");
+        return error_response(protocol, &error, "InternalFailure", &local_request_id);
+    }
+    let mut response = Response::new(response_body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Whether `operation`'s answer is an object's bytes (a streaming blob payload).
+fn answer_is_a_blob(model: &ServiceModel, operation: &str) -> bool {
+    let Some(output) = model
+        .operations
+        .get(operation)
+        .and_then(|op| op.output.as_deref())
+        .and_then(|name| model.shape(name))
+    else {
+        return false;
+    };
+    output
+        .payload
+        .as_ref()
+        .and_then(|payload| output.members.get(payload))
+        .and_then(|member| model.shape(&member.shape))
+        .is_some_and(|shape| shape.kind == "blob")
+}
+
+async fn read_limited(answer: reqwest::Response, limit: usize) -> Result<Bytes, String> {
+    if answer.content_length().is_some_and(|n| n as usize > limit) {
+        return Err(format!(
+            "the upstream's answer is larger than cairn's capture limit of {limit} bytes"
+        ));
+    }
+    let bytes = answer
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the upstream's answer: {e}"))?;
+    if bytes.len() > limit {
+        return Err(format!(
+            "the upstream's answer is larger than cairn's capture limit of {limit} bytes"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Records `call` as `durability` says; false if it had to be durable and is not.
+async fn record(audit: &AuditSender, durability: Durability, call: ApiCall) -> bool {
+    match durability {
+        Durability::Sync => audit.record_durably(call).await.unwrap_or(false),
+        Durability::Async => {
+            audit.record(call);
+            true
+        }
+    }
+}
+
+/// Answers a call cairn refused or could not forward, and records it with `code`.
+async fn answer_error(
+    audit: &AuditSender,
+    metrics: &Metrics,
+    mut call: ApiCall,
+    protocol: Protocol,
+    error: &ApiError,
+    code: &str,
+) -> Response {
+    if let Some(captured) = &mut call.captured {
+        captured.error_code = Some(code.to_owned());
+        captured.error_message = Some(error.message.clone());
+    }
+    let request_id = call.request_id.clone();
+    metrics.count_request(&call.event_name, error.code.status().as_u16());
+    // The refusal is answered whether or not its record could be stored.
+    let _ = record(audit, Durability::Sync, call).await;
+    error_response(protocol, error, code, &request_id)
+}
+
+/// The service's own authentication error codes.
+fn auth_error_code(protocol: Protocol, error: &ApiError) -> &'static str {
+    let unknown_key = error.code == ErrorCode::UnrecognizedClient;
+    match protocol {
+        Protocol::RestXml if unknown_key => "InvalidAccessKeyId",
+        Protocol::RestXml => "SignatureDoesNotMatch",
+        Protocol::Ec2 => "AuthFailure",
+        Protocol::Query if unknown_key => "InvalidClientTokenId",
+        Protocol::Query => "SignatureDoesNotMatch",
+        _ if unknown_key => "UnrecognizedClientException",
+        _ => "InvalidSignatureException",
+    }
+}
+
+/// An error answer in the service's protocol.
+fn error_response(protocol: Protocol, error: &ApiError, code: &str, request_id: &str) -> Response {
+    let status = match code {
+        "ServiceUnavailable" => StatusCode::BAD_GATEWAY,
+        "EntityTooLarge" => StatusCode::PAYLOAD_TOO_LARGE,
+        "InternalFailure" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => error.code.status(),
+    };
+    let message = xml_escape(&error.message);
+    let (content_type, body) = match protocol {
+        Protocol::Json | Protocol::RestJson => (
+            "application/x-amz-json-1.1",
+            serde_json::json!({"__type": code, "message": error.message}).to_string(),
+        ),
+        Protocol::Ec2 => (
+            "text/xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code>\
+                 <Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+            ),
+        ),
+        Protocol::Query => (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>\
+                 </Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+            ),
+        ),
+        Protocol::RestXml => (
+            "application/xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>\
+                 <RequestId>{request_id}</RequestId></Error>"
+            ),
+        ),
+    };
+    let mut response = (status, [(http::header::CONTENT_TYPE, content_type)], body).into_response();
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-amzn-requestid"), value);
+    }
+    response
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_scope_routes_the_request() {
+        let proxy = Proxy::new(&CaptureConfig {
+            upstream: Some("http://127.0.0.1:5000".into()),
+            ..CaptureConfig::default()
+        })
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "AWS4-HMAC-SHA256 Credential=AKIA/20260101/eu-west-1/ec2/aws4_request, SignedHeaders=host, Signature=00"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            proxy.route(&headers, None),
+            Route::Capture(Some("ec2".into()))
+        );
+        assert_eq!(signing_scope(&headers, None).unwrap().region, "eu-west-1");
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "AWS4-HMAC-SHA256 Credential=AKIA/20260101/eu-west-1/cloudtrail/aws4_request, SignedHeaders=host, Signature=00"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(proxy.route(&headers, None), Route::ControlPlane);
+        let presigned = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20260101%2Fus-east-1%2Fs3%2Faws4_request";
+        assert_eq!(
+            proxy.route(&HeaderMap::new(), Some(presigned)),
+            Route::Capture(Some("s3".into()))
+        );
+        assert_eq!(proxy.route(&HeaderMap::new(), None), Route::Capture(None));
+        let without = Proxy::new(&CaptureConfig::default()).unwrap();
+        assert_eq!(without.route(&HeaderMap::new(), None), Route::ControlPlane);
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_trusted_proxies() {
+        let proxy = Proxy::new(&CaptureConfig {
+            trusted_proxies: vec!["10.0.0.5".parse().unwrap()],
+            ..CaptureConfig::default()
+        })
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "198.51.100.7, 10.0.0.5".parse().unwrap());
+        let trusted: SocketAddr = "10.0.0.5:4000".parse().unwrap();
+        let other: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+        assert_eq!(proxy.source_ip(trusted, &headers), "198.51.100.7");
+        assert_eq!(proxy.source_ip(other, &headers), "203.0.113.9");
+    }
+}

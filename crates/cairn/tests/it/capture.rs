@@ -1,0 +1,88 @@
+//! The capture proxy against a real upstream (moto_server) and real clients (boto3): calls to
+//! EC2, EBS, SSM, CloudWatch, EC2 Instance Connect and S3 through cairn become their
+//! CloudTrail events; a SecureString's value is stored nowhere.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::api::{CONFIG, REGION, TestServer, run_client, scenario_principals};
+use crate::delivery::MotoServer;
+
+const SECRET: &str = "correct-horse-battery-staple-7f3a";
+
+#[test]
+fn calls_through_cairn_become_their_cloudtrail_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let data_dir = dir.path().join("data");
+    let moto = MotoServer::start();
+    let server = TestServer::start(
+        &data_dir,
+        Some(&config_path),
+        &[
+            ("CAIRN_UPSTREAM", moto.endpoint.as_str()),
+            ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
+        ],
+    );
+    let scenario = json!({
+        "endpoint": format!("http://{}", server.endpoint),
+        "region": REGION,
+        "principals": scenario_principals(),
+        "bucket_dir": data_dir.join("buckets/data-event-bucket"),
+        "secret": SECRET,
+    });
+    let scenario_path = dir.path().join("scenario.json");
+    std::fs::write(&scenario_path, scenario.to_string()).unwrap();
+    run_client("capture.py", &[scenario_path.as_os_str()]);
+    let (status, printed) = server.stop();
+    assert!(
+        status.success(),
+        "cairn serve exited with {status}: {printed}"
+    );
+
+    // The secret is in no file of the data directory (gzipped ones read unzipped) ...
+    assert_secret_absent(&data_dir);
+    // ... and in no stored event, read back through the store.
+    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["lookup-events", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let events = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        events.contains("PutParameter"),
+        "the PutParameter event is missing"
+    );
+    assert!(
+        !events.contains(SECRET),
+        "the SecureString value is in an event"
+    );
+}
+
+fn assert_secret_absent(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            assert_secret_absent(&path);
+            continue;
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut unzipped = Vec::new();
+            flate2::read::MultiGzDecoder::new(bytes.as_slice())
+                .read_to_end(&mut unzipped)
+                .unwrap();
+            bytes = unzipped;
+        }
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the SecureString value is in {}",
+            path.display()
+        );
+    }
+}
