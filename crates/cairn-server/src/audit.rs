@@ -15,7 +15,13 @@
 //!
 //! Calls are turned into events and appended by one background task in batches, so a call's own
 //! latency includes neither building its record nor an fsync; each batch is durable and visible
-//! to LookupEvents as soon as it is appended (well within a second).
+//! to LookupEvents as soon as it is appended (well within a second). A captured call that must
+//! not be answered before its event is durable waits on [`AuditSender::record_durably`]; the
+//! calls waiting together share the batch's single append and fsync (group commit).
+//!
+//! Captured calls (other services, through `crate::capture`) carry their decoded members in
+//! [`Captured`]; their event has the service's `eventSource`, `resources`, and `Data` as
+//! `eventCategory` for data events.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

@@ -1,13 +1,15 @@
 //! `cairn bench`: a deterministic generator of realistic delivered trail log files, and the
 //! benchmarks: import throughput, bytes per event on disk (against DuckDB's zstd Parquet of
 //! the same records) and lookup latency (`run`); the HTTP API (`api`, in `bench/api.rs`);
-//! trail delivery throughput and lag (`delivery`, in `bench/delivery.rs`).
+//! trail delivery throughput and lag (`delivery`, in `bench/delivery.rs`); the latency the
+//! capture proxy adds (`capture`, in `bench/capture.rs`).
 //!
 //! The generator writes gzipped `{"Records":[...]}` files in AWS's key layout, ~2,000 records a
 //! file, over many accounts, regions, services and identity types, with errors and S3 data
 //! events, from a seeded PRNG: the same arguments always give the same bytes.
 
 mod api;
+pub mod capture;
 pub mod delivery;
 
 use std::fmt::Write as _;
@@ -74,10 +76,16 @@ pub enum BenchCommand {
     /// Trail delivery: throughput of one round over a backlog, and the lag from event to
     /// delivered object under a steady load, to local folders or an S3-compatible server.
     Delivery(delivery::DeliveryBench),
+    /// The capture proxy: the latency it adds to a call against calling the upstream directly,
+    /// at a fixed rate, with durable recording.
+    Capture(capture::CaptureBench),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Capture(bench) => {
+            print!("{}", capture::run_capture_benchmark(&bench)?);
+        }
         BenchCommand::Delivery(bench) => {
             print!("{}", delivery::run_delivery_benchmark(&bench)?);
         }
