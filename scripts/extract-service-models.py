@@ -69,8 +69,9 @@ def compact(model):
     meta = model["metadata"]
     return {
         "service": meta.get("signingName", meta["endpointPrefix"]),
-        "protocol": meta["protocol"] if "protocols" not in meta else
-        next(p for p in meta["protocols"] if p in ("json", "query", "ec2", "rest-json", "rest-xml")),
+        # Every protocol cairn reads that the service speaks, the preferred first.
+        "protocols": [p for p in meta.get("protocols", [meta["protocol"]])
+                      if p in ("json", "query", "ec2", "rest-json", "rest-xml")],
         "eventSource": meta["endpointPrefix"] + ".amazonaws.com",
         "apiVersion": meta["apiVersion"],
         "targetPrefix": meta.get("targetPrefix"),

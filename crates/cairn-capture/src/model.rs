@@ -5,7 +5,7 @@
 //! # The compact model format (written by the script; read here)
 //!
 //! ```text
-//! {"service": "<SigV4 signing name>", "protocol": "json|query|ec2|rest-json|rest-xml",
+//! {"service": "<SigV4 signing name>", "protocols": ["json|query|ec2|rest-json|rest-xml", ...],
 //!  "eventSource": "<endpoint prefix>.amazonaws.com", "apiVersion": "...",
 //!  "targetPrefix": "<X-Amz-Target prefix>" | null,
 //!  "operations": {"<Name>": {"method", "uri", "input"?, "output"?}},
@@ -61,7 +61,9 @@ pub enum Protocol {
 #[serde(rename_all = "camelCase")]
 pub struct ServiceModel {
     pub service: String,
-    pub protocol: Protocol,
+    /// The protocols the service speaks that cairn reads, the preferred first (CloudWatch
+    /// takes JSON and query).
+    pub protocols: Vec<Protocol>,
     pub event_source: String,
     pub api_version: String,
     pub target_prefix: Option<String>,
@@ -141,6 +143,24 @@ impl ServiceModel {
     pub fn shape(&self, name: &str) -> Option<&Shape> {
         self.shapes.get(name)
     }
+
+    /// The preferred protocol: the one error answers use when a request tells nothing.
+    pub fn protocol(&self) -> Protocol {
+        self.protocols.first().copied().unwrap_or(Protocol::Json)
+    }
+
+    /// The protocol a request is in: JSON when it names its operation in `X-Amz-Target`,
+    /// query when its form names an `Action`, else the preferred one.
+    pub fn protocol_of(&self, x_amz_target: bool, form_action: bool) -> Protocol {
+        let speaks = |p: Protocol| self.protocols.contains(&p);
+        if x_amz_target && speaks(Protocol::Json) {
+            Protocol::Json
+        } else if form_action && speaks(Protocol::Query) {
+            Protocol::Query
+        } else {
+            self.protocol()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -163,7 +183,9 @@ mod tests {
             }
         }
         let ec2 = ServiceModel::for_service("ec2").unwrap();
-        assert_eq!(ec2.protocol, Protocol::Ec2);
+        assert_eq!(ec2.protocol(), Protocol::Ec2);
+        let monitoring = ServiceModel::for_service("monitoring").unwrap();
+        assert_eq!(monitoring.protocols, [Protocol::Json, Protocol::Query]);
         assert_eq!(
             ServiceModel::for_service("monitoring")
                 .unwrap()

@@ -40,6 +40,8 @@ pub struct RequestParts<'a> {
 /// What a request asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedRequest {
+    /// The protocol the request was in (the answer is in the same).
+    pub protocol: Protocol,
     pub operation: String,
     /// `null` when the call has no parameters.
     pub parameters: Value,
@@ -54,11 +56,20 @@ pub fn decode_request(
     model: &ServiceModel,
     parts: &RequestParts<'_>,
 ) -> Result<DecodedRequest, String> {
-    match model.protocol {
+    let form = if parts.method == "POST" {
+        parts.body
+    } else {
+        parts.query.as_bytes()
+    };
+    let form_action = form_urlencoded::parse(form).any(|(k, _)| k == "Action");
+    let protocol = model.protocol_of(parts.headers.contains_key("x-amz-target"), form_action);
+    let mut decoded = match protocol {
         Protocol::Json => decode_json(model, parts),
-        Protocol::Query | Protocol::Ec2 => decode_query(model, parts),
-        Protocol::RestJson | Protocol::RestXml => decode_rest(model, parts),
-    }
+        Protocol::Query | Protocol::Ec2 => decode_query(model, parts, protocol),
+        Protocol::RestJson | Protocol::RestXml => decode_rest(model, parts, protocol),
+    }?;
+    decoded.protocol = protocol;
+    Ok(decoded)
 }
 
 fn decode_json(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<DecodedRequest, String> {
@@ -76,6 +87,7 @@ fn decode_json(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<Decoded
         .and_then(|op| op.input.as_deref())
         .and_then(|name| model.shape(name));
     Ok(DecodedRequest {
+        protocol: Protocol::Json,
         operation: operation.to_owned(),
         parameters: non_empty(json_to_cloudtrail(model, &body, input)),
         bucket: None,
@@ -137,7 +149,11 @@ pub(crate) fn json_to_cloudtrail(
     }
 }
 
-fn decode_query(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<DecodedRequest, String> {
+fn decode_query(
+    model: &ServiceModel,
+    parts: &RequestParts<'_>,
+    protocol: Protocol,
+) -> Result<DecodedRequest, String> {
     let form = if parts.method == "POST" {
         parts.body
     } else {
@@ -148,7 +164,7 @@ fn decode_query(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<Decode
         .get("Action")
         .ok_or("a query-protocol request without Action")?
         .clone();
-    let ec2 = model.protocol == Protocol::Ec2;
+    let ec2 = protocol == Protocol::Ec2;
     let input = model
         .operations
         .get(&operation)
@@ -181,6 +197,7 @@ fn decode_query(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<Decode
         parameters = Value::Null;
     }
     Ok(DecodedRequest {
+        protocol,
         operation,
         parameters,
         bucket: None,
@@ -388,7 +405,11 @@ fn ec2_conventions(model: &ServiceModel, operation: &str, input: &Shape, value: 
     }
 }
 
-fn decode_rest(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<DecodedRequest, String> {
+fn decode_rest(
+    model: &ServiceModel,
+    parts: &RequestParts<'_>,
+    protocol: Protocol,
+) -> Result<DecodedRequest, String> {
     let query: Vec<(String, String)> = form_urlencoded::parse(parts.query.as_bytes())
         .into_owned()
         .collect();
@@ -400,7 +421,7 @@ fn decode_rest(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<Decoded
         .ok_or_else(|| format!("no {} operation is {} {path}", model.service, parts.method))?;
     let input = operation.input.as_deref().and_then(|n| model.shape(n));
     let mut out = Map::new();
-    let s3 = model.protocol == Protocol::RestXml;
+    let s3 = protocol == Protocol::RestXml;
     if s3 {
         if let Some(bucket) = labels.get("Bucket") {
             out.insert("bucketName".into(), Value::String(bucket.clone()));
@@ -452,10 +473,11 @@ fn decode_rest(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<Decoded
             }
         }
         if !parts.body.is_empty() {
-            read_rest_body(model, input, parts.body, &mut out);
+            read_rest_body(model, protocol, input, parts.body, &mut out);
         }
     }
     Ok(DecodedRequest {
+        protocol,
         operation: name.to_owned(),
         parameters: non_empty(Value::Object(out)),
         bucket: labels.get("Bucket").cloned(),
@@ -464,8 +486,14 @@ fn decode_rest(model: &ServiceModel, parts: &RequestParts<'_>) -> Result<Decoded
 }
 
 /// The body of a REST request: S3's XML payload as `{"<root>": {...}}`, REST-JSON's members.
-fn read_rest_body(model: &ServiceModel, input: &Shape, body: &[u8], out: &mut Map<String, Value>) {
-    match model.protocol {
+fn read_rest_body(
+    model: &ServiceModel,
+    protocol: Protocol,
+    input: &Shape,
+    body: &[u8],
+    out: &mut Map<String, Value>,
+) {
+    match protocol {
         Protocol::RestXml => {
             let payload = input
                 .payload

@@ -29,14 +29,15 @@ pub struct DecodedResponse {
     pub request_id: Option<String>,
 }
 
-/// Decodes the answer to `operation` (known to `model` or not).
+/// Decodes the answer to `operation` (known to `model` or not), sent in `protocol`.
 pub fn decode_response(
     model: &ServiceModel,
+    protocol: Protocol,
     operation: &str,
     read_only: bool,
     parts: &ResponseParts<'_>,
 ) -> DecodedResponse {
-    let document = match model.protocol {
+    let document = match protocol {
         Protocol::Json | Protocol::RestJson => {
             Document::Json(serde_json::from_slice::<Value>(parts.body).unwrap_or(Value::Null))
         }
@@ -55,12 +56,12 @@ pub fn decode_response(
             .map(|e| e.text.clone()),
         _ => None,
     };
-    let request_id = match model.protocol {
+    let request_id = match protocol {
         Protocol::Query | Protocol::Ec2 => from_body.or(from_headers),
         _ => from_headers.or(from_body),
     };
     if parts.status >= 300 {
-        let (code, message) = error_of(model.protocol, parts, &document);
+        let (code, message) = error_of(protocol, parts, &document);
         return DecodedResponse {
             elements: Value::Null,
             error_code: Some(code),
@@ -76,7 +77,7 @@ pub fn decode_response(
     let elements = if read_only {
         Value::Null
     } else {
-        elements_of(model, output, parts, &document)
+        elements_of(model, protocol, output, parts, &document)
     };
     DecodedResponse {
         elements,
@@ -93,11 +94,12 @@ enum Document {
 
 fn elements_of(
     model: &ServiceModel,
+    protocol: Protocol,
     output: Option<&Shape>,
     parts: &ResponseParts<'_>,
     document: &Document,
 ) -> Value {
-    let value = match (model.protocol, document) {
+    let value = match (protocol, document) {
         (Protocol::Json | Protocol::RestJson, Document::Json(body)) => {
             json_to_cloudtrail(model, body, output)
         }

@@ -2,7 +2,9 @@
 //! expected values are those of records in `../shared/datasets`).
 
 use cairn_capture::redact::HIDDEN;
-use cairn_capture::{RequestParts, ResponseParts, ServiceModel, decode_request, decode_response};
+use cairn_capture::{
+    Protocol, RequestParts, ResponseParts, ServiceModel, decode_request, decode_response,
+};
 use http::HeaderMap;
 use serde_json::{Value, json};
 
@@ -87,6 +89,7 @@ fn ec2_answers_keep_their_xml_names_and_types() {
     let head = HeaderMap::new();
     let answer = decode_response(
         model,
+        Protocol::Ec2,
         "TerminateInstances",
         false,
         &ResponseParts {
@@ -114,6 +117,7 @@ fn ec2_answers_keep_their_xml_names_and_types() {
     let error = br#"<?xml version="1.0"?><Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>The instance ID 'i-0' does not exist</Message></Error></Errors><RequestID>r-1</RequestID></Response>"#;
     let answer = decode_response(
         model,
+        Protocol::Ec2,
         "TerminateInstances",
         false,
         &ResponseParts {
@@ -165,6 +169,7 @@ fn json_services_use_lower_camel_members_and_hide_sensitive_ones() {
     let answer_head = headers(&[("x-amzn-requestid", "791e148a")]);
     let answer = decode_response(
         model,
+        Protocol::Json,
         "SendSSHPublicKey",
         false,
         &ResponseParts {
@@ -180,7 +185,7 @@ fn json_services_use_lower_camel_members_and_hide_sensitive_ones() {
     assert_eq!(answer.request_id.as_deref(), Some("791e148a"));
 
     let monitoring = ServiceModel::for_service("monitoring").unwrap();
-    let error = decode_response(monitoring, "DescribeAlarms", true, &ResponseParts { status: 400, headers: &HeaderMap::new(), body: br#"{"__type": "com.amazonaws.cloudwatch#InvalidNextToken", "message": "bad token"}"# });
+    let error = decode_response(monitoring, Protocol::Json, "DescribeAlarms", true, &ResponseParts { status: 400, headers: &HeaderMap::new(), body: br#"{"__type": "com.amazonaws.cloudwatch#InvalidNextToken", "message": "bad token"}"# });
     assert_eq!(error.error_code.as_deref(), Some("InvalidNextToken"));
 }
 
@@ -224,4 +229,50 @@ fn s3_calls_are_told_apart_by_path_query_and_headers() {
         params,
         json!({"bucketName": "b", "Host": "h", "CreateBucketConfiguration": {"LocationConstraint": "eu-west-1"}})
     );
+}
+
+#[test]
+fn query_services_read_member_lists_and_rest_json_binds_uri_labels() {
+    let form = "Action=PutMetricAlarm&Version=2010-08-01&AlarmName=cpu-high&Threshold=80.5\
+                &Dimensions.member.1.Name=InstanceId&Dimensions.member.1.Value=i-1&Period=300";
+    let (op, params) = request(
+        "monitoring",
+        "POST",
+        "/",
+        "",
+        &HeaderMap::new(),
+        form.as_bytes(),
+    );
+    assert_eq!(op, "PutMetricAlarm");
+    assert_eq!(
+        params,
+        json!({
+            "alarmName": "cpu-high",
+            "threshold": 80.5,
+            "period": 300,
+            "dimensions": [{"name": "InstanceId", "value": "i-1"}]
+        })
+    );
+
+    let head = headers(&[("content-type", "application/json")]);
+    let (op, params) = request(
+        "ebs",
+        "POST",
+        "/snapshots",
+        "",
+        &head,
+        br#"{"VolumeSize": 8, "Description": "nightly"}"#,
+    );
+    assert_eq!(op, "StartSnapshot");
+    assert_eq!(params, json!({"volumeSize": 8, "description": "nightly"}));
+    let (op, params) = request(
+        "ebs",
+        "GET",
+        "/snapshots/snap-1/blocks",
+        "maxResults=10",
+        &head,
+        b"",
+    );
+    assert_eq!(op, "ListSnapshotBlocks");
+    assert_eq!(params, json!({"snapshotId": "snap-1", "maxResults": 10}));
 }

@@ -216,7 +216,7 @@ pub async fn handle(
         "s3".to_owned()
     });
     let model = ServiceModel::for_service(&service);
-    let protocol = model.map_or(Protocol::Json, |m| m.protocol);
+    let mut protocol = model.map_or(Protocol::Json, ServiceModel::protocol);
     let local_request_id = uuid::Uuid::new_v4().to_string();
     let mut call = ApiCall {
         event_name: "Unknown".to_owned(),
@@ -277,6 +277,7 @@ pub async fn handle(
     };
     let decoded = model.map(|m| decode_request(m, &request_parts));
     if let Some(Ok(decoded)) = &decoded {
+        protocol = decoded.protocol;
         call.event_name.clone_from(&decoded.operation);
         call.read_only = classify::read_only(&decoded.operation);
     }
@@ -370,6 +371,7 @@ pub async fn handle(
     if let (Some(model), Some(Ok(decoded))) = (model, &decoded) {
         let outcome = decode_response(
             model,
+            decoded.protocol,
             &decoded.operation,
             call.read_only,
             &ResponseParts {
