@@ -7,8 +7,12 @@
 //! crate (the AWS SDK's own canonicalisation), comparing in constant time. The payload hash is
 //! part of the signature; an `x-amz-content-sha256` header, when sent, must also match the body.
 //!
-//! Only the `Authorization` header form is accepted (AWS's JSON APIs are not called with
-//! presigned URLs by the AWS CLI or the SDKs).
+//! A sent `x-amz-content-sha256` is the payload hash the client signed, as S3 has it: a hex
+//! hash must match the body; `UNSIGNED-PAYLOAD` and `STREAMING-…` (chunked uploads, whose
+//! chunk signatures the upstream checks) are signed as they are.
+//!
+//! Only the `Authorization` header form is verified: presigned URLs (S3's) pass the capture
+//! proxy unverified and unattributed (`crate::capture`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -220,7 +224,7 @@ pub fn authenticate(
     }
     let body_hash = hex::encode(Sha256::digest(request.body));
     if let Some(claimed) = request.headers.get("x-amz-content-sha256")
-        && claimed.as_bytes() != b"UNSIGNED-PAYLOAD"
+        && !payload_hash_is_a_mode(claimed.as_bytes())
         && !claimed
             .as_bytes()
             .eq_ignore_ascii_case(body_hash.as_bytes())
@@ -299,15 +303,31 @@ fn expected_signature(
         .build()
         .map_err(|e| e.to_string())?
         .into();
+    // S3's rule: a sent `x-amz-content-sha256` is the payload hash the client signed, also
+    // when it names a mode (`UNSIGNED-PAYLOAD`, `STREAMING-...` chunked uploads, whose chunks
+    // the upstream verifies).
+    let body = match request
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(claimed) => SignableBody::Precomputed(claimed.to_owned()),
+        None => SignableBody::Bytes(request.body),
+    };
     let signable = SignableRequest::new(
         request.method,
         request.path_and_query,
         headers.into_iter(),
-        SignableBody::Bytes(request.body),
+        body,
     )
     .map_err(|e| e.to_string())?;
     let output = sign(signable, &params).map_err(|e| e.to_string())?;
     Ok(output.signature().to_owned())
+}
+
+/// Whether an `x-amz-content-sha256` value names a payload mode rather than a hash.
+fn payload_hash_is_a_mode(claimed: &[u8]) -> bool {
+    claimed == b"UNSIGNED-PAYLOAD" || claimed.starts_with(b"STREAMING-")
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -478,5 +498,55 @@ mod tests {
             code(check(&unknown, b"{}", now)),
             ErrorCode::UnrecognizedClient
         );
+    }
+
+    #[test]
+    fn an_s3_style_unsigned_payload_is_verified_by_its_declared_hash() {
+        use aws_sigv4::http_request::PayloadChecksumKind;
+        let now = SystemTime::now();
+        let credentials = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE00000001",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "test",
+        );
+        let identity = credentials.into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(now)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let base = [("host", "127.0.0.1:7700")];
+        let signable = SignableRequest::new(
+            "PUT",
+            "http://127.0.0.1:7700/bucket/key",
+            base.iter().copied(),
+            SignableBody::UnsignedPayload,
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:7700".parse().unwrap());
+        for (k, v) in instructions.headers() {
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        assert_eq!(headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD");
+        let request = IncomingRequest {
+            method: "PUT",
+            path_and_query: "/bucket/key",
+            headers: &headers,
+            body: b"any bytes at all",
+        };
+        assert!(authenticate(&config(), request, "s3", now).is_ok());
     }
 }
