@@ -646,8 +646,8 @@ fn match_path(template: &str, path: &str) -> Option<BTreeMap<String, String>> {
     rest.is_empty().then_some(labels)
 }
 
-/// A query or header value typed as the model says.
-fn scalar(kind: &str, text: &str) -> Value {
+/// A query, header or XML text value typed as the model says.
+pub(crate) fn scalar(kind: &str, text: &str) -> Value {
     match kind {
         "integer" | "long" => text
             .parse::<i64>()

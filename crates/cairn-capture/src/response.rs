@@ -8,7 +8,7 @@
 use serde_json::{Map, Value};
 
 use crate::model::{Protocol, ServiceModel, Shape};
-use crate::request::{header, json_to_cloudtrail, lower_first};
+use crate::request::{header, json_to_cloudtrail, lower_first, scalar};
 use crate::xml::{self, Element};
 
 /// An answer as it came back from the service.
@@ -228,21 +228,7 @@ fn xml_value(model: &ServiceModel, element: &Element, shape: &Shape, ec2: bool) 
             }
             Value::Object(out)
         }
-        "integer" | "long" => element
-            .text
-            .parse::<i64>()
-            .map_or_else(|_| Value::String(element.text.clone()), Value::from),
-        "float" | "double" => element
-            .text
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or_else(|| Value::String(element.text.clone()), Value::Number),
-        "boolean" => match element.text.as_str() {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            other => Value::String(other.to_owned()),
-        },
+        "integer" | "long" | "float" | "double" | "boolean" => scalar(&shape.kind, &element.text),
         // EC2's records write times as epoch milliseconds.
         "timestamp" if ec2 => cairn_model::time::parse_event_time(&element.text)
             .map_or_else(|| Value::String(element.text.clone()), Value::from),

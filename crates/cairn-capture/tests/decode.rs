@@ -36,6 +36,24 @@ fn request(
     (decoded.operation, decoded.parameters)
 }
 
+fn answer(
+    service: &str,
+    protocol: Protocol,
+    operation: &str,
+    status: u16,
+    head: &HeaderMap,
+    body: &[u8],
+) -> cairn_capture::DecodedResponse {
+    let model = ServiceModel::for_service(service).unwrap();
+    let read_only = cairn_capture::classify::read_only(operation);
+    let parts = ResponseParts {
+        status,
+        headers: head,
+        body,
+    };
+    decode_response(model, protocol, operation, read_only, &parts)
+}
+
 fn ec2(form: &str) -> (String, Value) {
     request("ec2", "POST", "/", "", &HeaderMap::new(), form.as_bytes())
 }
@@ -78,7 +96,6 @@ fn ec2_lists_become_sets_of_items() {
 
 #[test]
 fn ec2_answers_keep_their_xml_names_and_types() {
-    let model = ServiceModel::for_service("ec2").unwrap();
     let body = br#"<?xml version="1.0" encoding="UTF-8"?>
 <TerminateInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
   <requestId>a58b663a-fcf6-4bbb-a349-bddfcef95459</requestId>
@@ -87,23 +104,13 @@ fn ec2_answers_keep_their_xml_names_and_types() {
     <previousState><code>16</code><name>running</name></previousState></item></instancesSet>
 </TerminateInstancesResponse>"#;
     let head = HeaderMap::new();
-    let answer = decode_response(
-        model,
-        Protocol::Ec2,
-        "TerminateInstances",
-        false,
-        &ResponseParts {
-            status: 200,
-            headers: &head,
-            body,
-        },
-    );
+    let decoded = answer("ec2", Protocol::Ec2, "TerminateInstances", 200, &head, body);
     assert_eq!(
-        answer.request_id.as_deref(),
+        decoded.request_id.as_deref(),
         Some("a58b663a-fcf6-4bbb-a349-bddfcef95459")
     );
     assert_eq!(
-        answer.elements,
+        decoded.elements,
         json!({
             "requestId": "a58b663a-fcf6-4bbb-a349-bddfcef95459",
             "instancesSet": {"items": [{
@@ -115,27 +122,24 @@ fn ec2_answers_keep_their_xml_names_and_types() {
     );
 
     let error = br#"<?xml version="1.0"?><Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code><Message>The instance ID 'i-0' does not exist</Message></Error></Errors><RequestID>r-1</RequestID></Response>"#;
-    let answer = decode_response(
-        model,
+    let decoded = answer(
+        "ec2",
         Protocol::Ec2,
         "TerminateInstances",
-        false,
-        &ResponseParts {
-            status: 400,
-            headers: &head,
-            body: error,
-        },
+        400,
+        &head,
+        error,
     );
     assert_eq!(
-        answer.error_code.as_deref(),
+        decoded.error_code.as_deref(),
         Some("Client.InvalidInstanceID.NotFound")
     );
     assert_eq!(
-        answer.error_message.as_deref(),
+        decoded.error_message.as_deref(),
         Some("The instance ID 'i-0' does not exist")
     );
-    assert_eq!(answer.elements, Value::Null);
-    assert_eq!(answer.request_id.as_deref(), Some("r-1"));
+    assert_eq!(decoded.elements, Value::Null);
+    assert_eq!(decoded.request_id.as_deref(), Some("r-1"));
 }
 
 #[test]
@@ -165,27 +169,29 @@ fn json_services_use_lower_camel_members_and_hide_sensitive_ones() {
         params,
         json!({"instanceId": "i-0123456789", "instanceOSUser": "ec2-user", "sSHPublicKey": "ssh-ed25519 AAAA"})
     );
-    let model = ServiceModel::for_service("ec2-instance-connect").unwrap();
     let answer_head = headers(&[("x-amzn-requestid", "791e148a")]);
-    let answer = decode_response(
-        model,
+    let decoded = answer(
+        "ec2-instance-connect",
         Protocol::Json,
         "SendSSHPublicKey",
-        false,
-        &ResponseParts {
-            status: 200,
-            headers: &answer_head,
-            body: br#"{"RequestId": "791e148a", "Success": true}"#,
-        },
+        200,
+        &answer_head,
+        br#"{"RequestId": "791e148a", "Success": true}"#,
     );
     assert_eq!(
-        answer.elements,
+        decoded.elements,
         json!({"requestId": "791e148a", "success": true})
     );
-    assert_eq!(answer.request_id.as_deref(), Some("791e148a"));
+    assert_eq!(decoded.request_id.as_deref(), Some("791e148a"));
 
-    let monitoring = ServiceModel::for_service("monitoring").unwrap();
-    let error = decode_response(monitoring, Protocol::Json, "DescribeAlarms", true, &ResponseParts { status: 400, headers: &HeaderMap::new(), body: br#"{"__type": "com.amazonaws.cloudwatch#InvalidNextToken", "message": "bad token"}"# });
+    let error = answer(
+        "monitoring",
+        Protocol::Json,
+        "DescribeAlarms",
+        400,
+        &HeaderMap::new(),
+        br#"{"__type": "com.amazonaws.cloudwatch#InvalidNextToken", "message": "bad token"}"#,
+    );
     assert_eq!(error.error_code.as_deref(), Some("InvalidNextToken"));
 }
 

@@ -553,6 +553,71 @@ pub fn generate(out: &Path, records: usize, per_file: usize, seed: u64) -> Resul
     Ok(report)
 }
 
+/// cairn's server running in this process on a free port (trails idle: none logs).
+struct InProcessServer {
+    endpoint: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl InProcessServer {
+    fn start(
+        runtime: &tokio::runtime::Runtime,
+        store: std::sync::Arc<Store>,
+        config: cairn_server::Config,
+    ) -> Result<InProcessServer> {
+        let delivery = cairn_server::delivery::DeliverySettings::resolve(
+            store.dir(),
+            &config.delivery,
+            |_| None,
+        )
+        .map_err(anyhow::Error::msg)?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .context("binding a free port")?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(cairn_server::run(
+            store,
+            config,
+            delivery,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(InProcessServer {
+            endpoint,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops the server once the requests in flight are answered and their events stored.
+    fn stop(self, runtime: &tokio::runtime::Runtime) -> Result<()> {
+        let _ = self.stop.send(());
+        runtime
+            .block_on(self.task)
+            .context("the server task failed")?
+            .context("serving")
+    }
+}
+
+/// The results of worker threads, in order; the first failure wins.
+fn join_workers<T>(
+    workers: Vec<std::thread::ScopedJoinHandle<'_, Result<Vec<T>>>>,
+) -> Result<Vec<T>> {
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))??,
+        );
+    }
+    Ok(all)
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -23,11 +23,10 @@ use anyhow::{Context, Result, bail};
 use cairn_model::LookupQuery;
 use cairn_server::Config;
 use cairn_server::config::{Identity, Permissions, Principal, generate_key};
-use cairn_server::delivery::DeliverySettings;
 use cairn_store::{Store, StoreOptions};
 use serde_json::json;
 
-use super::{Rng, generated_span, p50_p99, percentile};
+use super::{InProcessServer, Rng, generated_span, p50_p99, percentile};
 use crate::lookup_events::{ApiClient, ClientCredentials};
 
 /// Which lookups the clients make, in turn.
@@ -89,27 +88,12 @@ pub fn run_api_benchmark(
         delivery: Default::default(),
         capture: Default::default(),
     };
-    // No trails log here; delivery only idles.
-    let delivery = DeliverySettings::resolve(store.dir(), &config.delivery, |_| None)
-        .map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .context("binding a free port")?;
-    let endpoint = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(cairn_server::run(
-        store.clone(),
-        config,
-        delivery,
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = InProcessServer::start(&runtime, store.clone(), config)?;
+    let endpoint = server.endpoint.clone();
     let credentials = ClientCredentials {
         access_key_id,
         secret_access_key,
@@ -176,11 +160,7 @@ pub fn run_api_benchmark(
             }
         }
     }
-    let _ = stop.send(());
-    runtime
-        .block_on(server)
-        .context("the server task failed")?
-        .context("serving")?;
+    server.stop(&runtime)?;
     drop(runtime);
     if let Ok(store) = Arc::try_unwrap(store) {
         store.close();
@@ -277,15 +257,7 @@ fn run_load(
                 })
             })
             .collect();
-        let mut samples = Vec::new();
-        for worker in workers {
-            samples.extend(
-                worker
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("a client thread panicked"))??,
-            );
-        }
-        Ok(samples)
+        super::join_workers(workers)
     })
 }
 

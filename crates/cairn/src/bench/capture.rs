@@ -22,10 +22,9 @@ use cairn_model::{LookupAttributeKey, LookupQuery};
 use cairn_server::Config;
 use cairn_server::auth::{ClientKey, sign_request};
 use cairn_server::config::{CaptureConfig, Durability, Identity, Permissions, Principal};
-use cairn_server::delivery::DeliverySettings;
 use cairn_store::{Store, StoreOptions};
 
-use super::percentile;
+use super::{InProcessServer, percentile};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
@@ -92,29 +91,9 @@ pub fn run_capture_benchmark(bench: &CaptureBench) -> Result<String> {
             ..CaptureConfig::default()
         },
     };
-    let delivery = DeliverySettings::resolve(store.dir(), &config.delivery, |_| None)
-        .map_err(anyhow::Error::msg)?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .context("binding a free port")?;
-    let cairn = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(cairn_server::run(
-        store.clone(),
-        config,
-        delivery,
-        listener,
-        async {
-            let _ = stopped.await;
-        },
-    ));
-
-    let pairs = run_pairs(bench, &upstream, &cairn)?;
-    let _ = stop.send(());
-    runtime
-        .block_on(server)
-        .context("the server task failed")?
-        .context("serving")?;
+    let server = InProcessServer::start(&runtime, store.clone(), config)?;
+    let pairs = run_pairs(bench, &upstream, &server.endpoint)?;
+    server.stop(&runtime)?;
     drop(runtime);
     let query = LookupQuery {
         account_id: Some(ACCOUNT.to_owned()),
@@ -224,15 +203,7 @@ fn run_pairs(
                 })
             })
             .collect();
-        let mut pairs = Vec::new();
-        for worker in workers {
-            pairs.extend(
-                worker
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("a client thread panicked"))??,
-            );
-        }
-        Ok(pairs)
+        super::join_workers(workers)
     })
 }
 

@@ -91,26 +91,7 @@ fn assert_secret_absent(dir: &Path) {
 fn the_capture_benchmark_records_every_call_it_makes() {
     // A small run of `cairn bench capture`: it fails unless every call through cairn was
     // answered and recorded; no timing is asserted.
-    let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args([
-            "bench",
-            "capture",
-            "--rate",
-            "50",
-            "--seconds",
-            "1",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("bench"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = crate::run_bench(&["capture", "--rate", "50", "--seconds", "1"]);
     assert!(stdout.contains("added:   p50"), "{stdout}");
     assert!(
         stdout.contains("recorded: 50 DescribeParameters events for 50 calls"),

@@ -193,19 +193,15 @@ fn each_event_is_delivered_exactly_once_across_crashes() {
 fn the_delivery_benchmark_delivers_each_selected_event_once() {
     // A small run of `cairn bench delivery`: it fails unless every selected event of the
     // backlog was delivered exactly once and every event of the steady load arrived.
-    let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["bench", "delivery", "--events", "3000", "--lag-rate", "500"])
-        .args(["--lag-seconds", "2", "--data-dir"])
-        .arg(dir.path().join("bench"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = crate::run_bench(&[
+        "delivery",
+        "--events",
+        "3000",
+        "--lag-rate",
+        "500",
+        "--lag-seconds",
+        "2",
+    ]);
     assert!(
         stdout.contains("throughput: 3000 events stored"),
         "{stdout}"

@@ -14,3 +14,23 @@ use std::path::PathBuf;
 pub fn datasets_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
 }
+
+/// Runs `cairn bench ARGS... --data-dir <a temporary folder>`; what it printed, once it
+/// succeeded.
+pub fn run_bench(args: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("bench")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.path().join("bench"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
