@@ -54,6 +54,10 @@ pub fn decode_response(
             .iter()
             .find_map(|name| root.find(name))
             .map(|e| e.text.clone()),
+        // Only the head of a big answer was read: the id is near its start.
+        Document::Xml(None) => ["RequestId", "requestId", "RequestID"]
+            .iter()
+            .find_map(|name| element_text(parts.body, name)),
         _ => None,
     };
     let request_id = match protocol {
@@ -85,6 +89,15 @@ pub fn decode_response(
         error_message: None,
         request_id,
     }
+}
+
+/// The text of the first `<name>...</name>` in a document that may be cut short.
+fn element_text(bytes: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let open = format!("<{name}>");
+    let start = text.find(&open)? + open.len();
+    let end = start + text[start..].find(&format!("</{name}>"))?;
+    Some(text[start..end].trim().to_owned())
 }
 
 enum Document {

@@ -35,7 +35,9 @@ pub struct IncomingRequest<'a> {
     /// Path and query, as sent.
     pub path_and_query: &'a str,
     pub headers: &'a HeaderMap,
-    pub body: &'a [u8],
+    /// `None`: the body streams past unread (the capture proxy's uploads); the declared
+    /// `x-amz-content-sha256` then stands for it, and the upstream checks it.
+    pub body: Option<&'a [u8]>,
 }
 
 /// A request whose signature checked out.
@@ -222,19 +224,30 @@ pub fn authenticate(
             )),
         );
     }
-    let body_hash = hex::encode(Sha256::digest(request.body));
-    if let Some(claimed) = request.headers.get("x-amz-content-sha256")
-        && !payload_hash_is_a_mode(claimed.as_bytes())
-        && !claimed
-            .as_bytes()
-            .eq_ignore_ascii_case(body_hash.as_bytes())
-    {
-        return fail(
-            rejected,
-            invalid_signature(
-                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            ),
-        );
+    let claimed = request.headers.get("x-amz-content-sha256");
+    match (request.body, claimed) {
+        (Some(body), Some(claimed)) if !payload_hash_is_a_mode(claimed.as_bytes()) => {
+            let body_hash = hex::encode(Sha256::digest(body));
+            if !claimed
+                .as_bytes()
+                .eq_ignore_ascii_case(body_hash.as_bytes())
+            {
+                return fail(
+                    rejected,
+                    invalid_signature(
+                        "The provided 'x-amz-content-sha256' header does not match what was \
+                         computed.",
+                    ),
+                );
+            }
+        }
+        (None, None) => {
+            return fail(
+                rejected,
+                incomplete("A streamed request body needs an 'x-amz-content-sha256' header."),
+            );
+        }
+        _ => {}
     }
     let expected = match expected_signature(&auth, principal, request, signed_at_ms) {
         Ok(signature) => signature,
@@ -312,7 +325,7 @@ fn expected_signature(
         .and_then(|v| v.to_str().ok())
     {
         Some(claimed) => SignableBody::Precomputed(claimed.to_owned()),
-        None => SignableBody::Bytes(request.body),
+        None => SignableBody::Bytes(request.body.unwrap_or_default()),
     };
     let signable = SignableRequest::new(
         request.method,
@@ -448,7 +461,7 @@ mod tests {
             method: "POST",
             path_and_query: "/",
             headers,
-            body,
+            body: Some(body),
         };
         authenticate(&config(), request, "cloudtrail", now)
     }
@@ -545,8 +558,13 @@ mod tests {
             method: "PUT",
             path_and_query: "/bucket/key",
             headers: &headers,
-            body: b"any bytes at all",
+            body: Some(b"any bytes at all"),
         };
         assert!(authenticate(&config(), request, "s3", now).is_ok());
+        let streamed = IncomingRequest {
+            body: None,
+            ..request
+        };
+        assert!(authenticate(&config(), streamed, "s3", now).is_ok());
     }
 }

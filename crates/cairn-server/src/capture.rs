@@ -13,8 +13,10 @@
 //!      decides, and recorded as `{"type": "Unknown"}` (with the presigned URL's key, if any).
 //! 3. Method, path, query, headers (Host included; hop-by-hop headers excepted) and body go to
 //!    the upstream as they came, so its own signature check passes; its answer comes back
-//!    unchanged. Bodies are read whole up to `max_body_bytes`, except the answers that are an
-//!    object's bytes (S3 GetObject), which stream through.
+//!    unchanged. Bodies are read whole up to `max_body_bytes`, except those that are an
+//!    object's bytes, which stream through unread: uploads (S3 PutObject, UploadPart; their
+//!    signature is checked over the declared `x-amz-content-sha256`, which the upstream checks
+//!    against the bytes) and downloads (S3 GetObject).
 //! 4. The call is decoded with the service's model (`cairn-capture`), secrets are hidden, and
 //!    the event goes to the audit writer. With `durability = "sync"` (the default) the answer
 //!    waits until the event is durable; calls waiting together share one fsync. If it cannot
@@ -34,7 +36,7 @@ use cairn_capture::redact::Redaction;
 use cairn_capture::{
     Protocol, RequestParts, ResponseParts, ServiceModel, classify, decode_request, decode_response,
 };
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
@@ -252,30 +254,50 @@ pub async fn handle(
         }),
     };
 
-    let body = match axum::body::to_bytes(body, proxy.max_body_bytes).await {
-        Ok(body) => body,
-        Err(_) => {
-            let error = ApiError::new(
-                ErrorCode::InvalidParameter,
-                format!(
-                    "The request body is larger than cairn's capture limit of {} bytes \
-                     (max_body_bytes).",
-                    proxy.max_body_bytes
-                ),
-            );
-            return answer_error(audit, metrics, call, protocol, &error, "EntityTooLarge").await;
-        }
-    };
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
-    let request_parts = RequestParts {
+    let without_body = RequestParts {
         method: parts.method.as_str(),
         path: &path,
         query: &query,
         headers: &parts.headers,
-        body: &body,
+        body: &[],
     };
-    let decoded = model.map(|m| decode_request(m, &request_parts));
+    // An upload whose bytes are the object (S3 PutObject, UploadPart) streams to the upstream
+    // unread: its signature covers the declared payload hash, which the upstream checks.
+    let read_before = model.map(|m| decode_request(m, &without_body));
+    let streams_up = parts.headers.contains_key("x-amz-content-sha256")
+        && model
+            .zip(read_before.as_ref().and_then(|d| d.as_ref().ok()))
+            .is_some_and(|(m, d)| payload_is_a_blob(m, &d.operation, Side::Input));
+    let (body, upload) = if streams_up {
+        (Bytes::new(), Some(body))
+    } else {
+        match axum::body::to_bytes(body, proxy.max_body_bytes).await {
+            Ok(body) => (body, None),
+            Err(_) => {
+                let error = ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    format!(
+                        "The request body is larger than cairn's capture limit of {} bytes \
+                         (max_body_bytes).",
+                        proxy.max_body_bytes
+                    ),
+                );
+                return answer_error(audit, metrics, call, protocol, &error, "EntityTooLarge")
+                    .await;
+            }
+        }
+    };
+    let decoded = if streams_up {
+        read_before
+    } else {
+        let with_body = RequestParts {
+            body: &body,
+            ..without_body
+        };
+        model.map(|m| decode_request(m, &with_body))
+    };
     if let Some(Ok(decoded)) = &decoded {
         protocol = decoded.protocol;
         call.event_name.clone_from(&decoded.operation);
@@ -287,7 +309,7 @@ pub async fn handle(
         method: parts.method.as_str(),
         path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
         headers: &parts.headers,
-        body: &body,
+        body: (!streams_up).then_some(&body[..]),
     };
     let signed = parts.headers.contains_key(http::header::AUTHORIZATION);
     match authenticate(config, incoming, &service, now) {
@@ -325,11 +347,17 @@ pub async fn handle(
     );
     let mut forward = proxy.client.request(parts.method.clone(), &url);
     for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) && name != http::header::CONTENT_LENGTH {
+        // A read body's length is the body's; a streamed one keeps the length it declared.
+        let own_length = name == http::header::CONTENT_LENGTH && upload.is_none();
+        if !HOP_BY_HOP.contains(&name.as_str()) && !own_length {
             forward = forward.header(name, value);
         }
     }
-    let answer = match forward.body(body.clone()).send().await {
+    let forward = match upload {
+        Some(upload) => forward.body(reqwest::Body::wrap_stream(upload.into_data_stream())),
+        None => forward.body(body.clone()),
+    };
+    let answer = match forward.send().await {
         Ok(answer) => answer,
         Err(e) => {
             let error = ApiError::new(
@@ -353,18 +381,16 @@ pub async fn handle(
     let streams = status.is_success()
         && model
             .zip(operation.as_deref())
-            .is_some_and(|(m, op)| answer_is_a_blob(m, op));
+            .is_some_and(|(m, op)| payload_is_a_blob(m, op, Side::Output));
     let (response_body, read_body) = if streams {
         let stream = answer.bytes_stream().map_err(std::io::Error::other);
         (Body::from_stream(stream), Bytes::new())
     } else {
-        match read_limited(answer, proxy.max_body_bytes).await {
-            Ok(bytes) => (Body::from(bytes.clone()), bytes),
-            Err(e) => {
-                let error = ApiError::new(ErrorCode::InvalidParameter, e);
-                return answer_error(audit, metrics, call, protocol, &error, "ServiceUnavailable")
-                    .await;
-            }
+        match read_answer(answer, proxy.max_body_bytes).await {
+            Answer::Whole(bytes) => (Body::from(bytes.clone()), bytes),
+            // Too big to decode: it still goes back whole; the event has no responseElements
+            // (AWS omits them above 100 KB anyway), and its head still gives the request id.
+            Answer::TooBig { head, body } => (body, head),
         }
     };
 
@@ -401,8 +427,8 @@ pub async fn handle(
             &parameters,
         );
         if let Some(captured) = &mut call.captured {
-            captured.request_parameters = parameters;
-            captured.response_elements = elements;
+            captured.request_parameters = omitted_if_too_big(parameters);
+            captured.response_elements = omitted_if_too_big(elements);
             captured.error_code = outcome.error_code;
             captured.error_message = outcome.error_message;
             captured.data_event = classify::is_data_event(&service, &decoded.operation);
@@ -426,40 +452,76 @@ pub async fn handle(
     response
 }
 
-/// Whether `operation`'s answer is an object's bytes (a streaming blob payload).
-fn answer_is_a_blob(model: &ServiceModel, operation: &str) -> bool {
-    let Some(output) = model
+/// AWS's rule for `requestParameters` and `responseElements`: above 100 KB the content is
+/// omitted.
+fn omitted_if_too_big(value: Value) -> Value {
+    const MAX_BYTES: usize = 100 << 10;
+    match serde_json::to_vec(&value) {
+        Ok(bytes) if bytes.len() <= MAX_BYTES => value,
+        _ => Value::Null,
+    }
+}
+
+/// A request or its answer.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Input,
+    Output,
+}
+
+/// Whether `operation`'s request or answer body is an object's bytes (a blob payload).
+fn payload_is_a_blob(model: &ServiceModel, operation: &str, side: Side) -> bool {
+    let Some(shape) = model
         .operations
         .get(operation)
-        .and_then(|op| op.output.as_deref())
+        .and_then(|op| match side {
+            Side::Input => op.input.as_deref(),
+            Side::Output => op.output.as_deref(),
+        })
         .and_then(|name| model.shape(name))
     else {
         return false;
     };
-    output
+    shape
         .payload
         .as_ref()
-        .and_then(|payload| output.members.get(payload))
+        .and_then(|payload| shape.members.get(payload))
         .and_then(|member| model.shape(&member.shape))
-        .is_some_and(|shape| shape.kind == "blob")
+        .is_some_and(|payload| payload.kind == "blob")
 }
 
-async fn read_limited(answer: reqwest::Response, limit: usize) -> Result<Bytes, String> {
-    if answer.content_length().is_some_and(|n| n as usize > limit) {
-        return Err(format!(
-            "the upstream's answer is larger than cairn's capture limit of {limit} bytes"
-        ));
+/// An answer read whole, or one too big to read whole: its first bytes, and all of it as a
+/// stream.
+enum Answer {
+    Whole(Bytes),
+    TooBig { head: Bytes, body: Body },
+}
+
+/// Reads `answer` whole up to `limit` bytes; past that, what was read and the rest stream on.
+async fn read_answer(mut answer: reqwest::Response, limit: usize) -> Answer {
+    let failed = |e: reqwest::Error| std::io::Error::other(e);
+    let mut read = Vec::new();
+    loop {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => {
+                read.extend_from_slice(&chunk);
+                if read.len() > limit {
+                    let head = Bytes::from(read);
+                    let first = head.clone();
+                    let first =
+                        futures_util::stream::once(
+                            async move { Ok::<Bytes, std::io::Error>(first) },
+                        );
+                    let rest = answer.bytes_stream().map_err(failed);
+                    let body = Body::from_stream(first.chain(rest));
+                    return Answer::TooBig { head, body };
+                }
+            }
+            Ok(None) => return Answer::Whole(Bytes::from(read)),
+            // The upstream broke off: the client gets what came, short of its length.
+            Err(_) => return Answer::Whole(Bytes::from(read)),
+        }
     }
-    let bytes = answer
-        .bytes()
-        .await
-        .map_err(|e| format!("reading the upstream's answer: {e}"))?;
-    if bytes.len() > limit {
-        return Err(format!(
-            "the upstream's answer is larger than cairn's capture limit of {limit} bytes"
-        ));
-    }
-    Ok(bytes)
 }
 
 /// Records `call` as `durability` says; false if it had to be durable and is not.

@@ -202,7 +202,7 @@ async fn control_plane(
         method: "POST",
         path_and_query: uri.path_and_query().map_or("/", |p| p.as_str()),
         headers: &headers,
-        body: &body,
+        body: Some(&body),
     };
     let mut call = ApiCall {
         event_name: match &operation {

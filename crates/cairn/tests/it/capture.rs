@@ -17,7 +17,12 @@ const SECRET: &str = "correct-horse-battery-staple-7f3a";
 fn calls_through_cairn_become_their_cloudtrail_events() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("cairn.toml");
-    std::fs::write(&config_path, CONFIG).unwrap();
+    // Bodies above 1 MiB are not read whole: the test's 3 MiB upload must stream through.
+    std::fs::write(
+        &config_path,
+        format!("{CONFIG}\n[capture]\nmax_body_bytes = 1048576\n"),
+    )
+    .unwrap();
     let data_dir = dir.path().join("data");
     let moto = MotoServer::start();
     let server = TestServer::start(
