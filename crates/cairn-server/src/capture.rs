@@ -265,11 +265,12 @@ pub async fn handle(
     };
     // An upload whose bytes are the object (S3 PutObject, UploadPart) streams to the upstream
     // unread: its signature covers the declared payload hash, which the upstream checks.
-    let read_before = model.map(|m| decode_request(m, &without_body));
-    let streams_up = parts.headers.contains_key("x-amz-content-sha256")
-        && model
-            .zip(read_before.as_ref().and_then(|d| d.as_ref().ok()))
-            .is_some_and(|(m, d)| payload_is_a_blob(m, &d.operation, Side::Input));
+    let read_before = model
+        .filter(|_| parts.headers.contains_key("x-amz-content-sha256"))
+        .map(|m| decode_request(m, &without_body));
+    let streams_up = model
+        .zip(read_before.as_ref().and_then(|d| d.as_ref().ok()))
+        .is_some_and(|(m, d)| payload_is_a_blob(m, &d.operation, Side::Input));
     let (body, upload) = if streams_up {
         (Bytes::new(), Some(body))
     } else {
