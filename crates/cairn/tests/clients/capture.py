@@ -219,7 +219,7 @@ assert record["requestParameters"]["CreateBucketConfiguration"] == {
 stored = s3.put_object(Bucket="capture-bucket", Key="reports/q3.txt", Body=b"quarterly numbers")
 got = s3.get_object(Bucket="capture-bucket", Key="reports/q3.txt")
 assert got["Body"].read() == b"quarterly numbers"
-# Bigger than cairn's max_body_bytes (1 MiB in this test): the upload streams through unread.
+# Bigger than cairn's max_body_bytes (2 MiB in this test): the upload streams through unread.
 big = bytes(range(256)) * (3 * 4096)
 uploaded = s3.put_object(Bucket="capture-bucket", Key="reports/big.bin", Body=big)
 assert s3.get_object(Bucket="capture-bucket", Key="reports/big.bin")["Body"].read() == big
