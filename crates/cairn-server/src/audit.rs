@@ -4,8 +4,10 @@
 //!
 //! Rules where AWS leaves a choice (documented here, the module that owns them):
 //! - `userIdentity` comes from the principal that signed the request (Root, IAMUser or
-//!   AssumedRole with its session issuer). A request whose access key is unknown is recorded with
-//!   `{"type": "Unknown", "accessKeyId": ...}` in the fallback account
+//!   AssumedRole with its session issuer), only when its signature verifies. A request whose
+//!   signature does not (unknown key, wrong secret, expired) is recorded with
+//!   `{"type": "Unknown", "accessKeyId": ...}`: in the account of the key's principal when the
+//!   key is known (its owner sees the attempts made with it), else in the fallback account
 //!   ([`crate::config::Config::fallback_account`]); one without any signature with
 //!   `{"type": "Unknown"}`.
 //! - `requestParameters` is the request body with member names in lower camel case and

@@ -8,7 +8,8 @@
 //!    - an unknown key or a signature that does not verify: the call is **not forwarded**; it
 //!      is answered with the service's own authentication error and recorded with
 //!      `{"type": "Unknown", "accessKeyId": <the key claimed>}` (a forged signature never
-//!      lends its claimed identity to an event);
+//!      lends its claimed identity to an event), in the account of the key's principal if the
+//!      key is known;
 //!    - no signature at all (S3's anonymous requests, presigned URLs): forwarded, the upstream
 //!      decides, and recorded as `{"type": "Unknown"}` (with the presigned URL's key, if any).
 //! 3. Method, path, query, headers (Host included; hop-by-hop headers excepted) and body go to
@@ -324,6 +325,10 @@ pub async fn handle(
                 Some(key) => Caller::UnknownKey(key.clone()),
                 None => Caller::Anonymous,
             };
+            // The key's owner sees the attempts made with it.
+            if let Some(principal) = &rejected.principal {
+                call.account_id = principal.account_id.clone();
+            }
             let code = auth_error_code(protocol, &rejected.error);
             return answer_error(audit, metrics, call, protocol, &rejected.error, code).await;
         }

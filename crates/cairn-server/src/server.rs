@@ -228,10 +228,10 @@ async fn control_plane(
     };
     let result = match authenticate(&state.config, incoming, CONTROL_PLANE_SERVICE, now) {
         Err(rejected) => {
-            call.caller = match (&rejected.principal, &rejected.access_key_id) {
-                (Some(principal), _) => Caller::Principal(principal.clone()),
-                (None, Some(key)) => Caller::UnknownKey(key.clone()),
-                (None, None) => Caller::Anonymous,
+            // An unverified signature never lends its claimed identity to the event.
+            call.caller = match &rejected.access_key_id {
+                Some(key) => Caller::UnknownKey(key.clone()),
+                None => Caller::Anonymous,
             };
             if let Some(principal) = &rejected.principal {
                 call.account_id = principal.account_id.clone();

@@ -429,8 +429,17 @@ fn without_configuration_a_root_key_is_generated_once_and_printed() {
         .iter()
         .find(|r| !r["errorCode"].is_null())
         .expect("the denied call is recorded");
-    assert_eq!(denied_event["errorCode"], "InvalidSignatureException");
-    assert_eq!(denied_event["userIdentity"]["type"], "Root");
+    assert_eq!(
+        denied_event["errorCode"], "InvalidSignatureException",
+        "{denied_event}"
+    );
+    // Recorded in the key owner's account, but not as the Root it claimed to be: the
+    // signature did not verify.
+    assert_eq!(
+        denied_event["userIdentity"],
+        serde_json::json!({"type": "Unknown", "accessKeyId": key}),
+        "{denied_event}"
+    );
     assert_eq!(denied_event["awsRegion"], "eu-central-1");
     assert!(again.stop().0.success());
 }
