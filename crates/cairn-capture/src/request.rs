@@ -679,7 +679,7 @@ fn non_empty(value: Value) -> Value {
 }
 
 /// `SSHPublicKey` → `sSHPublicKey`: only the first letter changes, as in AWS's records.
-pub(crate) fn lower_first(name: &str) -> String {
+pub fn lower_first(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),

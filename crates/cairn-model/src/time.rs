@@ -89,6 +89,13 @@ pub fn parse_user_time(text: &str) -> Option<i64> {
     None
 }
 
+/// The system clock in ms since the epoch (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Converts epoch seconds (possibly fractional, as the AWS JSON protocol sends them) to
 /// milliseconds; `None` when the value is not finite or out of range.
 pub fn epoch_seconds_to_ms(seconds: f64) -> Option<i64> {

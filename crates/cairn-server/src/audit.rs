@@ -28,6 +28,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use cairn_capture::request::lower_first;
 use cairn_model::Record;
 use cairn_model::time::{format_event_time, format_request_parameter_time};
 use cairn_store::Store;
@@ -231,7 +232,7 @@ pub fn request_parameters(request: &Value) -> Value {
         Value::Object(members) => {
             let mut out = Map::with_capacity(members.len());
             for (name, value) in members {
-                let camel = lower_camel(name);
+                let camel = lower_first(name);
                 let value = match (camel.as_str(), value) {
                     ("startTime" | "endTime", Value::Number(n)) => match n.as_f64() {
                         Some(seconds) => {
@@ -247,14 +248,6 @@ pub fn request_parameters(request: &Value) -> Value {
         }
         Value::Array(items) => Value::Array(items.iter().map(request_parameters).collect()),
         other => other.clone(),
-    }
-}
-
-fn lower_camel(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

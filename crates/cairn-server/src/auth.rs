@@ -114,6 +114,42 @@ fn parse_authorization(value: &str) -> Result<AuthorizationHeader<'_>, ApiError>
     })
 }
 
+/// The credential scope a request is signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningScope {
+    pub access_key_id: String,
+    pub region: String,
+    pub service: String,
+}
+
+/// The scope of a request's `Authorization` header or, for a presigned URL, of its
+/// `X-Amz-Credential` query parameter; `None` when it has neither (or they are malformed).
+pub fn signing_scope(headers: &HeaderMap, query: Option<&str>) -> Option<SigningScope> {
+    if let Some(auth) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_authorization(v).ok())
+    {
+        return Some(SigningScope {
+            access_key_id: auth.access_key_id.to_owned(),
+            region: auth.region.to_owned(),
+            service: auth.service.to_owned(),
+        });
+    }
+    let credential = form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == "X-Amz-Credential")?
+        .1;
+    let parts: Vec<&str> = credential.split('/').collect();
+    let [key, _date, region, service, "aws4_request"] = parts[..] else {
+        return None;
+    };
+    Some(SigningScope {
+        access_key_id: key.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+    })
+}
+
 fn invalid_signature(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidSignature, message)
 }

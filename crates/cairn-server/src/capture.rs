@@ -42,7 +42,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
 use crate::audit::{ApiCall, AuditSender, Caller, Captured};
-use crate::auth::{IncomingRequest, authenticate};
+use crate::auth::{IncomingRequest, authenticate, signing_scope};
 use crate::config::{CaptureConfig, Config, Durability};
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
@@ -152,42 +152,6 @@ impl Proxy {
             .or(forwarded.first())
             .map_or_else(|| peer.ip().to_string(), IpAddr::to_string)
     }
-}
-
-/// The credential scope a request is signed with (header or presigned query).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigningScope {
-    pub access_key_id: String,
-    pub region: String,
-    pub service: String,
-}
-
-/// Reads the scope of `Authorization: AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/...`
-/// or of a presigned URL's `X-Amz-Credential`.
-pub fn signing_scope(headers: &HeaderMap, query: Option<&str>) -> Option<SigningScope> {
-    let credential = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("AWS4-HMAC-SHA256 "))
-        .and_then(|rest| {
-            rest.split(',')
-                .find_map(|part| part.trim().strip_prefix("Credential="))
-                .map(str::to_owned)
-        })
-        .or_else(|| {
-            form_urlencoded::parse(query?.as_bytes())
-                .find(|(k, _)| k == "X-Amz-Credential")
-                .map(|(_, v)| v.into_owned())
-        })?;
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [key, _date, region, service, "aws4_request"] = parts[..] else {
-        return None;
-    };
-    Some(SigningScope {
-        access_key_id: key.to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
-    })
 }
 
 /// Everything one captured call needs from the server.

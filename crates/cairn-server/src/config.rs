@@ -335,11 +335,13 @@ impl Config {
     /// The account events go to when a request cannot be attributed to one (an unknown access
     /// key): the account of the first principal in access key order, so that it is stable.
     pub fn fallback_account(&self) -> String {
-        let mut keys: Vec<&String> = self.principals.keys().collect();
-        keys.sort();
-        keys.first()
-            .and_then(|k| self.principals.get(*k))
-            .map_or_else(|| DEFAULT_ACCOUNT_ID.to_owned(), |p| p.account_id.clone())
+        self.principals
+            .iter()
+            .min_by_key(|(key, _)| *key)
+            .map_or_else(
+                || DEFAULT_ACCOUNT_ID.to_owned(),
+                |(_, p)| p.account_id.clone(),
+            )
     }
 }
 

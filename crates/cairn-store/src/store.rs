@@ -31,13 +31,13 @@
 //! Log files a [`LogCursor`] still points into are kept past the floor (not replayed: their
 //! events are in segments) until the cursor moves on; see `log_cursor.rs`.
 
+use cairn_model::time::now_ms;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use cairn_model::{LookupQuery, PageCursor, Record};
 
@@ -210,12 +210,6 @@ fn segments_dir(dir: &Path) -> PathBuf {
 
 fn wal_dir(dir: &Path) -> PathBuf {
     dir.join("wal")
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl StoreOptions {

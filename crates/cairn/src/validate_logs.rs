@@ -9,6 +9,7 @@
 //! the data directory (the server must be stopped: the directory is locked while it runs).
 //! The files are read from the delivery target configured as for `cairn serve`.
 
+use cairn_model::time::now_ms;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,10 +19,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cairn_server::delivery::digest::DigestPlace;
-use cairn_server::delivery::validate::{
-    FileKind, PublicKeys, Report, Validation, display_time, validate,
-};
-use cairn_server::delivery::{DeliverySettings, Target};
+use cairn_server::delivery::validate::{FileKind, PublicKeys, Report, Validation, validate};
+use cairn_server::delivery::{DeliverySettings, Target, format_seconds};
 use cairn_server::signing_keys::SigningKeys;
 use cairn_server::trails::Trails;
 use cairn_store::Store;
@@ -107,8 +106,8 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
     println!(
         "Validating log files for trail {} between {} and {}\n",
         args.trail_arn,
-        display_time(args.start_ms),
-        display_time(end_ms)
+        format_seconds(args.start_ms),
+        format_seconds(end_ms)
     );
     let report = validate_with(&settings.target, &validation, &mut source)?;
     print_report(&report, &validation, args.verbose);
@@ -161,8 +160,8 @@ fn print_report(report: &Report, validation: &Validation, verbose: bool) {
     }
     println!(
         "\nResults requested for {} to {}",
-        display_time(validation.start_ms),
-        display_time(validation.end_ms)
+        format_seconds(validation.start_ms),
+        format_seconds(validation.end_ms)
     );
     if report.findings.is_empty() {
         println!("No digests found");
@@ -171,8 +170,8 @@ fn print_report(report: &Report, validation: &Validation, verbose: bool) {
     match (report.found_start_ms, report.found_end_ms) {
         (Some(start), Some(end)) => println!(
             "Results found for {} to {}:",
-            display_time(start),
-            display_time(end)
+            format_seconds(start),
+            format_seconds(end)
         ),
         _ => println!("No valid digests found in range"),
     }
@@ -295,12 +294,6 @@ fn call(
         ),
         None => Ok(answer.body),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::{LogFile, Target, format_seconds, gzip};
+use super::{LogFile, Target, format_seconds, gzip, key_prefix};
 use crate::signing_keys::SigningKeys;
 use crate::trails::Trail;
 
@@ -153,9 +153,16 @@ impl DigestPlace {
     pub fn digest_folder(&self) -> String {
         format!(
             "{}AWSLogs/{}/CloudTrail-Digest/",
-            self.prefix
-                .as_ref()
-                .map_or_else(String::new, |p| format!("{p}/")),
+            key_prefix(self.prefix.as_deref()),
+            self.account_id
+        )
+    }
+
+    /// `[prefix/]AWSLogs/<account>/CloudTrail/<region>/`: the folder of a region's log files.
+    pub fn log_folder(&self, region: &str) -> String {
+        format!(
+            "{}AWSLogs/{}/CloudTrail/{region}/",
+            key_prefix(self.prefix.as_deref()),
             self.account_id
         )
     }

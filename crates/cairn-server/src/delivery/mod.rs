@@ -35,6 +35,7 @@ pub mod digest;
 pub mod target;
 pub mod validate;
 
+use cairn_model::time::now_ms;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -611,16 +612,13 @@ pub fn log_file_key(trail: &Trail, region: &str, delivered_at_ms: i64, unique: &
     format!(
         "{}AWSLogs/{account}/CloudTrail/{region}/{year}/{month}/{day}/\
          {account}_CloudTrail_{region}_{minute}Z_{unique}.json.gz",
-        key_prefix(trail)
+        key_prefix(trail.s3_key_prefix.as_deref())
     )
 }
 
-/// The trail's `S3KeyPrefix` and a slash, or nothing.
-pub fn key_prefix(trail: &Trail) -> String {
-    trail
-        .s3_key_prefix
-        .as_ref()
-        .map_or_else(String::new, |p| format!("{p}/"))
+/// A trail's `S3KeyPrefix` and a slash, or nothing.
+pub fn key_prefix(prefix: Option<&str>) -> String {
+    prefix.map_or_else(String::new, |p| format!("{p}/"))
 }
 
 /// 16 letters and digits derived from `seed` (AWS's are random; cairn's are reproducible so
@@ -653,10 +651,4 @@ pub fn format_seconds(ms: i64) -> String {
 /// after writing a batch's log files and before saving its cursor.
 fn crash_after_writing() -> bool {
     std::env::var_os("CAIRN_TEST_CRASH_AFTER_DELIVERY").is_some_and(|v| v == "1")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -29,8 +29,8 @@ use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use cairn_model::time::parse_event_time;
 use sha2::{Digest as _, Sha256};
 
-use super::Target;
 use super::digest::{DigestFile, DigestPlace, SIGNATURE_ALGORITHM, string_to_sign};
+use super::{Target, format_seconds};
 
 /// How far past the requested end digests are read: log files of events near the end are
 /// listed by a later digest (the AWS CLI reads one hour further too).
@@ -282,8 +282,8 @@ impl RegionWalk<'_> {
                     {
                         self.report.notes.push(format!(
                             "No log files were delivered by CloudTrail between {} and {}",
-                            display_time(end),
-                            display_time(digest.start_ms)
+                            format_seconds(end),
+                            format_seconds(digest.start_ms)
                         ));
                     }
                 }
@@ -451,8 +451,8 @@ impl RegionWalk<'_> {
                 &self.validation.place.region_folder(self.region),
                 format!(
                     "INVALID: digests covering {} to {} are missing",
-                    display_time(before_end_ms),
-                    display_time(missing_end_ms)
+                    format_seconds(before_end_ms),
+                    format_seconds(missing_end_ms)
                 ),
             );
         }
@@ -538,16 +538,7 @@ impl RegionWalk<'_> {
         if self.missing_logs.is_empty() {
             return Ok(());
         }
-        let place = &self.validation.place;
-        let folder = format!(
-            "{}AWSLogs/{}/CloudTrail/{}/",
-            place
-                .prefix
-                .as_ref()
-                .map_or_else(String::new, |p| format!("{p}/")),
-            place.account_id,
-            self.region
-        );
+        let folder = self.validation.place.log_folder(self.region);
         let mut unlisted_by_hash: HashMap<String, (String, String)> = HashMap::new();
         let buckets: BTreeSet<String> = self.missing_logs.iter().map(|m| m.0.clone()).collect();
         for bucket in buckets {
@@ -598,9 +589,4 @@ fn gunzip(bytes: &[u8]) -> std::io::Result<(Vec<u8>, bool)> {
     decoder.read_to_end(&mut out)?;
     let trailing = !decoder.into_inner().is_empty();
     Ok((out, trailing))
-}
-
-/// The AWS CLI's display of a time: `2026-11-21T10:00:00Z`.
-pub fn display_time(ms: i64) -> String {
-    super::format_seconds(ms)
 }

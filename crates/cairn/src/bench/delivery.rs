@@ -13,6 +13,7 @@
 //!   a poller lists the bucket every 50 ms and takes, for every delivered event, the time from
 //!   its append to the poll that found its object (so lag is over-estimated by up to 50 ms).
 
+use cairn_model::time::now_ms;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::TcpListener;
@@ -362,14 +363,16 @@ async fn event_ids(target: &Target, key: &str) -> Result<Vec<String>> {
     Ok(file.records.into_iter().map(|r| r.event_id).collect())
 }
 
-/// A moto_server on a free port, killed when dropped.
-struct Moto {
+/// A moto_server on 127.0.0.1 with a free port, killed when dropped (also used by the tests).
+#[derive(Debug)]
+pub struct Moto {
     child: Child,
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl Moto {
-    fn start(program: &Path) -> Result<Moto> {
+    /// Starts `program` (`.venv/bin/moto_server`) and waits until it listens.
+    pub fn start(program: &Path) -> Result<Moto> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -402,10 +405,4 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

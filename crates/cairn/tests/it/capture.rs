@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::api::{CONFIG, REGION, TestServer, run_client, scenario_principals};
-use crate::delivery::MotoServer;
+use crate::delivery::start_moto;
 
 const SECRET: &str = "correct-horse-battery-staple-7f3a";
 
@@ -25,7 +25,7 @@ fn calls_through_cairn_become_their_cloudtrail_events() {
     )
     .unwrap();
     let data_dir = dir.path().join("data");
-    let moto = MotoServer::start();
+    let moto = start_moto();
     let server = TestServer::start(
         &data_dir,
         Some(&config_path),

@@ -3,51 +3,16 @@
 //! `cairn validate-logs` and the unmodified `aws cloudtrail validate-logs`, a bucket that goes
 //! away and comes back; and exactly-once delivery across crashes.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use cairn::bench::delivery::Moto;
 use serde_json::json;
 
 use crate::api::{CONFIG, REGION, TestServer, run_client, scenario_principals, venv_python};
 
-/// A moto_server on 127.0.0.1 with a free port, killed when dropped.
-pub(crate) struct MotoServer {
-    child: Child,
-    pub(crate) endpoint: String,
-}
-
-impl MotoServer {
-    pub(crate) fn start() -> MotoServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let moto = venv_python().with_file_name("moto_server");
-        let child = Command::new(&moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", moto.display()));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        MotoServer {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A moto_server from the project's `.venv` on a free port, killed when dropped.
+pub(crate) fn start_moto() -> Moto {
+    Moto::start(&venv_python().with_file_name("moto_server")).expect("starting moto_server")
 }
 
 /// Runs the conformance client (`delivery.py`) against a server delivering to `target`
@@ -59,7 +24,7 @@ fn run_conformance(target: &str) -> tempfile::TempDir {
     let data_dir = dir.path().join("data");
     let buckets_dir = dir.path().join("buckets");
     std::fs::create_dir_all(&buckets_dir).unwrap();
-    let moto = (target == "s3").then(MotoServer::start);
+    let moto = (target == "s3").then(start_moto);
     let mut env = vec![
         ("CAIRN_DELIVERY_INTERVAL_SECS", "1".to_owned()),
         ("CAIRN_DIGEST_INTERVAL_SECS", "2".to_owned()),
