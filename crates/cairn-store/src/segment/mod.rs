@@ -1,16 +1,23 @@
 //! Sealed segments: immutable Parquet files with a lookup index beside them.
 //!
-//! # On-disk format, version 2
+//! # On-disk format, version 3
 //!
 //! Segment `<id>` (zero-padded 20-digit decimal) is two files in `segments/`:
 //! - `<id>.parquet`: one row per event, sorted by (account, region, eventTime, fingerprint)
 //!   ascending, so that every (account, region) scope is one stretch of time-sorted rows (the
 //!   API always looks up within one scope, as AWS keeps event history per account and region);
-//!   zstd,
-//!   page statistics and offset index, a bloom filter on `eventID`. Columns ([`arrow_schema`]):
-//!   the fields lookups and SQL filter on, named as in CloudTrail Lake, and `record`, the
-//!   event's JSON text exactly as stored (whitespace removed). The key-value metadata
-//!   `cairn.segment.version` = `2` marks the format (version 1 sorted by time alone).
+//!   zstd, page statistics and offset index, pages of at most [`PAGE_ROWS`] rows so that
+//!   fetching one event decompresses little. Columns ([`arrow_schema`]):
+//!   - `eventTime` (timestamp, ms, UTC), `accountId` (the account the event belongs to) and
+//!     `readOnly` (boolean, when the record says): derived by cairn, for SQL and statistics;
+//!   - `template` and the shredded columns, named by their record path
+//!     (`eventName`, `userIdentity.arn`, `requestParameters`, ...): the record's JSON text
+//!     exactly as stored (whitespace removed), taken apart as [`shred`] documents, so that
+//!     each field compresses as a column and is there for SQL as one.
+//!
+//!   The key-value metadata `cairn.segment.version` = `3` marks the format. Version 2 kept the
+//!   whole text in one `record` column beside copies of the lookup fields; version 1 sorted by
+//!   time alone. Neither is read any more: such a store must be imported again.
 //! - `<id>.idx`: the lookup index, format in [`index`].
 //!
 //! A segment is written under `.tmp` names, synced and renamed; it becomes part of the store
@@ -18,14 +25,19 @@
 //! whole segments.
 
 pub(crate) mod index;
+mod shred;
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use cairn_model::lookup::attribute_index_key;
 use cairn_model::{LookupAttributeKey, LookupQuery, PageCursor, Record};
@@ -46,41 +58,35 @@ use crate::wal::sync_dir;
 use index::{Postings, SegmentIndex};
 
 const FORMAT_KEY: &str = "cairn.segment.version";
-const FORMAT_VERSION: &str = "2";
-/// The column holding the record's JSON text.
-pub const RECORD_COLUMN: &str = "record";
-/// Rows encoded per batch while writing, and most rows in one data page of `record`, so that
-/// fetching one event decompresses little.
-const RECORD_PAGE_BYTES: usize = 128 << 10;
+const FORMAT_VERSION: &str = "3";
+/// The derived event time column.
+const EVENT_TIME_COLUMN: &str = "eventTime";
+/// The column of record templates.
+const TEMPLATE_COLUMN: &str = "template";
+/// Most rows in one data page of any column.
+const PAGE_ROWS: usize = 1024;
 const WRITE_BATCH_ROWS: usize = 8192;
 
-/// The Parquet schema of a segment.
+/// The Parquet schema of a segment: the columns cairn derives, the template, then one column
+/// per [`shred::COLUMNS`] entry.
 pub fn arrow_schema() -> SchemaRef {
-    let text = |name: &str| Field::new(name, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new(
-            "eventTime",
+            EVENT_TIME_COLUMN,
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
             false,
         ),
-        Field::new("eventID", DataType::Utf8, false),
-        text("eventSource"),
-        text("eventName"),
-        text("awsRegion"),
         // The account the event belongs to: recipientAccountId, else userIdentity.accountId.
-        text("accountId"),
+        Field::new("accountId", DataType::Utf8, true),
         Field::new("readOnly", DataType::Boolean, true),
-        text("eventType"),
-        text("eventCategory"),
-        text("userIdentityType"),
-        text("userIdentityArn"),
-        text("username"),
-        text("accessKeyId"),
-        text("sourceIPAddress"),
-        text("userAgent"),
-        text("errorCode"),
-        Field::new(RECORD_COLUMN, DataType::Utf8, false),
-    ]))
+        Field::new(TEMPLATE_COLUMN, DataType::Utf8, false),
+    ];
+    fields.extend(
+        shred::COLUMNS
+            .iter()
+            .map(|c| Field::new(c.name, DataType::Utf8, true)),
+    );
+    Arc::new(Schema::new(fields))
 }
 
 /// What the manifest records about a segment.
@@ -151,22 +157,30 @@ fn writer_properties() -> WriterProperties {
     let zstd = ZstdLevel::try_new(3)
         .map(Compression::ZSTD)
         .unwrap_or(Compression::SNAPPY);
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(zstd)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(1 << 20))
-        .set_write_batch_size(1024)
-        .set_column_dictionary_enabled(ColumnPath::from("eventID"), false)
-        .set_column_bloom_filter_enabled(ColumnPath::from("eventID"), true)
-        .set_column_bloom_filter_fpp(ColumnPath::from("eventID"), 0.01)
-        .set_column_dictionary_enabled(ColumnPath::from(RECORD_COLUMN), false)
-        .set_column_statistics_enabled(ColumnPath::from(RECORD_COLUMN), EnabledStatistics::None)
-        .set_column_data_page_size_limit(ColumnPath::from(RECORD_COLUMN), RECORD_PAGE_BYTES)
+        .set_write_batch_size(PAGE_ROWS)
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_column_statistics_enabled(ColumnPath::from(TEMPLATE_COLUMN), EnabledStatistics::None)
         .set_key_value_metadata(Some(vec![KeyValue::new(
             FORMAT_KEY.to_owned(),
             FORMAT_VERSION.to_owned(),
-        )]))
-        .build()
+        )]));
+    // Ids are unique: a dictionary would only be built to be abandoned.
+    for unique in ["eventID", "requestID", "sharedEventID"] {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(unique), false);
+    }
+    for column in shred::COLUMNS {
+        if column.kind == shred::Kind::Json {
+            builder = builder.set_column_statistics_enabled(
+                ColumnPath::from(column.name),
+                EnabledStatistics::None,
+            );
+        }
+    }
+    builder.build()
 }
 
 fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
@@ -188,10 +202,24 @@ fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
 }
 
 fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
-    let text = |get: fn(&Record) -> Option<&str>| -> ArrayRef {
-        Arc::new(rows.iter().map(|r| get(r)).collect::<StringArray>())
-    };
-    let columns: Vec<ArrayRef> = vec![
+    let mut templates = StringBuilder::with_capacity(rows.len(), rows.len() * 256);
+    let mut shredded_columns: Vec<StringBuilder> = shred::COLUMNS
+        .iter()
+        .map(|_| StringBuilder::with_capacity(rows.len(), rows.len() * 16))
+        .collect();
+    let mut row_values: Vec<Option<&str>> = vec![None; shred::COLUMNS.len()];
+    for record in rows {
+        let shredded = shred::shred(&record.json, record.fields.event_time_ms);
+        templates.append_value(&shredded.template);
+        row_values.fill(None);
+        for &(column, value) in &shredded.values {
+            row_values[column as usize] = Some(value);
+        }
+        for (builder, value) in shredded_columns.iter_mut().zip(&row_values) {
+            builder.append_option(*value);
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![
         Arc::new(
             TimestampMillisecondArray::from(
                 rows.iter()
@@ -200,27 +228,23 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
             )
             .with_timezone("UTC"),
         ),
-        text(|r| Some(&r.fields.event_id)),
-        text(|r| r.fields.event_source.as_deref()),
-        text(|r| r.fields.event_name.as_deref()),
-        text(|r| r.fields.aws_region.as_deref()),
-        text(|r| r.fields.account_id.as_deref()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.fields.account_id.as_deref())
+                .collect::<StringArray>(),
+        ),
         Arc::new(
             rows.iter()
                 .map(|r| r.fields.read_only)
                 .collect::<BooleanArray>(),
         ),
-        text(|r| r.fields.event_type.as_deref()),
-        text(|r| r.fields.event_category.as_deref()),
-        text(|r| r.fields.user_identity_type.as_deref()),
-        text(|r| r.fields.user_identity_arn.as_deref()),
-        text(|r| r.fields.username.as_deref()),
-        text(|r| r.fields.access_key_id.as_deref()),
-        text(|r| r.fields.source_ip_address.as_deref()),
-        text(|r| r.fields.user_agent.as_deref()),
-        text(|r| r.fields.error_code.as_deref()),
-        text(|r| Some(&r.json)),
+        Arc::new(templates.finish()),
     ];
+    columns.extend(
+        shredded_columns
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef),
+    );
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
@@ -240,8 +264,8 @@ pub(crate) struct Segment {
     /// The Parquet file, memory-mapped: reads are positional and safe from any thread.
     parquet: bytes::Bytes,
     reader_metadata: ArrowReaderMetadata,
-    /// Leaf index of the `record` column in the Parquet schema.
-    record_column: usize,
+    /// Leaf indexes, in the Parquet schema, of the columns a record is re-made from.
+    record_columns: Vec<usize>,
     index: SegmentIndex<Mmap>,
 }
 
@@ -269,14 +293,24 @@ impl Segment {
                 format!("segment format version {version:?}, expected {FORMAT_VERSION}"),
             ));
         }
-        let record_column = reader_metadata
+        let leaves = reader_metadata
             .metadata()
             .file_metadata()
             .schema_descr()
             .columns()
             .iter()
-            .position(|c| c.name() == RECORD_COLUMN)
-            .ok_or_else(|| StoreError::corrupt(&parquet_path, "no record column"))?;
+            .map(|c| c.name().to_owned())
+            .collect::<Vec<_>>();
+        let record_columns = [EVENT_TIME_COLUMN, TEMPLATE_COLUMN]
+            .into_iter()
+            .chain(shred::COLUMNS.iter().map(|c| c.name))
+            .map(|name| {
+                leaves
+                    .iter()
+                    .position(|leaf| leaf == name)
+                    .ok_or_else(|| StoreError::corrupt(&parquet_path, format!("no column {name}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let index_path = index_path(dir, meta.id);
         let index = SegmentIndex::open(map_segment_file(&index_path)?, &index_path)?;
         if index.rows() as u64 != meta.rows
@@ -292,7 +326,7 @@ impl Segment {
             parquet_path,
             parquet,
             reader_metadata,
-            record_column,
+            record_columns,
             index,
         })
     }
@@ -407,7 +441,7 @@ impl Segment {
             .metadata()
             .file_metadata()
             .schema_descr();
-        let mask = ProjectionMask::leaves(schema, [self.record_column]);
+        let mask = ProjectionMask::leaves(schema, self.record_columns.iter().copied());
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.parquet.clone(),
             self.reader_metadata.clone(),
@@ -419,14 +453,7 @@ impl Segment {
         .map_err(parquet_err)?;
         let mut out = Vec::with_capacity(rows.len());
         for batch in reader {
-            let batch = batch?;
-            out.extend(
-                batch
-                    .column(0)
-                    .as_string::<i32>()
-                    .iter()
-                    .map(|s| s.unwrap_or_default().to_owned()),
-            );
+            self.remake_records(&batch?, &mut out)?;
         }
         if out.len() != rows.len() {
             return Err(StoreError::corrupt(
@@ -435,6 +462,41 @@ impl Segment {
             ));
         }
         Ok(out)
+    }
+
+    /// Re-makes the JSON text of each row of `batch` (the columns of `record_columns`).
+    fn remake_records(&self, batch: &RecordBatch, out: &mut Vec<String>) -> Result<()> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| StoreError::corrupt(&self.parquet_path, format!("no column {name}")))
+        };
+        let times = column(EVENT_TIME_COLUMN)?
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| {
+                StoreError::corrupt(&self.parquet_path, "eventTime is not a timestamp")
+            })?;
+        let text = |name: &str| {
+            column(name)?.as_string_opt::<i32>().ok_or_else(|| {
+                StoreError::corrupt(&self.parquet_path, format!("column {name} is not text"))
+            })
+        };
+        let templates = text(TEMPLATE_COLUMN)?;
+        let shredded = shred::COLUMNS
+            .iter()
+            .map(|c| text(c.name))
+            .collect::<Result<Vec<_>>>()?;
+        for row in 0..batch.num_rows() {
+            let value = |i: usize| {
+                let column = shredded[i];
+                column.is_valid(row).then(|| column.value(row))
+            };
+            let json = shred::fill(templates.value(row), times.value(row), value).map_err(|e| {
+                StoreError::corrupt(&self.parquet_path, format!("record template: {e}"))
+            })?;
+            out.push(json);
+        }
+        Ok(())
     }
 
     /// Every row's JSON text, in segment order (for export and tests).
