@@ -1,115 +1,151 @@
 //! The lookup index of one segment: `segments/<id>.idx`, beside `<id>.parquet`.
 //!
-//! # On-disk format, version 2
+//! # On-disk format, version 3
 //!
 //! All integers little-endian; every section starts at a multiple of 8 bytes. Row `r` is row `r`
 //! of the segment's Parquet file; rows are sorted by (account, region, eventTime, fingerprint)
-//! ascending, and scope ids are numbered in row order, so the rows of one scope are one
-//! stretch, found by binary search over `scope`. (Version 1 sorted rows by time alone.)
+//! ascending and scope ids are numbered in row order, so the rows of one scope are one stretch.
 //!
 //! ```text
-//! header (32 bytes): "CAIRNIDX" | version: u32 = 1 | rows: u32 | keys: u32 | postings: u32
-//!                    | scopes: u32 | reserved: u32 = 0
-//! times          : rows × i64     eventTime, ms since epoch
-//! fingerprints   : rows × u64     XXH3-64 of the record's JSON text
-//! scope          : rows × u32     index into the scope table
-//! history        : rows × u8      HistoryCategory (0 management, 1 insight, 2 not in history),
-//!                                 padded with zeros to a multiple of 8
-//! keys           : keys × (key: u64, start: u32, len: u32), sorted by key
-//!                  key = attribute_index_key(attribute, value); the rows having that value are
-//!                  postings[start .. start + len], ascending
-//! postings       : postings × u32, padded with zeros to a multiple of 8
+//! header (40 bytes): "CAIRNIDX" | version: u32 = 3 | rows: u32 | keys: u32
+//!                    | postings_bytes: u32 | scopes: u32 | time_words: u32 | reserved: 2 × u32 = 0
+//! scope starts   : (scopes + 1) × u32   first row of each scope, then `rows`
+//! fingerprints   : rows × u64           XXH3-64 of the record's JSON text
+//! history        : rows × 2 bits        HistoryCategory (0 management, 1 insight, 2 not in
+//!                                       history), row r in bits 2(r%4).. of byte r/4
+//! time blocks    : ceil(rows / 64) × (base: i64, first_word: u32, width: u8, unit: u8, 2 × 0)
+//!                  eventTime of row r (ms since epoch) = base + unit_ms × delta, where delta is
+//!                  the (r % 64)-th `width`-bit field of the block's `width` words, bit-packed
+//!                  from the low bits up; unit 1 means seconds (unit_ms 1000), 0 milliseconds
+//! time words     : time_words × u64
+//! keys           : keys × (hash: u32, value: u32), sorted by hash; hash = the low 32 bits of
+//!                  attribute_index_key(attribute, value). A value with the top bit set is the
+//!                  only row having that key (the low 31 bits); otherwise it is the byte offset
+//!                  of the key's rows in `postings`
+//! postings       : per key with several rows: count, first row, then the gaps to each next
+//!                  row, all LEB128 varints; padded with zeros to a multiple of 8
 //! scope table    : scopes × (account, region), each a string: len u16 (0xFFFF = absent) | UTF-8
 //! checksum       : u32 CRC-32C of everything before it
 //! ```
 //!
 //! The file is memory-mapped and read in place; only its checksum is computed on open. Keys are
-//! hashes: a lookup re-checks every record it returns against the query, so a hash collision can
-//! only cost a short page, never a wrong event.
+//! hashes: a lookup re-checks every record it returns against the query, so a hash collision
+//! (two values under one key, their rows merged) can only cost a short page, never a wrong
+//! event. (Version 2 stored times, scopes and postings as plain integers and 64-bit keys: about
+//! 95 bytes a row against about 25 now.)
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use cairn_model::lookup::attribute_index_key;
 use cairn_model::{HistoryCategory, LookupAttributeKey, Record};
 
 use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"CAIRNIDX";
-const VERSION: u32 = 2;
-const HEADER_LEN: usize = 32;
+const VERSION: u32 = 3;
+const HEADER_LEN: usize = 40;
 const ABSENT: u16 = u16::MAX;
+const TIME_BLOCK_ROWS: usize = 64;
+const TIME_BLOCK_LEN: usize = 16;
+const KEY_LEN: usize = 8;
+/// Set in a key's value when the key has a single row.
+const SINGLE_ROW: u32 = 1 << 31;
 
 /// An (account, region) pair: the scope LookupEvents filters by.
 pub(crate) type Scope = (Option<String>, Option<String>);
 
+/// The 32-bit key stored for a 64-bit `attribute_index_key`.
+fn stored_key(key: u64) -> u32 {
+    key as u32
+}
+
 /// Serialises the index of `rows` (already in segment order).
 pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     let mut scopes: Vec<Scope> = Vec::new();
+    let mut scope_starts: Vec<u32> = Vec::new();
     let mut scope_ids: HashMap<Scope, u32> = HashMap::new();
-    let mut postings: HashMap<u64, Vec<u32>> = HashMap::new();
-    let mut row_scopes = Vec::with_capacity(rows.len());
+    let mut postings: HashMap<u32, Vec<u32>> = HashMap::new();
     for (row, record) in rows.iter().enumerate() {
         let f = &record.fields;
         let scope = (f.account_id.clone(), f.aws_region.clone());
-        let id = *scope_ids.entry(scope.clone()).or_insert_with(|| {
+        scope_ids.entry(scope.clone()).or_insert_with(|| {
             scopes.push(scope);
+            scope_starts.push(row as u32);
             (scopes.len() - 1) as u32
         });
-        row_scopes.push(id);
         for key in LookupAttributeKey::ALL {
             for value in f.lookup_values(key) {
-                postings
-                    .entry(attribute_index_key(key, value))
-                    .or_default()
-                    .push(row as u32);
+                let rows = postings
+                    .entry(stored_key(cairn_model::lookup::attribute_index_key(key, value)))
+                    .or_default();
+                // Two values under one 32-bit key, or one value twice in a record.
+                if rows.last() != Some(&(row as u32)) {
+                    rows.push(row as u32);
+                }
             }
         }
     }
-    let mut keys: Vec<(u64, Vec<u32>)> = postings.into_iter().collect();
+    scope_starts.push(rows.len() as u32);
+    let mut keys: Vec<(u32, Vec<u32>)> = postings.into_iter().collect();
     keys.sort_unstable_by_key(|(k, _)| *k);
-    let postings_len: usize = keys.iter().map(|(_, rows)| rows.len()).sum();
+    let mut posting_bytes = Vec::new();
+    let mut key_entries = Vec::with_capacity(keys.len());
+    for (key, rows) in &keys {
+        if let [row] = rows.as_slice() {
+            key_entries.push((*key, row | SINGLE_ROW));
+            continue;
+        }
+        key_entries.push((*key, posting_bytes.len() as u32));
+        write_varint(&mut posting_bytes, rows.len() as u32);
+        let mut previous = 0;
+        for (i, &row) in rows.iter().enumerate() {
+            write_varint(&mut posting_bytes, if i == 0 { row } else { row - previous });
+            previous = row;
+        }
+    }
+    pad8(&mut posting_bytes);
+    let (time_blocks, time_words) = pack_times(rows);
 
-    let mut out =
-        Vec::with_capacity(HEADER_LEN + rows.len() * 24 + keys.len() * 16 + postings_len * 4);
+    let mut out = Vec::with_capacity(
+        HEADER_LEN + rows.len() * 9 + time_words.len() * 8 + keys.len() * 8 + posting_bytes.len(),
+    );
     out.extend_from_slice(MAGIC);
     for n in [
         VERSION,
         rows.len() as u32,
-        keys.len() as u32,
-        postings_len as u32,
+        key_entries.len() as u32,
+        posting_bytes.len() as u32,
         scopes.len() as u32,
+        time_words.len() as u32,
+        0,
         0,
     ] {
         out.extend_from_slice(&n.to_le_bytes());
     }
-    for record in rows {
-        out.extend_from_slice(&record.fields.event_time_ms.to_le_bytes());
+    for start in &scope_starts {
+        out.extend_from_slice(&start.to_le_bytes());
     }
+    pad8(&mut out);
     for record in rows {
         out.extend_from_slice(&record.fingerprint.to_le_bytes());
     }
-    for id in &row_scopes {
-        out.extend_from_slice(&id.to_le_bytes());
-    }
-    pad8(&mut out);
-    for record in rows {
-        out.push(record.fields.history.as_u8());
-    }
-    pad8(&mut out);
-    let mut start = 0u32;
-    for (key, rows) in &keys {
-        out.extend_from_slice(&key.to_le_bytes());
-        out.extend_from_slice(&start.to_le_bytes());
-        out.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-        start += rows.len() as u32;
-    }
-    for (_, rows) in &keys {
-        for row in rows {
-            out.extend_from_slice(&row.to_le_bytes());
+    for four in rows.chunks(4) {
+        let mut byte = 0u8;
+        for (i, record) in four.iter().enumerate() {
+            byte |= record.fields.history.as_u8() << (2 * i);
         }
+        out.push(byte);
     }
     pad8(&mut out);
+    out.extend_from_slice(&time_blocks);
+    for word in &time_words {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    for (key, value) in &key_entries {
+        out.extend_from_slice(&key.to_le_bytes());
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    out.extend_from_slice(&posting_bytes);
     for (account, region) in &scopes {
         for part in [account, region] {
             match part {
@@ -127,6 +163,56 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     out
 }
 
+/// The time blocks and words of `rows`' eventTimes (format in the module documentation).
+fn pack_times(rows: &[&Record]) -> (Vec<u8>, Vec<u64>) {
+    let mut blocks = Vec::with_capacity(rows.len().div_ceil(TIME_BLOCK_ROWS) * TIME_BLOCK_LEN);
+    let mut words: Vec<u64> = Vec::new();
+    for chunk in rows.chunks(TIME_BLOCK_ROWS) {
+        let times = chunk.iter().map(|r| r.fields.event_time_ms);
+        let base = times.clone().min().unwrap_or(0);
+        let in_seconds = times.clone().all(|t| (t - base) % 1000 == 0);
+        let unit_ms = if in_seconds { 1000 } else { 1 };
+        let deltas: Vec<u64> = times.map(|t| ((t - base) / unit_ms) as u64).collect();
+        let width = 64 - deltas.iter().max().copied().unwrap_or(0).leading_zeros();
+        let first_word = words.len();
+        words.resize(first_word + width as usize, 0);
+        for (i, delta) in deltas.iter().enumerate().filter(|_| width > 0) {
+            let bit = i * width as usize;
+            let (word, shift) = (first_word + bit / 64, bit % 64);
+            words[word] |= delta << shift;
+            if shift + width as usize > 64 {
+                words[word + 1] |= delta >> (64 - shift);
+            }
+        }
+        blocks.extend_from_slice(&base.to_le_bytes());
+        blocks.extend_from_slice(&(first_word as u32).to_le_bytes());
+        blocks.extend_from_slice(&[width as u8, u8::from(in_seconds), 0, 0]);
+    }
+    (blocks, words)
+}
+
+fn write_varint(out: &mut Vec<u8>, mut n: u32) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Reads a varint at `*at`, advancing it; `None` past the end or when too long.
+fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u32> {
+    let mut n = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        n |= u32::from(byte & 0x7f).checked_shl(shift)?;
+        if byte < 0x80 {
+            return Some(n);
+        }
+    }
+    None
+}
+
 fn pad8(out: &mut Vec<u8>) {
     while !out.len().is_multiple_of(8) {
         out.push(0);
@@ -139,12 +225,14 @@ pub(crate) struct SegmentIndex<B> {
     bytes: B,
     rows: usize,
     keys: usize,
-    times_at: usize,
+    scope_starts_at: usize,
     fingerprints_at: usize,
-    scope_at: usize,
     history_at: usize,
+    time_blocks_at: usize,
+    time_words_at: usize,
     keys_at: usize,
     postings_at: usize,
+    postings_len: usize,
     pub(crate) scopes: Vec<Scope>,
 }
 
@@ -169,15 +257,17 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
                 supported: VERSION,
             });
         }
-        let (rows, keys, postings, scope_count) = (header(1), header(2), header(3), header(4));
+        let (rows, keys, postings_len, scope_count, time_words) =
+            (header(1), header(2), header(3), header(4), header(5));
         let round8 = |n: usize| n.div_ceil(8) * 8;
-        let times_at = HEADER_LEN;
-        let fingerprints_at = times_at + rows * 8;
-        let scope_at = fingerprints_at + rows * 8;
-        let history_at = round8(scope_at + rows * 4);
-        let keys_at = round8(history_at + rows);
-        let postings_at = keys_at + keys * 16;
-        let scopes_at = round8(postings_at + postings * 4);
+        let scope_starts_at = HEADER_LEN;
+        let fingerprints_at = round8(scope_starts_at + (scope_count + 1) * 4);
+        let history_at = fingerprints_at + rows * 8;
+        let time_blocks_at = round8(history_at + rows.div_ceil(4));
+        let time_words_at = time_blocks_at + rows.div_ceil(TIME_BLOCK_ROWS) * TIME_BLOCK_LEN;
+        let keys_at = time_words_at + time_words * 8;
+        let postings_at = keys_at + keys * KEY_LEN;
+        let scopes_at = postings_at + postings_len;
         if scopes_at > body.len() {
             return Err(corrupt("sections extend past the end of the file"));
         }
@@ -203,18 +293,31 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             let region = read_part(&mut at)?;
             scopes.push((account, region));
         }
-        Ok(SegmentIndex {
+        let index = SegmentIndex {
             bytes,
             rows,
             keys,
-            times_at,
+            scope_starts_at,
             fingerprints_at,
-            scope_at,
             history_at,
+            time_blocks_at,
+            time_words_at,
             keys_at,
             postings_at,
+            postings_len,
             scopes,
-        })
+        };
+        // Every time block's words must lie in the file: reading a time never goes past it.
+        for block in 0..rows.div_ceil(TIME_BLOCK_ROWS) {
+            let (_, first_word, width, _) = index.time_block(block);
+            if width > 64 || first_word + width > time_words {
+                return Err(corrupt("time block out of range"));
+            }
+        }
+        if (0..=scope_count).any(|s| index.u32_at(scope_starts_at + s * 4) as usize > rows) {
+            return Err(corrupt("scope start out of range"));
+        }
+        Ok(index)
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -231,88 +334,127 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
     }
 
+    /// (base, first word, width, unit in ms) of time block `block`.
+    fn time_block(&self, block: usize) -> (i64, usize, usize, i64) {
+        let at = self.time_blocks_at + block * TIME_BLOCK_LEN;
+        let meta = &self.bytes.as_ref()[at + 12..at + 14];
+        let unit_ms = if meta[1] == 1 { 1000 } else { 1 };
+        (
+            self.u64_at(at) as i64,
+            self.u32_at(at + 8) as usize,
+            meta[0] as usize,
+            unit_ms,
+        )
+    }
+
     pub(crate) fn time(&self, row: u32) -> i64 {
-        self.u64_at(self.times_at + row as usize * 8) as i64
+        let row = row as usize;
+        let (base, first_word, width, unit_ms) = self.time_block(row / TIME_BLOCK_ROWS);
+        if width == 0 {
+            return base;
+        }
+        let bit = (row % TIME_BLOCK_ROWS) * width;
+        let word = self.time_words_at + (first_word + bit / 64) * 8;
+        let shift = bit % 64;
+        let mut delta = self.u64_at(word) >> shift;
+        if shift + width > 64 {
+            delta |= self.u64_at(word + 8) << (64 - shift);
+        }
+        if width < 64 {
+            delta &= (1u64 << width) - 1;
+        }
+        base.wrapping_add((delta as i64).wrapping_mul(unit_ms))
     }
 
     pub(crate) fn fingerprint(&self, row: u32) -> u64 {
         self.u64_at(self.fingerprints_at + row as usize * 8)
     }
 
-    pub(crate) fn scope(&self, row: u32) -> u32 {
-        self.u32_at(self.scope_at + row as usize * 4)
-    }
-
     /// The rows of scope `scope`: `start..end`.
     pub(crate) fn scope_rows(&self, scope: u32) -> (u32, u32) {
-        let first_at_least = |s: u32| {
-            let (mut lo, mut hi) = (0, self.rows);
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if self.scope(mid as u32) < s {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            lo as u32
-        };
-        (first_at_least(scope), first_at_least(scope + 1))
+        let at = self.scope_starts_at + scope as usize * 4;
+        (self.u32_at(at), self.u32_at(at + 4))
     }
 
     pub(crate) fn history(&self, row: u32) -> Option<HistoryCategory> {
-        HistoryCategory::from_u8(self.bytes.as_ref()[self.history_at + row as usize])
+        let byte = self.bytes.as_ref()[self.history_at + row as usize / 4];
+        HistoryCategory::from_u8((byte >> (2 * (row % 4))) & 0b11)
     }
 
-    /// The rows indexed under `key`, ascending, as a view.
-    pub(crate) fn postings(&self, key: u64) -> Postings<'_> {
+    /// The rows indexed under `key` (an `attribute_index_key`), ascending.
+    pub(crate) fn postings(&self, key: u64) -> Postings<'static> {
+        let key = stored_key(key);
         let (mut lo, mut hi) = (0, self.keys);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let at = self.keys_at + mid * 16;
-            match self.u64_at(at).cmp(&key) {
+            let at = self.keys_at + mid * KEY_LEN;
+            match self.u32_at(at).cmp(&key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => {
-                    let start = self.u32_at(at + 8) as usize;
-                    let len = self.u32_at(at + 12) as usize;
-                    let from = self.postings_at + start * 4;
-                    return Postings::List(&self.bytes.as_ref()[from..from + len * 4]);
+                    let value = self.u32_at(at + 4);
+                    if value & SINGLE_ROW != 0 {
+                        return Postings::One(value & !SINGLE_ROW);
+                    }
+                    return Postings::Rows(self.decode_postings(value as usize).into());
                 }
             }
         }
-        Postings::List(&[])
+        Postings::Rows(Vec::new().into())
+    }
+
+    /// The posting list at byte `offset` of the postings section; a list that runs past the
+    /// section ends where it does (the checksum makes that a bug, not a state to fail on).
+    fn decode_postings(&self, offset: usize) -> Vec<u32> {
+        let bytes = &self.bytes.as_ref()[self.postings_at..self.postings_at + self.postings_len];
+        let mut at = offset;
+        let count = read_varint(bytes, &mut at).unwrap_or(0) as usize;
+        let mut rows = Vec::with_capacity(count.min(self.rows));
+        let mut row = 0u32;
+        for i in 0..count {
+            let Some(step) = read_varint(bytes, &mut at) else {
+                break;
+            };
+            row = if i == 0 { step } else { row.saturating_add(step) };
+            rows.push(row);
+        }
+        rows
     }
 }
 
 /// A set of rows, ascending.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Postings<'a> {
     /// Every row `start..end`.
     Range(u32, u32),
-    /// The rows stored as u32 LE.
-    List(&'a [u8]),
+    /// A single row.
+    One(u32),
+    /// The rows, decoded.
+    Rows(std::borrow::Cow<'a, [u32]>),
 }
 
 impl<'a> Postings<'a> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Postings::Range(start, end) => end.saturating_sub(*start) as usize,
-            Postings::List(bytes) => bytes.len() / 4,
+            Postings::One(_) => 1,
+            Postings::Rows(rows) => rows.len(),
         }
     }
 
     /// The part of these rows within `start..end`.
-    pub(crate) fn within(&self, (start, end): (u32, u32)) -> Postings<'a> {
-        match *self {
+    pub(crate) fn within(&self, (start, end): (u32, u32)) -> Postings<'_> {
+        match self {
             Postings::Range(a, b) => {
-                let lo = a.max(start);
-                Postings::Range(lo, b.min(end).max(lo))
+                let lo = (*a).max(start);
+                Postings::Range(lo, (*b).min(end).max(lo))
             }
-            Postings::List(bytes) => {
-                let from = self.partition_point(|row| row < start);
-                let to = self.partition_point(|row| row < end);
-                Postings::List(&bytes[from * 4..to * 4])
+            Postings::One(row) if (start..end).contains(row) => Postings::One(*row),
+            Postings::One(_) => Postings::Rows(Vec::new().into()),
+            Postings::Rows(rows) => {
+                let from = rows.partition_point(|&row| row < start);
+                let to = rows.partition_point(|&row| row < end);
+                Postings::Rows(std::borrow::Cow::Borrowed(&rows[from..to]))
             }
         }
     }
@@ -320,10 +462,8 @@ impl<'a> Postings<'a> {
     pub(crate) fn get(&self, i: usize) -> u32 {
         match self {
             Postings::Range(start, _) => start + i as u32,
-            Postings::List(bytes) => {
-                let b = &bytes[i * 4..i * 4 + 4];
-                u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-            }
+            Postings::One(row) => *row,
+            Postings::Rows(rows) => rows[i],
         }
     }
 
@@ -339,5 +479,87 @@ impl<'a> Postings<'a> {
             }
         }
         lo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_model::lookup::attribute_index_key;
+    use cairn_model::time::format_event_time;
+    use proptest::prelude::*;
+
+    fn record(time_ms: i64, name: &str, account: &str, insight: bool) -> Record {
+        let time = format_event_time(time_ms);
+        let json = if insight {
+            format!(r#"{{"eventTime":"{time}","insightDetails":{{"eventName":"{name}"}},"recipientAccountId":"{account}","eventCategory":"Insight"}}"#)
+        } else {
+            format!(r#"{{"eventTime":"{time}","eventName":"{name}","recipientAccountId":"{account}","awsRegion":"r"}}"#)
+        };
+        Record::parse(&json).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn every_row_reads_back_its_time_history_scope_and_postings(
+            rows in proptest::collection::vec(
+                (prop_oneof![
+                    // Whole seconds close together, milliseconds, and anything at all.
+                    (1_600_000_000i64..1_600_000_100).prop_map(|s| s * 1000),
+                    1_600_000_000_000i64..1_600_000_000_999,
+                    -62_000_000_000_000i64..253_000_000_000_000,
+                ], 0usize..5, 0usize..3, any::<bool>()),
+                1..300,
+            )
+        ) {
+            let mut records: Vec<Record> = rows
+                .iter()
+                .map(|&(t, name, account, insight)| {
+                    record(t, &format!("Name{name}"), &format!("{account}"), insight)
+                })
+                .collect();
+            records.sort_by_key(|r| {
+                (r.fields.account_id.clone(), r.fields.aws_region.clone(), r.fields.event_time_ms)
+            });
+            let refs: Vec<&Record> = records.iter().collect();
+            let bytes = build(&refs);
+            let index = SegmentIndex::open(bytes, Path::new("test.idx")).unwrap();
+            prop_assert_eq!(index.rows(), records.len());
+            for (row, record) in records.iter().enumerate() {
+                let row = row as u32;
+                prop_assert_eq!(index.time(row), record.fields.event_time_ms);
+                prop_assert_eq!(index.fingerprint(row), record.fingerprint);
+                prop_assert_eq!(index.history(row), Some(record.fields.history));
+            }
+            for (scope, (account, region)) in index.scopes.iter().enumerate() {
+                let (start, end) = index.scope_rows(scope as u32);
+                let expected: Vec<u32> = (0..records.len() as u32)
+                    .filter(|&r| {
+                        let f = &records[r as usize].fields;
+                        (&f.account_id, &f.aws_region) == (account, region)
+                    })
+                    .collect();
+                prop_assert_eq!((start..end).collect::<Vec<_>>(), expected);
+            }
+            for name in 0..5 {
+                let value = format!("Name{name}");
+                let postings = index.postings(attribute_index_key(LookupAttributeKey::EventName, &value));
+                let found: Vec<u32> = (0..postings.len()).map(|i| postings.get(i)).collect();
+                let expected: Vec<u32> = (0..records.len() as u32)
+                    .filter(|&r| records[r as usize].fields.event_name.as_deref() == Some(value.as_str()))
+                    .collect();
+                prop_assert_eq!(found, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn a_damaged_index_is_refused() {
+        let records = [record(1_600_000_000_000, "A", "1", false)];
+        let refs: Vec<&Record> = records.iter().collect();
+        let mut bytes = build(&refs);
+        bytes[HEADER_LEN] ^= 1;
+        let error = SegmentIndex::open(bytes, Path::new("x.idx")).unwrap_err();
+        assert!(error.to_string().contains("checksum"), "{error}");
     }
 }
