@@ -63,8 +63,14 @@ const FORMAT_VERSION: &str = "3";
 const EVENT_TIME_COLUMN: &str = "eventTime";
 /// The column of record templates.
 const TEMPLATE_COLUMN: &str = "template";
-/// Most rows in one data page of any column.
-const PAGE_ROWS: usize = 1024;
+/// Most bytes (before compression) in one data page of any column, so that fetching one event
+/// decompresses little; columns of few distinct values take many rows a page.
+const PAGE_BYTES: usize = 16 << 10;
+/// Rows encoded at a time within a page; a page ends on a multiple of it.
+const MINI_BATCH_ROWS: usize = 64;
+/// Most bytes in a column's dictionary: a fetch decodes the dictionary of every column it
+/// reads, so only columns with few distinct values keep theirs.
+const DICTIONARY_PAGE_BYTES: usize = 64 << 10;
 const WRITE_BATCH_ROWS: usize = 8192;
 
 /// The Parquet schema of a segment: the columns cairn derives, the template, then one column
@@ -161,8 +167,9 @@ fn writer_properties() -> WriterProperties {
         .set_compression(zstd)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(1 << 20))
-        .set_write_batch_size(PAGE_ROWS)
-        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(MINI_BATCH_ROWS)
+        .set_data_page_size_limit(PAGE_BYTES)
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .set_column_statistics_enabled(ColumnPath::from(TEMPLATE_COLUMN), EnabledStatistics::None)
         .set_key_value_metadata(Some(vec![KeyValue::new(
             FORMAT_KEY.to_owned(),
@@ -264,8 +271,11 @@ pub(crate) struct Segment {
     /// The Parquet file, memory-mapped: reads are positional and safe from any thread.
     parquet: bytes::Bytes,
     reader_metadata: ArrowReaderMetadata,
-    /// Leaf indexes, in the Parquet schema, of the columns a record is re-made from.
-    record_columns: Vec<usize>,
+    /// Leaf indexes, in the Parquet schema, of the columns a record is re-made from: the
+    /// event time, the template, and each of `shred::COLUMNS`.
+    event_time_leaf: usize,
+    template_leaf: usize,
+    shredded_leaves: Vec<usize>,
     index: SegmentIndex<Mmap>,
 }
 
@@ -301,15 +311,17 @@ impl Segment {
             .iter()
             .map(|c| c.name().to_owned())
             .collect::<Vec<_>>();
-        let record_columns = [EVENT_TIME_COLUMN, TEMPLATE_COLUMN]
-            .into_iter()
-            .chain(shred::COLUMNS.iter().map(|c| c.name))
-            .map(|name| {
-                leaves
-                    .iter()
-                    .position(|leaf| leaf == name)
-                    .ok_or_else(|| StoreError::corrupt(&parquet_path, format!("no column {name}")))
-            })
+        let leaf = |name: &str| {
+            leaves
+                .iter()
+                .position(|leaf| leaf == name)
+                .ok_or_else(|| StoreError::corrupt(&parquet_path, format!("no column {name}")))
+        };
+        let event_time_leaf = leaf(EVENT_TIME_COLUMN)?;
+        let template_leaf = leaf(TEMPLATE_COLUMN)?;
+        let shredded_leaves = shred::COLUMNS
+            .iter()
+            .map(|c| leaf(c.name))
             .collect::<Result<Vec<_>>>()?;
         let index_path = index_path(dir, meta.id);
         let index = SegmentIndex::open(map_segment_file(&index_path)?, &index_path)?;
@@ -326,7 +338,9 @@ impl Segment {
             parquet_path,
             parquet,
             reader_metadata,
-            record_columns,
+            event_time_leaf,
+            template_leaf,
+            shredded_leaves,
             index,
         })
     }
@@ -423,72 +437,50 @@ impl Segment {
     }
 
     /// The JSON text of `rows` (ascending, distinct), in that order.
+    ///
+    /// Reading a column costs a fixed amount however few rows are wanted, so the templates
+    /// and times are read first, and then only the shredded columns their holes name.
     pub(crate) fn fetch(&self, rows: &[u32]) -> Result<Vec<String>> {
-        let parquet_err = |source| StoreError::Parquet {
-            path: self.parquet_path.clone(),
-            source,
-        };
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let total = self.meta.rows as usize;
-        let selection = RowSelection::from_consecutive_ranges(
-            rows.iter().map(|&r| r as usize..r as usize + 1),
-            total,
-        );
-        let schema = self
-            .reader_metadata
-            .metadata()
-            .file_metadata()
-            .schema_descr();
-        let mask = ProjectionMask::leaves(schema, self.record_columns.iter().copied());
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            self.parquet.clone(),
-            self.reader_metadata.clone(),
-        )
-        .with_projection(mask)
-        .with_row_selection(selection)
-        .with_batch_size(rows.len())
-        .build()
-        .map_err(parquet_err)?;
+        let heads = self.read_columns(rows, [self.event_time_leaf, self.template_leaf])?;
+        let times = heads
+            .column_by_name(EVENT_TIME_COLUMN)
+            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+            .ok_or_else(|| StoreError::corrupt(&self.parquet_path, "no eventTime timestamps"))?;
+        let templates = heads
+            .column_by_name(TEMPLATE_COLUMN)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| StoreError::corrupt(&self.parquet_path, "no template text"))?;
+        let mut used = vec![false; shred::COLUMNS.len()];
+        for template in templates.iter().flatten() {
+            shred::mark_holes(template, &mut used);
+        }
+        let wanted: Vec<usize> = (0..used.len()).filter(|&i| used[i]).collect();
+        let values = if wanted.is_empty() {
+            None
+        } else {
+            Some(self.read_columns(rows, wanted.iter().map(|&i| self.shredded_leaves[i]))?)
+        };
+        let mut columns: Vec<Option<&StringArray>> = vec![None; shred::COLUMNS.len()];
+        for &i in &wanted {
+            let name = shred::COLUMNS[i].name;
+            columns[i] = values
+                .as_ref()
+                .and_then(|batch| batch.column_by_name(name))
+                .and_then(|c| c.as_string_opt::<i32>());
+            if columns[i].is_none() {
+                return Err(StoreError::corrupt(
+                    &self.parquet_path,
+                    format!("column {name} is missing or not text"),
+                ));
+            }
+        }
         let mut out = Vec::with_capacity(rows.len());
-        for batch in reader {
-            self.remake_records(&batch?, &mut out)?;
-        }
-        if out.len() != rows.len() {
-            return Err(StoreError::corrupt(
-                &self.parquet_path,
-                "fewer rows than selected",
-            ));
-        }
-        Ok(out)
-    }
-
-    /// Re-makes the JSON text of each row of `batch` (the columns of `record_columns`).
-    fn remake_records(&self, batch: &RecordBatch, out: &mut Vec<String>) -> Result<()> {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| StoreError::corrupt(&self.parquet_path, format!("no column {name}")))
-        };
-        let times = column(EVENT_TIME_COLUMN)?
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| {
-                StoreError::corrupt(&self.parquet_path, "eventTime is not a timestamp")
-            })?;
-        let text = |name: &str| {
-            column(name)?.as_string_opt::<i32>().ok_or_else(|| {
-                StoreError::corrupt(&self.parquet_path, format!("column {name} is not text"))
-            })
-        };
-        let templates = text(TEMPLATE_COLUMN)?;
-        let shredded = shred::COLUMNS
-            .iter()
-            .map(|c| text(c.name))
-            .collect::<Result<Vec<_>>>()?;
-        for row in 0..batch.num_rows() {
+        for row in 0..heads.num_rows() {
             let value = |i: usize| {
-                let column = shredded[i];
+                let column = columns[i]?;
                 column.is_valid(row).then(|| column.value(row))
             };
             let json = shred::fill(templates.value(row), times.value(row), value).map_err(|e| {
@@ -496,7 +488,45 @@ impl Segment {
             })?;
             out.push(json);
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// The columns `leaves` of `rows` (ascending, distinct), as one batch.
+    fn read_columns(
+        &self,
+        rows: &[u32],
+        leaves: impl IntoIterator<Item = usize>,
+    ) -> Result<RecordBatch> {
+        let parquet_err = |source| StoreError::Parquet {
+            path: self.parquet_path.clone(),
+            source,
+        };
+        let selection = RowSelection::from_consecutive_ranges(
+            rows.iter().map(|&r| r as usize..r as usize + 1),
+            self.meta.rows as usize,
+        );
+        let schema = self
+            .reader_metadata
+            .metadata()
+            .file_metadata()
+            .schema_descr();
+        let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.parquet.clone(),
+            self.reader_metadata.clone(),
+        )
+        .with_projection(ProjectionMask::leaves(schema, leaves))
+        .with_row_selection(selection)
+        // All the rows in one batch.
+        .with_batch_size(rows.len())
+        .build()
+        .map_err(parquet_err)?;
+        match reader.next().transpose()? {
+            Some(batch) if batch.num_rows() == rows.len() => Ok(batch),
+            _ => Err(StoreError::corrupt(
+                &self.parquet_path,
+                "fewer rows than selected",
+            )),
+        }
     }
 
     /// Every row's JSON text, in segment order (for export and tests).

@@ -279,6 +279,19 @@ pub(crate) fn fill<'v>(
     Ok(out)
 }
 
+/// Marks in `used` (by column index) the columns `template`'s holes take values from.
+pub(crate) fn mark_holes(template: &str, used: &mut [bool]) {
+    let bytes = template.as_bytes();
+    for (at, _) in bytes.iter().enumerate().filter(|(_, b)| **b == HOLE) {
+        if let Some(slot) = bytes
+            .get(at + 1)
+            .and_then(|&index| used.get_mut((index as usize).wrapping_sub(1)))
+        {
+            *slot = true;
+        }
+    }
+}
+
 /// The members of a JSON object in text order, values left raw (slices of the input).
 struct Members<'a>(Vec<(Key<'a>, &'a RawValue)>);
 
