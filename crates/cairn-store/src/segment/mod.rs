@@ -180,12 +180,18 @@ fn writer_properties() -> WriterProperties {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(unique), false);
     }
     for column in shred::COLUMNS {
+        let path = || ColumnPath::from(column.name);
         if column.kind == shred::Kind::Json {
-            builder = builder.set_column_statistics_enabled(
-                ColumnPath::from(column.name),
-                EnabledStatistics::None,
-            );
+            builder = builder.set_column_statistics_enabled(path(), EnabledStatistics::None);
         }
+        // Reading a zstd column chunk sets up a decompression context, a cost every fetch
+        // pays per column: columns of few values, small after their dictionary, take LZ4.
+        if !column.varied {
+            builder = builder.set_column_compression(path(), Compression::LZ4_RAW);
+        }
+    }
+    for derived in ["accountId", "readOnly"] {
+        builder = builder.set_column_compression(ColumnPath::from(derived), Compression::LZ4_RAW);
     }
     builder.build()
 }

@@ -48,13 +48,26 @@ pub(crate) struct ShredColumn {
     /// The Parquet column's name.
     pub name: &'static str,
     pub kind: Kind,
+    /// Values mostly distinct or long (ids, ARNs, free text, JSON): worth zstd. The others
+    /// repeat a few values, which the column's dictionary already stores once.
+    pub varied: bool,
 }
 
+/// A field of few distinct values.
 const fn text(path: &'static str) -> ShredColumn {
     ShredColumn {
         path,
         name: path,
         kind: Kind::Text,
+        varied: false,
+    }
+}
+
+/// A text field of many distinct values.
+const fn varied(path: &'static str) -> ShredColumn {
+    ShredColumn {
+        varied: true,
+        ..text(path)
     }
 }
 
@@ -63,6 +76,7 @@ const fn json(path: &'static str) -> ShredColumn {
         path,
         name: path,
         kind: Kind::Json,
+        varied: true,
     }
 }
 
@@ -71,44 +85,45 @@ const fn json(path: &'static str) -> ShredColumn {
 pub(crate) const COLUMNS: &[ShredColumn] = &[
     text("eventVersion"),
     text("userIdentity.type"),
-    text("userIdentity.principalId"),
-    text("userIdentity.arn"),
+    varied("userIdentity.principalId"),
+    varied("userIdentity.arn"),
     text("userIdentity.accountId"),
-    text("userIdentity.accessKeyId"),
+    varied("userIdentity.accessKeyId"),
     text("userIdentity.userName"),
     text("userIdentity.invokedBy"),
     text("userIdentity.identityProvider"),
     text("userIdentity.credentialId"),
     text("userIdentity.sessionContext.sourceIdentity"),
-    text("userIdentity.sessionContext.attributes.creationDate"),
+    varied("userIdentity.sessionContext.attributes.creationDate"),
     text("userIdentity.sessionContext.attributes.mfaAuthenticated"),
     text("userIdentity.sessionContext.sessionIssuer.type"),
-    text("userIdentity.sessionContext.sessionIssuer.principalId"),
-    text("userIdentity.sessionContext.sessionIssuer.arn"),
+    varied("userIdentity.sessionContext.sessionIssuer.principalId"),
+    varied("userIdentity.sessionContext.sessionIssuer.arn"),
     text("userIdentity.sessionContext.sessionIssuer.accountId"),
     text("userIdentity.sessionContext.sessionIssuer.userName"),
     ShredColumn {
         path: "eventTime",
         name: "eventTime.text",
         kind: Kind::EventTime,
+        varied: false,
     },
     text("eventSource"),
     text("eventName"),
     text("awsRegion"),
-    text("sourceIPAddress"),
-    text("userAgent"),
+    varied("sourceIPAddress"),
+    varied("userAgent"),
     text("errorCode"),
-    text("errorMessage"),
+    varied("errorMessage"),
     json("requestParameters"),
     json("responseElements"),
     json("additionalEventData"),
-    text("requestID"),
-    text("eventID"),
+    varied("requestID"),
+    varied("eventID"),
     json("resources"),
     text("eventType"),
     text("apiVersion"),
     text("recipientAccountId"),
-    text("sharedEventID"),
+    varied("sharedEventID"),
     text("annotation"),
     text("vpcEndpointId"),
     text("vpcEndpointAccountId"),
@@ -119,7 +134,7 @@ pub(crate) const COLUMNS: &[ShredColumn] = &[
     text("eventCategory"),
     text("tlsDetails.tlsVersion"),
     text("tlsDetails.cipherSuite"),
-    text("tlsDetails.clientProvidedHostHeader"),
+    varied("tlsDetails.clientProvidedHostHeader"),
     text("sessionCredentialFromConsole"),
 ];
 
