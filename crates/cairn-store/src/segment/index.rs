@@ -76,7 +76,9 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
         for key in LookupAttributeKey::ALL {
             for value in f.lookup_values(key) {
                 let rows = postings
-                    .entry(stored_key(cairn_model::lookup::attribute_index_key(key, value)))
+                    .entry(stored_key(cairn_model::lookup::attribute_index_key(
+                        key, value,
+                    )))
                     .or_default();
                 // Two values under one 32-bit key, or one value twice in a record.
                 if rows.last() != Some(&(row as u32)) {
@@ -99,7 +101,10 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
         write_varint(&mut posting_bytes, rows.len() as u32);
         let mut previous = 0;
         for (i, &row) in rows.iter().enumerate() {
-            write_varint(&mut posting_bytes, if i == 0 { row } else { row - previous });
+            write_varint(
+                &mut posting_bytes,
+                if i == 0 { row } else { row - previous },
+            );
             previous = row;
         }
     }
@@ -415,7 +420,11 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             let Some(step) = read_varint(bytes, &mut at) else {
                 break;
             };
-            row = if i == 0 { step } else { row.saturating_add(step) };
+            row = if i == 0 {
+                step
+            } else {
+                row.saturating_add(step)
+            };
             rows.push(row);
         }
         rows
@@ -492,9 +501,13 @@ mod tests {
     fn record(time_ms: i64, name: &str, account: &str, insight: bool) -> Record {
         let time = format_event_time(time_ms);
         let json = if insight {
-            format!(r#"{{"eventTime":"{time}","insightDetails":{{"eventName":"{name}"}},"recipientAccountId":"{account}","eventCategory":"Insight"}}"#)
+            format!(
+                r#"{{"eventTime":"{time}","insightDetails":{{"eventName":"{name}"}},"recipientAccountId":"{account}","eventCategory":"Insight"}}"#
+            )
         } else {
-            format!(r#"{{"eventTime":"{time}","eventName":"{name}","recipientAccountId":"{account}","awsRegion":"r"}}"#)
+            format!(
+                r#"{{"eventTime":"{time}","eventName":"{name}","recipientAccountId":"{account}","awsRegion":"r"}}"#
+            )
         };
         Record::parse(&json).unwrap()
     }

@@ -27,16 +27,18 @@
 pub(crate) mod index;
 mod shred;
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
+use arrow_array::builder::{FixedSizeBinaryBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray,
+    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, RecordBatch, StringArray,
+    TimestampMillisecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use cairn_model::lookup::attribute_index_key;
@@ -87,12 +89,20 @@ pub fn arrow_schema() -> SchemaRef {
         Field::new("readOnly", DataType::Boolean, true),
         Field::new(TEMPLATE_COLUMN, DataType::Utf8, false),
     ];
-    fields.extend(
-        shred::COLUMNS
-            .iter()
-            .map(|c| Field::new(c.name, DataType::Utf8, true)),
-    );
+    for column in shred::COLUMNS {
+        fields.push(Field::new(column.name, DataType::Utf8, true));
+        if column.kind == shred::Kind::Uuid {
+            fields.push(Field::new(uuid_column(column), UUID_TYPE, true));
+        }
+    }
     Arc::new(Schema::new(fields))
+}
+
+const UUID_TYPE: DataType = DataType::FixedSizeBinary(16);
+
+/// The name of the column holding a [`shred::Kind::Uuid`] column's UUIDs as bytes.
+fn uuid_column(column: &shred::ShredColumn) -> String {
+    format!("{}.uuid", column.name)
 }
 
 /// What the manifest records about a segment.
@@ -190,6 +200,17 @@ fn writer_properties() -> WriterProperties {
             builder = builder.set_column_compression(path(), Compression::LZ4_RAW);
         }
     }
+    for column in shred::COLUMNS
+        .iter()
+        .filter(|c| c.kind == shred::Kind::Uuid)
+    {
+        // Random bytes: nothing to compress, nothing to look up in a dictionary.
+        let path = ColumnPath::from(uuid_column(column));
+        builder = builder
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
+            .set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
     for derived in ["accountId", "readOnly"] {
         builder = builder.set_column_compression(ColumnPath::from(derived), Compression::LZ4_RAW);
     }
@@ -216,9 +237,16 @@ fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
 
 fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
     let mut templates = StringBuilder::with_capacity(rows.len(), rows.len() * 256);
-    let mut shredded_columns: Vec<StringBuilder> = shred::COLUMNS
+    let mut texts: Vec<StringBuilder> = shred::COLUMNS
         .iter()
         .map(|_| StringBuilder::with_capacity(rows.len(), rows.len() * 16))
+        .collect();
+    let mut uuids: Vec<Option<FixedSizeBinaryBuilder>> = shred::COLUMNS
+        .iter()
+        .map(|c| {
+            (c.kind == shred::Kind::Uuid)
+                .then(|| FixedSizeBinaryBuilder::with_capacity(rows.len(), 16))
+        })
         .collect();
     let mut row_values: Vec<Option<&str>> = vec![None; shred::COLUMNS.len()];
     for record in rows {
@@ -228,8 +256,20 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
         for &(column, value) in &shredded.values {
             row_values[column as usize] = Some(value);
         }
-        for (builder, value) in shredded_columns.iter_mut().zip(&row_values) {
-            builder.append_option(*value);
+        for ((text, uuid), value) in texts.iter_mut().zip(&mut uuids).zip(&row_values) {
+            let bytes = uuid.as_ref().and(*value).and_then(shred::uuid_bytes);
+            match (uuid, bytes) {
+                (Some(uuid), Some(bytes)) => {
+                    uuid.append_value(bytes)?;
+                    text.append_null();
+                }
+                (uuid, _) => {
+                    if let Some(uuid) = uuid {
+                        uuid.append_null();
+                    }
+                    text.append_option(*value);
+                }
+            }
         }
     }
     let mut columns: Vec<ArrayRef> = vec![
@@ -253,11 +293,12 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
         ),
         Arc::new(templates.finish()),
     ];
-    columns.extend(
-        shredded_columns
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef),
-    );
+    for (text, uuid) in texts.iter_mut().zip(&mut uuids) {
+        columns.push(Arc::new(text.finish()));
+        if let Some(uuid) = uuid {
+            columns.push(Arc::new(uuid.finish()));
+        }
+    }
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
@@ -278,10 +319,11 @@ pub(crate) struct Segment {
     parquet: bytes::Bytes,
     reader_metadata: ArrowReaderMetadata,
     /// Leaf indexes, in the Parquet schema, of the columns a record is re-made from: the
-    /// event time, the template, and each of `shred::COLUMNS`.
+    /// event time, the template, and each of `shred::COLUMNS` (its text column, then for a
+    /// UUID column its bytes column).
     event_time_leaf: usize,
     template_leaf: usize,
-    shredded_leaves: Vec<usize>,
+    shredded_leaves: Vec<Vec<usize>>,
     index: SegmentIndex<Mmap>,
 }
 
@@ -327,7 +369,13 @@ impl Segment {
         let template_leaf = leaf(TEMPLATE_COLUMN)?;
         let shredded_leaves = shred::COLUMNS
             .iter()
-            .map(|c| leaf(c.name))
+            .map(|c| {
+                let mut leaves = vec![leaf(c.name)?];
+                if c.kind == shred::Kind::Uuid {
+                    leaves.push(leaf(&uuid_column(c))?);
+                }
+                Ok(leaves)
+            })
             .collect::<Result<Vec<_>>>()?;
         let index_path = index_path(dir, meta.id);
         let index = SegmentIndex::open(map_segment_file(&index_path)?, &index_path)?;
@@ -467,27 +515,46 @@ impl Segment {
         let values = if wanted.is_empty() {
             None
         } else {
-            Some(self.read_columns(rows, wanted.iter().map(|&i| self.shredded_leaves[i]))?)
+            let leaves = wanted
+                .iter()
+                .flat_map(|&i| self.shredded_leaves[i].iter().copied());
+            Some(self.read_columns(rows, leaves)?)
         };
-        let mut columns: Vec<Option<&StringArray>> = vec![None; shred::COLUMNS.len()];
+        let missing = |name: &str| {
+            StoreError::corrupt(
+                &self.parquet_path,
+                format!("column {name} is missing or of another type"),
+            )
+        };
+        let mut columns: Vec<Option<(&StringArray, Option<&FixedSizeBinaryArray>)>> =
+            vec![None; shred::COLUMNS.len()];
         for &i in &wanted {
-            let name = shred::COLUMNS[i].name;
-            columns[i] = values
-                .as_ref()
-                .and_then(|batch| batch.column_by_name(name))
-                .and_then(|c| c.as_string_opt::<i32>());
-            if columns[i].is_none() {
-                return Err(StoreError::corrupt(
-                    &self.parquet_path,
-                    format!("column {name} is missing or not text"),
-                ));
-            }
+            let column = &shred::COLUMNS[i];
+            let find = |name: &str| values.as_ref().and_then(|batch| batch.column_by_name(name));
+            let text = find(column.name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| missing(column.name))?;
+            let uuid = match column.kind {
+                shred::Kind::Uuid => {
+                    let name = uuid_column(column);
+                    let uuid = find(&name)
+                        .and_then(|c| c.as_fixed_size_binary_opt())
+                        .ok_or_else(|| missing(&name))?;
+                    Some(uuid)
+                }
+                _ => None,
+            };
+            columns[i] = Some((text, uuid));
         }
         let mut out = Vec::with_capacity(rows.len());
         for row in 0..heads.num_rows() {
             let value = |i: usize| {
-                let column = columns[i]?;
-                column.is_valid(row).then(|| column.value(row))
+                let (text, uuid) = columns[i]?;
+                if text.is_valid(row) {
+                    return Some(Cow::Borrowed(text.value(row)));
+                }
+                let uuid = uuid.filter(|u| u.is_valid(row))?;
+                Some(Cow::Owned(shred::uuid_text(uuid.value(row))))
             };
             let json = shred::fill(templates.value(row), times.value(row), value).map_err(|e| {
                 StoreError::corrupt(&self.parquet_path, format!("record template: {e}"))

@@ -16,6 +16,9 @@
 //! - [`Kind::Text`]: a JSON string without escapes; the column holds the characters between
 //!   the quotes (so the column is the field's real value, ready for SQL).
 //! - [`Kind::Json`]: an object or an array; the column holds its JSON text.
+//! - [`Kind::Uuid`]: like `Text`; the segment stores a lowercase hyphenated UUID (what AWS
+//!   writes in `eventID`) as its 16 bytes in the column `<name>.uuid` instead, null in `<name>`
+//!   (see [`uuid_bytes`]).
 //! - [`Kind::EventTime`]: like `Text`, but when the text is exactly how cairn writes the
 //!   segment's `eventTime` timestamp (`format_event_time`), the column holds null and the value
 //!   is re-made from the timestamp: CloudTrail's times then cost nothing twice.
@@ -38,6 +41,7 @@ pub(crate) enum Kind {
     Text,
     Json,
     EventTime,
+    Uuid,
 }
 
 /// A shredded column: the record member it holds and how.
@@ -68,6 +72,14 @@ const fn varied(path: &'static str) -> ShredColumn {
     ShredColumn {
         varied: true,
         ..text(path)
+    }
+}
+
+/// An id that is usually a UUID.
+const fn uuid(path: &'static str) -> ShredColumn {
+    ShredColumn {
+        kind: Kind::Uuid,
+        ..varied(path)
     }
 }
 
@@ -117,13 +129,13 @@ pub(crate) const COLUMNS: &[ShredColumn] = &[
     json("requestParameters"),
     json("responseElements"),
     json("additionalEventData"),
-    varied("requestID"),
-    varied("eventID"),
+    uuid("requestID"),
+    uuid("eventID"),
     json("resources"),
     text("eventType"),
     text("apiVersion"),
     text("recipientAccountId"),
-    varied("sharedEventID"),
+    uuid("sharedEventID"),
     text("annotation"),
     text("vpcEndpointId"),
     text("vpcEndpointAccountId"),
@@ -185,7 +197,7 @@ pub(crate) fn shred(json: &str, event_time_ms: i64) -> Shredded<'_> {
         let value = &json[start..end];
         let stored = match COLUMNS[column as usize].kind {
             Kind::Json => Some(value),
-            Kind::Text => Some(&value[1..value.len() - 1]),
+            Kind::Text | Kind::Uuid => Some(&value[1..value.len() - 1]),
             Kind::EventTime => {
                 let inner = &value[1..value.len() - 1];
                 (inner != format_event_time(event_time_ms)).then_some(inner)
@@ -229,7 +241,7 @@ fn collect_holes(
             Some(&Slot::Column(column)) if !used[column as usize] => {
                 let fits = match COLUMNS[column as usize].kind {
                     Kind::Json => text.starts_with('{') || text.starts_with('['),
-                    Kind::Text | Kind::EventTime => {
+                    Kind::Text | Kind::EventTime | Kind::Uuid => {
                         text.len() >= 2 && text.starts_with('"') && !text.contains('\\')
                     }
                 };
@@ -261,7 +273,7 @@ pub(crate) enum FillError {
 pub(crate) fn fill<'v>(
     template: &str,
     event_time_ms: i64,
-    value: impl Fn(usize) -> Option<&'v str>,
+    value: impl Fn(usize) -> Option<Cow<'v, str>>,
 ) -> Result<String, FillError> {
     let bytes = template.as_bytes();
     let mut out = String::with_capacity(template.len() * 3);
@@ -275,10 +287,10 @@ pub(crate) fn fill<'v>(
             .ok_or(FillError::UnknownColumn(index))?;
         let stored = value(index as usize - 1);
         match (column.kind, stored) {
-            (Kind::Json, Some(v)) => out.push_str(v),
-            (Kind::Text | Kind::EventTime, Some(v)) => {
+            (Kind::Json, Some(v)) => out.push_str(&v),
+            (Kind::Text | Kind::EventTime | Kind::Uuid, Some(v)) => {
                 out.push('"');
-                out.push_str(v);
+                out.push_str(&v);
                 out.push('"');
             }
             (Kind::EventTime, None) => {
@@ -292,6 +304,40 @@ pub(crate) fn fill<'v>(
     }
     out.push_str(&template[at..]);
     Ok(out)
+}
+
+/// The 16 bytes of a UUID written as AWS writes ids: 36 characters, lowercase hex digits and
+/// hyphens at 8, 13, 18 and 23. `None` for anything else (which then stays text), so that
+/// [`uuid_text`] always gives back the very same text.
+pub(crate) fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
+    let b = text.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut digits = b.iter().filter(|&&c| c != b'-');
+    let mut out = [0u8; 16];
+    for byte in &mut out {
+        let (high, low) = (digits.next()?, digits.next()?);
+        *byte = (digit(*high)? << 4) | digit(*low)?;
+    }
+    Some(out)
+}
+
+/// The text of a UUID stored by [`uuid_bytes`].
+pub(crate) fn uuid_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
 }
 
 /// Marks in `used` (by column index) the columns `template`'s holes take values from.
@@ -374,7 +420,9 @@ mod tests {
         for &(column, value) in &shredded.values {
             by_column[column as usize] = Some(value);
         }
-        let filled = fill(&shredded.template, time_ms, |i| by_column[i]);
+        let filled = fill(&shredded.template, time_ms, |i| {
+            by_column[i].map(Cow::Borrowed)
+        });
         assert_eq!(
             filled.as_deref(),
             Ok(json),
@@ -449,6 +497,24 @@ mod tests {
             fill("{\"a\":\0\u{1}}", 0, none),
             Err(FillError::MissingValue("eventVersion"))
         );
+    }
+
+    #[test]
+    fn only_canonical_uuids_become_bytes() {
+        let id = "3038ebd2-c98a-4c65-9b6e-e22506292313";
+        let bytes = uuid_bytes(id).unwrap();
+        assert_eq!(uuid_text(&bytes), id);
+        for other in [
+            "3038EBD2-C98A-4C65-9B6E-E22506292313",
+            "3038ebd2c98a4c659b6ee22506292313",
+            "3038ebd2-c98a-4c65-9b6e-e2250629231",
+            "3038ebd2-c98a-4c65-9b6e-e22506292313 ",
+            "3038ebd2-c98a-4c65-9b6e-e2250629231g",
+            "3038ebd2-c98a-4c65-9b6e+e22506292313",
+            "",
+        ] {
+            assert_eq!(uuid_bytes(other), None, "{other}");
+        }
     }
 
     #[test]
