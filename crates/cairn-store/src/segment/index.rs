@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! header (40 bytes): "CAIRNIDX" | version: u32 = 3 | rows: u32 | keys: u32
-//!                    | postings_bytes: u32 | scopes: u32 | time_words: u32 | reserved: 2 × u32 = 0
+//!                    | postings_bytes: u32 | scopes: u32 | time_words: u32 | key_bytes: u32
+//!                    | reserved: u32 = 0
 //! scope starts   : (scopes + 1) × u32   first row of each scope, then `rows`
 //! fingerprints   : rows × u64           XXH3-64 of the record's JSON text
 //! history        : rows × 2 bits        HistoryCategory (0 management, 1 insight, 2 not in
@@ -18,10 +19,13 @@
 //!                  the (r % 64)-th `width`-bit field of the block's `width` words, bit-packed
 //!                  from the low bits up; unit 1 means seconds (unit_ms 1000), 0 milliseconds
 //! time words     : time_words × u64
-//! keys           : keys × (hash: u32, value: u32), sorted by hash; hash = the low 32 bits of
-//!                  attribute_index_key(attribute, value). A value with the top bit set is the
-//!                  only row having that key (the low 31 bits); otherwise it is the byte offset
-//!                  of the key's rows in `postings`
+//! key blocks     : ceil(keys / 64) × (first hash: u32, offset: u32): where each run of 64 keys
+//!                  starts in `key entries`
+//! key entries    : key_bytes bytes, padded with zeros to a multiple of 8: the keys sorted by
+//!                  hash, each two LEB128 varints: the hash's distance from the previous hash
+//!                  of its block (0 for the first), and a value: `row << 1 | 1` when a single
+//!                  row has the key, else `offset << 1`, the byte offset of its rows in
+//!                  `postings`. hash = the low 32 bits of attribute_index_key(attribute, value)
 //! postings       : per key with several rows: count, first row, then the gaps to each next
 //!                  row, all LEB128 varints; padded with zeros to a multiple of 8
 //! scope table    : scopes × (account, region), each a string: len u16 (0xFFFF = absent) | UTF-8
@@ -47,9 +51,8 @@ const HEADER_LEN: usize = 40;
 const ABSENT: u16 = u16::MAX;
 const TIME_BLOCK_ROWS: usize = 64;
 const TIME_BLOCK_LEN: usize = 16;
-const KEY_LEN: usize = 8;
-/// Set in a key's value when the key has a single row.
-const SINGLE_ROW: u32 = 1 << 31;
+const KEY_BLOCK_KEYS: usize = 64;
+const KEY_BLOCK_LEN: usize = 8;
 
 /// An (account, region) pair: the scope LookupEvents filters by.
 pub(crate) type Scope = (Option<String>, Option<String>);
@@ -91,38 +94,50 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     let mut keys: Vec<(u32, Vec<u32>)> = postings.into_iter().collect();
     keys.sort_unstable_by_key(|(k, _)| *k);
     let mut posting_bytes = Vec::new();
-    let mut key_entries = Vec::with_capacity(keys.len());
-    for (key, rows) in &keys {
+    let mut key_blocks = Vec::with_capacity(keys.len().div_ceil(KEY_BLOCK_KEYS) * KEY_BLOCK_LEN);
+    let mut key_bytes = Vec::new();
+    for (i, (key, rows)) in keys.iter().enumerate() {
+        let previous = if i % KEY_BLOCK_KEYS == 0 {
+            key_blocks.extend_from_slice(&key.to_le_bytes());
+            key_blocks.extend_from_slice(&(key_bytes.len() as u32).to_le_bytes());
+            *key
+        } else {
+            keys[i - 1].0
+        };
+        write_varint(&mut key_bytes, key - previous);
         if let [row] = rows.as_slice() {
-            key_entries.push((*key, row | SINGLE_ROW));
+            write_varint(&mut key_bytes, row << 1 | 1);
             continue;
         }
-        key_entries.push((*key, posting_bytes.len() as u32));
+        write_varint(&mut key_bytes, (posting_bytes.len() as u32) << 1);
         write_varint(&mut posting_bytes, rows.len() as u32);
         let mut previous = 0;
         for (i, &row) in rows.iter().enumerate() {
-            write_varint(
-                &mut posting_bytes,
-                if i == 0 { row } else { row - previous },
-            );
+            write_varint(&mut posting_bytes, if i == 0 { row } else { row - previous });
             previous = row;
         }
     }
+    pad8(&mut key_bytes);
     pad8(&mut posting_bytes);
     let (time_blocks, time_words) = pack_times(rows);
 
     let mut out = Vec::with_capacity(
-        HEADER_LEN + rows.len() * 9 + time_words.len() * 8 + keys.len() * 8 + posting_bytes.len(),
+        HEADER_LEN
+            + rows.len() * 9
+            + time_words.len() * 8
+            + key_blocks.len()
+            + key_bytes.len()
+            + posting_bytes.len(),
     );
     out.extend_from_slice(MAGIC);
     for n in [
         VERSION,
         rows.len() as u32,
-        key_entries.len() as u32,
+        keys.len() as u32,
         posting_bytes.len() as u32,
         scopes.len() as u32,
         time_words.len() as u32,
-        0,
+        key_bytes.len() as u32,
         0,
     ] {
         out.extend_from_slice(&n.to_le_bytes());
@@ -146,10 +161,9 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     for word in &time_words {
         out.extend_from_slice(&word.to_le_bytes());
     }
-    for (key, value) in &key_entries {
-        out.extend_from_slice(&key.to_le_bytes());
-        out.extend_from_slice(&value.to_le_bytes());
-    }
+    out.extend_from_slice(&key_blocks);
+    pad8(&mut out);
+    out.extend_from_slice(&key_bytes);
     out.extend_from_slice(&posting_bytes);
     for (account, region) in &scopes {
         for part in [account, region] {
@@ -235,7 +249,9 @@ pub(crate) struct SegmentIndex<B> {
     history_at: usize,
     time_blocks_at: usize,
     time_words_at: usize,
-    keys_at: usize,
+    key_blocks_at: usize,
+    key_bytes_at: usize,
+    key_bytes_len: usize,
     postings_at: usize,
     postings_len: usize,
     pub(crate) scopes: Vec<Scope>,
@@ -262,16 +278,23 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
                 supported: VERSION,
             });
         }
-        let (rows, keys, postings_len, scope_count, time_words) =
-            (header(1), header(2), header(3), header(4), header(5));
+        let (rows, keys, postings_len, scope_count, time_words, key_bytes_len) = (
+            header(1),
+            header(2),
+            header(3),
+            header(4),
+            header(5),
+            header(6),
+        );
         let round8 = |n: usize| n.div_ceil(8) * 8;
         let scope_starts_at = HEADER_LEN;
         let fingerprints_at = round8(scope_starts_at + (scope_count + 1) * 4);
         let history_at = fingerprints_at + rows * 8;
         let time_blocks_at = round8(history_at + rows.div_ceil(4));
         let time_words_at = time_blocks_at + rows.div_ceil(TIME_BLOCK_ROWS) * TIME_BLOCK_LEN;
-        let keys_at = time_words_at + time_words * 8;
-        let postings_at = keys_at + keys * KEY_LEN;
+        let key_blocks_at = time_words_at + time_words * 8;
+        let key_bytes_at = round8(key_blocks_at + keys.div_ceil(KEY_BLOCK_KEYS) * KEY_BLOCK_LEN);
+        let postings_at = key_bytes_at + key_bytes_len;
         let scopes_at = postings_at + postings_len;
         if scopes_at > body.len() {
             return Err(corrupt("sections extend past the end of the file"));
@@ -307,7 +330,9 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             history_at,
             time_blocks_at,
             time_words_at,
-            keys_at,
+            key_blocks_at,
+            key_bytes_at,
+            key_bytes_len,
             postings_at,
             postings_len,
             scopes,
@@ -389,20 +414,41 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
     /// The rows indexed under `key` (an `attribute_index_key`), ascending.
     pub(crate) fn postings(&self, key: u64) -> Postings<'static> {
         let key = stored_key(key);
-        let (mut lo, mut hi) = (0, self.keys);
+        let blocks = self.keys.div_ceil(KEY_BLOCK_KEYS);
+        let first_hash = |block: usize| self.u32_at(self.key_blocks_at + block * KEY_BLOCK_LEN);
+        // The last block starting at or before `key`.
+        let (mut lo, mut hi) = (0, blocks);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let at = self.keys_at + mid * KEY_LEN;
-            match self.u32_at(at).cmp(&key) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    let value = self.u32_at(at + 4);
-                    if value & SINGLE_ROW != 0 {
-                        return Postings::One(value & !SINGLE_ROW);
-                    }
-                    return Postings::Rows(self.decode_postings(value as usize).into());
-                }
+            if first_hash(mid) <= key {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let Some(block) = lo.checked_sub(1) else {
+            return Postings::Rows(Vec::new().into());
+        };
+        let entries = &self.bytes.as_ref()[self.key_bytes_at..self.key_bytes_at + self.key_bytes_len];
+        let mut at = self.u32_at(self.key_blocks_at + block * KEY_BLOCK_LEN + 4) as usize;
+        let mut hash = first_hash(block);
+        let in_block = KEY_BLOCK_KEYS.min(self.keys - block * KEY_BLOCK_KEYS);
+        for _ in 0..in_block {
+            let (Some(step), Some(value)) =
+                (read_varint(entries, &mut at), read_varint(entries, &mut at))
+            else {
+                break;
+            };
+            hash = hash.wrapping_add(step);
+            if hash > key {
+                break;
+            }
+            if hash == key {
+                return if value & 1 == 1 {
+                    Postings::One(value >> 1)
+                } else {
+                    Postings::Rows(self.decode_postings((value >> 1) as usize).into())
+                };
             }
         }
         Postings::Rows(Vec::new().into())
