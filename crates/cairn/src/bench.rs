@@ -776,9 +776,6 @@ pub fn run_benchmark(
         ),
     ];
     for (name, make) in kinds {
-        if std::env::var("ONLY").is_ok_and(|o| !name.contains(o.as_str())) {
-            continue;
-        }
         let mut times = Vec::with_capacity(lookups);
         let mut returned = 0;
         for _ in 0..lookups {

@@ -113,7 +113,10 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
         write_varint(&mut posting_bytes, rows.len() as u32);
         let mut previous = 0;
         for (i, &row) in rows.iter().enumerate() {
-            write_varint(&mut posting_bytes, if i == 0 { row } else { row - previous });
+            write_varint(
+                &mut posting_bytes,
+                if i == 0 { row } else { row - previous },
+            );
             previous = row;
         }
     }
@@ -429,7 +432,8 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         let Some(block) = lo.checked_sub(1) else {
             return Postings::Rows(Vec::new().into());
         };
-        let entries = &self.bytes.as_ref()[self.key_bytes_at..self.key_bytes_at + self.key_bytes_len];
+        let entries =
+            &self.bytes.as_ref()[self.key_bytes_at..self.key_bytes_at + self.key_bytes_len];
         let mut at = self.u32_at(self.key_blocks_at + block * KEY_BLOCK_LEN + 4) as usize;
         let mut hash = first_hash(block);
         let in_block = KEY_BLOCK_KEYS.min(self.keys - block * KEY_BLOCK_KEYS);

@@ -6,14 +6,18 @@
 //! - `<id>.parquet`: one row per event, sorted by (account, region, eventTime, fingerprint)
 //!   ascending, so that every (account, region) scope is one stretch of time-sorted rows (the
 //!   API always looks up within one scope, as AWS keeps event history per account and region);
-//!   zstd, page statistics and offset index, pages of at most [`PAGE_ROWS`] rows so that
-//!   fetching one event decompresses little. Columns ([`arrow_schema`]):
+//!   one row group; page statistics and offset index; data pages of at most [`PAGE_BYTES`]
+//!   before compression and dictionaries of at most [`DICTIONARY_PAGE_BYTES`], so that
+//!   fetching one event decompresses little; zstd for columns of varied values, LZ4 for
+//!   columns of few values, none for UUID bytes. Columns ([`arrow_schema`]):
 //!   - `eventTime` (timestamp, ms, UTC), `accountId` (the account the event belongs to) and
 //!     `readOnly` (boolean, when the record says): derived by cairn, for SQL and statistics;
 //!   - `template` and the shredded columns, named by their record path
-//!     (`eventName`, `userIdentity.arn`, `requestParameters`, ...): the record's JSON text
-//!     exactly as stored (whitespace removed), taken apart as [`shred`] documents, so that
-//!     each field compresses as a column and is there for SQL as one.
+//!     (`eventName`, `userIdentity.arn`, `requestParameters`, ...), text, and for the ids
+//!     that are usually UUIDs (`eventID`, `requestID`, `sharedEventID`) a second column
+//!     `<name>.uuid` of 16-byte values: the record's JSON text exactly as stored (whitespace
+//!     removed), taken apart as [`shred`] documents, so that each field compresses as a
+//!     column and is there for SQL as one.
 //!
 //!   The key-value metadata `cairn.segment.version` = `3` marks the format. Version 2 kept the
 //!   whole text in one `record` column beside copies of the lookup fields; version 1 sorted by
@@ -348,7 +352,11 @@ impl Segment {
         if version.as_deref() != Some(FORMAT_VERSION) {
             return Err(StoreError::corrupt(
                 &parquet_path,
-                format!("segment format version {version:?}, expected {FORMAT_VERSION}"),
+                format!(
+                    "segment format version {}, this cairn reads version {FORMAT_VERSION}: \
+                     import the original log files into a new data directory",
+                    version.as_deref().unwrap_or("unknown")
+                ),
             ));
         }
         let leaves = reader_metadata

@@ -184,7 +184,7 @@ pub(crate) struct Shredded<'a> {
 pub(crate) fn shred(json: &str, event_time_ms: i64) -> Shredded<'_> {
     let mut holes: Vec<(usize, usize, u8)> = Vec::new();
     let mut used = [false; COLUMNS.len()];
-    collect_holes(json, json, "", event_time_ms, &mut used, &mut holes);
+    collect_holes(json, json, "", &mut used, &mut holes);
     let mut out = Shredded {
         template: String::with_capacity(json.len() / 2),
         values: Vec::with_capacity(holes.len()),
@@ -217,7 +217,6 @@ fn collect_holes(
     base: &str,
     object: &str,
     prefix: &str,
-    event_time_ms: i64,
     used: &mut [bool],
     holes: &mut Vec<(usize, usize, u8)>,
 ) {
@@ -236,7 +235,7 @@ fn collect_holes(
         let text = value.get();
         match SLOTS.get(path.as_ref()) {
             Some(Slot::Container) => {
-                collect_holes(base, text, &path, event_time_ms, used, holes);
+                collect_holes(base, text, &path, used, holes);
             }
             Some(&Slot::Column(column)) if !used[column as usize] => {
                 let fits = match COLUMNS[column as usize].kind {
