@@ -110,6 +110,42 @@ fn same_event_id_with_other_content_is_kept_and_flagged() {
     assert_eq!(lookup_all(&store, &query, 50).len(), 2);
 }
 
+/// Two event ids whose index keys collide: a segment index keeps the low 32 bits of
+/// `attribute_index_key`, so a birthday search finds a pair among a few hundred thousand ids.
+fn colliding_event_ids() -> (String, String) {
+    let mut seen = std::collections::HashMap::new();
+    for n in 0u32.. {
+        let id = format!("id-{n}");
+        let key = cairn_model::lookup::attribute_index_key(LookupAttributeKey::EventId, &id) as u32;
+        if let Some(other) = seen.insert(key, id.clone()) {
+            return (other, id);
+        }
+    }
+    unreachable!("the u32 keys run out before the ids do")
+}
+
+#[test]
+fn an_index_key_collision_is_neither_a_duplicate_nor_a_wrong_match() {
+    let (first, second) = colliding_event_ids();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let a = record(&first, "2024-01-01T00:00:00Z", "RunInstances", "");
+    let b = record(&second, "2024-01-01T00:00:00Z", "RunInstances", "");
+    assert_eq!(store.append(vec![a]).unwrap(), vec![AppendStatus::Stored]);
+    store.seal().unwrap();
+    assert_eq!(store.append(vec![b]).unwrap(), vec![AppendStatus::Stored]);
+    store.seal().unwrap();
+    for id in [&first, &second] {
+        let query = LookupQuery {
+            attribute: Some((LookupAttributeKey::EventId, id.clone())),
+            ..LookupQuery::default()
+        };
+        let found = lookup_all(&store, &query, 50);
+        assert_eq!(found.len(), 1, "{id}");
+        assert_eq!(&found[0].fields.event_id, id);
+    }
+}
+
 #[test]
 fn a_second_process_on_the_directory_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -426,6 +426,18 @@ impl Segment {
         if others.is_empty() {
             return Ok(Seen::New);
         }
+        // Keys are 32-bit hashes, so a row may be here by collision: its eventID column (two
+        // small columns) tells, before the whole record is read.
+        let ids = self.stored_event_ids(&others)?;
+        let others: Vec<u32> = others
+            .into_iter()
+            .zip(ids)
+            .filter(|(_, id)| id.as_deref().is_none_or(|id| id == record.fields.event_id))
+            .map(|(row, _)| row)
+            .collect();
+        if others.is_empty() {
+            return Ok(Seen::New);
+        }
         let mut seen = Seen::New;
         for text in self.fetch(&others)? {
             if Record::parse(&text)
@@ -438,6 +450,37 @@ impl Segment {
             }
         }
         Ok(seen)
+    }
+
+    /// The `eventID` of `rows` (ascending, distinct) when their segment holds it in its
+    /// column; `None` when it is in the template (not a plain string) or absent.
+    fn stored_event_ids(&self, rows: &[u32]) -> Result<Vec<Option<String>>> {
+        let Some(column) = shred::COLUMNS.iter().position(|c| c.name == "eventID") else {
+            return Ok(vec![None; rows.len()]);
+        };
+        let batch = self.read_columns(rows, self.shredded_leaves[column].iter().copied())?;
+        let text = batch
+            .column_by_name(shred::COLUMNS[column].name)
+            .and_then(|c| c.as_string_opt::<i32>());
+        let uuid = batch
+            .column_by_name(&uuid_column(&shred::COLUMNS[column]))
+            .and_then(|c| c.as_fixed_size_binary_opt());
+        let (Some(text), Some(uuid)) = (text, uuid) else {
+            return Err(StoreError::corrupt(
+                &self.parquet_path,
+                "eventID columns of another type",
+            ));
+        };
+        Ok((0..batch.num_rows())
+            .map(|row| {
+                if text.is_valid(row) {
+                    Some(text.value(row).to_owned())
+                } else {
+                    uuid.is_valid(row)
+                        .then(|| shred::uuid_text(uuid.value(row)))
+                }
+            })
+            .collect())
     }
 
     /// Up to `limit` candidates for `query` after `cursor`, newest first. Candidates come from
