@@ -5,7 +5,8 @@
 //!
 //! Start at [`Store`]; the data directory layout and the life of an event are described in
 //! `store.rs`, each on-disk format at the top of the module that owns it (`wal.rs`,
-//! `manifest.rs`, `segment/mod.rs`, `segment/index.rs`, `catalog.rs`, `log_cursor.rs`).
+//! `manifest.rs`, `segment/mod.rs`, `segment/shred.rs`, `segment/index.rs`, `catalog.rs`,
+//! `log_cursor.rs`).
 
 pub mod catalog;
 mod error;
