@@ -189,31 +189,29 @@ fn writer_properties() -> WriterProperties {
             FORMAT_KEY.to_owned(),
             FORMAT_VERSION.to_owned(),
         )]));
-    // Ids are unique: a dictionary would only be built to be abandoned.
-    for unique in ["eventID", "requestID", "sharedEventID"] {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(unique), false);
-    }
     for column in shred::COLUMNS {
         let path = || ColumnPath::from(column.name);
-        if column.kind == shred::Kind::Json {
-            builder = builder.set_column_statistics_enabled(path(), EnabledStatistics::None);
+        match column.kind {
+            shred::Kind::Json => {
+                builder = builder.set_column_statistics_enabled(path(), EnabledStatistics::None);
+            }
+            shred::Kind::Uuid => {
+                // Ids are unique: a dictionary would only be built to be abandoned. The bytes
+                // are random: nothing to compress either.
+                let bytes = ColumnPath::from(uuid_column(column));
+                builder = builder
+                    .set_column_dictionary_enabled(path(), false)
+                    .set_column_dictionary_enabled(bytes.clone(), false)
+                    .set_column_compression(bytes.clone(), Compression::UNCOMPRESSED)
+                    .set_column_statistics_enabled(bytes, EnabledStatistics::None);
+            }
+            shred::Kind::Text | shred::Kind::EventTime => {}
         }
         // Reading a zstd column chunk sets up a decompression context, a cost every fetch
         // pays per column: columns of few values, small after their dictionary, take LZ4.
         if !column.varied {
             builder = builder.set_column_compression(path(), Compression::LZ4_RAW);
         }
-    }
-    for column in shred::COLUMNS
-        .iter()
-        .filter(|c| c.kind == shred::Kind::Uuid)
-    {
-        // Random bytes: nothing to compress, nothing to look up in a dictionary.
-        let path = ColumnPath::from(uuid_column(column));
-        builder = builder
-            .set_column_dictionary_enabled(path.clone(), false)
-            .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
-            .set_column_statistics_enabled(path, EnabledStatistics::None);
     }
     for derived in ["accountId", "readOnly"] {
         builder = builder.set_column_compression(ColumnPath::from(derived), Compression::LZ4_RAW);
@@ -261,16 +259,18 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
             row_values[column as usize] = Some(value);
         }
         for ((text, uuid), value) in texts.iter_mut().zip(&mut uuids).zip(&row_values) {
-            let bytes = uuid.as_ref().and(*value).and_then(shred::uuid_bytes);
-            match (uuid, bytes) {
-                (Some(uuid), Some(bytes)) => {
+            // A UUID column's value goes to its bytes column when it is a UUID, else to text.
+            let Some(uuid) = uuid else {
+                text.append_option(*value);
+                continue;
+            };
+            match value.and_then(shred::uuid_bytes) {
+                Some(bytes) => {
                     uuid.append_value(bytes)?;
                     text.append_null();
                 }
-                (uuid, _) => {
-                    if let Some(uuid) = uuid {
-                        uuid.append_null();
-                    }
+                None => {
+                    uuid.append_null();
                     text.append_option(*value);
                 }
             }
@@ -312,6 +312,24 @@ pub(crate) struct Candidate {
     pub time_ms: i64,
     pub fingerprint: u64,
     pub row: u32,
+}
+
+/// One shredded column as read from a segment: its text, and for a UUID column its bytes.
+#[derive(Debug, Clone, Copy)]
+struct ShreddedValues<'b> {
+    text: &'b StringArray,
+    uuid: Option<&'b FixedSizeBinaryArray>,
+}
+
+impl<'b> ShreddedValues<'b> {
+    /// Row `row`'s value, `None` when the record did not have it in this column.
+    fn value(&self, row: usize) -> Option<Cow<'b, str>> {
+        if self.text.is_valid(row) {
+            return Some(Cow::Borrowed(self.text.value(row)));
+        }
+        let uuid = self.uuid.filter(|u| u.is_valid(row))?;
+        Some(Cow::Owned(shred::uuid_text(uuid.value(row))))
+    }
 }
 
 /// An open segment.
@@ -459,28 +477,41 @@ impl Segment {
             return Ok(vec![None; rows.len()]);
         };
         let batch = self.read_columns(rows, self.shredded_leaves[column].iter().copied())?;
-        let text = batch
-            .column_by_name(shred::COLUMNS[column].name)
-            .and_then(|c| c.as_string_opt::<i32>());
-        let uuid = batch
-            .column_by_name(&uuid_column(&shred::COLUMNS[column]))
-            .and_then(|c| c.as_fixed_size_binary_opt());
-        let (Some(text), Some(uuid)) = (text, uuid) else {
-            return Err(StoreError::corrupt(
-                &self.parquet_path,
-                "eventID columns of another type",
-            ));
-        };
+        let ids = self.shredded_values(&batch, column)?;
         Ok((0..batch.num_rows())
-            .map(|row| {
-                if text.is_valid(row) {
-                    Some(text.value(row).to_owned())
-                } else {
-                    uuid.is_valid(row)
-                        .then(|| shred::uuid_text(uuid.value(row)))
-                }
-            })
+            .map(|row| ids.value(row).map(Cow::into_owned))
             .collect())
+    }
+
+    /// The values of shredded column `column` (`shred::COLUMNS[column]`) in `batch`.
+    fn shredded_values<'b>(
+        &self,
+        batch: &'b RecordBatch,
+        column: usize,
+    ) -> Result<ShreddedValues<'b>> {
+        let column = &shred::COLUMNS[column];
+        let missing = |name: &str| {
+            StoreError::corrupt(
+                &self.parquet_path,
+                format!("column {name} is missing or of another type"),
+            )
+        };
+        let text = batch
+            .column_by_name(column.name)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| missing(column.name))?;
+        let uuid = match column.kind {
+            shred::Kind::Uuid => {
+                let name = uuid_column(column);
+                let uuid = batch
+                    .column_by_name(&name)
+                    .and_then(|c| c.as_fixed_size_binary_opt())
+                    .ok_or_else(|| missing(&name))?;
+                Some(uuid)
+            }
+            _ => None,
+        };
+        Ok(ShreddedValues { text, uuid })
     }
 
     /// Up to `limit` candidates for `query` after `cursor`, newest first. Candidates come from
@@ -571,42 +602,15 @@ impl Segment {
                 .flat_map(|&i| self.shredded_leaves[i].iter().copied());
             Some(self.read_columns(rows, leaves)?)
         };
-        let missing = |name: &str| {
-            StoreError::corrupt(
-                &self.parquet_path,
-                format!("column {name} is missing or of another type"),
-            )
-        };
-        let mut columns: Vec<Option<(&StringArray, Option<&FixedSizeBinaryArray>)>> =
-            vec![None; shred::COLUMNS.len()];
-        for &i in &wanted {
-            let column = &shred::COLUMNS[i];
-            let find = |name: &str| values.as_ref().and_then(|batch| batch.column_by_name(name));
-            let text = find(column.name)
-                .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| missing(column.name))?;
-            let uuid = match column.kind {
-                shred::Kind::Uuid => {
-                    let name = uuid_column(column);
-                    let uuid = find(&name)
-                        .and_then(|c| c.as_fixed_size_binary_opt())
-                        .ok_or_else(|| missing(&name))?;
-                    Some(uuid)
-                }
-                _ => None,
-            };
-            columns[i] = Some((text, uuid));
+        let mut columns: Vec<Option<ShreddedValues<'_>>> = vec![None; shred::COLUMNS.len()];
+        if let Some(batch) = &values {
+            for &i in &wanted {
+                columns[i] = Some(self.shredded_values(batch, i)?);
+            }
         }
         let mut out = Vec::with_capacity(rows.len());
         for row in 0..heads.num_rows() {
-            let value = |i: usize| {
-                let (text, uuid) = columns[i]?;
-                if text.is_valid(row) {
-                    return Some(Cow::Borrowed(text.value(row)));
-                }
-                let uuid = uuid.filter(|u| u.is_valid(row))?;
-                Some(Cow::Owned(shred::uuid_text(uuid.value(row))))
-            };
+            let value = |i: usize| columns[i].as_ref()?.value(row);
             let json = shred::fill(templates.value(row), times.value(row), value).map_err(|e| {
                 StoreError::corrupt(&self.parquet_path, format!("record template: {e}"))
             })?;
