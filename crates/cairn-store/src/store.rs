@@ -271,17 +271,29 @@ impl Store {
             let is_newest = Some(&id) == ids.last();
             let recovered = wal::recover_file(&wal_dir, id, is_newest)?;
             recovery.torn_bytes += recovered.torn_bytes;
-            for payload in recovered.payloads {
-                let record = Record::parse(&payload).map_err(|e| {
-                    StoreError::corrupt(
-                        wal::wal_path(&wal_dir, id),
-                        format!("a logged record no longer parses: {e}"),
-                    )
-                })?;
-                let mut seen = active.seen(&record);
-                for segment in &segments {
-                    seen = seen.or(segment.seen(&record)?);
+            let records = recovered
+                .payloads
+                .iter()
+                .map(|payload| {
+                    Record::parse(payload).map_err(|e| {
+                        StoreError::corrupt(
+                            wal::wal_path(&wal_dir, id),
+                            format!("a logged record no longer parses: {e}"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<Record>>>()?;
+            let mut in_segments = vec![Seen::New; records.len()];
+            let all: Vec<&Record> = records.iter().collect();
+            for segment in &segments {
+                let in_segment = segment.seen_all(&all)?;
+                for (seen, other) in in_segments.iter_mut().zip(in_segment) {
+                    *seen = seen.or(other);
                 }
+            }
+            drop(all);
+            for (record, in_segments) in records.into_iter().zip(in_segments) {
+                let seen = in_segments.or(active.seen(&record));
                 if seen != Seen::Duplicate {
                     active.insert(record);
                     recovery.replayed_events += 1;
@@ -495,14 +507,16 @@ impl Store {
             Memory(Arc<Record>),
             Segment(usize, u32),
         }
-        let mut picks: Vec<(i64, u64, Pick)> = Vec::new();
+        // (time, fingerprint when known, pick): a memtable knows its records' fingerprints;
+        // a segment's are known once its records are read.
+        let mut picks: Vec<(i64, Option<u64>, Pick)> = Vec::new();
         let segments: Vec<Arc<Segment>> = {
             let state = self.shared.state.read().map_err(lock_poisoned)?;
             for memtable in std::iter::once(&state.active).chain(state.frozen.as_deref()) {
                 for record in memtable.top(&query, cursor, want) {
                     picks.push((
                         record.fields.event_time_ms,
-                        record.fingerprint,
+                        Some(record.fingerprint),
                         Pick::Memory(record.clone()),
                     ));
                 }
@@ -510,19 +524,32 @@ impl Store {
             state.segments.clone()
         };
         for (i, segment) in segments.iter().enumerate() {
-            for Candidate {
-                time_ms,
-                fingerprint,
-                row,
-            } in segment.top(&query, cursor, want)
-            {
-                picks.push((time_ms, fingerprint, Pick::Segment(i, row)));
+            for Candidate { time_ms, row } in segment.top(&query, cursor, want) {
+                picks.push((time_ms, None, Pick::Segment(i, row)));
             }
         }
-        picks.sort_unstable_by_key(|(time, fingerprint, _)| {
-            std::cmp::Reverse((*time, *fingerprint))
-        });
-        picks.truncate(want);
+        // Keep the newest `want` picks that are surely after the cursor, with every pick of
+        // the same time as the last of them (and those of the cursor's own time): the order
+        // within one time is known only once the records are read.
+        picks.sort_unstable_by_key(|(time, _, _)| std::cmp::Reverse(*time));
+        let surely_after_cursor = |time: i64, fingerprint: Option<u64>| {
+            fingerprint.is_some() || cursor.is_none_or(|c| time < c.time_ms)
+        };
+        let (mut counted, mut last_counted_time) = (0, None);
+        let kept = picks
+            .iter()
+            .position(|&(time, fingerprint, _)| {
+                if counted >= want && Some(time) != last_counted_time {
+                    return true;
+                }
+                if surely_after_cursor(time, fingerprint) {
+                    counted += 1;
+                    last_counted_time = Some(time);
+                }
+                false
+            })
+            .unwrap_or(picks.len());
+        picks.truncate(kept);
 
         // The picked records, from memory or the cache; the others are read below, one read
         // per segment: (pick's position, row) by segment.
@@ -574,6 +601,8 @@ impl Store {
             .flatten()
             .filter(|record| query.matches(&record.fields) && before_cursor(record, cursor))
             .collect();
+        records
+            .sort_unstable_by_key(|r| std::cmp::Reverse((r.fields.event_time_ms, r.fingerprint)));
         let next = if records.len() > limit {
             records.truncate(limit);
             records.last().map(|r| PageCursor {
@@ -751,25 +780,35 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
         let Ok(state) = shared.state.read() else {
             return;
         };
+        // What the segments hold of each record of the group, in order: each segment reads
+        // what it needs once for the whole group.
+        let mut in_segments = {
+            let all: Vec<&Record> = appends.iter().flat_map(|(records, _)| records).collect();
+            let mut seen = vec![Seen::New; all.len()];
+            for segment in &state.segments {
+                // A segment that cannot be read cannot prove a duplicate: keep the records.
+                let in_segment = segment
+                    .seen_all(&all)
+                    .unwrap_or_else(|_| vec![Seen::OtherWithSameId; all.len()]);
+                for (seen, other) in seen.iter_mut().zip(in_segment) {
+                    *seen = seen.or(other);
+                }
+            }
+            seen.into_iter()
+        };
         // Records earlier in this same group, by eventID.
         let mut group: HashMap<String, Vec<usize>> = HashMap::new();
         for (records, reply) in appends {
             let mut statuses = Vec::with_capacity(records.len());
             for record in records {
+                let in_segments = in_segments.next().unwrap_or(Seen::New);
                 if cutoff.is_some_and(|c| record.fields.event_time_ms < c) {
                     statuses.push(AppendStatus::Expired);
                     continue;
                 }
-                let mut seen = state.active.seen(&record);
+                let mut seen = in_segments.or(state.active.seen(&record));
                 if let Some(frozen) = &state.frozen {
                     seen = seen.or(frozen.seen(&record));
-                }
-                for segment in &state.segments {
-                    if seen == Seen::Duplicate {
-                        break;
-                    }
-                    // A segment that cannot be read cannot prove a duplicate: keep the record.
-                    seen = seen.or(segment.seen(&record).unwrap_or(Seen::OtherWithSameId));
                 }
                 if let Some(earlier) = group.get(&record.fields.event_id) {
                     let same = earlier.iter().any(|&i| {

@@ -1,17 +1,16 @@
 //! The lookup index of one segment: `segments/<id>.idx`, beside `<id>.parquet`.
 //!
-//! # On-disk format, version 3
+//! # On-disk format, version 4
 //!
 //! All integers little-endian; every section starts at a multiple of 8 bytes. Row `r` is row `r`
 //! of the segment's Parquet file; rows are sorted by (account, region, eventTime, fingerprint)
 //! ascending and scope ids are numbered in row order, so the rows of one scope are one stretch.
 //!
 //! ```text
-//! header (40 bytes): "CAIRNIDX" | version: u32 = 3 | rows: u32 | keys: u32
+//! header (40 bytes): "CAIRNIDX" | version: u32 = 4 | rows: u32 | keys: u32
 //!                    | postings_bytes: u32 | scopes: u32 | time_words: u32 | key_bytes: u32
 //!                    | reserved: u32 = 0
 //! scope starts   : (scopes + 1) × u32   first row of each scope, then `rows`
-//! fingerprints   : rows × u64           XXH3-64 of the record's JSON text
 //! history        : rows × 2 bits        HistoryCategory (0 management, 1 insight, 2 not in
 //!                                       history), row r in bits 2(r%4).. of byte r/4
 //! time blocks    : ceil(rows / 64) × (base: i64, first_word: u32, width: u8, unit: u8, 2 × 0)
@@ -35,8 +34,10 @@
 //! The file is memory-mapped and read in place; only its checksum is computed on open. Keys are
 //! hashes: a lookup re-checks every record it returns against the query, so a hash collision
 //! (two values under one key, their rows merged) can only cost a short page, never a wrong
-//! event. (Version 2 stored times, scopes and postings as plain integers and 64-bit keys: about
-//! 95 bytes a row against about 25 now.)
+//! event. The index holds no fingerprints: the order of rows of one time (by fingerprint, as
+//! lookups order events) and whether a row is a duplicate are told from the records. (Version 3
+//! stored an 8-byte fingerprint a row; version 2 also stored times, scopes and postings as plain
+//! integers and 64-bit keys: about 95 bytes a row against about 20 now.)
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -46,7 +47,7 @@ use cairn_model::{HistoryCategory, LookupAttributeKey, Record};
 use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"CAIRNIDX";
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 const HEADER_LEN: usize = 40;
 const ABSENT: u16 = u16::MAX;
 const TIME_BLOCK_ROWS: usize = 64;
@@ -126,7 +127,7 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
 
     let mut out = Vec::with_capacity(
         HEADER_LEN
-            + rows.len() * 9
+            + rows.len() / 4
             + time_words.len() * 8
             + key_blocks.len()
             + key_bytes.len()
@@ -149,9 +150,6 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
         out.extend_from_slice(&start.to_le_bytes());
     }
     pad8(&mut out);
-    for record in rows {
-        out.extend_from_slice(&record.fingerprint.to_le_bytes());
-    }
     for four in rows.chunks(4) {
         let mut byte = 0u8;
         for (i, record) in four.iter().enumerate() {
@@ -248,7 +246,6 @@ pub(crate) struct SegmentIndex<B> {
     rows: usize,
     keys: usize,
     scope_starts_at: usize,
-    fingerprints_at: usize,
     history_at: usize,
     time_blocks_at: usize,
     time_words_at: usize,
@@ -291,8 +288,7 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         );
         let round8 = |n: usize| n.div_ceil(8) * 8;
         let scope_starts_at = HEADER_LEN;
-        let fingerprints_at = round8(scope_starts_at + (scope_count + 1) * 4);
-        let history_at = fingerprints_at + rows * 8;
+        let history_at = round8(scope_starts_at + (scope_count + 1) * 4);
         let time_blocks_at = round8(history_at + rows.div_ceil(4));
         let time_words_at = time_blocks_at + rows.div_ceil(TIME_BLOCK_ROWS) * TIME_BLOCK_LEN;
         let key_blocks_at = time_words_at + time_words * 8;
@@ -329,7 +325,6 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             rows,
             keys,
             scope_starts_at,
-            fingerprints_at,
             history_at,
             time_blocks_at,
             time_words_at,
@@ -397,10 +392,6 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             delta &= (1u64 << width) - 1;
         }
         base.wrapping_add((delta as i64).wrapping_mul(unit_ms))
-    }
-
-    pub(crate) fn fingerprint(&self, row: u32) -> u64 {
-        self.u64_at(self.fingerprints_at + row as usize * 8)
     }
 
     /// The rows of scope `scope`: `start..end`.
@@ -591,7 +582,6 @@ mod tests {
             for (row, record) in records.iter().enumerate() {
                 let row = row as u32;
                 prop_assert_eq!(index.time(row), record.fields.event_time_ms);
-                prop_assert_eq!(index.fingerprint(row), record.fingerprint);
                 prop_assert_eq!(index.history(row), Some(record.fields.history));
             }
             for (scope, (account, region)) in index.scopes.iter().enumerate() {

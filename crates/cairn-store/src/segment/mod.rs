@@ -33,6 +33,7 @@ pub(crate) mod index;
 mod shred;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -350,11 +351,10 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
-/// An event a segment offers for a lookup page: its order key and row.
+/// An event a segment offers for a lookup page: its time and row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Candidate {
     pub time_ms: i64,
-    pub fingerprint: u64,
     pub row: u32,
 }
 
@@ -469,46 +469,71 @@ impl Segment {
         })
     }
 
-    /// What this segment holds under `record`'s eventID. Same eventID and fingerprint is a
-    /// duplicate (the common case of a re-import, answered from the index alone); same eventID
-    /// and another fingerprint reads those records to tell "written differently" from "other".
-    pub(crate) fn seen(&self, record: &Record) -> Result<Seen> {
-        let postings = self.index.postings(attribute_index_key(
-            LookupAttributeKey::EventId,
-            &record.fields.event_id,
-        ));
-        let mut others = Vec::new();
-        for i in 0..postings.len() {
-            let row = postings.get(i);
-            if self.index.fingerprint(row) == record.fingerprint {
-                return Ok(Seen::Duplicate);
+    /// What this segment holds under each record's eventID: a duplicate is the very record
+    /// (JSON-equal), and so has its time, which the index tells without reading; rows of the
+    /// same eventID key and another time can only be other records with that eventID or, the
+    /// keys being 32-bit hashes, other eventIDs. Reads a segment's rows once for all records:
+    /// the eventID columns of the rows under their keys, then the records of those of the
+    /// same time (a re-import of a log file reads its stretch of rows once).
+    pub(crate) fn seen_all(&self, records: &[&Record]) -> Result<Vec<Seen>> {
+        let mut seen = vec![Seen::New; records.len()];
+        // (record, row) for every row under a record's eventID key.
+        let mut pairs: Vec<(usize, u32)> = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            let postings = self.index.postings(attribute_index_key(
+                LookupAttributeKey::EventId,
+                &record.fields.event_id,
+            ));
+            pairs.extend((0..postings.len()).map(|p| (i, postings.get(p))));
+        }
+        if pairs.is_empty() {
+            return Ok(seen);
+        }
+        let stored_ids = {
+            let mut rows: Vec<u32> = pairs.iter().map(|&(_, row)| row).collect();
+            rows.sort_unstable();
+            rows.dedup();
+            let ids = self.stored_event_ids(&rows)?;
+            rows.into_iter()
+                .zip(ids)
+                .collect::<HashMap<u32, Option<String>>>()
+        };
+        // Drop rows of other eventIDs; an eventID kept in the template is told from the record.
+        let mut to_read: Vec<u32> = Vec::new();
+        pairs.retain(|&(i, row)| {
+            let record = records[i];
+            match stored_ids.get(&row).and_then(Option::as_deref) {
+                Some(id) if id != record.fields.event_id => false,
+                Some(_) if self.index.time(row) != record.fields.event_time_ms => {
+                    seen[i] = Seen::OtherWithSameId;
+                    false
+                }
+                _ => {
+                    to_read.push(row);
+                    true
+                }
             }
-            others.push(row);
+        });
+        if pairs.is_empty() {
+            return Ok(seen);
         }
-        if others.is_empty() {
-            return Ok(Seen::New);
-        }
-        // Keys are 32-bit hashes, so a row may be here by collision: its eventID column (two
-        // small columns) tells, before the whole record is read.
-        let ids = self.stored_event_ids(&others)?;
-        let others: Vec<u32> = others
-            .into_iter()
-            .zip(ids)
-            .filter(|(_, id)| id.as_deref().is_none_or(|id| id == record.fields.event_id))
-            .map(|(row, _)| row)
-            .collect();
-        if others.is_empty() {
-            return Ok(Seen::New);
-        }
-        let mut seen = Seen::New;
-        for text in self.fetch(&others)? {
-            if Record::parse(&text)
+        to_read.sort_unstable();
+        to_read.dedup();
+        let texts: HashMap<u32, String> =
+            to_read.iter().copied().zip(self.fetch(&to_read)?).collect();
+        for (i, row) in pairs {
+            let (record, Some(text)) = (records[i], texts.get(&row)) else {
+                continue;
+            };
+            if seen[i] == Seen::Duplicate {
+                continue;
+            }
+            if text == &record.json || json_equal(text, &record.json) {
+                seen[i] = Seen::Duplicate;
+            } else if Record::parse(text)
                 .is_ok_and(|other| other.fields.event_id == record.fields.event_id)
             {
-                if json_equal(&text, &record.json) {
-                    return Ok(Seen::Duplicate);
-                }
-                seen = Seen::OtherWithSameId;
+                seen[i] = Seen::OtherWithSameId;
             }
         }
         Ok(seen)
@@ -558,8 +583,12 @@ impl Segment {
         Ok(ShreddedValues { text, uuid })
     }
 
-    /// Up to `limit` candidates for `query` after `cursor`, newest first. Candidates come from
-    /// the index alone; the caller re-checks the fetched records against the query.
+    /// Candidates for `query` after `cursor`, newest first: the newest `limit` of them that
+    /// are surely after the cursor (older than its time), then every other candidate of the
+    /// same time as the last of those, and before them all candidates of exactly the cursor's
+    /// time. The index has no fingerprints, so rows of one time are ordered only once their
+    /// records are read: the caller reads them, orders them by (time, fingerprint), drops
+    /// those not after the cursor and re-checks the rest against the query.
     pub(crate) fn top(
         &self,
         query: &LookupQuery,
@@ -567,7 +596,10 @@ impl Segment {
         limit: usize,
     ) -> Vec<Candidate> {
         let start = query.start_ms.unwrap_or(i64::MIN);
-        let end = query.end_ms.unwrap_or(i64::MAX);
+        let mut end = query.end_ms.unwrap_or(i64::MAX);
+        if let Some(c) = cursor {
+            end = end.min(c.time_ms);
+        }
         if self.meta.max_time_ms < start || self.meta.min_time_ms > end || limit == 0 {
             return Vec::new();
         }
@@ -576,7 +608,7 @@ impl Segment {
             None => Postings::Range(0, self.index.rows() as u32),
         };
         let history = query.history();
-        let key = |row: u32| (self.index.time(row), self.index.fingerprint(row));
+        let cursor_time = cursor.map(|c| c.time_ms);
         let mut out = Vec::new();
         // Each scope the query covers is one stretch of rows, sorted by time: take the newest
         // candidates of each, then the newest of all.
@@ -586,33 +618,26 @@ impl Segment {
             }
             let rows = self.index.scope_rows(scope as u32);
             let within = postings.within(rows);
-            let mut upper = within.partition_point(|row| self.index.time(row) <= end);
-            if let Some(c) = cursor {
-                upper =
-                    upper.min(within.partition_point(|row| key(row) < (c.time_ms, c.fingerprint)));
-            }
+            let upper = within.partition_point(|row| self.index.time(row) <= end);
             let mut taken = 0;
+            let mut last_taken_time = None;
             for i in (0..upper).rev() {
                 let row = within.get(i);
                 let time_ms = self.index.time(row);
-                if time_ms < start {
+                if time_ms < start || (taken >= limit && Some(time_ms) != last_taken_time) {
                     break;
                 }
-                if self.index.history(row) == Some(history) {
-                    out.push(Candidate {
-                        time_ms,
-                        fingerprint: self.index.fingerprint(row),
-                        row,
-                    });
+                if self.index.history(row) != Some(history) {
+                    continue;
+                }
+                out.push(Candidate { time_ms, row });
+                if Some(time_ms) != cursor_time {
                     taken += 1;
-                    if taken == limit {
-                        break;
-                    }
+                    last_taken_time = Some(time_ms);
                 }
             }
         }
-        out.sort_unstable_by_key(|c| std::cmp::Reverse((c.time_ms, c.fingerprint)));
-        out.truncate(limit);
+        out.sort_unstable_by_key(|c| std::cmp::Reverse(c.time_ms));
         out
     }
 
