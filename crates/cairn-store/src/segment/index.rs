@@ -9,7 +9,7 @@
 //! ```text
 //! header (40 bytes): "CAIRNIDX" | version: u32 = 4 | rows: u32 | keys: u32
 //!                    | postings_bytes: u32 | scopes: u32 | time_words: u32 | key_bytes: u32
-//!                    | reserved: u32 = 0
+//!                    | key_coding: u32 = rice_k | row_bits << 8 | offset_bits << 16
 //! scope starts   : (scopes + 1) × u32   first row of each scope, then `rows`
 //! history        : rows × 2 bits        HistoryCategory (0 management, 1 insight, 2 not in
 //!                                       history), row r in bits 2(r%4).. of byte r/4
@@ -18,13 +18,17 @@
 //!                  the (r % 64)-th `width`-bit field of the block's `width` words, bit-packed
 //!                  from the low bits up; unit 1 means seconds (unit_ms 1000), 0 milliseconds
 //! time words     : time_words × u64
-//! key blocks     : ceil(keys / 64) × (first hash: u32, offset: u32): where each run of 64 keys
-//!                  starts in `key entries`
-//! key entries    : key_bytes bytes, padded with zeros to a multiple of 8: the keys sorted by
-//!                  hash, each two LEB128 varints: the hash's distance from the previous hash
-//!                  of its block (0 for the first), and a value: `row << 1 | 1` when a single
-//!                  row has the key, else `offset << 1`, the byte offset of its rows in
-//!                  `postings`. hash = the low 32 bits of attribute_index_key(attribute, value)
+//! key blocks     : ceil(keys / 64) × (first hash: u32, bit offset: u32): where each run of 64
+//!                  keys starts in `key entries`
+//! key entries    : key_bytes bytes, padded with zeros to a multiple of 8: a bit stream (bit i
+//!                  is bit i % 8 of byte i / 8; a field of n bits is written low bit first) of
+//!                  the keys sorted by hash, each: the hash's distance from the previous hash
+//!                  of its block (0 for the first), Rice-coded with parameter `rice_k` (the
+//!                  quotient distance >> rice_k in unary as that many 1 bits and a 0, then the
+//!                  low rice_k bits); then 1 and the row in `row_bits` bits when a single row
+//!                  has the key, else 0 and the byte offset of its rows in `postings` in
+//!                  `offset_bits` bits. hash = the low 28 bits of
+//!                  attribute_index_key(attribute, value)
 //! postings       : per key with several rows: count, first row, then the gaps to each next
 //!                  row, all LEB128 varints; padded with zeros to a multiple of 8
 //! scope table    : scopes × (account, region), each a string: len u16 (0xFFFF = absent) | UTF-8
@@ -58,9 +62,93 @@ const KEY_BLOCK_LEN: usize = 8;
 /// An (account, region) pair: the scope LookupEvents filters by.
 pub(crate) type Scope = (Option<String>, Option<String>);
 
-/// The 32-bit key stored for a 64-bit `attribute_index_key`.
+/// Bits of a stored key. Fewer bits make smaller keys (about 2.2 keys a row in distance
+/// gaps of log2(2^bits / keys) bits) and more collisions, each costing a lookup a record read
+/// and a dedup check an eventID read: with 28 bits and 450,000 keys a segment, 1 in 600 lookups
+/// of a value a segment does not hold finds a row anyway.
+const KEY_BITS: u32 = 28;
+
+/// The key stored for a 64-bit `attribute_index_key`: its low [`KEY_BITS`] bits.
 fn stored_key(key: u64) -> u32 {
-    key as u32
+    (key as u32) & ((1 << KEY_BITS) - 1)
+}
+
+/// Bits needed to write every value up to `max`, at least 1.
+fn bits_for(max: u64) -> u32 {
+    (64 - max.leading_zeros()).max(1)
+}
+
+/// A bit stream written low bit first (the `key entries` section).
+#[derive(Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    bits: usize,
+}
+
+impl BitWriter {
+    /// Writes the low `width` (at most 57) bits of `value`.
+    fn push(&mut self, value: u64, width: u32) {
+        let value = value & ((1u64 << width) - 1);
+        let shift = self.bits % 8;
+        self.bits += width as usize;
+        self.bytes.resize(self.bits.div_ceil(8), 0);
+        // The bytes from the one holding the first new bit on: at most 8.
+        let first = self.bytes.len() - (shift + width as usize).div_ceil(8);
+        for (i, byte) in (value << shift).to_le_bytes().iter().enumerate() {
+            if let Some(b) = self.bytes.get_mut(first + i) {
+                *b |= byte;
+            }
+        }
+    }
+
+    fn push_rice(&mut self, value: u64, k: u32) {
+        let mut quotient = value >> k;
+        while quotient >= 32 {
+            self.push(u64::from(u32::MAX), 32);
+            quotient -= 32;
+        }
+        // `quotient` ones, then a zero.
+        self.push((1u64 << quotient) - 1, quotient as u32 + 1);
+        self.push(value, k);
+    }
+}
+
+/// Reads `width` (at most 57) bits at bit `*at` of `bytes`, advancing it; bits past the end
+/// read as zeros.
+fn read_bits(bytes: &[u8], at: &mut usize, width: u32) -> u64 {
+    let (byte, shift) = (*at / 8, *at % 8);
+    let mut word = [0u8; 8];
+    let available = bytes.len().saturating_sub(byte).min(8);
+    word[..available]
+        .copy_from_slice(&bytes[byte.min(bytes.len())..byte.min(bytes.len()) + available]);
+    *at += width as usize;
+    (u64::from_le_bytes(word) >> shift) & ((1u64 << width) - 1)
+}
+
+/// Reads a Rice-coded value (the zeros past the end stop its quotient).
+fn read_rice(bytes: &[u8], at: &mut usize, k: u32) -> u64 {
+    let mut quotient = 0u64;
+    loop {
+        let ones = read_bits(bytes, &mut at.clone(), 32).trailing_ones();
+        quotient += u64::from(ones);
+        *at += ones as usize;
+        if ones < 32 {
+            *at += 1;
+            break;
+        }
+    }
+    quotient << k | read_bits(bytes, at, k)
+}
+
+/// The Rice parameter that writes `gaps` in the fewest bits.
+fn best_rice_k(gaps: impl Iterator<Item = u32> + Clone) -> u32 {
+    (0..KEY_BITS)
+        .min_by_key(|&k| {
+            gaps.clone()
+                .map(|g| u64::from(g >> k) + 1 + u64::from(k))
+                .sum::<u64>()
+        })
+        .unwrap_or(0)
 }
 
 /// Serialises the index of `rows` (already in segment order).
@@ -95,22 +183,10 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     let mut keys: Vec<(u32, Vec<u32>)> = postings.into_iter().collect();
     keys.sort_unstable_by_key(|(k, _)| *k);
     let mut posting_bytes = Vec::new();
-    let mut key_blocks = Vec::with_capacity(keys.len().div_ceil(KEY_BLOCK_KEYS) * KEY_BLOCK_LEN);
-    let mut key_bytes = Vec::new();
-    for (i, (key, rows)) in keys.iter().enumerate() {
-        let previous = if i % KEY_BLOCK_KEYS == 0 {
-            key_blocks.extend_from_slice(&key.to_le_bytes());
-            key_blocks.extend_from_slice(&(key_bytes.len() as u32).to_le_bytes());
-            *key
-        } else {
-            keys[i - 1].0
-        };
-        write_varint(&mut key_bytes, key - previous);
-        if let [row] = rows.as_slice() {
-            write_varint(&mut key_bytes, row << 1 | 1);
-            continue;
-        }
-        write_varint(&mut key_bytes, (posting_bytes.len() as u32) << 1);
+    // Where each multi-row key's rows start in `postings`.
+    let mut offsets = Vec::new();
+    for (_, rows) in keys.iter().filter(|(_, rows)| rows.len() > 1) {
+        offsets.push(posting_bytes.len() as u64);
         write_varint(&mut posting_bytes, rows.len() as u32);
         let mut previous = 0;
         for (i, &row) in rows.iter().enumerate() {
@@ -121,8 +197,36 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
             previous = row;
         }
     }
-    pad8(&mut key_bytes);
     pad8(&mut posting_bytes);
+    let gap = |i: usize| {
+        if i % KEY_BLOCK_KEYS == 0 {
+            0
+        } else {
+            keys[i].0 - keys[i - 1].0
+        }
+    };
+    let rice_k = best_rice_k((0..keys.len()).map(gap));
+    let row_bits = bits_for(rows.len().saturating_sub(1) as u64);
+    let offset_bits = bits_for(posting_bytes.len() as u64);
+    let mut key_blocks = Vec::with_capacity(keys.len().div_ceil(KEY_BLOCK_KEYS) * KEY_BLOCK_LEN);
+    let mut entries = BitWriter::default();
+    let mut offsets = offsets.into_iter();
+    for (i, (key, rows)) in keys.iter().enumerate() {
+        if i % KEY_BLOCK_KEYS == 0 {
+            key_blocks.extend_from_slice(&key.to_le_bytes());
+            key_blocks.extend_from_slice(&(entries.bits as u32).to_le_bytes());
+        }
+        entries.push_rice(u64::from(gap(i)), rice_k);
+        if let [row] = rows.as_slice() {
+            entries.push(1, 1);
+            entries.push(u64::from(*row), row_bits);
+        } else {
+            entries.push(0, 1);
+            entries.push(offsets.next().unwrap_or_default(), offset_bits);
+        }
+    }
+    let mut key_bytes = entries.bytes;
+    pad8(&mut key_bytes);
     let (time_blocks, time_words) = pack_times(rows);
 
     let mut out = Vec::with_capacity(
@@ -142,7 +246,7 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
         scopes.len() as u32,
         time_words.len() as u32,
         key_bytes.len() as u32,
-        0,
+        rice_k | row_bits << 8 | offset_bits << 16,
     ] {
         out.extend_from_slice(&n.to_le_bytes());
     }
@@ -252,6 +356,9 @@ pub(crate) struct SegmentIndex<B> {
     key_blocks_at: usize,
     key_bytes_at: usize,
     key_bytes_len: usize,
+    rice_k: u32,
+    row_bits: u32,
+    offset_bits: u32,
     postings_at: usize,
     postings_len: usize,
     pub(crate) scopes: Vec<Scope>,
@@ -286,6 +393,17 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             header(5),
             header(6),
         );
+        let key_coding = header(7);
+        if [
+            key_coding & 0xff,
+            key_coding >> 8 & 0xff,
+            key_coding >> 16 & 0xff,
+        ]
+        .iter()
+        .any(|&bits| bits > 32)
+        {
+            return Err(corrupt("key coding out of range"));
+        }
         let round8 = |n: usize| n.div_ceil(8) * 8;
         let scope_starts_at = HEADER_LEN;
         let history_at = round8(scope_starts_at + (scope_count + 1) * 4);
@@ -331,6 +449,9 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             key_blocks_at,
             key_bytes_at,
             key_bytes_len,
+            rice_k: (key_coding & 0xff) as u32,
+            row_bits: (key_coding >> 8 & 0xff) as u32,
+            offset_bits: (key_coding >> 16 & 0xff) as u32,
             postings_at,
             postings_len,
             scopes,
@@ -429,20 +550,26 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         let mut hash = first_hash(block);
         let in_block = KEY_BLOCK_KEYS.min(self.keys - block * KEY_BLOCK_KEYS);
         for _ in 0..in_block {
-            let (Some(step), Some(value)) =
-                (read_varint(entries, &mut at), read_varint(entries, &mut at))
-            else {
-                break;
-            };
-            hash = hash.wrapping_add(step);
+            let step = read_rice(entries, &mut at, self.rice_k);
+            hash = hash.wrapping_add(step as u32);
+            let single = read_bits(entries, &mut at, 1) == 1;
+            let value = read_bits(
+                entries,
+                &mut at,
+                if single {
+                    self.row_bits
+                } else {
+                    self.offset_bits
+                },
+            );
             if hash > key {
                 break;
             }
             if hash == key {
-                return if value & 1 == 1 {
-                    Postings::One(value >> 1)
+                return if single {
+                    Postings::One(value as u32)
                 } else {
-                    Postings::Rows(self.decode_postings((value >> 1) as usize).into())
+                    Postings::Rows(self.decode_postings(value as usize).into())
                 };
             }
         }
@@ -539,15 +666,15 @@ mod tests {
     use cairn_model::time::format_event_time;
     use proptest::prelude::*;
 
-    fn record(time_ms: i64, name: &str, account: &str, insight: bool) -> Record {
+    fn record(id: usize, time_ms: i64, name: &str, account: &str, insight: bool) -> Record {
         let time = format_event_time(time_ms);
         let json = if insight {
             format!(
-                r#"{{"eventTime":"{time}","insightDetails":{{"eventName":"{name}"}},"recipientAccountId":"{account}","eventCategory":"Insight"}}"#
+                r#"{{"eventID":"e{id}","eventTime":"{time}","insightDetails":{{"eventName":"{name}"}},"recipientAccountId":"{account}","eventCategory":"Insight"}}"#
             )
         } else {
             format!(
-                r#"{{"eventTime":"{time}","eventName":"{name}","recipientAccountId":"{account}","awsRegion":"r"}}"#
+                r#"{{"eventID":"e{id}","eventTime":"{time}","eventName":"{name}","recipientAccountId":"{account}","awsRegion":"r"}}"#
             )
         };
         Record::parse(&json).unwrap()
@@ -563,13 +690,14 @@ mod tests {
                     1_600_000_000_000i64..1_600_000_000_999,
                     -62_000_000_000_000i64..253_000_000_000_000,
                 ], 0usize..5, 0usize..3, any::<bool>()),
-                1..300,
+                1..600,
             )
         ) {
             let mut records: Vec<Record> = rows
                 .iter()
-                .map(|&(t, name, account, insight)| {
-                    record(t, &format!("Name{name}"), &format!("{account}"), insight)
+                .enumerate()
+                .map(|(id, &(t, name, account, insight))| {
+                    record(id, t, &format!("Name{name}"), &format!("{account}"), insight)
                 })
                 .collect();
             records.sort_by_key(|r| {
@@ -583,6 +711,9 @@ mod tests {
                 let row = row as u32;
                 prop_assert_eq!(index.time(row), record.fields.event_time_ms);
                 prop_assert_eq!(index.history(row), Some(record.fields.history));
+                // Every eventID is a key of its own row (or, by collision, of a few rows).
+                let postings = index.postings(attribute_index_key(LookupAttributeKey::EventId, &record.fields.event_id));
+                prop_assert!((0..postings.len()).any(|i| postings.get(i) == row));
             }
             for (scope, (account, region)) in index.scopes.iter().enumerate() {
                 let (start, end) = index.scope_rows(scope as u32);
@@ -606,9 +737,30 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn a_bit_stream_reads_back_what_was_written(
+            values in proptest::collection::vec((any::<u32>(), 0u32..28, 0u32..33), 1..200)
+        ) {
+            // Quotients up to 127: unary runs longer than a read window.
+            let rice = |value: u32, k: u32| u64::from(value) & ((1u64 << (k + 7)) - 1);
+            let mut writer = BitWriter::default();
+            for &(value, k, width) in &values {
+                writer.push_rice(rice(value, k), k);
+                writer.push(u64::from(value), width);
+            }
+            let mut at = 0;
+            for &(value, k, width) in &values {
+                prop_assert_eq!(read_rice(&writer.bytes, &mut at, k), rice(value, k));
+                prop_assert_eq!(read_bits(&writer.bytes, &mut at, width), u64::from(value) & ((1u64 << width) - 1));
+            }
+            prop_assert_eq!(at, writer.bits);
+        }
+    }
+
     #[test]
     fn a_damaged_index_is_refused() {
-        let records = [record(1_600_000_000_000, "A", "1", false)];
+        let records = [record(0, 1_600_000_000_000, "A", "1", false)];
         let refs: Vec<&Record> = records.iter().collect();
         let mut bytes = build(&refs);
         bytes[HEADER_LEN] ^= 1;
