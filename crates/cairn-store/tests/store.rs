@@ -110,18 +110,19 @@ fn same_event_id_with_other_content_is_kept_and_flagged() {
     assert_eq!(lookup_all(&store, &query, 50).len(), 2);
 }
 
-/// Two event ids whose index keys collide: a segment index keeps the low 32 bits of
-/// `attribute_index_key`, so a birthday search finds a pair among a few hundred thousand ids.
+/// Two event ids whose index keys collide: a segment index keeps the low 28 bits of
+/// `attribute_index_key`, so a birthday search finds a pair among some ten thousand ids.
 fn colliding_event_ids() -> (String, String) {
     let mut seen = std::collections::HashMap::new();
     for n in 0u32.. {
         let id = format!("id-{n}");
-        let key = cairn_model::lookup::attribute_index_key(LookupAttributeKey::EventId, &id) as u32;
+        let key = cairn_model::lookup::attribute_index_key(LookupAttributeKey::EventId, &id)
+            & ((1 << 28) - 1);
         if let Some(other) = seen.insert(key, id.clone()) {
             return (other, id);
         }
     }
-    unreachable!("the u32 keys run out before the ids do")
+    unreachable!("the 28-bit keys run out before the ids do")
 }
 
 #[test]

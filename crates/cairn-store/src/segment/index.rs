@@ -172,7 +172,7 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
                         key, value,
                     )))
                     .or_default();
-                // Two values under one 32-bit key, or one value twice in a record.
+                // Two values under one stored key, or one value twice in a record.
                 if rows.last() != Some(&(row as u32)) {
                     rows.push(row as u32);
                 }
