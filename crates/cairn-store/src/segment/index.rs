@@ -199,7 +199,7 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     }
     pad8(&mut posting_bytes);
     let gap = |i: usize| {
-        if i % KEY_BLOCK_KEYS == 0 {
+        if i.is_multiple_of(KEY_BLOCK_KEYS) {
             0
         } else {
             keys[i].0 - keys[i - 1].0
@@ -212,7 +212,7 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     let mut entries = BitWriter::default();
     let mut offsets = offsets.into_iter();
     for (i, (key, rows)) in keys.iter().enumerate() {
-        if i % KEY_BLOCK_KEYS == 0 {
+        if i.is_multiple_of(KEY_BLOCK_KEYS) {
             key_blocks.extend_from_slice(&key.to_le_bytes());
             key_blocks.extend_from_slice(&(entries.bits as u32).to_le_bytes());
         }
