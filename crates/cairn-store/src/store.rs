@@ -283,14 +283,8 @@ impl Store {
                     })
                 })
                 .collect::<Result<Vec<Record>>>()?;
-            let mut in_segments = vec![Seen::New; records.len()];
             let all: Vec<&Record> = records.iter().collect();
-            for segment in &segments {
-                let in_segment = segment.seen_all(&all)?;
-                for (seen, other) in in_segments.iter_mut().zip(in_segment) {
-                    *seen = seen.or(other);
-                }
-            }
+            let in_segments = seen_in_segments(&segments, &all, Err)?;
             drop(all);
             for (record, in_segments) in records.into_iter().zip(in_segments) {
                 let seen = in_segments.or(active.seen(&record));
@@ -532,23 +526,19 @@ impl Store {
         // the same time as the last of them (and those of the cursor's own time): the order
         // within one time is known only once the records are read.
         picks.sort_unstable_by_key(|(time, _, _)| std::cmp::Reverse(*time));
-        let surely_after_cursor = |time: i64, fingerprint: Option<u64>| {
-            fingerprint.is_some() || cursor.is_none_or(|c| time < c.time_ms)
-        };
-        let (mut counted, mut last_counted_time) = (0, None);
-        let kept = picks
-            .iter()
-            .position(|&(time, fingerprint, _)| {
-                if counted >= want && Some(time) != last_counted_time {
-                    return true;
-                }
-                if surely_after_cursor(time, fingerprint) {
-                    counted += 1;
-                    last_counted_time = Some(time);
-                }
-                false
-            })
-            .unwrap_or(picks.len());
+        // A memtable's picks (fingerprint known) are after the cursor; a segment's are when
+        // older than the cursor's time.
+        let (mut counted, mut last_counted_time, mut kept) = (0, None, picks.len());
+        for (i, &(time, fingerprint, _)) in picks.iter().enumerate() {
+            if counted >= want && Some(time) != last_counted_time {
+                kept = i;
+                break;
+            }
+            if fingerprint.is_some() || cursor.is_none_or(|c| time < c.time_ms) {
+                counted += 1;
+                last_counted_time = Some(time);
+            }
+        }
         picks.truncate(kept);
 
         // The picked records, from memory or the cache; the others are read below, one read
@@ -761,6 +751,23 @@ fn run_writer(
 }
 
 /// Writes one group commit: dedup, append, one sync, publish, reply.
+/// What `segments` hold of each of `records` (each segment reads once for all of them);
+/// `unreadable` answers for a segment that cannot be read, or fails.
+fn seen_in_segments(
+    segments: &[Arc<Segment>],
+    records: &[&Record],
+    unreadable: impl Fn(StoreError) -> Result<Vec<Seen>>,
+) -> Result<Vec<Seen>> {
+    let mut seen = vec![Seen::New; records.len()];
+    for segment in segments {
+        let in_segment = segment.seen_all(records).or_else(&unreadable)?;
+        for (seen, other) in seen.iter_mut().zip(in_segment) {
+            *seen = seen.or(other);
+        }
+    }
+    Ok(seen)
+}
+
 fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, AppendReply)>) {
     let failure = shared
         .state
@@ -784,17 +791,12 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
         // what it needs once for the whole group.
         let mut in_segments = {
             let all: Vec<&Record> = appends.iter().flat_map(|(records, _)| records).collect();
-            let mut seen = vec![Seen::New; all.len()];
-            for segment in &state.segments {
-                // A segment that cannot be read cannot prove a duplicate: keep the records.
-                let in_segment = segment
-                    .seen_all(&all)
-                    .unwrap_or_else(|_| vec![Seen::OtherWithSameId; all.len()]);
-                for (seen, other) in seen.iter_mut().zip(in_segment) {
-                    *seen = seen.or(other);
-                }
-            }
-            seen.into_iter()
+            // A segment that cannot be read cannot prove a duplicate: keep the records.
+            seen_in_segments(&state.segments, &all, |_| {
+                Ok(vec![Seen::OtherWithSameId; all.len()])
+            })
+            .unwrap_or_else(|_| vec![Seen::OtherWithSameId; all.len()])
+            .into_iter()
         };
         // Records earlier in this same group, by eventID.
         let mut group: HashMap<String, Vec<usize>> = HashMap::new();

@@ -117,10 +117,10 @@ impl BitWriter {
 /// read as zeros.
 fn read_bits(bytes: &[u8], at: &mut usize, width: u32) -> u64 {
     let (byte, shift) = (*at / 8, *at % 8);
+    let tail = bytes.get(byte..).unwrap_or_default();
     let mut word = [0u8; 8];
-    let available = bytes.len().saturating_sub(byte).min(8);
-    word[..available]
-        .copy_from_slice(&bytes[byte.min(bytes.len())..byte.min(bytes.len()) + available]);
+    let available = tail.len().min(8);
+    word[..available].copy_from_slice(&tail[..available]);
     *at += width as usize;
     (u64::from_le_bytes(word) >> shift) & ((1u64 << width) - 1)
 }
@@ -129,7 +129,8 @@ fn read_bits(bytes: &[u8], at: &mut usize, width: u32) -> u64 {
 fn read_rice(bytes: &[u8], at: &mut usize, k: u32) -> u64 {
     let mut quotient = 0u64;
     loop {
-        let ones = read_bits(bytes, &mut at.clone(), 32).trailing_ones();
+        let mut peek = *at;
+        let ones = read_bits(bytes, &mut peek, 32).trailing_ones();
         quotient += u64::from(ones);
         *at += ones as usize;
         if ones < 32 {
