@@ -15,6 +15,10 @@ use cairn_model::LookupEventsRequest;
 use cairn_store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// Every allocation of the binary goes through mimalloc (see the workspace Cargo.toml for why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// cairn: a self-hosted audit trail service that behaves like AWS CloudTrail.
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about)]
