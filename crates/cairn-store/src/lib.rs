@@ -14,6 +14,7 @@ mod lock;
 pub mod log_cursor;
 mod manifest;
 mod memtable;
+mod readers;
 pub mod segment;
 mod store;
 pub mod wal;

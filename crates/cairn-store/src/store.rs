@@ -47,7 +47,8 @@ use crate::lock::DirLock;
 use crate::log_cursor::{self, LogChunk, LogCursor, LogPosition};
 use crate::manifest::Manifest;
 use crate::memtable::{Memtable, Seen, before_cursor, json_equal};
-use crate::segment::{self, Candidate, Segment};
+use crate::readers::ReaderPool;
+use crate::segment::{self, Candidate, DictionaryCache, Segment, dictionary_cache};
 use crate::wal::{self, WalWriter};
 
 /// How a store behaves. Defaults keep everything and seal every 200,000 events or 192 MiB.
@@ -63,6 +64,10 @@ pub struct StoreOptions {
     /// Memory for records recently read from segments, kept parsed so that lookups returning
     /// them again (the newest page, a console's refresh) neither decompress nor parse them.
     pub record_cache_bytes: usize,
+    /// Memory for the decompressed dictionary pages of segment columns (the distinct values
+    /// of identity columns and the like), which every read of a column would otherwise
+    /// decompress again.
+    pub dictionary_cache_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +77,7 @@ impl Default for StoreOptions {
             memtable_max_events: 200_000,
             memtable_max_bytes: 192 << 20,
             record_cache_bytes: 64 << 20,
+            dictionary_cache_bytes: 64 << 20,
         }
     }
 }
@@ -153,12 +159,70 @@ struct Shared {
     sealing: Mutex<bool>,
     seal_finished: Condvar,
     recent_records: RecordCache,
+    /// Decompressed dictionary pages of segment columns (see `segment/dictionaries.rs`).
+    dictionaries: Arc<DictionaryCache>,
+    /// Threads that read segments for lookups beside the caller's.
+    readers: ReaderPool,
     records_from_cache: AtomicU64,
     records_from_segments: AtomicU64,
     /// The end of the acknowledged log: readers of the log stop here.
     log_end: Mutex<LogPosition>,
     /// Saved log cursors; held while log files are deleted, so none goes that one still needs.
     cursors: Mutex<BTreeMap<String, LogCursor>>,
+}
+
+/// A record a lookup read from a segment, for the pick at `pick` of the lookup's picks.
+struct SegmentRecord {
+    segment_id: u64,
+    row: u32,
+    pick: usize,
+    record: Arc<Record>,
+}
+
+/// Reads and parses the wanted rows of each segment (by segment position: (row, pick) pairs);
+/// with several segments to read, the store's reader threads share the work (`readers.rs`).
+fn read_segment_rows(
+    readers: &ReaderPool,
+    segments: &[Arc<Segment>],
+    unread: HashMap<usize, Vec<(u32, usize)>>,
+) -> Result<Vec<SegmentRecord>> {
+    type Read = Result<Vec<SegmentRecord>>;
+    let tasks = unread
+        .into_iter()
+        .map(|(i, mut wanted)| {
+            let segment = segments[i].clone();
+            let weight = wanted.len();
+            let task = move || -> Read {
+                wanted.sort_unstable();
+                let rows: Vec<u32> = wanted.iter().map(|&(row, _)| row).collect();
+                let texts = segment.fetch(&rows)?;
+                wanted
+                    .into_iter()
+                    .zip(texts)
+                    .map(|((row, pick), text)| {
+                        let record = Record::parse(&text).map_err(|e| {
+                            StoreError::corrupt(
+                                segment.meta.id.to_string(),
+                                format!("stored record does not parse: {e}"),
+                            )
+                        })?;
+                        Ok(SegmentRecord {
+                            segment_id: segment.meta.id,
+                            row,
+                            pick,
+                            record: Arc::new(record),
+                        })
+                    })
+                    .collect()
+            };
+            (weight, Box::new(task) as Box<dyn FnOnce() -> Read + Send>)
+        })
+        .collect();
+    let mut read = Vec::new();
+    for records in readers.run_all(tasks) {
+        read.extend(records?);
+    }
+    Ok(read)
 }
 
 /// Records read from segments, parsed, by (segment id, row). Segments are immutable and their
@@ -245,10 +309,13 @@ impl Store {
             manifest.store(&dir)?;
             remove_unlisted_segment_files(&dir, &manifest)?;
         }
+        let dictionaries = Arc::new(dictionary_cache(options.dictionary_cache_bytes));
         let segments = manifest
             .segments
             .iter()
-            .map(|meta| Segment::open(&segments_dir(&dir), *meta).map(Arc::new))
+            .map(|meta| {
+                Segment::open(&segments_dir(&dir), *meta, dictionaries.clone()).map(Arc::new)
+            })
             .collect::<Result<Vec<_>>>()?;
 
         // Replay the log above the floor; delete what is below it and no cursor needs.
@@ -318,6 +385,8 @@ impl Store {
             sealing: Mutex::new(false),
             seal_finished: Condvar::new(),
             recent_records,
+            dictionaries,
+            readers: ReaderPool::start()?,
             records_from_cache: AtomicU64::new(0),
             records_from_segments: AtomicU64::new(0),
             log_end: Mutex::new(wal_writer.end()),
@@ -569,21 +638,9 @@ impl Store {
         shared
             .records_from_cache
             .fetch_add(from_cache, Ordering::Relaxed);
-        for (i, mut wanted) in unread {
-            wanted.sort_unstable();
-            let rows: Vec<u32> = wanted.iter().map(|&(row, _)| row).collect();
-            let texts = segments[i].fetch(&rows)?;
-            for ((row, at), text) in wanted.into_iter().zip(texts) {
-                let record = Record::parse(&text).map_err(|e| {
-                    StoreError::corrupt(
-                        segments[i].meta.id.to_string(),
-                        format!("stored record does not parse: {e}"),
-                    )
-                })?;
-                let record = Arc::new(record);
-                cache.insert((segments[i].meta.id, row), record.clone());
-                found[at] = Some(record);
-            }
+        for read in read_segment_rows(&shared.readers, &segments, unread)? {
+            cache.insert((read.segment_id, read.row), read.record.clone());
+            found[read.pick] = Some(read.record);
         }
         // The segment index works on hashes: confirm each match on the record itself.
         let mut records: Vec<Arc<Record>> = found
@@ -953,7 +1010,7 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<()> {
     let mut manifest = shared.state.read().map_err(lock_poisoned)?.manifest.clone();
     let id = manifest.next_segment_id;
     let meta = segment::write(&seg_dir, id, job.memtable.records())?;
-    let segment = Arc::new(Segment::open(&seg_dir, meta)?);
+    let segment = Arc::new(Segment::open(&seg_dir, meta, shared.dictionaries.clone())?);
     manifest.segments.push(meta);
     manifest.next_segment_id = id + 1;
     manifest.wal_floor = job.wal_floor;

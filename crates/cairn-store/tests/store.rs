@@ -537,3 +537,55 @@ fn log_files_a_cursor_needs_outlive_sealing_and_go_once_it_moves_on() {
     store.remove_log_cursor("trail-a").unwrap();
     assert_eq!(store.log_cursor_names().unwrap(), Vec::<String>::new());
 }
+
+/// Copies a directory tree (a fixture, so that opening it changes nothing in the repository).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_store_whose_index_is_version_4_answers_every_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-index-v4");
+    copy_tree(&fixture, dir.path());
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let records: Vec<Record> = all_texts(&store)
+        .iter()
+        .map(|text| Record::parse(text).unwrap())
+        .collect();
+    assert_eq!(records.len(), 37);
+    let mut checked = 0;
+    for key in LookupAttributeKey::ALL {
+        let values: std::collections::BTreeSet<&str> = records
+            .iter()
+            .flat_map(|r| r.fields.lookup_values(key))
+            .collect();
+        for value in values {
+            let query = LookupQuery {
+                attribute: Some((key, value.to_owned())),
+                ..LookupQuery::default()
+            };
+            let mut expected: Vec<&Record> = records
+                .iter()
+                .filter(|r| query.matches(&r.fields))
+                .collect();
+            expected.sort_by_key(|r| std::cmp::Reverse((r.fields.event_time_ms, r.fingerprint)));
+            let expected: Vec<&str> = expected.iter().map(|r| r.json.as_str()).collect();
+            let found = lookup_all(&store, &query, 4);
+            let found: Vec<&str> = found.iter().map(|r| r.json.as_str()).collect();
+            assert_eq!(found, expected, "{query:?}");
+            checked += 1;
+        }
+    }
+    // Several attributes, and among their values some of many rows (varint posting lists).
+    assert!(checked > 40, "{checked}");
+}

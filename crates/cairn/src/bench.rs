@@ -40,8 +40,10 @@ pub enum BenchCommand {
     },
     /// Import generated files into a fresh store and print throughput, size and lookup latency.
     Run {
-        /// Generated log files (see `cairn bench generate`); generated here if missing.
-        #[arg(long, default_value = "bench-data/logs")]
+        /// Generated log files (see `cairn bench generate`); generated here if missing. The
+        /// default names the generator's version (2: principals and sessions that repeat, as
+        /// in real trails; version 1 gave every event new ones).
+        #[arg(long, default_value = "bench-data/logs-v2")]
         files: PathBuf,
         /// Records to generate when FILES does not exist yet.
         #[arg(long, default_value_t = 1_000_000)]
@@ -149,6 +151,16 @@ impl Rng {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// A generator seeded by `parts` alone: the same parts always give the same ids.
+    fn derived(parts: &[&str]) -> Rng {
+        // FNV-1a over the parts, each ended by a 0 byte.
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for byte in parts.iter().flat_map(|p| p.bytes().chain([0])) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Rng::new(hash)
     }
 
     pub fn below(&mut self, n: usize) -> usize {
@@ -283,6 +295,20 @@ const ERRORS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Role sessions in use at once, per account and role, each lasting an hour.
+const ROLE_SESSIONS_AN_HOUR: usize = 6;
+/// KMS keys per account and region.
+const KMS_KEYS: usize = 4;
+
+/// The console's session key (ASIA) of `principal` in `account` for one hour.
+fn console_key(account: &str, principal: &str, hour: i64) -> String {
+    let hour = hour.to_string();
+    format!(
+        "ASIA{}",
+        Rng::derived(&[account, principal, "console", &hour]).upper(16)
+    )
+}
+
 /// The world the generated events happen in.
 struct World {
     accounts: Vec<String>,
@@ -355,34 +381,52 @@ impl World {
         &CALLS[0]
     }
 
-    fn identity(&self, rng: &mut Rng, account: &str) -> Value {
-        let key = format!("{}{}", rng.pick(&["AKIA", "ASIA"]), rng.upper(16));
+    /// Who made a call. As in real trails, principals and their credentials repeat: an IAM
+    /// user keeps its id and long-term access keys (AKIA), a role its id; a role session
+    /// (ASIA key, session name, creation date) lasts the hour it was made in and is one of
+    /// a few that hour; the console issues a user or root an hour's session key. (In the
+    /// delivered logs of `../shared/datasets`, principalId is 0.1% distinct and
+    /// accessKeyId 1.1%.)
+    fn identity(&self, rng: &mut Rng, account: &str, time_ms: i64) -> Value {
+        let hour = time_ms.div_euclid(3_600_000);
         match rng.below(100) {
             0..=44 => {
                 let role = rng.pick(&self.roles);
-                let session = if rng.chance(50) {
-                    format!("i-0{}", rng.hex(16))
+                let role_id = format!("AROA{}", Rng::derived(&[account, role]).upper(17));
+                let slot = rng.below(ROLE_SESSIONS_AN_HOUR).to_string();
+                let mut session_rng = Rng::derived(&[account, role, &hour.to_string(), &slot]);
+                let session = if session_rng.chance(50) {
+                    format!("i-0{}", session_rng.hex(16))
                 } else {
-                    format!("botocore-session-{}", rng.below(1 << 30))
+                    format!("botocore-session-{}", session_rng.below(1 << 30))
                 };
-                let role_id = format!("AROA{}", rng.upper(17));
+                let key = format!("ASIA{}", session_rng.upper(16));
+                let created = hour * 3_600_000 + session_rng.below(3_600) as i64 * 1000;
                 json!({"type": "AssumedRole", "principalId": format!("{role_id}:{session}"),
                     "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"),
                     "accountId": account, "accessKeyId": key,
                     "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": role_id,
                         "arn": format!("arn:aws:iam::{account}:role/{role}"), "accountId": account, "userName": role},
                         "webIdFederationData": {},
-                        "attributes": {"creationDate": format_event_time(1_704_067_200_000 + rng.below(2_000_000_000) as i64), "mfaAuthenticated": "false"}}})
+                        "attributes": {"creationDate": format_event_time(created), "mfaAuthenticated": "false"}}})
             }
             45..=84 => {
                 let user = rng.pick(&self.users);
-                json!({"type": "IAMUser", "principalId": format!("AIDA{}", rng.upper(17)),
+                let mut user_rng = Rng::derived(&[account, user]);
+                let principal_id = format!("AIDA{}", user_rng.upper(17));
+                // Two long-term keys, or the console's session key of this hour.
+                let key = match rng.below(10) {
+                    0..=5 => format!("AKIA{}", user_rng.upper(16)),
+                    6..=8 => format!("AKIA{}", Rng::derived(&[account, user, "2"]).upper(16)),
+                    _ => console_key(account, user, hour),
+                };
+                json!({"type": "IAMUser", "principalId": principal_id,
                     "arn": format!("arn:aws:iam::{account}:user/{user}"), "accountId": account,
                     "accessKeyId": key, "userName": user})
             }
             85..=89 => {
                 json!({"type": "Root", "principalId": account, "arn": format!("arn:aws:iam::{account}:root"),
-                "accountId": account, "accessKeyId": key})
+                "accountId": account, "accessKeyId": console_key(account, "root", hour)})
             }
             _ => {
                 json!({"type": "AWSService", "invokedBy": rng.pick(&["ec2.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com"])})
@@ -392,7 +436,7 @@ impl World {
 
     fn record(&self, rng: &mut Rng, account: &str, region: &str, time_ms: i64) -> Value {
         let &(source, name, read_only, _, data) = self.call(rng);
-        let identity = self.identity(rng, account);
+        let identity = self.identity(rng, account, time_ms);
         let error = (!data && rng.chance(5)).then(|| *rng.pick(ERRORS));
         let instance = format!("i-0{}", rng.hex(16));
         let bucket = rng.pick(&self.buckets).clone();
@@ -430,7 +474,9 @@ impl World {
                 json!([{"accountId": account, "type": "AWS::IAM::Role", "ARN": format!("arn:aws:iam::{account}:role/{}", rng.pick(&self.roles))}]),
             ),
             "Decrypt" | "GenerateDataKey" => {
-                let key_id = rng.uuid();
+                // A few keys an account and region.
+                let slot = rng.below(KMS_KEYS).to_string();
+                let key_id = Rng::derived(&[account, region, &slot]).uuid();
                 (
                     json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT", "keyId": format!("arn:aws:kms:{region}:{account}:key/{key_id}")}),
                     Value::Null,
@@ -712,7 +758,7 @@ pub fn run_benchmark(
         Ok((bytes, rows)) => {
             let _ = writeln!(
                 out,
-                "size: DuckDB zstd Parquet of the same records: {bytes} bytes for {rows} rows = {:.1} bytes/event; cairn/DuckDB = {:.2}",
+                "size: DuckDB zstd Parquet of the same records: {bytes} bytes for {rows} rows = {:.1} bytes/event; cairn/DuckDB = {:.3}",
                 bytes as f64 / rows.max(1) as f64,
                 (disk as f64 / events as f64) / (bytes as f64 / rows.max(1) as f64)
             );

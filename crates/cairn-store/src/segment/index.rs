@@ -1,13 +1,13 @@
 //! The lookup index of one segment: `segments/<id>.idx`, beside `<id>.parquet`.
 //!
-//! # On-disk format, version 4
+//! # On-disk format, version 5
 //!
 //! All integers little-endian; every section starts at a multiple of 8 bytes. Row `r` is row `r`
 //! of the segment's Parquet file; rows are sorted by (account, region, eventTime, fingerprint)
 //! ascending and scope ids are numbered in row order, so the rows of one scope are one stretch.
 //!
 //! ```text
-//! header (40 bytes): "CAIRNIDX" | version: u32 = 4 | rows: u32 | keys: u32
+//! header (40 bytes): "CAIRNIDX" | version: u32 = 5 | rows: u32 | keys: u32
 //!                    | postings_bytes: u32 | scopes: u32 | time_words: u32 | key_bytes: u32
 //!                    | key_coding: u32 = rice_k | row_bits << 8 | offset_bits << 16
 //! scope starts   : (scopes + 1) × u32   first row of each scope, then `rows`
@@ -29,8 +29,11 @@
 //!                  has the key, else 0 and the byte offset of its rows in `postings` in
 //!                  `offset_bits` bits. hash = the low 28 bits of
 //!                  attribute_index_key(attribute, value)
-//! postings       : per key with several rows: count, first row, then the gaps to each next
-//!                  row, all LEB128 varints; padded with zeros to a multiple of 8
+//! postings       : per key with several rows, from a byte boundary: the count of rows as a
+//!                  LEB128 varint, a byte `k`, then a bit stream as in `key entries`: the first
+//!                  row in `row_bits` bits, then for each next row its distance from the
+//!                  previous minus 1, Rice-coded with parameter `k`; then zeros to the next
+//!                  byte. The section is padded with zeros to a multiple of 8
 //! scope table    : scopes × (account, region), each a string: len u16 (0xFFFF = absent) | UTF-8
 //! checksum       : u32 CRC-32C of everything before it
 //! ```
@@ -39,9 +42,12 @@
 //! hashes: a lookup re-checks every record it returns against the query, so a hash collision
 //! (two values under one key, their rows merged) can only cost a short page, never a wrong
 //! event. The index holds no fingerprints: the order of rows of one time (by fingerprint, as
-//! lookups order events) and whether a row is a duplicate are told from the records. (Version 3
-//! stored an 8-byte fingerprint a row; version 2 also stored times, scopes and postings as plain
-//! integers and 64-bit keys: about 95 bytes a row against about 20 now.)
+//! lookups order events) and whether a row is a duplicate are told from the records.
+//!
+//! Version 4 differs only in its postings (the count, the first row and the distances to each
+//! next row, all LEB128 varints, with no `k`); it is still read. (Version 3 stored an 8-byte
+//! fingerprint a row; version 2 also stored times, scopes and postings as plain integers and
+//! 64-bit keys: about 95 bytes a row against about 14 now.)
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -51,7 +57,9 @@ use cairn_model::{HistoryCategory, LookupAttributeKey, Record};
 use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"CAIRNIDX";
-const VERSION: u32 = 4;
+const VERSION: u32 = 5;
+/// The previous version, still read: the same but for varint postings.
+const VARINT_POSTINGS_VERSION: u32 = 4;
 const HEADER_LEN: usize = 40;
 const ABSENT: u16 = u16::MAX;
 const TIME_BLOCK_ROWS: usize = 64;
@@ -117,16 +125,28 @@ impl BitWriter {
 /// read as zeros.
 fn read_bits(bytes: &[u8], at: &mut usize, width: u32) -> u64 {
     let (byte, shift) = (*at / 8, *at % 8);
-    let tail = bytes.get(byte..).unwrap_or_default();
     let mut word = [0u8; 8];
-    let available = tail.len().min(8);
-    word[..available].copy_from_slice(&tail[..available]);
+    match bytes.get(byte..byte + 8) {
+        Some(eight) => word.copy_from_slice(eight),
+        None => {
+            let tail = bytes.get(byte..).unwrap_or_default();
+            word[..tail.len()].copy_from_slice(tail);
+        }
+    }
     *at += width as usize;
     (u64::from_le_bytes(word) >> shift) & ((1u64 << width) - 1)
 }
 
 /// Reads a Rice-coded value (the zeros past the end stop its quotient).
 fn read_rice(bytes: &[u8], at: &mut usize, k: u32) -> u64 {
+    // The common case in one read: the whole code within the 57 bits one read can see.
+    let mut peek = *at;
+    let window = read_bits(bytes, &mut peek, 57);
+    let ones = window.trailing_ones();
+    if ones + 1 + k <= 57 {
+        *at += (ones + 1 + k) as usize;
+        return u64::from(ones) << k | (window >> (ones + 1)) & ((1u64 << k) - 1);
+    }
     let mut quotient = 0u64;
     loop {
         let mut peek = *at;
@@ -183,20 +203,13 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
     scope_starts.push(rows.len() as u32);
     let mut keys: Vec<(u32, Vec<u32>)> = postings.into_iter().collect();
     keys.sort_unstable_by_key(|(k, _)| *k);
+    let row_bits = bits_for(rows.len().saturating_sub(1) as u64);
     let mut posting_bytes = Vec::new();
     // Where each multi-row key's rows start in `postings`.
     let mut offsets = Vec::new();
     for (_, rows) in keys.iter().filter(|(_, rows)| rows.len() > 1) {
         offsets.push(posting_bytes.len() as u64);
-        write_varint(&mut posting_bytes, rows.len() as u32);
-        let mut previous = 0;
-        for (i, &row) in rows.iter().enumerate() {
-            write_varint(
-                &mut posting_bytes,
-                if i == 0 { row } else { row - previous },
-            );
-            previous = row;
-        }
+        write_postings(&mut posting_bytes, rows, row_bits);
     }
     pad8(&mut posting_bytes);
     let gap = |i: usize| {
@@ -207,7 +220,6 @@ pub(crate) fn build(rows: &[&Record]) -> Vec<u8> {
         }
     };
     let rice_k = best_rice_k((0..keys.len()).map(gap));
-    let row_bits = bits_for(rows.len().saturating_sub(1) as u64);
     let offset_bits = bits_for(posting_bytes.len() as u64);
     let mut key_blocks = Vec::with_capacity(keys.len().div_ceil(KEY_BLOCK_KEYS) * KEY_BLOCK_LEN);
     let mut entries = BitWriter::default();
@@ -316,6 +328,33 @@ fn pack_times(rows: &[&Record]) -> (Vec<u8>, Vec<u64>) {
     (blocks, words)
 }
 
+/// Appends one posting list (ascending, at least two rows; format in the module documentation).
+fn write_postings(out: &mut Vec<u8>, rows: &[u32], row_bits: u32) {
+    write_varint(out, rows.len() as u32);
+    // Distances minus 1: rows of a list are distinct.
+    let steps = rows.windows(2).map(|pair| pair[1] - pair[0] - 1);
+    // Rice coding suits geometric distances best with k near log2(mean × ln 2); the
+    // neighbours of that estimate are tried too, as rows cluster (by scope, by time).
+    let mean = (rows[rows.len() - 1] - rows[0]) as f64 / (rows.len() - 1) as f64;
+    let estimate = (mean * std::f64::consts::LN_2).max(1.0).log2() as u32;
+    let cost = |k: u32| -> u64 {
+        steps
+            .clone()
+            .map(|s| u64::from(s >> k) + 1 + u64::from(k))
+            .sum()
+    };
+    let k = (estimate.saturating_sub(1)..=estimate + 1)
+        .min_by_key(|&k| cost(k))
+        .unwrap_or(0);
+    out.push(k as u8);
+    let mut bits = BitWriter::default();
+    bits.push(u64::from(rows[0]), row_bits);
+    for step in steps {
+        bits.push_rice(u64::from(step), k);
+    }
+    out.extend_from_slice(&bits.bytes);
+}
+
 fn write_varint(out: &mut Vec<u8>, mut n: u32) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
@@ -362,6 +401,8 @@ pub(crate) struct SegmentIndex<B> {
     offset_bits: u32,
     postings_at: usize,
     postings_len: usize,
+    /// Posting lists are Rice-coded (version 5), not varints (version 4).
+    rice_postings: bool,
     pub(crate) scopes: Vec<Scope>,
 }
 
@@ -379,10 +420,11 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         let header = |i: usize| {
             u32::from_le_bytes(b[8 + 4 * i..12 + 4 * i].try_into().unwrap_or_default()) as usize
         };
-        if header(0) != VERSION as usize {
+        let version = header(0) as u32;
+        if version != VERSION && version != VARINT_POSTINGS_VERSION {
             return Err(StoreError::UnsupportedVersion {
                 path: path.to_owned(),
-                found: header(0) as u32,
+                found: version,
                 supported: VERSION,
             });
         }
@@ -455,6 +497,7 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             offset_bits: (key_coding >> 16 & 0xff) as u32,
             postings_at,
             postings_len,
+            rice_postings: version == VERSION,
             scopes,
         };
         // Every time block's words must lie in the file: reading a time never goes past it.
@@ -583,21 +626,45 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         let bytes = &self.bytes.as_ref()[self.postings_at..self.postings_at + self.postings_len];
         let mut at = offset;
         let count = read_varint(bytes, &mut at).unwrap_or(0) as usize;
+        if !self.rice_postings {
+            return decode_varint_postings(bytes, at, count, self.rows);
+        }
+        let Some(&k) = bytes.get(at) else {
+            return Vec::new();
+        };
+        let (k, list) = (
+            u32::from(k).min(31),
+            bytes.get(at + 1..).unwrap_or_default(),
+        );
+        let mut bit = 0;
         let mut rows = Vec::with_capacity(count.min(self.rows));
-        let mut row = 0u32;
-        for i in 0..count {
-            let Some(step) = read_varint(bytes, &mut at) else {
-                break;
-            };
-            row = if i == 0 {
-                step
-            } else {
-                row.saturating_add(step)
-            };
+        let mut row = read_bits(list, &mut bit, self.row_bits) as u32;
+        rows.push(row);
+        while rows.len() < count && bit < list.len() * 8 {
+            let step = read_rice(list, &mut bit, k) as u32;
+            row = row.saturating_add(step).saturating_add(1);
             rows.push(row);
         }
         rows
     }
+}
+
+/// A version 4 posting list of `count` rows at byte `at`: the first row, then distances.
+fn decode_varint_postings(bytes: &[u8], mut at: usize, count: usize, rows: usize) -> Vec<u32> {
+    let mut out = Vec::with_capacity(count.min(rows));
+    let mut row = 0u32;
+    for i in 0..count {
+        let Some(step) = read_varint(bytes, &mut at) else {
+            break;
+        };
+        row = if i == 0 {
+            step
+        } else {
+            row.saturating_add(step)
+        };
+        out.push(row);
+    }
+    out
 }
 
 /// A set of rows, ascending.

@@ -7,10 +7,12 @@
 //!   ascending, so that every (account, region) scope is one stretch of time-sorted rows (the
 //!   API always looks up within one scope, as AWS keeps event history per account and region);
 //!   one row group; page statistics and offset index; data pages of at most [`PAGE_BYTES`]
-//!   ([`JSON_PAGE_BYTES`] for JSON columns) before compression and dictionaries of at most
-//!   [`DICTIONARY_PAGE_BYTES`], none for a column whose values are mostly distinct, so that
-//!   fetching one event decompresses little; zstd ([`ZSTD_LEVEL`]) for columns of varied
-//!   values, LZ4 for columns of few values, none for UUID bytes. Columns ([`arrow_schema`]):
+//!   ([`JSON_PAGE_BYTES`] for JSON columns) before compression, so that fetching one event
+//!   decompresses little, and dictionaries of at most [`DICTIONARY_PAGE_BYTES`], none for a
+//!   column whose values are mostly distinct; `eventTime` delta-encoded; zstd
+//!   ([`ZSTD_LEVEL`]) for every column but the UUID bytes (none). (Segments written before
+//!   had LZ4 for the columns of few values and a dictionary for `eventTime`: the same
+//!   format to a reader.) Columns ([`arrow_schema`]):
 //!   - `eventTime` (timestamp, ms, UTC), `accountId` (the account the event belongs to) and
 //!     `readOnly` (boolean, when the record says): derived by cairn, for SQL and statistics;
 //!   - `template` and the shredded columns, named by their record path
@@ -30,6 +32,7 @@
 //! whole segments.
 
 pub(crate) mod index;
+mod pages;
 mod shred;
 
 use std::borrow::Cow;
@@ -53,9 +56,10 @@ use memmap2::Mmap;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, RowSelection,
 };
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::arrow::parquet_to_arrow_field_levels;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, PageIndexPolicy};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -64,6 +68,8 @@ use crate::error::{IoContext, Result, StoreError};
 use crate::memtable::{Seen, json_equal};
 use crate::wal::sync_dir;
 use index::{Postings, SegmentIndex};
+use pages::SegmentColumns;
+pub(crate) use pages::{DictionaryCache, dictionary_cache};
 
 const FORMAT_KEY: &str = "cairn.segment.version";
 const FORMAT_VERSION: &str = "3";
@@ -80,9 +86,13 @@ const PAGE_BYTES: usize = 16 << 10;
 const JSON_PAGE_BYTES: usize = 64 << 10;
 /// Rows encoded at a time within a page; a page ends on a multiple of it.
 const MINI_BATCH_ROWS: usize = 64;
-/// Most bytes in a column's dictionary: a fetch decodes the dictionary of every column it
-/// reads, so only columns with few distinct values keep theirs.
-const DICTIONARY_PAGE_BYTES: usize = 64 << 10;
+/// Most bytes in a column's dictionary (beyond it, the column's later pages hold plain
+/// values). Identity columns (principalId, arn, accessKeyId, session dates) repeat each value
+/// a few times to thousands of times across a segment but far apart, so they compress well only
+/// with a dictionary that holds all their values: measured with `cairn bench run`, 64 KiB
+/// dictionaries made 76.2 bytes/event of Parquet, 256 KiB 72.7, 1 MiB 65.8. A read decompresses
+/// a dictionary once per segment and column and keeps it (`dictionaries.rs`).
+const DICTIONARY_PAGE_BYTES: usize = 1 << 20;
 const WRITE_BATCH_ROWS: usize = 8192;
 
 /// The Parquet schema of a segment: the columns cairn derives, the template, then one column
@@ -179,11 +189,12 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .context(|| format!("writing {}", path.display()))
 }
 
-/// The zstd level of the varied columns: the knob between import speed and size, as
-/// decompression costs the same at any level. Measured with `cairn bench run` (1M records, 2
-/// cores): level 4 imports 53k events/s at 113 bytes/event of Parquet, level 5 49k at 110,
-/// level 6 47k at 105.
-const ZSTD_LEVEL: i32 = 6;
+/// The zstd level: the knob between import speed and size, as decompression costs the same
+/// at any level. Measured with `cairn bench run` (1M records, 2 cores; the sealer compresses
+/// while other threads parse and log, so import slows only once it is the slowest): level 6
+/// imports 61k events/s at 64.2 bytes/event of Parquet, level 8 58k at 63.6, level 10 59k at
+/// 63.3, level 12 51k at 63.1.
+const ZSTD_LEVEL: i32 = 10;
 /// A text column whose sampled values are at least this fraction distinct is written
 /// without a dictionary: its values would rarely repeat, and the dictionary built before
 /// the writer gives up on it would only add bytes.
@@ -228,15 +239,15 @@ fn writer_properties(sample: &RecordBatch) -> WriterProperties {
             }
             shred::Kind::Text | shred::Kind::EventTime => {}
         }
-        // Reading a zstd column chunk sets up a decompression context, a cost every fetch
-        // pays per column: columns of few values, small after their dictionary, take LZ4.
-        if !column.varied {
-            builder = builder.set_column_compression(path(), Compression::LZ4_RAW);
-        }
     }
-    for derived in ["accountId", "readOnly"] {
-        builder = builder.set_column_compression(ColumnPath::from(derived), Compression::LZ4_RAW);
-    }
+    // Times ascend within each scope: their differences, bit-packed, take a few bits a row
+    // (a dictionary of a segment's distinct seconds took more than a byte).
+    builder = builder
+        .set_column_dictionary_enabled(ColumnPath::from(EVENT_TIME_COLUMN), false)
+        .set_column_encoding(
+            ColumnPath::from(EVENT_TIME_COLUMN),
+            Encoding::DELTA_BINARY_PACKED,
+        );
     for (field, column) in sample.schema().fields().iter().zip(sample.columns()) {
         if mostly_distinct(column.as_ref()) {
             builder = builder
@@ -392,10 +403,16 @@ pub(crate) struct Segment {
     template_leaf: usize,
     shredded_leaves: Vec<Vec<usize>>,
     index: SegmentIndex<Mmap>,
+    /// The store's decompressed dictionary pages, this segment's among them.
+    dictionaries: Arc<DictionaryCache>,
 }
 
 impl Segment {
-    pub(crate) fn open(dir: &Path, meta: SegmentMeta) -> Result<Segment> {
+    pub(crate) fn open(
+        dir: &Path,
+        meta: SegmentMeta,
+        dictionaries: Arc<DictionaryCache>,
+    ) -> Result<Segment> {
         let parquet_path = parquet_path(dir, meta.id);
         let parquet = bytes::Bytes::from_owner(map_segment_file(&parquet_path)?);
         let reader_metadata = ArrowReaderMetadata::load(
@@ -467,6 +484,7 @@ impl Segment {
             template_leaf,
             shredded_leaves,
             index,
+            dictionaries,
         })
     }
 
@@ -703,20 +721,26 @@ impl Segment {
             rows.iter().map(|&r| r as usize..r as usize + 1),
             self.meta.rows as usize,
         );
-        let schema = self
-            .reader_metadata
-            .metadata()
-            .file_metadata()
-            .schema_descr();
-        let mut reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            self.parquet.clone(),
-            self.reader_metadata.clone(),
+        let metadata = self.reader_metadata.metadata();
+        let levels = parquet_to_arrow_field_levels(
+            metadata.file_metadata().schema_descr(),
+            ProjectionMask::leaves(metadata.file_metadata().schema_descr(), leaves),
+            Some(self.reader_metadata.schema().fields()),
         )
-        .with_projection(ProjectionMask::leaves(schema, leaves))
-        .with_row_selection(selection)
+        .map_err(parquet_err)?;
+        let columns = SegmentColumns {
+            segment_id: self.meta.id,
+            file: &self.parquet,
+            metadata,
+            cache: &self.dictionaries,
+        };
         // All the rows in one batch.
-        .with_batch_size(rows.len())
-        .build()
+        let mut reader = ParquetRecordBatchReader::try_new_with_row_groups(
+            &levels,
+            &columns,
+            rows.len(),
+            Some(selection),
+        )
         .map_err(parquet_err)?;
         match reader.next().transpose()? {
             Some(batch) if batch.num_rows() == rows.len() => Ok(batch),

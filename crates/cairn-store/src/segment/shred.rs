@@ -52,26 +52,14 @@ pub(crate) struct ShredColumn {
     /// The Parquet column's name.
     pub name: &'static str,
     pub kind: Kind,
-    /// Values mostly distinct or long (ids, ARNs, free text, JSON): worth zstd. The others
-    /// repeat a few values, which the column's dictionary already stores once.
-    pub varied: bool,
 }
 
-/// A field of few distinct values.
+/// A text field.
 const fn text(path: &'static str) -> ShredColumn {
     ShredColumn {
         path,
         name: path,
         kind: Kind::Text,
-        varied: false,
-    }
-}
-
-/// A text field of many distinct values.
-const fn varied(path: &'static str) -> ShredColumn {
-    ShredColumn {
-        varied: true,
-        ..text(path)
     }
 }
 
@@ -79,16 +67,14 @@ const fn varied(path: &'static str) -> ShredColumn {
 const fn uuid(path: &'static str) -> ShredColumn {
     ShredColumn {
         kind: Kind::Uuid,
-        ..varied(path)
+        ..text(path)
     }
 }
 
 const fn json(path: &'static str) -> ShredColumn {
     ShredColumn {
-        path,
-        name: path,
         kind: Kind::Json,
-        varied: true,
+        ..text(path)
     }
 }
 
@@ -97,35 +83,34 @@ const fn json(path: &'static str) -> ShredColumn {
 pub(crate) const COLUMNS: &[ShredColumn] = &[
     text("eventVersion"),
     text("userIdentity.type"),
-    varied("userIdentity.principalId"),
-    varied("userIdentity.arn"),
+    text("userIdentity.principalId"),
+    text("userIdentity.arn"),
     text("userIdentity.accountId"),
-    varied("userIdentity.accessKeyId"),
+    text("userIdentity.accessKeyId"),
     text("userIdentity.userName"),
     text("userIdentity.invokedBy"),
     text("userIdentity.identityProvider"),
     text("userIdentity.credentialId"),
     text("userIdentity.sessionContext.sourceIdentity"),
-    varied("userIdentity.sessionContext.attributes.creationDate"),
+    text("userIdentity.sessionContext.attributes.creationDate"),
     text("userIdentity.sessionContext.attributes.mfaAuthenticated"),
     text("userIdentity.sessionContext.sessionIssuer.type"),
-    varied("userIdentity.sessionContext.sessionIssuer.principalId"),
-    varied("userIdentity.sessionContext.sessionIssuer.arn"),
+    text("userIdentity.sessionContext.sessionIssuer.principalId"),
+    text("userIdentity.sessionContext.sessionIssuer.arn"),
     text("userIdentity.sessionContext.sessionIssuer.accountId"),
     text("userIdentity.sessionContext.sessionIssuer.userName"),
     ShredColumn {
         path: "eventTime",
         name: "eventTime.text",
         kind: Kind::EventTime,
-        varied: false,
     },
     text("eventSource"),
     text("eventName"),
     text("awsRegion"),
-    varied("sourceIPAddress"),
-    varied("userAgent"),
+    text("sourceIPAddress"),
+    text("userAgent"),
     text("errorCode"),
-    varied("errorMessage"),
+    text("errorMessage"),
     json("requestParameters"),
     json("responseElements"),
     json("additionalEventData"),
@@ -146,7 +131,7 @@ pub(crate) const COLUMNS: &[ShredColumn] = &[
     text("eventCategory"),
     text("tlsDetails.tlsVersion"),
     text("tlsDetails.cipherSuite"),
-    varied("tlsDetails.clientProvidedHostHeader"),
+    text("tlsDetails.clientProvidedHostHeader"),
     text("sessionCredentialFromConsole"),
 ];
 
