@@ -6,7 +6,9 @@
 //!
 //! The generator writes gzipped `{"Records":[...]}` files in AWS's key layout, ~2,000 records a
 //! file, over many accounts, regions, services and identity types, with errors and S3 data
-//! events, from a seeded PRNG: the same arguments always give the same bytes.
+//! events, from a seeded PRNG: the same arguments always give the same bytes. As in real trails,
+//! identities repeat (users and roles keep their ids and keys, role sessions last an hour) while
+//! event and request ids, object keys and instances are new (see `World::identity`).
 
 mod api;
 pub mod capture;

@@ -214,69 +214,28 @@ thread_local! {
 }
 
 /// `page` with its zstd-compressed bytes decompressed, as the Parquet reader would have.
-fn decompress(page: Page) -> Result<Page> {
-    Ok(match page {
-        Page::DictionaryPage {
-            buf,
-            num_values,
-            encoding,
-            is_sorted,
-        } => Page::DictionaryPage {
-            buf: zstd_frame(&buf)?,
-            num_values,
-            encoding,
-            is_sorted,
-        },
-        Page::DataPage {
-            buf,
-            num_values,
-            encoding,
-            def_level_encoding,
-            rep_level_encoding,
-            statistics,
-        } => Page::DataPage {
-            buf: zstd_frame(&buf)?,
-            num_values,
-            encoding,
-            def_level_encoding,
-            rep_level_encoding,
-            statistics,
-        },
+fn decompress(mut page: Page) -> Result<Page> {
+    match &mut page {
+        Page::DictionaryPage { buf, .. } | Page::DataPage { buf, .. } => *buf = zstd_frame(buf)?,
         // Version 2 pages keep their levels uncompressed, before the values.
         Page::DataPageV2 {
             buf,
-            num_values,
-            encoding,
-            num_nulls,
-            num_rows,
             def_levels_byte_len,
             rep_levels_byte_len,
-            is_compressed,
-            statistics,
+            is_compressed: true,
+            ..
         } => {
-            let levels = (def_levels_byte_len + rep_levels_byte_len) as usize;
-            let buf = match (is_compressed, buf.get(..levels), buf.get(levels..)) {
-                (false, _, _) => buf,
-                (true, Some(levels), Some(values)) => {
-                    let mut whole = levels.to_vec();
-                    whole.extend_from_slice(&zstd_frame(values)?);
-                    Bytes::from(whole)
-                }
-                _ => return Err(ParquetError::General("page levels past its end".to_owned())),
+            let levels = (*def_levels_byte_len + *rep_levels_byte_len) as usize;
+            let (Some(level_bytes), Some(values)) = (buf.get(..levels), buf.get(levels..)) else {
+                return Err(ParquetError::General("page levels past its end".to_owned()));
             };
-            Page::DataPageV2 {
-                buf,
-                num_values,
-                encoding,
-                num_nulls,
-                num_rows,
-                def_levels_byte_len,
-                rep_levels_byte_len,
-                is_compressed,
-                statistics,
-            }
+            let mut whole = level_bytes.to_vec();
+            whole.extend_from_slice(&zstd_frame(values)?);
+            *buf = Bytes::from(whole);
         }
-    })
+        Page::DataPageV2 { .. } => {}
+    }
+    Ok(page)
 }
 
 /// Decompresses one zstd frame with this thread's context. The frame states its size (the
