@@ -19,9 +19,12 @@ fn record(id: &str, time: &str, name: &str, extra: &str) -> Record {
     .unwrap()
 }
 
+/// Tiny segments, and no dictionary cache: every read decompresses its dictionaries (the
+/// dataset tests read through the cache).
 fn small_options() -> StoreOptions {
     StoreOptions {
         memtable_max_events: 3,
+        dictionary_cache_bytes: 0,
         ..StoreOptions::default()
     }
 }
