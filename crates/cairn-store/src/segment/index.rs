@@ -1,13 +1,13 @@
 //! The lookup index of one segment: `segments/<id>.idx`, beside `<id>.parquet`.
 //!
-//! # On-disk format, version 5
+//! # On-disk format, version 6
 //!
 //! All integers little-endian; every section starts at a multiple of 8 bytes. Row `r` is row `r`
 //! of the segment's Parquet file; rows are sorted by (account, region, eventTime, fingerprint)
 //! ascending and scope ids are numbered in row order, so the rows of one scope are one stretch.
 //!
 //! ```text
-//! header (40 bytes): "CAIRNIDX" | version: u32 = 5 | rows: u32 | keys: u32
+//! header (40 bytes): "CAIRNIDX" | version: u32 = 6 | rows: u32 | keys: u32
 //!                    | postings_bytes: u32 | scopes: u32 | time_words: u32 | key_bytes: u32
 //!                    | key_coding: u32 = rice_k | row_bits << 8 | offset_bits << 16
 //! scope starts   : (scopes + 1) × u32   first row of each scope, then `rows`
@@ -30,10 +30,14 @@
 //!                  `offset_bits` bits. hash = the low 28 bits of
 //!                  attribute_index_key(attribute, value)
 //! postings       : per key with several rows, from a byte boundary: the count of rows as a
-//!                  LEB128 varint, a byte `k`, then a bit stream as in `key entries`: the first
-//!                  row in `row_bits` bits, then for each next row its distance from the
-//!                  previous minus 1, Rice-coded with parameter `k`; then zeros to the next
-//!                  byte. The section is padded with zeros to a multiple of 8
+//!                  LEB128 varint, a byte `k`, a skip table, then a bit stream as in `key
+//!                  entries`: the first row in `row_bits` bits, then for each next row its
+//!                  distance from the previous minus 1, Rice-coded with parameter `k`; then
+//!                  zeros to the next byte. The skip table has (count - 1) / 512 entries
+//!                  (row: u32, bit: u32), entry j for the list's row number 512 (j + 1): the row
+//!                  and where in the bit stream the code of the row after it starts, so that a
+//!                  lookup within one scope decodes from near the scope's first row. The section
+//!                  is padded with zeros to a multiple of 8
 //! scope table    : scopes × (account, region), each a string: len u16 (0xFFFF = absent) | UTF-8
 //! checksum       : u32 CRC-32C of everything before it
 //! ```
@@ -44,8 +48,9 @@
 //! event. The index holds no fingerprints: the order of rows of one time (by fingerprint, as
 //! lookups order events) and whether a row is a duplicate are told from the records.
 //!
-//! Version 4 differs only in its postings (the count, the first row and the distances to each
-//! next row, all LEB128 varints, with no `k`); it is still read. (Version 3 stored an 8-byte
+//! Versions 4 and 5 differ only in their postings, and are still read: version 5 has no skip
+//! tables; version 4 wrote the count, the first row and the distances to each next row, all
+//! LEB128 varints, with no `k`. (Version 3 stored an 8-byte
 //! fingerprint a row; version 2 also stored times, scopes and postings as plain integers and
 //! 64-bit keys: about 95 bytes a row against about 14 now.)
 
@@ -57,9 +62,31 @@ use cairn_model::{HistoryCategory, LookupAttributeKey, Record};
 use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"CAIRNIDX";
-const VERSION: u32 = 5;
-/// The previous version, still read: the same but for varint postings.
-const VARINT_POSTINGS_VERSION: u32 = 4;
+const VERSION: u32 = 6;
+/// Rows of a posting list between two entries of its skip table.
+const SKIP_ROWS: usize = 512;
+
+/// How the posting lists of an index are written, by its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PostingsCoding {
+    /// Version 4.
+    Varint,
+    /// Version 5.
+    Rice,
+    /// Version 6.
+    RiceWithSkips,
+}
+
+impl PostingsCoding {
+    fn of_version(version: u32) -> Option<PostingsCoding> {
+        match version {
+            4 => Some(PostingsCoding::Varint),
+            5 => Some(PostingsCoding::Rice),
+            VERSION => Some(PostingsCoding::RiceWithSkips),
+            _ => None,
+        }
+    }
+}
 const HEADER_LEN: usize = 40;
 const ABSENT: u16 = u16::MAX;
 const TIME_BLOCK_ROWS: usize = 64;
@@ -348,10 +375,17 @@ fn write_postings(out: &mut Vec<u8>, rows: &[u32], row_bits: u32) {
         .unwrap_or(0);
     out.push(k as u8);
     let mut bits = BitWriter::default();
+    let mut skips = Vec::with_capacity((rows.len() - 1) / SKIP_ROWS * 8);
     bits.push(u64::from(rows[0]), row_bits);
-    for step in steps {
+    for (i, step) in steps.enumerate() {
         bits.push_rice(u64::from(step), k);
+        // Row number i + 1 is written: the next code starts here.
+        if (i + 1).is_multiple_of(SKIP_ROWS) {
+            skips.extend_from_slice(&rows[i + 1].to_le_bytes());
+            skips.extend_from_slice(&(bits.bits as u32).to_le_bytes());
+        }
     }
+    out.extend_from_slice(&skips);
     out.extend_from_slice(&bits.bytes);
 }
 
@@ -401,8 +435,7 @@ pub(crate) struct SegmentIndex<B> {
     offset_bits: u32,
     postings_at: usize,
     postings_len: usize,
-    /// Posting lists are Rice-coded (version 5), not varints (version 4).
-    rice_postings: bool,
+    postings_coding: PostingsCoding,
     pub(crate) scopes: Vec<Scope>,
 }
 
@@ -421,13 +454,13 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             u32::from_le_bytes(b[8 + 4 * i..12 + 4 * i].try_into().unwrap_or_default()) as usize
         };
         let version = header(0) as u32;
-        if version != VERSION && version != VARINT_POSTINGS_VERSION {
+        let Some(postings_coding) = PostingsCoding::of_version(version) else {
             return Err(StoreError::UnsupportedVersion {
                 path: path.to_owned(),
                 found: version,
                 supported: VERSION,
             });
-        }
+        };
         let (rows, keys, postings_len, scope_count, time_words, key_bytes_len) = (
             header(1),
             header(2),
@@ -497,7 +530,7 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             offset_bits: (key_coding >> 16 & 0xff) as u32,
             postings_at,
             postings_len,
-            rice_postings: version == VERSION,
+            postings_coding,
             scopes,
         };
         // Every time block's words must lie in the file: reading a time never goes past it.
@@ -572,7 +605,23 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
 
     /// The rows indexed under `key` (an `attribute_index_key`), ascending.
     pub(crate) fn postings(&self, key: u64) -> Postings<'static> {
-        let key = stored_key(key);
+        self.postings_within(key, (0, u32::MAX))
+    }
+
+    /// The rows indexed under `key` within `start..end`, ascending: for a long list, only
+    /// its part from the skip entry before `start` to `end` is decoded.
+    pub(crate) fn postings_within(&self, key: u64, (start, end): (u32, u32)) -> Postings<'static> {
+        match self.find_key(stored_key(key)) {
+            Some(KeyEntry::Row(row)) if (start..end).contains(&row) => Postings::One(row),
+            Some(KeyEntry::List(offset)) => {
+                Postings::Rows(self.decode_postings(offset, start, end).into())
+            }
+            _ => Postings::Rows(Vec::new().into()),
+        }
+    }
+
+    /// Where the rows of stored key `key` are, if the index has it.
+    fn find_key(&self, key: u32) -> Option<KeyEntry> {
         let blocks = self.keys.div_ceil(KEY_BLOCK_KEYS);
         let first_hash = |block: usize| self.u32_at(self.key_blocks_at + block * KEY_BLOCK_LEN);
         // The last block starting at or before `key`.
@@ -585,9 +634,7 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
                 hi = mid;
             }
         }
-        let Some(block) = lo.checked_sub(1) else {
-            return Postings::Rows(Vec::new().into());
-        };
+        let block = lo.checked_sub(1)?;
         let entries =
             &self.bytes.as_ref()[self.key_bytes_at..self.key_bytes_at + self.key_bytes_len];
         let mut at = self.u32_at(self.key_blocks_at + block * KEY_BLOCK_LEN + 4) as usize;
@@ -597,56 +644,102 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             let step = read_rice(entries, &mut at, self.rice_k);
             hash = hash.wrapping_add(step as u32);
             let single = read_bits(entries, &mut at, 1) == 1;
-            let value = read_bits(
-                entries,
-                &mut at,
-                if single {
-                    self.row_bits
-                } else {
-                    self.offset_bits
-                },
-            );
+            let width = if single {
+                self.row_bits
+            } else {
+                self.offset_bits
+            };
+            let value = read_bits(entries, &mut at, width);
             if hash > key {
-                break;
+                return None;
             }
             if hash == key {
-                return if single {
-                    Postings::One(value as u32)
+                return Some(if single {
+                    KeyEntry::Row(value as u32)
                 } else {
-                    Postings::Rows(self.decode_postings(value as usize).into())
-                };
+                    KeyEntry::List(value as usize)
+                });
             }
         }
-        Postings::Rows(Vec::new().into())
+        None
     }
 
-    /// The posting list at byte `offset` of the postings section; a list that runs past the
-    /// section ends where it does (the checksum makes that a bug, not a state to fail on).
-    fn decode_postings(&self, offset: usize) -> Vec<u32> {
+    /// The rows within `start..end` of the posting list at byte `offset` of the postings
+    /// section; a list that runs past the section ends where it does (the checksum makes that
+    /// a bug, not a state to fail on).
+    fn decode_postings(&self, offset: usize, start: u32, end: u32) -> Vec<u32> {
         let bytes = &self.bytes.as_ref()[self.postings_at..self.postings_at + self.postings_len];
         let mut at = offset;
         let count = read_varint(bytes, &mut at).unwrap_or(0) as usize;
-        if !self.rice_postings {
-            return decode_varint_postings(bytes, at, count, self.rows);
+        if self.postings_coding == PostingsCoding::Varint {
+            let mut rows = decode_varint_postings(bytes, at, count, self.rows);
+            rows.retain(|row| (start..end).contains(row));
+            return rows;
         }
         let Some(&k) = bytes.get(at) else {
             return Vec::new();
         };
-        let (k, list) = (
-            u32::from(k).min(31),
-            bytes.get(at + 1..).unwrap_or_default(),
-        );
-        let mut bit = 0;
-        let mut rows = Vec::with_capacity(count.min(self.rows));
-        let mut row = read_bits(list, &mut bit, self.row_bits) as u32;
-        rows.push(row);
-        while rows.len() < count && bit < list.len() * 8 {
+        let k = u32::from(k).min(31);
+        let skip_count = match self.postings_coding {
+            PostingsCoding::RiceWithSkips => count.saturating_sub(1) / SKIP_ROWS,
+            _ => 0,
+        };
+        let skips = bytes
+            .get(at + 1..at + 1 + 8 * skip_count)
+            .unwrap_or_default();
+        let list = bytes.get(at + 1 + 8 * skip_count..).unwrap_or_default();
+        let skip = |j: usize| {
+            let entry = &skips[8 * j..8 * j + 8];
+            let row = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
+            let bit = u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+            (row, bit as usize)
+        };
+        // Start at the last skip entry before `start`, else at the first row.
+        let skips_before = {
+            let (mut lo, mut hi) = (0, skips.len() / 8);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if skip(mid).0 < start {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        let (mut number, mut row, mut bit) = match skips_before.checked_sub(1) {
+            Some(j) => {
+                let (row, bit) = skip(j);
+                ((j + 1) * SKIP_ROWS, row, bit)
+            }
+            None => {
+                let mut bit = 0;
+                (0, read_bits(list, &mut bit, self.row_bits) as u32, bit)
+            }
+        };
+        let mut rows = Vec::new();
+        loop {
+            if row >= end {
+                break;
+            }
+            if row >= start {
+                rows.push(row);
+            }
+            number += 1;
+            if number >= count || bit >= list.len() * 8 {
+                break;
+            }
             let step = read_rice(list, &mut bit, k) as u32;
             row = row.saturating_add(step).saturating_add(1);
-            rows.push(row);
         }
         rows
     }
+}
+
+/// Where a key's rows are: its one row, or the byte offset of its posting list.
+enum KeyEntry {
+    Row(u32),
+    List(usize),
 }
 
 /// A version 4 posting list of `count` rows at byte `at`: the first row, then distances.
@@ -801,6 +894,43 @@ mod tests {
                     .filter(|&r| records[r as usize].fields.event_name.as_deref() == Some(value.as_str()))
                     .collect();
                 prop_assert_eq!(found, expected);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn a_long_posting_list_read_within_a_range_is_the_list_cut_to_it(
+            rows in 1usize..3000,
+            // How often the common name is drawn, in percent; low ones make long gaps.
+            density in 1u64..100,
+            seed in any::<u64>(),
+            ranges in proptest::collection::vec((0u32..3100, 0u32..3100), 1..12),
+        ) {
+            let mut state = seed;
+            let records: Vec<Record> = (0..rows)
+                .map(|i| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let name = if (state >> 33) % 100 < density { "Common" } else { "Other" };
+                    record(i, 1_600_000_000_000 + i as i64 * 1000, name, "1", false)
+                })
+                .collect();
+            let refs: Vec<&Record> = records.iter().collect();
+            let index = SegmentIndex::open(build(&refs), Path::new("test.idx")).unwrap();
+            for name in ["Common", "Other"] {
+                let key = attribute_index_key(LookupAttributeKey::EventName, name);
+                let all: Vec<u32> = (0..records.len() as u32)
+                    .filter(|&r| records[r as usize].fields.event_name.as_deref() == Some(name))
+                    .collect();
+                let whole = index.postings(key);
+                prop_assert_eq!((0..whole.len()).map(|i| whole.get(i)).collect::<Vec<_>>(), all.clone());
+                for &(a, b) in &ranges {
+                    let (start, end) = (a.min(b), a.max(b));
+                    let part = index.postings_within(key, (start, end));
+                    let expected: Vec<u32> = all.iter().copied().filter(|r| (start..end).contains(r)).collect();
+                    prop_assert_eq!((0..part.len()).map(|i| part.get(i)).collect::<Vec<_>>(), expected);
+                }
             }
         }
     }

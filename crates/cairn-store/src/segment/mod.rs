@@ -622,21 +622,32 @@ impl Segment {
         if self.meta.max_time_ms < start || self.meta.min_time_ms > end || limit == 0 {
             return Vec::new();
         }
-        let postings = match &query.attribute {
-            Some((key, value)) => self.index.postings(attribute_index_key(*key, value)),
-            None => Postings::Range(0, self.index.rows() as u32),
-        };
+        let key = query
+            .attribute
+            .as_ref()
+            .map(|(key, value)| attribute_index_key(*key, value));
+        let covered: Vec<(u32, u32)> = (self.index.scopes.iter().enumerate())
+            .filter(|(_, (account, region))| {
+                query.covers_scope(account.as_deref(), region.as_deref())
+            })
+            .map(|(scope, _)| self.index.scope_rows(scope as u32))
+            .collect();
+        // A query of one scope (every API call) decodes only that scope's part of a long
+        // posting list; a query of several decodes the whole list once.
+        let whole_list = key
+            .filter(|_| covered.len() > 1)
+            .map(|key| self.index.postings(key));
         let history = query.history();
         let cursor_time = cursor.map(|c| c.time_ms);
         let mut out = Vec::new();
         // Each scope the query covers is one stretch of rows, sorted by time: take the newest
         // candidates of each, then the newest of all.
-        for (scope, (account, region)) in self.index.scopes.iter().enumerate() {
-            if !query.covers_scope(account.as_deref(), region.as_deref()) {
-                continue;
-            }
-            let rows = self.index.scope_rows(scope as u32);
-            let within = postings.within(rows);
+        for rows in covered {
+            let within = match (key, &whole_list) {
+                (Some(_), Some(list)) => list.within(rows),
+                (Some(key), None) => self.index.postings_within(key, rows),
+                (None, _) => Postings::Range(rows.0, rows.1),
+            };
             let upper = within.partition_point(|row| self.index.time(row) <= end);
             let mut taken = 0;
             let mut last_taken_time = None;
