@@ -117,6 +117,14 @@ pub struct MemberRef {
     pub jsonvalue: bool,
 }
 
+impl MemberRef {
+    /// The name on the wire: `locationName`, else `member` (its name in the structure, or the
+    /// default name of a list item or map part).
+    pub fn wire_name<'a>(&'a self, member: &'a str) -> &'a str {
+        self.location_name.as_deref().unwrap_or(member)
+    }
+}
+
 impl ServiceModel {
     /// The model of the service with this SigV4 signing name.
     pub fn for_service(signing_name: &str) -> Option<&'static ServiceModel> {

@@ -286,10 +286,7 @@ impl QueryReader<'_> {
         let base = if self.ec2 || shape.flattened || reference.flattened {
             key.to_owned()
         } else {
-            format!(
-                "{key}.{}",
-                item_ref.location_name.as_deref().unwrap_or("member")
-            )
+            format!("{key}.{}", item_ref.wire_name("member"))
         };
         let items: Vec<Value> = self
             .indices(&base)
@@ -307,8 +304,8 @@ impl QueryReader<'_> {
         } else {
             format!("{key}.entry")
         };
-        let key_name = key_ref.location_name.as_deref().unwrap_or("key");
-        let value_name = value_ref.location_name.as_deref().unwrap_or("value");
+        let key_name = key_ref.wire_name("key");
+        let value_name = value_ref.wire_name("value");
         let mut out = Map::new();
         for i in self.indices(&base) {
             let entry = format!("{base}.{i}");
@@ -326,7 +323,7 @@ impl QueryReader<'_> {
 /// EC2's name for a member and the shape of its value: lists become `{"items": [...]}` under a
 /// `…Set` name, scalar list items `{"<name>": value}`.
 fn ec2_member(name: &str, reference: &MemberRef, shape: &Shape, value: Value) -> (String, Value) {
-    let wire = reference.location_name.as_deref().unwrap_or(name);
+    let wire = reference.wire_name(name);
     if shape.kind != "list" {
         return (lower_first(wire), value);
     }
@@ -377,7 +374,7 @@ fn ec2_conventions(model: &ServiceModel, operation: &str, input: &Shape, value: 
                 .shape(&reference.shape)
                 .is_some_and(|s| s.kind == "list")
             {
-                let wire = reference.location_name.as_deref().unwrap_or(name);
+                let wire = reference.wire_name(name);
                 members
                     .entry(ec2_set_name(wire))
                     .or_insert_with(|| Value::Object(Map::new()));
@@ -446,7 +443,7 @@ fn decode_rest(
             let Some(shape) = model.shape(&reference.shape) else {
                 continue;
             };
-            let wire = reference.location_name.as_deref().unwrap_or(member);
+            let wire = reference.wire_name(member);
             let name = if s3 {
                 wire.to_owned()
             } else {
@@ -594,7 +591,7 @@ fn match_operation<'m>(
             let Some(reference) = input.and_then(|s| s.members.get(required)) else {
                 continue;
             };
-            let wire = reference.location_name.as_deref().unwrap_or(required);
+            let wire = reference.wire_name(required);
             let present = match reference.location.as_deref() {
                 Some("uri") => labels.contains_key(wire),
                 Some("querystring") => query.iter().any(|(k, _)| k == wire),

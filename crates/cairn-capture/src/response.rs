@@ -140,7 +140,7 @@ fn elements_of(
                 if reference.location.as_deref() != Some("header") {
                     continue;
                 }
-                let wire = reference.location_name.as_deref().unwrap_or(name);
+                let wire = reference.wire_name(name);
                 if wire.to_ascii_lowercase().starts_with("x-amz-")
                     && let Some(value) = header(parts.headers, wire)
                 {
@@ -166,7 +166,7 @@ fn xml_value(model: &ServiceModel, element: &Element, shape: &Shape, ec2: bool) 
                 let Some(member_shape) = model.shape(&reference.shape) else {
                     continue;
                 };
-                let wire = reference.location_name.as_deref().unwrap_or(name);
+                let wire = reference.wire_name(name);
                 let json_name = if ec2 {
                     wire.to_owned()
                 } else {
@@ -227,8 +227,8 @@ fn xml_value(model: &ServiceModel, element: &Element, shape: &Shape, ec2: bool) 
             let (Some(key_ref), Some(value_ref)) = (&shape.key, &shape.value) else {
                 return Value::Null;
             };
-            let key_name = key_ref.location_name.as_deref().unwrap_or("key");
-            let value_name = value_ref.location_name.as_deref().unwrap_or("value");
+            let key_name = key_ref.wire_name("key");
+            let value_name = value_ref.wire_name("value");
             let mut out = Map::new();
             for entry in element.children_named("entry") {
                 if let (Some(k), Some(v), Some(value_shape)) = (

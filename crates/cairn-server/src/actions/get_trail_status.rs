@@ -29,28 +29,27 @@ pub fn handle(
         .get(&trail.id)
         .cloned()
         .unwrap_or_default();
-    let times = [
-        ("LatestDeliveryTime", delivery.latest_delivery_time),
+    let members = [
+        (
+            "LatestDeliveryTime",
+            delivery.latest_delivery_time.map(|t| json!(t)),
+        ),
         (
             "LatestDigestDeliveryTime",
-            delivery.latest_digest_delivery_time,
+            delivery.latest_digest_delivery_time.map(|t| json!(t)),
         ),
-    ];
-    for (member, time) in times {
-        if let Some(time) = time {
-            out[member] = json!(time);
-        }
-    }
-    let errors = [
-        ("LatestDeliveryError", delivery.latest_delivery_error),
+        (
+            "LatestDeliveryError",
+            delivery.latest_delivery_error.map(|e| json!(e)),
+        ),
         (
             "LatestDigestDeliveryError",
-            delivery.latest_digest_delivery_error,
+            delivery.latest_digest_delivery_error.map(|e| json!(e)),
         ),
     ];
-    for (member, error) in errors {
-        if let Some(error) = error {
-            out[member] = json!(error);
+    for (member, value) in members {
+        if let Some(value) = value {
+            out[member] = value;
         }
     }
     Ok(out)

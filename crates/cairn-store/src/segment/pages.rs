@@ -19,6 +19,7 @@
 //! [`SegmentColumns`] gives the Parquet reader the pages of one segment's column chunks: the
 //! cached dictionary page first, then the data pages.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -85,13 +86,15 @@ impl RowGroups for SegmentColumns<'_> {
         let zstd = matches!(chunk.compression(), Compression::ZSTD(_));
         // Pages as stored: `Pages` decompresses zstd ones (other codecs the reader does).
         let stored = if zstd {
-            chunk
-                .clone()
-                .into_builder()
-                .set_compression(Compression::UNCOMPRESSED)
-                .build()?
+            Cow::Owned(
+                chunk
+                    .clone()
+                    .into_builder()
+                    .set_compression(Compression::UNCOMPRESSED)
+                    .build()?,
+            )
         } else {
-            chunk.clone()
+            Cow::Borrowed(chunk)
         };
         let (start, len) = chunk.byte_range();
         if chunk.dictionary_page_offset().is_none() || first_data_page as u64 == start {
@@ -121,6 +124,7 @@ impl RowGroups for SegmentColumns<'_> {
             })?;
         // The same chunk without its dictionary page: from the first data page on.
         let data_only = stored
+            .into_owned()
             .into_builder()
             .set_dictionary_page_offset(None)
             .set_total_compressed_size(len as i64 - (first_data_page - start as i64))

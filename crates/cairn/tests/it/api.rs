@@ -87,6 +87,16 @@ pub(crate) fn scenario_principals() -> Value {
     })
 }
 
+/// Writes `scenario` as `<dir>/scenario.json` and runs the client script on it, with `args`
+/// after it.
+pub(crate) fn run_scenario(dir: &Path, script: &str, scenario: &Value, args: &[&str]) {
+    let path = dir.join("scenario.json");
+    std::fs::write(&path, scenario.to_string()).unwrap();
+    let mut all = vec![path.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    run_client(script, &all);
+}
+
 /// Runs the client script `tests/clients/<script>` with `args` in the project's Python and
 /// prints what it printed; the test fails, with the script's errors, when the script does.
 pub(crate) fn run_client(script: &str, args: &[&std::ffi::OsStr]) {
@@ -188,6 +198,16 @@ impl TestServer {
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut self.stdout, &mut rest).unwrap();
         (self.child.wait().unwrap(), rest)
+    }
+
+    /// Stops the server and checks it exited cleanly; returns what it printed.
+    pub(crate) fn stop_cleanly(self) -> String {
+        let (status, printed) = self.stop();
+        assert!(
+            status.success(),
+            "cairn serve exited with {status}: {printed}"
+        );
+        printed
     }
 }
 
@@ -293,9 +313,7 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
         "expectations": scenario_cases,
         "cli_case": cli_case,
     });
-    let scenario_path = dir.path().join("scenario.json");
-    std::fs::write(&scenario_path, scenario.to_string()).unwrap();
-    run_client("cloudtrail_api.py", &[scenario_path.as_os_str()]);
+    run_scenario(dir.path(), "cloudtrail_api.py", &scenario, &[]);
 
     // Health and metrics, after the clients' calls.
     let get = |path: &str| {
@@ -320,13 +338,8 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
         let value = metric(&metrics, series);
         assert!(value > 0.0, "{series} is {value} in\n{metrics}");
     }
-    let (status, printed) = server.stop();
-
     // SIGTERM: a clean exit, and every audit event durable.
-    assert!(
-        status.success(),
-        "cairn serve exited with {status}: {printed}"
-    );
+    let printed = server.stop_cleanly();
     assert!(
         printed.contains("every acknowledged event is durable"),
         "{printed}"

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::api::{CONFIG, REGION, TestServer, run_client, scenario_principals};
+use crate::api::{CONFIG, REGION, TestServer, run_scenario, scenario_principals};
 use crate::delivery::start_moto;
 
 const SECRET: &str = "correct-horse-battery-staple-7f3a";
@@ -41,14 +41,8 @@ fn calls_through_cairn_become_their_cloudtrail_events() {
         "bucket_dir": data_dir.join("buckets/data-event-bucket"),
         "secret": SECRET,
     });
-    let scenario_path = dir.path().join("scenario.json");
-    std::fs::write(&scenario_path, scenario.to_string()).unwrap();
-    run_client("capture.py", &[scenario_path.as_os_str()]);
-    let (status, printed) = server.stop();
-    assert!(
-        status.success(),
-        "cairn serve exited with {status}: {printed}"
-    );
+    run_scenario(dir.path(), "capture.py", &scenario, &[]);
+    server.stop_cleanly();
 
     // The secret is in no file of the data directory (gzipped ones read unzipped) ...
     assert_secret_absent(&data_dir);

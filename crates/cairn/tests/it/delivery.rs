@@ -8,7 +8,7 @@ use std::process::Command;
 use cairn::bench::delivery::Moto;
 use serde_json::json;
 
-use crate::api::{CONFIG, REGION, TestServer, run_client, scenario_principals, venv_python};
+use crate::api::{CONFIG, REGION, TestServer, run_scenario, scenario_principals, venv_python};
 
 /// A moto_server from the project's `.venv` on a free port, killed when dropped.
 pub(crate) fn start_moto() -> Moto {
@@ -58,14 +58,8 @@ fn run_conformance(target: &str) -> tempfile::TempDir {
         scenario["s3_endpoint"] = json!(moto.endpoint);
         scenario["aws"] = json!(venv_python().with_file_name("aws"));
     }
-    let scenario_path = dir.path().join("scenario.json");
-    std::fs::write(&scenario_path, scenario.to_string()).unwrap();
-    run_client("delivery.py", &[scenario_path.as_os_str()]);
-    let (status, printed) = server.stop();
-    assert!(
-        status.success(),
-        "cairn serve exited with {status}: {printed}"
-    );
+    run_scenario(dir.path(), "delivery.py", &scenario, &[]);
+    server.stop_cleanly();
     dir
 }
 
@@ -109,7 +103,6 @@ fn each_event_is_delivered_exactly_once_across_crashes() {
     std::fs::create_dir_all(&bucket_dir).unwrap();
     let config_path = dir.path().join("cairn.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
-    let scenario_path = dir.path().join("scenario.json");
     let fast = [("CAIRN_DELIVERY_INTERVAL_SECS", "1")];
     let crashing = [
         ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
@@ -122,11 +115,7 @@ fn each_event_is_delivered_exactly_once_across_crashes() {
             "principals": scenario_principals(),
             "bucket_dir": bucket_dir,
         });
-        std::fs::write(&scenario_path, scenario.to_string()).unwrap();
-        run_client(
-            "delivery_crash.py",
-            &[scenario_path.as_os_str(), phase.as_ref()],
-        );
+        run_scenario(dir.path(), "delivery_crash.py", &scenario, &[phase]);
     };
 
     let server = TestServer::start(&data_dir, Some(&config_path), &fast);
@@ -147,11 +136,7 @@ fn each_event_is_delivered_exactly_once_across_crashes() {
     let server = TestServer::start(&data_dir, Some(&config_path), &fast);
     client(&server, "load");
     client(&server, "check");
-    let (status, printed) = server.stop();
-    assert!(
-        status.success(),
-        "cairn serve exited with {status}: {printed}"
-    );
+    server.stop_cleanly();
 }
 
 #[test]

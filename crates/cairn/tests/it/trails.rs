@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::api::{CONFIG, REGION, TestServer, run_client, scenario_principals};
+use crate::api::{CONFIG, REGION, TestServer, run_scenario, scenario_principals};
 
 #[test]
 fn boto3_manages_trails_and_they_survive_a_restart() {
@@ -11,7 +11,6 @@ fn boto3_manages_trails_and_they_survive_a_restart() {
     let data_dir = dir.path().join("data");
     let config_path = dir.path().join("cairn.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
-    let scenario_path = dir.path().join("scenario.json");
     // The trails deliver to the local target: a bucket is a folder under the data directory.
     std::fs::create_dir_all(data_dir.join("buckets/audit-bucket")).unwrap();
 
@@ -22,12 +21,7 @@ fn boto3_manages_trails_and_they_survive_a_restart() {
             "region": REGION,
             "principals": scenario_principals(),
         });
-        std::fs::write(&scenario_path, scenario.to_string()).unwrap();
-        run_client("trails.py", &[scenario_path.as_os_str(), phase.as_ref()]);
-        let (status, printed) = server.stop();
-        assert!(
-            status.success(),
-            "cairn serve exited with {status}: {printed}"
-        );
+        run_scenario(dir.path(), "trails.py", &scenario, &[phase]);
+        server.stop_cleanly();
     }
 }
