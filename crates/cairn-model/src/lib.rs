@@ -3,10 +3,12 @@
 //!
 //! - [`record`]: parsing a record losslessly and deriving the fields cairn indexes;
 //! - [`lookup`]: LookupEvents' attributes, validation, page tokens and response shape;
+//! - [`resources`]: the resources event history shows for an event;
 //! - [`time`]: CloudTrail's timestamps.
 
 pub mod lookup;
 pub mod record;
+pub mod resources;
 pub mod time;
 
 pub use lookup::{LookupAttributeKey, LookupEvent, LookupEventsRequest, LookupQuery, PageCursor};

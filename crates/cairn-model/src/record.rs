@@ -13,6 +13,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::resources;
 use crate::time::parse_event_time;
 
 /// Why a JSON value cannot be stored as a CloudTrail event.
@@ -96,7 +97,7 @@ pub struct RecordFields {
     pub username: Option<String>,
     /// `userIdentity.accessKeyId` when not empty.
     pub access_key_id: Option<String>,
-    /// See [`derive_resources`].
+    /// The record's `resources` and those derived from its call: see [`crate::resources`].
     pub resources: Vec<Resource>,
     pub history: HistoryCategory,
     pub event_type: Option<String>,
@@ -161,6 +162,10 @@ struct TopLevel<'a> {
     user_identity: Option<&'a RawValue>,
     #[serde(rename = "resources", borrow, default)]
     resources: Option<&'a RawValue>,
+    #[serde(rename = "requestParameters", borrow, default)]
+    request_parameters: Option<&'a RawValue>,
+    #[serde(rename = "responseElements", borrow, default)]
+    response_elements: Option<&'a RawValue>,
     #[serde(rename = "eventType", borrow, default)]
     event_type: Option<&'a RawValue>,
     #[serde(rename = "eventCategory", borrow, default)]
@@ -213,19 +218,6 @@ struct InsightDetails<'a> {
     event_name: Option<&'a RawValue>,
     #[serde(rename = "eventSource", borrow, default)]
     event_source: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize, Default)]
-struct ResourceElement<'a> {
-    #[serde(rename = "type", borrow, default)]
-    resource_type: Option<&'a RawValue>,
-    #[serde(rename = "ARN", borrow, default)]
-    arn: Option<&'a RawValue>,
-    #[serde(rename = "ARNPrefix", borrow, default)]
-    arn_prefix: Option<&'a RawValue>,
-    // Seen in hand-edited fixtures; AWS writes `ARN`.
-    #[serde(rename = "arn", borrow, default)]
-    arn_lowercase: Option<&'a RawValue>,
 }
 
 /// Parses a JSON object member that should itself be an object; anything else reads as empty.
@@ -311,6 +303,14 @@ fn derive_fields(json: &str) -> Result<RecordFields, RecordError> {
     let account_id = non_empty(string(top.recipient_account_id))
         .or_else(|| non_empty(string(identity.account_id)));
 
+    let event_resources = resources::event_resources(
+        resources::recorded(top.resources),
+        event_source.as_deref(),
+        event_name.as_deref(),
+        top.request_parameters,
+        top.response_elements,
+    );
+
     Ok(RecordFields {
         event_time_ms,
         event_id,
@@ -322,7 +322,7 @@ fn derive_fields(json: &str) -> Result<RecordFields, RecordError> {
         read_only: boolean(top.read_only),
         username: derive_username(&identity),
         access_key_id: non_empty(string(identity.access_key_id)),
-        resources: derive_resources(top.resources),
+        resources: event_resources,
         history,
         event_type,
         event_category,
@@ -393,35 +393,6 @@ fn derive_username(identity: &UserIdentity<'_>) -> Option<String> {
         return non_empty(string(identity.invoked_by));
     }
     None
-}
-
-/// LookupEvents' `Resources`: one per element of the record's `resources` array, with
-/// `ResourceType` = `type` and `ResourceName` = `ARN` (or `ARNPrefix`). AWS also names
-/// resources taken from request parameters for some services; its mapping is not published,
-/// so cairn reports only what the record itself lists.
-fn derive_resources(raw: Option<&RawValue>) -> Vec<Resource> {
-    let Some(raw) = raw.filter(|r| r.get().starts_with('[')) else {
-        return Vec::new();
-    };
-    let Ok(elements) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
-        return Vec::new();
-    };
-    elements
-        .into_iter()
-        .filter_map(|element| {
-            let element: ResourceElement<'_> = object(Some(element));
-            let resource = Resource {
-                resource_type: non_empty(string(element.resource_type)),
-                resource_name: non_empty(
-                    string(element.arn)
-                        .or_else(|| string(element.arn_prefix))
-                        .or_else(|| string(element.arn_lowercase)),
-                ),
-            };
-            (resource.resource_type.is_some() || resource.resource_name.is_some())
-                .then_some(resource)
-        })
-        .collect()
 }
 
 /// The `eventID` cairn gives a record that has none: the record's 128-bit XXH3 written as a

@@ -11,7 +11,7 @@
 //!
 //! [[principals]]
 //! account = "123456789012"               # one of the accounts above
-//! access_key_id = "AKIAIOSFODNN7EXAMPLE" # 16-128 characters, unique
+//! access_key_id = "AKIAIOSFODNN7EXAMPLE" # 1-128 letters and digits, unique (under 16: a warning)
 //! secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 //! type = "IAMUser"                       # Root | IAMUser | AssumedRole
 //! user_name = "alice"                    # IAMUser only, required
@@ -332,6 +332,27 @@ impl Config {
         })
     }
 
+    /// What is accepted but unlike AWS, for the operator to read at start: access keys shorter
+    /// than AWS's 16 characters, in access key order.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut short: Vec<&str> = self
+            .principals
+            .keys()
+            .filter(|key| key.len() < AWS_MIN_ACCESS_KEY_ID_LEN)
+            .map(String::as_str)
+            .collect();
+        short.sort_unstable();
+        short
+            .into_iter()
+            .map(|key| {
+                format!(
+                    "access key {key} is shorter than AWS's {AWS_MIN_ACCESS_KEY_ID_LEN} \
+                     characters: fine for tests, easy to guess in production"
+                )
+            })
+            .collect()
+    }
+
     /// The account events go to when a request cannot be attributed to one (an unknown access
     /// key): the account of the first principal in access key order, so that it is stable.
     pub fn fallback_account(&self) -> String {
@@ -345,12 +366,23 @@ impl Config {
     }
 }
 
+/// AWS's access key ids are 16 to 128 letters and digits. Shorter ones are accepted, because
+/// the test keys of moto and LocalStack users (`test`, `FOOBARKEY`) are in every such script;
+/// [`Config::warnings`] names them.
 fn check_access_key_id(key: &str) -> Result<(), String> {
-    if !(16..=128).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err("access_key_id must be 16-128 letters and digits".to_owned());
+    if !(1..=MAX_ACCESS_KEY_ID_LEN).contains(&key.len())
+        || !key.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(format!(
+            "access_key_id must be 1-{MAX_ACCESS_KEY_ID_LEN} letters and digits"
+        ));
     }
     Ok(())
 }
+
+/// The length of AWS's access key ids: at least this, at most [`MAX_ACCESS_KEY_ID_LEN`].
+pub const AWS_MIN_ACCESS_KEY_ID_LEN: usize = 16;
+pub const MAX_ACCESS_KEY_ID_LEN: usize = 128;
 
 /// The bootstrap principal when there is no configuration file: from the environment if
 /// `CAIRN_ROOT_ACCESS_KEY_ID` is set, else from `<data-dir>/root-credentials`, else generated
@@ -576,5 +608,39 @@ mod tests {
         assert_eq!(root.account_id, "999999999999");
         assert_eq!(root.identity, Identity::Root);
         assert!(!dir.path().join(ROOT_CREDENTIALS_FILE).exists());
+    }
+
+    #[test]
+    fn the_test_keys_of_moto_and_localstack_are_accepted_with_a_warning() {
+        let config = Config::parse(
+            &SAMPLE
+                .replace("AKIAALICE0000000001", "FOOBARKEY")
+                .replace("ASIAROLE00000000002", "test"),
+        )
+        .unwrap();
+        assert!(config.principals.contains_key("FOOBARKEY"));
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("access key FOOBARKEY is shorter than AWS's 16"));
+        assert!(warnings[1].starts_with("access key test is shorter"));
+        assert!(Config::parse(SAMPLE).unwrap().warnings().is_empty());
+
+        let env = |name: &str| match name {
+            "CAIRN_ROOT_ACCESS_KEY_ID" => Some("test".to_owned()),
+            "CAIRN_ROOT_SECRET_ACCESS_KEY" => Some("test".to_owned()),
+            _ => None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (config, _) = bootstrap(dir.path(), env).unwrap();
+        assert_eq!(config.warnings().len(), 1);
+
+        // Still refused: empty, too long, or not letters and digits.
+        for bad in ["", &"A".repeat(129), "FOO-BAR", "KEY WITH SPACE"] {
+            let err = Config::parse(&SAMPLE.replace("AKIAALICE0000000001", bad)).unwrap_err();
+            assert!(
+                err.contains("must be 1-128 letters and digits"),
+                "{bad:?}: {err}"
+            );
+        }
     }
 }

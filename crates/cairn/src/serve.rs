@@ -47,6 +47,9 @@ pub fn run(
         }
     };
     let mut config = config;
+    for warning in config.warnings() {
+        eprintln!("warning: {warning}");
+    }
     if let Some(upstream) = upstream {
         config.capture.upstream = Some(upstream);
     }

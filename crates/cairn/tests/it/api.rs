@@ -1,5 +1,6 @@
 //! `cairn serve` with real AWS clients: boto3 and the aws CLI (installed from PyPI by
-//! `scripts/setup-python.sh`) against a live server on a free port, over the imported datasets.
+//! `scripts/setup-python.sh`) against a live server on a free port, over the repository's
+//! datasets (`testdata/datasets`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -15,9 +16,12 @@ use serde_json::{Value, json};
 
 use crate::datasets_dir;
 
-/// Account A: the account with the most management events in the datasets (flaws.cloud's), and
-/// the region they are in.
-const ACCOUNT_A: &str = "342082656213";
+/// Account A: the account with the most management events in the repository's datasets
+/// (TrailDiscover's lab account), and the region they are in.
+const ACCOUNT_A: &str = "111111111111";
+const DATASET_REGION: &str = "us-east-1";
+/// The region the other client scenarios call in (not us-east-1, where S3 refuses a bucket's
+/// location constraint).
 pub(crate) const REGION: &str = "us-west-1";
 const ACCOUNT_B: &str = "222222222222";
 /// The account and region of the datasets' Insights events (AWS's documentation examples).
@@ -26,14 +30,14 @@ const INSIGHTS_REGION: &str = "us-east-1";
 
 pub(crate) const CONFIG: &str = r#"
 [[accounts]]
-id = "342082656213"
+id = "111111111111"
 [[accounts]]
 id = "222222222222"
 [[accounts]]
 id = "123456789012"
 
 [[principals]]
-account = "342082656213"
+account = "111111111111"
 access_key_id = "AKIAALICE00000000001"
 secret_access_key = "alice-secret-key"
 type = "IAMUser"
@@ -41,7 +45,7 @@ user_name = "alice"
 permissions = "admin"
 
 [[principals]]
-account = "342082656213"
+account = "111111111111"
 access_key_id = "ASIAAUDITOR000000001"
 secret_access_key = "auditor-secret-key"
 type = "AssumedRole"
@@ -225,7 +229,7 @@ fn lookup(store: &Store, attribute: Option<(&str, &str)>, end_time: f64) -> Vec<
         },
         max_items: None,
         account_id: Some(ACCOUNT_A.to_owned()),
-        region: Some(REGION.to_owned()),
+        region: Some(DATASET_REGION.to_owned()),
     };
     run_lookup(store, &args).unwrap().unwrap().events
 }
@@ -246,19 +250,13 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
         let files = collect_files(&[datasets_dir()]).unwrap();
         import_files(&store, &files, 2, |_, _| {}).unwrap();
         let all = lookup(&store, None, end_time);
-        assert!(all.len() > 1000, "account A has {} events", all.len());
+        assert!(all.len() > 200, "account A has {} events", all.len());
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         for event in &all {
             *names
                 .entry(event.event_name.clone().unwrap_or_default())
                 .or_default() += 1;
         }
-        // An event name with a few pages of events for the aws CLI's --max-items 40.
-        let (cli_name, _) = names
-            .iter()
-            .filter(|(_, n)| (81..=200).contains(*n))
-            .max_by_key(|(_, n)| **n)
-            .expect("an event name with 81-200 events");
         let (common_name, _) = names.iter().max_by_key(|(_, n)| **n).unwrap();
         let mut case = |attribute: Option<(&str, &str)>, extra: Value| {
             let mut query = extra;
@@ -272,13 +270,16 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
                 .collect();
             assert!(!ids.is_empty(), "{query}");
             scenario_cases.push(json!({"query": query, "event_ids": ids}));
+            ids.len()
         };
         case(None, json!({}));
         case(Some(("EventName", common_name)), json!({}));
-        case(Some(("EventName", cli_name)), json!({}));
+        // A few pages of events for the aws CLI's --max-items 40.
+        let writes = case(Some(("ReadOnly", "false")), json!({}));
+        assert!((81..=400).contains(&writes), "{writes} writes");
         cli_case = 2;
-        case(Some(("ReadOnly", "false")), json!({}));
         case(Some(("EventSource", "s3.amazonaws.com")), json!({}));
+        case(Some(("EventSource", "iam.amazonaws.com")), json!({}));
         let insight_ids: Vec<String> = run_lookup(
             &store,
             &LookupArgs {
@@ -307,7 +308,7 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
     let server = TestServer::start(&data_dir, Some(&config_path), &[]);
     let scenario = json!({
         "endpoint": format!("http://{}", server.endpoint),
-        "region": REGION,
+        "region": DATASET_REGION,
         "principals": scenario_principals(),
         "insights": insights_case,
         "expectations": scenario_cases,
@@ -356,7 +357,8 @@ fn boto3_and_the_aws_cli_read_event_history_and_every_call_is_audited() {
             }
         })
         .unwrap();
-    assert!(audit_events > 100, "{audit_events} audit events stored");
+    // One per page the clients fetched and per call they made (about 50).
+    assert!(audit_events > 40, "{audit_events} audit events stored");
 }
 
 /// The value of one series in a Prometheus text exposition (0 when absent).
@@ -366,6 +368,64 @@ fn metric(text: &str, series: &str) -> f64 {
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0.0)
 }
+
+#[test]
+fn the_short_test_keys_of_moto_and_localstack_scripts_sign_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(data_dir.join("buckets/audit-bucket")).unwrap();
+    let scenario = |server: &TestServer, principals: Value| {
+        json!({
+            "endpoint": format!("http://{}", server.endpoint),
+            "region": REGION,
+            "principals": principals,
+        })
+    };
+
+    // As the bootstrap Root key, from the environment.
+    let server = TestServer::start(
+        &data_dir,
+        None,
+        &[
+            ("CAIRN_ROOT_ACCESS_KEY_ID", "FOOBARKEY"),
+            ("CAIRN_ROOT_SECRET_ACCESS_KEY", "FOOBARSECRET"),
+        ],
+    );
+    let principals = json!({"foobar": {"access_key_id": "FOOBARKEY",
+        "secret_access_key": "FOOBARSECRET", "account": DEFAULT_ACCOUNT}});
+    run_scenario(
+        dir.path(),
+        "short_keys.py",
+        &scenario(&server, principals),
+        &[],
+    );
+    server.stop_cleanly();
+
+    // As a configured principal.
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[[accounts]]\nid = \"{DEFAULT_ACCOUNT}\"\n[[principals]]\naccount = \"{DEFAULT_ACCOUNT}\"\n\
+             access_key_id = \"test\"\nsecret_access_key = \"test\"\ntype = \"Root\"\n\
+             permissions = \"admin\"\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(&data_dir, Some(&config_path), &[]);
+    let principals = json!({"test": {"access_key_id": "test", "secret_access_key": "test",
+        "account": DEFAULT_ACCOUNT}});
+    run_scenario(
+        dir.path(),
+        "short_keys.py",
+        &scenario(&server, principals),
+        &[],
+    );
+    server.stop_cleanly();
+}
+
+/// The account of the bootstrap key when `CAIRN_ACCOUNT_ID` is not set.
+const DEFAULT_ACCOUNT: &str = "123456789012";
 
 #[test]
 fn without_configuration_a_root_key_is_generated_once_and_printed() {

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use cairn_store::{Store, StoreOptions};
 use serde_json::Value;
 
-use crate::datasets_dir;
+use crate::{datasets_dir, odd_files_dir};
 
 fn cairn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cairn"))
@@ -19,20 +19,21 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A data directory with the flaws2.cloud delivered log files imported.
-fn flaws2_store() -> tempfile::TempDir {
+/// A data directory with the OTRF dataset imported (an attacker's EC2 and S3 calls, exported
+/// through Logstash).
+fn otrf_store() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let flaws2 = datasets_dir().join("flaws2-cloud");
+    let otrf = datasets_dir().join("otrf-security-datasets");
     let out = cairn(&[
         "import",
         "--data-dir",
         dir.path().to_str().unwrap(),
-        flaws2.to_str().unwrap(),
+        otrf.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
     assert!(
-        summary.starts_with("imported 37 events from 9 files"),
+        summary.starts_with("imported 103 events from 2 files"),
         "{summary}"
     );
     assert!(summary.contains("README.md: not JSON"), "{summary}");
@@ -47,7 +48,7 @@ fn lookup(dir: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn lookup_events_prints_what_the_aws_cli_prints() {
-    let dir = flaws2_store();
+    let dir = otrf_store();
     let out = lookup(
         dir.path(),
         &[
@@ -105,7 +106,8 @@ fn lookup_events_prints_what_the_aws_cli_prints() {
         assert!(event["Resources"].is_array());
         let time = event["EventTime"].as_f64().unwrap();
         let expected_time =
-            cairn_model::time::parse_event_time(record["eventTime"].as_str().unwrap()).unwrap()
+            // Logstash exports (this dataset) call eventTime `@timestamp`.
+            cairn_model::time::parse_event_time(record["@timestamp"].as_str().unwrap()).unwrap()
                 as f64
                 / 1000.0;
         assert_eq!(time, expected_time);
@@ -121,7 +123,7 @@ fn lookup_events_prints_what_the_aws_cli_prints() {
 
 #[test]
 fn max_items_and_starting_token_continue_where_they_stopped() {
-    let dir = flaws2_store();
+    let dir = otrf_store();
     let all: Value = serde_json::from_slice(&lookup(dir.path(), &[]).stdout).unwrap();
     let all_ids: Vec<&Value> = all["Events"]
         .as_array()
@@ -159,7 +161,7 @@ fn max_items_and_starting_token_continue_where_they_stopped() {
 
 #[test]
 fn bad_requests_get_aws_errors_and_exit_254() {
-    let dir = flaws2_store();
+    let dir = otrf_store();
     let cases: [(&[&str], &str); 3] = [
         (
             &[
@@ -196,7 +198,7 @@ fn bad_requests_get_aws_errors_and_exit_254() {
 
 #[test]
 fn the_table_shows_the_console_columns() {
-    let dir = flaws2_store();
+    let dir = otrf_store();
     let out = lookup(dir.path(), &["--output", "table", "--max-items", "2"]);
     let stdout = text(&out.stdout);
     let header = stdout.lines().next().unwrap();
@@ -213,7 +215,7 @@ fn the_table_shows_the_console_columns() {
     assert_eq!(
         stdout
             .lines()
-            .filter(|l| l.starts_with("2018-11-28T"))
+            .filter(|l| l.starts_with("2020-09-14T"))
             .count(),
         2,
         "{stdout}"
@@ -237,7 +239,7 @@ fn a_second_process_on_the_data_directory_is_refused() {
 fn import_fails_only_when_nothing_could_be_read() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let foreign = datasets_dir().join("sigma-cloudtrail");
+    let foreign = odd_files_dir();
     let out = cairn(&[
         "import",
         "--data-dir",

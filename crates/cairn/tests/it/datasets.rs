@@ -1,5 +1,6 @@
 //! Every dataset record through import and the store: lossless, once, and found by lookups
-//! exactly as a brute-force filter finds it.
+//! exactly as a brute-force filter finds it. On the records in the repository (`testdata/`), and
+//! again on `../shared/datasets` where it exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -12,12 +13,13 @@ use cairn_model::{LookupAttributeKey, LookupQuery, PageCursor, Record};
 use cairn_store::{Store, StoreOptions};
 use serde_json::Value;
 
-use crate::datasets_dir;
+use crate::{datasets_dir, odd_files_dir, shared_datasets_dir};
 
-/// The records of the datasets, read independently of cairn's importer: (file, record).
-fn dataset_values() -> Vec<(PathBuf, Value)> {
+/// The records of the files under `roots`, read independently of cairn's importer:
+/// (file, record).
+fn dataset_values(roots: &[PathBuf]) -> Vec<(PathBuf, Value)> {
     let mut out = Vec::new();
-    for path in collect_files(&[datasets_dir()]).unwrap() {
+    for path in collect_files(roots).unwrap() {
         let name = path.to_string_lossy();
         if [".md", ".py", ".yml", ".index.jsonl"]
             .iter()
@@ -75,28 +77,42 @@ struct Imported {
     _dir: tempfile::TempDir,
     store: Store,
     summary: ImportSummary,
+    roots: Vec<PathBuf>,
     files: Vec<PathBuf>,
 }
 
-/// The datasets imported once (several segments, so lookups merge across them).
+/// The files under `roots` imported into a fresh store, in segments of `memtable_max_events`
+/// (several segments, so lookups merge across them).
+fn import(roots: Vec<PathBuf>, memtable_max_events: usize) -> Imported {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        memtable_max_events,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(dir.path(), options).unwrap();
+    let files = collect_files(&roots).unwrap();
+    let summary = import_files(&store, &files, 2, |_, _| {}).unwrap();
+    Imported {
+        _dir: dir,
+        store,
+        summary,
+        roots,
+        files,
+    }
+}
+
+/// The repository's records and odd files, imported once.
 fn imported() -> &'static Imported {
     static IMPORTED: OnceLock<Imported> = OnceLock::new();
-    IMPORTED.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            memtable_max_events: 6_000,
-            ..StoreOptions::default()
-        };
-        let store = Store::open(dir.path(), options).unwrap();
-        let files = collect_files(&[datasets_dir()]).unwrap();
-        let summary = import_files(&store, &files, 2, |_, _| {}).unwrap();
-        Imported {
-            _dir: dir,
-            store,
-            summary,
-            files,
-        }
-    })
+    IMPORTED.get_or_init(|| import(vec![datasets_dir(), odd_files_dir()], 1_500))
+}
+
+/// `../shared/datasets`, imported once, where it exists.
+fn imported_shared() -> Option<&'static Imported> {
+    static IMPORTED: OnceLock<Option<Imported>> = OnceLock::new();
+    IMPORTED
+        .get_or_init(|| shared_datasets_dir().map(|dir| import(vec![dir], 6_000)))
+        .as_ref()
 }
 
 fn stored_records(store: &Store) -> Vec<Record> {
@@ -109,16 +125,28 @@ fn stored_records(store: &Store) -> Vec<Record> {
 
 #[test]
 fn every_dataset_record_reads_back_json_equal_and_exactly_once() {
-    let imported = imported();
-    let values = dataset_values();
+    // The repository's datasets hold ~10.4k events.
+    reads_back_json_equal_and_exactly_once(imported(), 10_000);
+}
+
+#[test]
+fn every_shared_dataset_record_reads_back_json_equal_and_exactly_once() {
+    // `../shared/datasets` holds ~41k events.
+    if let Some(imported) = imported_shared() {
+        reads_back_json_equal_and_exactly_once(imported, 40_000);
+    }
+}
+
+fn reads_back_json_equal_and_exactly_once(imported: &Imported, at_least: usize) {
+    let values = dataset_values(&imported.roots);
     let events: Vec<&Value> = values
         .iter()
         .map(|(_, v)| v)
         .filter(|v| is_event(v))
         .collect();
     assert!(
-        events.len() > 40_000,
-        "the datasets hold ~41k events, found {}",
+        events.len() > at_least,
+        "expected more than {at_least} events, found {}",
         events.len()
     );
 
@@ -164,7 +192,36 @@ fn every_dataset_record_reads_back_json_equal_and_exactly_once() {
 #[test]
 fn records_that_are_not_events_are_rejected_or_skipped_with_a_reason() {
     let imported = imported();
-    let values = dataset_values();
+    let skipped = rejected_and_skipped_files_are_accounted_for(imported);
+    let reason = |name: &str| {
+        skipped
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not reported: {skipped:?}"))
+    };
+    assert!(reason("aws.execution.ec2-user-data.json").starts_with("not JSON"));
+    assert!(reason("unquoted-keys.json").starts_with("not JSON"));
+    assert_eq!(
+        reason("123456789012_CloudTrail-Digest_us-east-1_trail_us-east-1_20261201T030000Z.json"),
+        "CloudTrail digest file, not events"
+    );
+    assert_eq!(reason("AppSync__UpdateGraphqlApi.json.cloudtrail"), "empty");
+    assert!(reason("README.md").starts_with("not JSON"));
+}
+
+#[test]
+fn records_of_the_shared_datasets_that_are_not_events_are_rejected_or_skipped() {
+    if let Some(imported) = imported_shared() {
+        let skipped = rejected_and_skipped_files_are_accounted_for(imported);
+        assert!(skipped.contains_key("README.md"), "{skipped:?}");
+    }
+}
+
+/// Checks that every record that is not an event, in a file that has events, is rejected with a
+/// position and a reason, and that every file is read or reported; returns the skipped files'
+/// reasons by file name.
+fn rejected_and_skipped_files_are_accounted_for(imported: &Imported) -> BTreeMap<String, String> {
+    let values = dataset_values(&imported.roots);
     // Per file: how many records are not events, in files that have events.
     let mut per_file: BTreeMap<&Path, (usize, usize)> = BTreeMap::new();
     for (path, value) in &values {
@@ -195,22 +252,9 @@ fn records_that_are_not_events_are_rejected_or_skipped_with_a_reason() {
             )
         })
         .collect();
-    let reason = |name: &str| {
-        skipped
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| panic!("{name} not reported: {skipped:?}"))
-    };
-    assert!(reason("aws.execution.ec2-user-data.json").starts_with("not JSON"));
-    assert!(reason("CreateApiKey.json").starts_with("not JSON"));
-    assert_eq!(
-        reason("test-cloudtrail-digest-json.log"),
-        "CloudTrail digest file, not events"
-    );
-    assert_eq!(reason("AppSync__UpdateGraphqlApi.json.cloudtrail"), "empty");
-    assert!(reason("README.md").starts_with("not JSON"));
     // Every file is accounted for: read, or reported unreadable.
     assert_eq!(summary.files_read, imported.files.len());
+    skipped
 }
 
 #[test]
@@ -253,7 +297,17 @@ fn sample(values: BTreeSet<String>, n: usize) -> Vec<String> {
 
 #[test]
 fn lookups_equal_a_brute_force_filter_for_every_attribute() {
-    let imported = imported();
+    lookups_equal_a_brute_force_filter(imported());
+}
+
+#[test]
+fn lookups_over_the_shared_datasets_equal_a_brute_force_filter() {
+    if let Some(imported) = imported_shared() {
+        lookups_equal_a_brute_force_filter(imported);
+    }
+}
+
+fn lookups_equal_a_brute_force_filter(imported: &Imported) {
     let records = stored_records(&imported.store);
     let mut times: Vec<i64> = records.iter().map(|r| r.fields.event_time_ms).collect();
     times.sort_unstable();

@@ -1,5 +1,6 @@
-//! cairn's integration tests, one binary: the datasets in `../shared/datasets` through the
-//! importer and the store, and the `cairn` command as a user runs it.
+//! cairn's integration tests, one binary: real CloudTrail records (the repository's
+//! `testdata/`, and `../shared/datasets` where it exists) through the importer and the store,
+//! and the `cairn` command as a user runs it.
 
 mod api;
 mod capture;
@@ -10,9 +11,32 @@ mod trails;
 
 use std::path::PathBuf;
 
-/// `../shared/datasets` beside the project root.
+/// The repository's `testdata/` folder.
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
+/// The real CloudTrail records copied into the repository (`testdata/datasets`, sources and
+/// licences in its README).
 pub fn datasets_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets")
+    testdata().join("datasets")
+}
+
+/// Files written for the tests that are not CloudTrail events (`testdata/odd-files`).
+pub fn odd_files_dir() -> PathBuf {
+    testdata().join("odd-files")
+}
+
+/// The developers' larger collection, `../shared/datasets` beside the project root, when it
+/// exists (a fresh clone has none): extra coverage. Says so on stderr when it is absent.
+pub fn shared_datasets_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: {} is absent (extra coverage only)", dir.display());
+        None
+    }
 }
 
 /// Runs `cairn bench ARGS... --data-dir <a temporary folder>`; what it printed, once it
