@@ -12,6 +12,7 @@ Each check prints one line; the first failure raises and exits non-zero.
 import gzip
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -283,3 +284,64 @@ refused = [json.loads(e["CloudTrailEvent"]) for e in events
 assert refused and refused[0]["userIdentity"] == {
     "type": "Unknown", "accessKeyId": alice_keys["access_key_id"]}, refused
 ok("a forged signature: AuthFailure, not forwarded, recorded without alice's identity")
+
+# --- Event history resources: what happened to this instance, volume, parameter? --------------
+# The records carry no `resources` (AWS's EC2, SSM and CloudWatch records never do); event
+# history names the resources of the call all the same, as AWS's does.
+
+stopped = ec2.stop_instances(InstanceIds=[instances[1]])
+event("StopInstances", stopped["ResponseMetadata"]["RequestId"])
+
+
+def by_attribute(key, value):
+    pages = cloudtrail.get_paginator("lookup_events").paginate(
+        LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}])
+    return [e for page in pages for e in page["Events"]]
+
+
+def by_attribute_with_the_aws_cli(key, value):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=alice_keys["access_key_id"],
+               AWS_SECRET_ACCESS_KEY=alice_keys["secret_access_key"], AWS_DEFAULT_REGION=REGION,
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    out = subprocess.run(
+        [sys.executable, "-m", "awscli", "cloudtrail", "lookup-events", "--endpoint-url",
+         setup.endpoint, "--lookup-attributes", f"AttributeKey={key},AttributeValue={value}",
+         "--output", "json"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["Events"]
+
+
+volume_id = volume["VolumeId"]
+resources = [
+    ("AWS::EC2::Instance", instances[1],
+     {"RunInstances", "AttachVolume", "SendSSHPublicKey", "StopInstances"}),
+    ("AWS::EC2::Instance", instances[0], {"RunInstances", "TerminateInstances"}),
+    ("AWS::EC2::Volume", volume_id, {"CreateVolume", "AttachVolume"}),
+    ("AWS::EC2::Ami", image, {"RunInstances"}),
+    ("AWS::SSM::Parameter", "/prod/db-password", {"PutParameter"}),
+    ("AWS::SSM::ManagedNode", instances[1], {"SendCommand"}),
+    ("AWS::SSM::Document", "AWS-RunShellScript", {"SendCommand"}),
+    ("AWS::CloudWatch::Alarm", "cpu-high", {"PutMetricAlarm"}),
+    ("AWS::S3::Bucket", "capture-bucket", {"CreateBucket"}),
+]
+for resource_type, name, calls in resources:
+    found = by_attribute("ResourceName", name)
+    names = {e["EventName"] for e in found}
+    assert calls <= names, f"{name}: {names}, expected at least {calls}"
+    for e in found:
+        assert {"ResourceType": resource_type, "ResourceName": name} in e["Resources"] or \
+            any(r["ResourceName"] == name for r in e["Resources"]), e["Resources"]
+    typed = {e["EventId"] for e in by_attribute("ResourceType", resource_type)}
+    named = {e["EventId"] for e in found
+             if {"ResourceType": resource_type, "ResourceName": name} in e["Resources"]}
+    assert named and named <= typed, f"{resource_type} {name}: {named - typed} not found by type"
+    cli = by_attribute_with_the_aws_cli("ResourceName", name)
+    assert [e["EventId"] for e in cli] == [e["EventId"] for e in found], (name, cli, found)
+    ok(f"{resource_type} {name}: found by ResourceName ({', '.join(sorted(calls))}) and by "
+       "ResourceType, with boto3 and the aws CLI")
+
+attach = next(e for e in by_attribute("ResourceName", volume_id) if e["EventName"] == "AttachVolume")
+assert {"ResourceType": "AWS::EC2::Volume", "ResourceName": volume_id} in attach["Resources"]
+assert {"ResourceType": "AWS::EC2::Instance", "ResourceName": instances[1]} in attach["Resources"]
+assert "resources" not in json.loads(attach["CloudTrailEvent"]), "the record's text was changed"
+ok("AttachVolume names the instance and the volume; the record itself is unchanged")
