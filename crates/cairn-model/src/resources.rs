@@ -30,7 +30,9 @@
 //!    arrays in order), every string value (or string in an array) of a member that [`MEMBER_RULES`]
 //!    names for the event's service (and event name, and parent member, where it says), with
 //!    that rule's type. The members are the identifiers of the services' API models, under the
-//!    lower-camel names CloudTrail records them with.
+//!    lower-camel names CloudTrail records them with (a first capital letter also matches:
+//!    newer EC2 calls are recorded as `{"CreateLaunchTemplateRequest": {"LaunchTemplateName":
+//!    ...}}`).
 //! 3. For EC2-family services ([`ID_PREFIX_SERVICES`]), also every string anywhere in those
 //!    members that has the shape of an EC2 id with a prefix of [`EC2_ID_PREFIXES`]
 //!    (`<prefix>-` and 8 or 17 lowercase hex digits): so CreateTags' `resourcesSet`,
@@ -225,6 +227,10 @@ pub const EC2_ID_PREFIXES: &[(&str, &str)] = &[
     ("vpce", "AWS::EC2::VPCEndpoint"),
     ("pcx", "AWS::EC2::VPCPeeringConnection"),
     ("tgw", "AWS::EC2::TransitGateway"),
+    ("fl", "AWS::EC2::FlowLog"),
+    ("tmf", "AWS::EC2::TrafficMirrorFilter"),
+    ("tms", "AWS::EC2::TrafficMirrorSession"),
+    ("tmt", "AWS::EC2::TrafficMirrorTarget"),
 ];
 
 /// The resources of an event: the recorded ones, then those derived from its call (see the
@@ -307,11 +313,11 @@ impl Walker<'_> {
         match value {
             Value::Object(members) => {
                 for (member, value) in members {
-                    if let Some(rule) = self
-                        .rules
-                        .iter()
-                        .find(|r| r.member == member && r.parent.is_none_or(|p| Some(p) == parent))
-                    {
+                    if let Some(rule) = self.rules.iter().find(|r| {
+                        same_member(r.member, member)
+                            && r.parent
+                                .is_none_or(|p| same_member(p, parent.unwrap_or("")))
+                    }) {
                         for name in strings(value) {
                             found.add(rule.resource_type, name);
                         }
@@ -334,6 +340,14 @@ impl Walker<'_> {
             _ => {}
         }
     }
+}
+
+/// A rule's lower-camel member name against a recorded one, whose first letter may be a
+/// capital.
+fn same_member(rule: &str, recorded: &str) -> bool {
+    rule.len() == recorded.len()
+        && rule[..1].eq_ignore_ascii_case(&recorded[..1.min(recorded.len())])
+        && rule[1..] == recorded[1..]
 }
 
 /// A string, or the strings of an array.
@@ -477,6 +491,24 @@ mod tests {
         assert_eq!(ec2_id_type("r-061874ab9175b555d"), None);
         assert_eq!(ec2_id_type("eni-attach-06ef86ee51058174c"), None);
         assert_eq!(ec2_id_type("i-08B3F8F7DCC08D7E4"), None);
+    }
+
+    #[test]
+    fn newer_ec2_records_with_capitalised_members_name_resources_too() {
+        let found = derive(
+            "ec2.amazonaws.com",
+            "CreateLaunchTemplate",
+            r#"{"CreateLaunchTemplateRequest":{"LaunchTemplateName":"TrailDiscoverTemplate","LaunchTemplateData":{"ImageId":"ami-0b98a32b1c5e0d105"}}}"#,
+            r#"{"DeleteFlowLogsResponse":{"FlowLogId":{"content":"fl-0ef673ef70c4f07cc","tag":1}}}"#,
+        );
+        assert_eq!(
+            found,
+            pairs(&[
+                ("AWS::EC2::LaunchTemplate", "TrailDiscoverTemplate"),
+                ("AWS::EC2::Ami", "ami-0b98a32b1c5e0d105"),
+                ("AWS::EC2::FlowLog", "fl-0ef673ef70c4f07cc"),
+            ])
+        );
     }
 
     #[test]

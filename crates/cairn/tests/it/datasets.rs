@@ -393,3 +393,84 @@ fn lookups_equal_a_brute_force_filter(imported: &Imported) {
     }
     assert!(checked > 400);
 }
+
+/// What event history shows of the resources of the datasets' calls: every EC2 id in an EC2,
+/// EBS or EC2 Instance Connect call is a resource of its type; and most write calls of the
+/// services cairn captures name at least one resource, though their records carry no
+/// `resources`.
+fn calls_name_their_resources(imported: &Imported, at_least_percent: usize) {
+    let records = stored_records(&imported.store);
+    let mut writes = 0;
+    let mut writes_with_resources = 0;
+    let mut ids_checked = 0;
+    for record in &records {
+        let value: Value = serde_json::from_str(&record.json).unwrap();
+        let source = record.fields.event_source.as_deref().unwrap_or("");
+        let service = source.strip_suffix(".amazonaws.com").unwrap_or("");
+        if cairn_model::resources::ID_PREFIX_SERVICES.contains(&service) {
+            let mut ids = Vec::new();
+            for member in ["requestParameters", "responseElements"] {
+                collect_strings(&value[member], &mut ids);
+            }
+            for id in ids {
+                if let Some(resource_type) = cairn_model::resources::ec2_id_type(&id) {
+                    let named = record.fields.resources.iter().any(|r| {
+                        r.resource_type.as_deref() == Some(resource_type)
+                            && r.resource_name.as_deref() == Some(id.as_str())
+                    });
+                    let capped =
+                        record.fields.resources.len() >= cairn_model::resources::MAX_DERIVED;
+                    assert!(
+                        named || capped,
+                        "{id} not among {:?}",
+                        record.fields.resources
+                    );
+                    ids_checked += 1;
+                }
+            }
+        }
+        let captured = ["ec2", "ssm", "monitoring", "s3", "ec2-instance-connect"];
+        let has_parameters = value["requestParameters"]
+            .as_object()
+            .is_some_and(|members| !members.is_empty());
+        if captured.contains(&service)
+            && record.fields.read_only == Some(false)
+            && record.fields.history == cairn_model::HistoryCategory::Management
+            && record.fields.error_code.is_none()
+            && has_parameters
+        {
+            writes += 1;
+            writes_with_resources += usize::from(!record.fields.resources.is_empty());
+        }
+    }
+    println!(
+        "{ids_checked} EC2 ids checked; {writes_with_resources} of {writes} successful writes \
+         of EC2, SSM, CloudWatch, S3 and EC2 Instance Connect name a resource"
+    );
+    assert!(ids_checked > 0 && writes > 0);
+    assert!(
+        writes_with_resources * 100 >= writes * at_least_percent,
+        "{writes_with_resources} of {writes} writes name a resource"
+    );
+}
+
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(members) => members.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn calls_of_the_datasets_name_their_resources() {
+    calls_name_their_resources(imported(), 95);
+}
+
+#[test]
+fn calls_of_the_shared_datasets_name_their_resources() {
+    if let Some(imported) = imported_shared() {
+        calls_name_their_resources(imported, 95);
+    }
+}
