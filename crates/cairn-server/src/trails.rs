@@ -359,7 +359,8 @@ pub fn new_trail_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-fn trail_not_found(scope: &Scope, name_or_arn: &str) -> ApiError {
+/// AWS's TrailNotFoundException, word for word.
+pub fn trail_not_found(scope: &Scope, name_or_arn: &str) -> ApiError {
     ApiError::new(
         ErrorCode::TrailNotFound,
         format!(
@@ -428,35 +429,46 @@ impl<'a> TrailReference<'a> {
 
 /// AWS's trail name rules: 3–128 of ASCII letters, digits, `.`, `_`, `-`; starting and ending
 /// with a letter or digit; no two of `.`, `_`, `-` side by side; not shaped like an IP address.
+///
+/// The messages of the first five checks, and their order, are AWS's own, word for word (as
+/// recorded by other emulators' sources, moto's among them: "must starts" is AWS's grammar).
+/// AWS's wording for the last two is not known; they follow its style.
 pub fn validate_trail_name(name: &str) -> Result<(), ApiError> {
     let bytes = name.as_bytes();
     let punctuation = |b: &u8| b".-_".contains(b);
-    let problem = if !(3..=128).contains(&bytes.len()) {
-        Some("must be between 3 and 128 characters long")
+    let length = name.chars().count();
+    let problem = if length < 3 {
+        format!(
+            "Trail name too short. Minimum allowed length: 3 characters. Specified name length: \
+             {length} characters."
+        )
+    } else if length > 128 {
+        format!(
+            "Trail name too long. Maximum allowed length: 128 characters. Specified name length: \
+             {length} characters."
+        )
+    } else if !bytes[0].is_ascii_alphanumeric() {
+        "Trail name must starts with a letter or number.".to_owned()
+    } else if !bytes[bytes.len() - 1].is_ascii_alphanumeric() {
+        "Trail name must ends with a letter or number.".to_owned()
     } else if !bytes
         .iter()
         .all(|b| b.is_ascii_alphanumeric() || punctuation(b))
     {
-        Some("may contain only ASCII letters, digits, periods, underscores and dashes")
-    } else if !bytes[0].is_ascii_alphanumeric() || !bytes[bytes.len() - 1].is_ascii_alphanumeric() {
-        Some("must start and end with a letter or a digit")
+        "Trail name or ARN can only contain uppercase letters, lowercase letters, numbers, \
+         periods (.), hyphens (-), and underscores (_)."
+            .to_owned()
     } else if bytes
         .windows(2)
         .any(|pair| punctuation(&pair[0]) && punctuation(&pair[1]))
     {
-        Some("must not have adjacent periods, underscores or dashes")
+        "Trail name cannot have adjacent periods (.), hyphens (-), or underscores (_).".to_owned()
     } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        Some("must not be formatted as an IP address")
+        "Trail name cannot be formatted as an IP address.".to_owned()
     } else {
-        None
+        return Ok(());
     };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(ApiError::new(
-            ErrorCode::InvalidTrailName,
-            format!("Trail name {name:?} is not valid: it {problem}."),
-        )),
-    }
+    Err(ApiError::new(ErrorCode::InvalidTrailName, problem))
 }
 
 /// S3's bucket name rules: 3–63 of lowercase letters, digits, `.` and `-`, starting and ending
@@ -544,6 +556,31 @@ mod tests {
                 "{bad}"
             );
         }
+        // AWS's messages, word for word.
+        let message = |name: &str| validate_trail_name(name).unwrap_err().message;
+        assert_eq!(
+            message("a"),
+            "Trail name too short. Minimum allowed length: 3 characters. Specified name length: \
+             1 characters."
+        );
+        assert_eq!(
+            message(&"x".repeat(129)),
+            "Trail name too long. Maximum allowed length: 128 characters. Specified name length: \
+             129 characters."
+        );
+        assert_eq!(
+            message("-trail"),
+            "Trail name must starts with a letter or number."
+        );
+        assert_eq!(
+            message("trail."),
+            "Trail name must ends with a letter or number."
+        );
+        assert_eq!(
+            message("trail name"),
+            "Trail name or ARN can only contain uppercase letters, lowercase letters, numbers, \
+             periods (.), hyphens (-), and underscores (_)."
+        );
     }
 
     #[test]

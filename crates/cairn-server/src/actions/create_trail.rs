@@ -84,10 +84,11 @@ pub fn check_global_events(multi_region: bool, include_global: bool) -> Result<(
 /// Whether a bucket exists where trails deliver.
 pub type BucketCheck<'a> = &'a dyn Fn(&str) -> Result<bool, ApiError>;
 
+/// AWS's message, word for word (its exclamation mark included).
 pub fn bucket_does_not_exist(bucket: &str) -> ApiError {
     ApiError::new(
         ErrorCode::S3BucketDoesNotExist,
-        format!("S3 bucket {bucket} does not exist."),
+        format!("S3 bucket {bucket} does not exist!"),
     )
 }
 

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::TrailNameRequest;
 use crate::delivery::StatusBoard;
-use crate::error::ApiError;
-use crate::trails::{Scope, Trails};
+use crate::error::{ApiError, ErrorCode};
+use crate::trails::{Scope, Trails, trail_not_found};
 
 pub fn handle(
     trails: &Trails,
@@ -14,7 +14,19 @@ pub fn handle(
     request: TrailNameRequest,
     board: &StatusBoard,
 ) -> Result<Value, ApiError> {
-    let trail = trails.get(scope, &request.name)?;
+    let trail = trails.get(scope, &request.name).map_err(|e| {
+        // AWS names an unknown trail by the ARN it would have in the caller's region here
+        // (unlike GetTrail): "Unknown trail: arn:aws:cloudtrail:...:trail/x for the user: ...".
+        if e.code == ErrorCode::TrailNotFound && !request.name.starts_with("arn:") {
+            let arn = format!(
+                "arn:aws:cloudtrail:{}:{}:trail/{}",
+                scope.region, scope.account_id, request.name
+            );
+            trail_not_found(scope, &arn)
+        } else {
+            e
+        }
+    })?;
     let state = trail.logging;
     let mut out = json!({ "IsLogging": state.is_logging });
     if let Some(time) = state.start_logging_time {

@@ -45,6 +45,19 @@ if PHASE == "manage":
                  S3BucketName="b-1")
     for bad in ("my--trail", "ab", "-trail", "10.0.0.1", "trail name"):
         expect_error("InvalidTrailNameException", alice.create_trail, Name=bad, S3BucketName="b-1")
+    # AWS's messages, word for word: scripts match on them.
+    message = expect_error("InvalidTrailNameException", alice.create_trail, Name="a",
+                           S3BucketName="b-1")
+    assert message == ("Trail name too short. Minimum allowed length: 3 characters. "
+                       "Specified name length: 1 characters."), message
+    message = expect_error("InvalidTrailNameException", alice.create_trail, Name="-trail",
+                           S3BucketName="b-1")
+    assert message == "Trail name must starts with a letter or number.", message
+    message = expect_error("TrailNotFoundException", alice.get_trail, Name="no-such-trail")
+    assert message == f"Unknown trail: no-such-trail for the user: {account}", message
+    message = expect_error("TrailNotFoundException", alice.get_trail_status, Name="no-such-trail")
+    assert message == (f"Unknown trail: arn:aws:cloudtrail:{HOME}:{account}:trail/no-such-trail "
+                       f"for the user: {account}"), message
     expect_error("InvalidS3BucketNameException", alice.create_trail, Name="t-1",
                  S3BucketName="Bad_Bucket")
     expect_error("InvalidS3PrefixException", alice.create_trail, Name="t-1", S3BucketName="b-1",
@@ -92,8 +105,9 @@ if PHASE == "manage":
     expect_error("AccessDeniedException", auditor.stop_logging, Name="main")
     ok("StartLogging/StopLogging from the home region only; GetTrailStatus shows them")
 
-    expect_error("S3BucketDoesNotExistException", alice.create_trail, Name="t-1",
-                 S3BucketName="no-such-bucket")
+    message = expect_error("S3BucketDoesNotExistException", alice.create_trail, Name="t-1",
+                           S3BucketName="no-such-bucket")
+    assert message == "S3 bucket no-such-bucket does not exist!", message
     updated = alice.update_trail(Name="regional", S3KeyPrefix="r", EnableLogFileValidation=True)
     assert updated["S3KeyPrefix"] == "r" and updated["LogFileValidationEnabled"] is True, updated
     assert updated["S3BucketName"] == "audit-bucket", updated
