@@ -1,13 +1,13 @@
 //! The lookup index of one segment: `segments/<id>.idx`, beside `<id>.parquet`.
 //!
-//! # On-disk format, version 6
+//! # On-disk format, version 7
 //!
 //! All integers little-endian; every section starts at a multiple of 8 bytes. Row `r` is row `r`
 //! of the segment's Parquet file; rows are sorted by (account, region, eventTime, fingerprint)
 //! ascending and scope ids are numbered in row order, so the rows of one scope are one stretch.
 //!
 //! ```text
-//! header (40 bytes): "CAIRNIDX" | version: u32 = 6 | rows: u32 | keys: u32
+//! header (40 bytes): "CAIRNIDX" | version: u32 = 7 | rows: u32 | keys: u32
 //!                    | postings_bytes: u32 | scopes: u32 | time_words: u32 | key_bytes: u32
 //!                    | key_coding: u32 = rice_k | row_bits << 8 | offset_bits << 16
 //! scope starts   : (scopes + 1) × u32   first row of each scope, then `rows`
@@ -48,11 +48,12 @@
 //! event. The index holds no fingerprints: the order of rows of one time (by fingerprint, as
 //! lookups order events) and whether a row is a duplicate are told from the records.
 //!
-//! Versions 4 and 5 differ only in their postings, and are still read: version 5 has no skip
-//! tables; version 4 wrote the count, the first row and the distances to each next row, all
-//! LEB128 varints, with no `k`. (Version 3 stored an 8-byte
-//! fingerprint a row; version 2 also stored times, scopes and postings as plain integers and
-//! 64-bit keys: about 95 bytes a row against about 14 now.)
+//! The keys are those of the fields `cairn-model` derives from a record ([`Record::fields`]);
+//! when that derivation changes what an attribute finds, the version goes up, and an index of
+//! an older version is rebuilt from its segment's records when the store opens
+//! ([`SegmentIndex::is_current`]; the segment itself is never rewritten). Version 7 has the layout of
+//! version 6 and adds the resources derived from each call (`cairn_model::resources`); version
+//! 6 added the skip tables, 5 Rice-coded postings, 4 dropped per-row fingerprints.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -62,31 +63,14 @@ use cairn_model::{HistoryCategory, LookupAttributeKey, Record};
 use crate::error::{Result, StoreError};
 
 const MAGIC: &[u8; 8] = b"CAIRNIDX";
-const VERSION: u32 = 6;
+const VERSION: u32 = 7;
 /// Rows of a posting list between two entries of its skip table.
 const SKIP_ROWS: usize = 512;
 
-/// How the posting lists of an index are written, by its version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PostingsCoding {
-    /// Version 4.
-    Varint,
-    /// Version 5.
-    Rice,
-    /// Version 6.
-    RiceWithSkips,
-}
+/// The oldest version that is opened to be rebuilt: versions 4 to 6 differ from 7 only in
+/// their postings (which a rebuild does not read) and in the keys they hold.
+const OLDEST_REBUILT: u32 = 4;
 
-impl PostingsCoding {
-    fn of_version(version: u32) -> Option<PostingsCoding> {
-        match version {
-            4 => Some(PostingsCoding::Varint),
-            5 => Some(PostingsCoding::Rice),
-            VERSION => Some(PostingsCoding::RiceWithSkips),
-            _ => None,
-        }
-    }
-}
 const HEADER_LEN: usize = 40;
 const ABSENT: u16 = u16::MAX;
 const TIME_BLOCK_ROWS: usize = 64;
@@ -435,7 +419,8 @@ pub(crate) struct SegmentIndex<B> {
     offset_bits: u32,
     postings_at: usize,
     postings_len: usize,
-    postings_coding: PostingsCoding,
+    /// An index of an older version is only opened to be rebuilt: its postings are not read.
+    version: u32,
     pub(crate) scopes: Vec<Scope>,
 }
 
@@ -454,13 +439,13 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             u32::from_le_bytes(b[8 + 4 * i..12 + 4 * i].try_into().unwrap_or_default()) as usize
         };
         let version = header(0) as u32;
-        let Some(postings_coding) = PostingsCoding::of_version(version) else {
+        if !(OLDEST_REBUILT..=VERSION).contains(&version) {
             return Err(StoreError::UnsupportedVersion {
                 path: path.to_owned(),
                 found: version,
                 supported: VERSION,
             });
-        };
+        }
         let (rows, keys, postings_len, scope_count, time_words, key_bytes_len) = (
             header(1),
             header(2),
@@ -530,7 +515,7 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
             offset_bits: (key_coding >> 16 & 0xff) as u32,
             postings_at,
             postings_len,
-            postings_coding,
+            version,
             scopes,
         };
         // Every time block's words must lie in the file: reading a time never goes past it.
@@ -548,6 +533,12 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
 
     pub(crate) fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Whether this index is of the current version; an older one must be rebuilt before
+    /// lookups use it.
+    pub(crate) fn is_current(&self) -> bool {
+        self.version == VERSION
     }
 
     fn u32_at(&self, at: usize) -> u32 {
@@ -671,19 +662,11 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
         let bytes = &self.bytes.as_ref()[self.postings_at..self.postings_at + self.postings_len];
         let mut at = offset;
         let count = read_varint(bytes, &mut at).unwrap_or(0) as usize;
-        if self.postings_coding == PostingsCoding::Varint {
-            let mut rows = decode_varint_postings(bytes, at, count, self.rows);
-            rows.retain(|row| (start..end).contains(row));
-            return rows;
-        }
         let Some(&k) = bytes.get(at) else {
             return Vec::new();
         };
         let k = u32::from(k).min(31);
-        let skip_count = match self.postings_coding {
-            PostingsCoding::RiceWithSkips => count.saturating_sub(1) / SKIP_ROWS,
-            _ => 0,
-        };
+        let skip_count = count.saturating_sub(1) / SKIP_ROWS;
         let skips = bytes
             .get(at + 1..at + 1 + 8 * skip_count)
             .unwrap_or_default();
@@ -740,24 +723,6 @@ impl<B: AsRef<[u8]>> SegmentIndex<B> {
 enum KeyEntry {
     Row(u32),
     List(usize),
-}
-
-/// A version 4 posting list of `count` rows at byte `at`: the first row, then distances.
-fn decode_varint_postings(bytes: &[u8], mut at: usize, count: usize, rows: usize) -> Vec<u32> {
-    let mut out = Vec::with_capacity(count.min(rows));
-    let mut row = 0u32;
-    for i in 0..count {
-        let Some(step) = read_varint(bytes, &mut at) else {
-            break;
-        };
-        row = if i == 0 {
-            step
-        } else {
-            row.saturating_add(step)
-        };
-        out.push(row);
-    }
-    out
 }
 
 /// A set of rows, ascending.

@@ -475,7 +475,7 @@ impl Segment {
                 "row count differs from the manifest",
             ));
         }
-        Ok(Segment {
+        let mut segment = Segment {
             meta,
             parquet_path,
             parquet,
@@ -485,7 +485,34 @@ impl Segment {
             shredded_leaves,
             index,
             dictionaries,
-        })
+        };
+        if !segment.index.is_current() {
+            segment.rebuild_index(&index_path)?;
+        }
+        Ok(segment)
+    }
+
+    /// Replaces an index of an older version with one built from the segment's records, as
+    /// the sealer would build it today: the keys follow what `cairn-model` now derives from a
+    /// record. Written beside it and renamed over it, so a crash leaves the old or the new.
+    fn rebuild_index(&mut self, index_path: &Path) -> Result<()> {
+        let texts = self.fetch_all()?;
+        let records = texts
+            .iter()
+            .map(|text| {
+                Record::parse(text).map_err(|e| {
+                    StoreError::corrupt(&self.parquet_path, format!("a stored record: {e}"))
+                })
+            })
+            .collect::<Result<Vec<Record>>>()?;
+        let rows: Vec<&Record> = records.iter().collect();
+        let tmp = index_path.with_extension("idx.tmp");
+        write_synced(&tmp, &index::build(&rows))?;
+        std::fs::rename(&tmp, index_path)
+            .context(|| format!("renaming {} into place", tmp.display()))?;
+        sync_dir(index_path.parent().unwrap_or(Path::new(".")))?;
+        self.index = SegmentIndex::open(map_segment_file(index_path)?, index_path)?;
+        Ok(())
     }
 
     /// What this segment holds under each record's eventID: a duplicate is the very record
