@@ -266,11 +266,15 @@ pub fn event_resources(
         .into_iter()
         .flatten()
     {
-        // Only objects and arrays can name resources; `null` and strings are common.
-        if !raw.get().starts_with(['{', '[']) {
+        let text = raw.get();
+        // Only objects and arrays can name resources; `null` and strings are common. Without
+        // EC2 ids to look for, a text that names none of the members needs no parsing (the
+        // first letter is left out of the search: it may be a capital).
+        let named = |rule: &&MemberRule| text.contains(&rule.member[1..]);
+        if !text.starts_with(['{', '[']) || (!prefixes && !walker.rules.iter().any(named)) {
             continue;
         }
-        if let Ok(value) = serde_json::from_str::<Value>(raw.get()) {
+        if let Ok(value) = serde_json::from_str::<Value>(text) {
             walker.walk(&value, None, &mut found);
         }
     }
