@@ -526,8 +526,8 @@ pub fn trail_takes(trail: &Trail, selectors: &Selectors, record: &Record) -> boo
         event_type: fields.event_type.as_deref(),
         error_code: fields.error_code.as_deref(),
         user_identity_arn: fields.user_identity_arn.as_deref(),
-        resources: fields
-            .resources
+        // The record's own `resources`, not those event history derives from the call.
+        resources: fields.resources[..fields.recorded_resources]
             .iter()
             .map(|r| (r.resource_type.as_deref(), r.resource_name.as_deref()))
             .collect(),
@@ -651,4 +651,45 @@ pub fn format_seconds(ms: i64) -> String {
 /// after writing a batch's log files and before saving its cursor.
 fn crash_after_writing() -> bool {
     std::env::var_os("CAIRN_TEST_CRASH_AFTER_DELIVERY").is_some_and(|v| v == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selectors::AdvancedEventSelector;
+
+    #[test]
+    fn selectors_read_the_records_own_resources_not_those_event_history_derives() {
+        let trail: Trail = serde_json::from_value(serde_json::json!({
+            "name": "objects", "account_id": "111111111111", "home_region": "us-east-1",
+            "s3_bucket_name": "b-1", "s3_key_prefix": null, "sns_topic_name": null,
+            "include_global_service_events": true, "is_multi_region_trail": true,
+            "log_file_validation_enabled": false, "cloud_watch_logs_log_group_arn": null,
+            "cloud_watch_logs_role_arn": null, "kms_key_id": null,
+            "is_organization_trail": false, "tags": [], "logging": {"is_logging": true,
+            "start_logging_time": null, "stop_logging_time": null}
+        }))
+        .unwrap();
+        let selector = |resource_type: &str| {
+            let advanced: Vec<AdvancedEventSelector> = serde_json::from_value(serde_json::json!([
+                {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                                    {"Field": "resources.type", "Equals": [resource_type]}]}
+            ]))
+            .unwrap();
+            Selectors::for_trail(None, Some(advanced)).unwrap()
+        };
+        // The record names the object only; event history also derives the bucket from
+        // `bucketName`.
+        let record = Record::parse(
+            r#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com",
+                "eventName":"GetObject","awsRegion":"us-east-1","recipientAccountId":"111111111111",
+                "eventCategory":"Data","requestParameters":{"bucketName":"logs","key":"a.txt"},
+                "resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::logs/a.txt"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(record.fields.resources.len(), 2);
+        assert_eq!(record.fields.recorded_resources, 1);
+        assert!(trail_takes(&trail, &selector("AWS::S3::Object"), &record));
+        assert!(!trail_takes(&trail, &selector("AWS::S3::Bucket"), &record));
+    }
 }
