@@ -249,7 +249,7 @@ pub fn event_resources(
     let Some(service) = event_source.and_then(|s| s.strip_suffix(".amazonaws.com")) else {
         return found.resources;
     };
-    let rules: Vec<&MemberRule> = MEMBER_RULES
+    let rules: Vec<&'static MemberRule> = MEMBER_RULES
         .iter()
         .filter(|r| {
             r.service == service
@@ -274,9 +274,7 @@ pub fn event_resources(
         if !text.starts_with(['{', '[']) || (!prefixes && !walker.rules.iter().any(named)) {
             continue;
         }
-        if let Ok(value) = serde_json::from_str::<Value>(text) {
-            walker.walk(&value, None, &mut found);
-        }
+        walker.walk(text, &mut found);
     }
     found.resources
 }
@@ -306,43 +304,144 @@ impl Found {
     }
 }
 
-struct Walker<'r> {
-    rules: Vec<&'r MemberRule>,
+/// What to look for in one call's members.
+struct Walker {
+    rules: Vec<&'static MemberRule>,
     prefixes: bool,
 }
 
-impl Walker<'_> {
-    /// Walks `value`, the value of member `parent` (None at the top or in an array's element).
-    fn walk(&self, value: &Value, parent: Option<&str>, found: &mut Found) {
-        match value {
-            Value::Object(members) => {
-                for (member, value) in members {
-                    if let Some(rule) = self.rules.iter().find(|r| {
-                        same_member(r.member, member)
-                            && r.parent
-                                .is_none_or(|p| same_member(p, parent.unwrap_or("")))
-                    }) {
-                        for name in strings(value) {
-                            found.add(rule.resource_type, name);
-                        }
-                    }
-                    self.walk(value, Some(member), found);
-                }
-            }
-            Value::Array(items) => {
-                for item in items {
-                    // An array's elements keep the array's member as their parent, so that
-                    // `placement` rules see through lists of one shape.
-                    self.walk(item, parent, found);
-                }
-            }
-            Value::String(text) if self.prefixes => {
-                if let Some(resource_type) = ec2_id_type(text) {
-                    found.add(resource_type, text);
-                }
-            }
-            _ => {}
+impl Walker {
+    /// The rule for member `member` of an object that is the value of member `parent`.
+    fn rule_for(&self, member: &str, parent: Option<&str>) -> Option<&'static MemberRule> {
+        self.rules.iter().copied().find(|r| {
+            same_member(r.member, member)
+                && r.parent
+                    .is_none_or(|p| same_member(p, parent.unwrap_or("")))
+        })
+    }
+
+    /// Walks the JSON `text` as it is read, keeping nothing it passes over.
+    fn walk(&self, text: &str, found: &mut Found) {
+        let mut reader = serde_json::Deserializer::from_str(text);
+        let node = Node {
+            walker: self,
+            parent: None,
+            rule: None,
+            found,
+        };
+        // A text that is not JSON names nothing (the record parser took it as a raw value).
+        let _ = serde::de::DeserializeSeed::deserialize(node, &mut reader);
+    }
+}
+
+/// One JSON value on the walk: the value of member `parent` (an array's elements keep their
+/// array's member as parent, so that `placement` rules see through lists of one shape), whose
+/// strings name resources of `rule`'s type when a rule names that member.
+struct Node<'a> {
+    walker: &'a Walker,
+    parent: Option<&'a str>,
+    rule: Option<&'static MemberRule>,
+    found: &'a mut Found,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Node<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Node<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(member) = map.next_key_seed(MemberName)? {
+            let rule = self.walker.rule_for(&member, self.parent);
+            map.next_value_seed(Node {
+                walker: self.walker,
+                parent: Some(&member),
+                rule,
+                found: &mut *self.found,
+            })?;
         }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items
+            .next_element_seed(Node {
+                walker: self.walker,
+                parent: self.parent,
+                rule: self.rule,
+                found: &mut *self.found,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        if let Some(rule) = self.rule {
+            self.found.add(rule.resource_type, text);
+        }
+        if self.walker.prefixes
+            && let Some(resource_type) = ec2_id_type(text)
+        {
+            self.found.add(resource_type, text);
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// A member name, borrowed from the text when it has no escapes.
+struct MemberName;
+
+impl<'de> serde::de::DeserializeSeed<'de> for MemberName {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, reader: D) -> Result<Self::Value, D::Error> {
+        reader.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for MemberName {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(name))
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(name.to_owned()))
     }
 }
 
@@ -352,15 +451,6 @@ fn same_member(rule: &str, recorded: &str) -> bool {
     rule.len() == recorded.len()
         && rule[..1].eq_ignore_ascii_case(&recorded[..1.min(recorded.len())])
         && rule[1..] == recorded[1..]
-}
-
-/// A string, or the strings of an array.
-fn strings(value: &Value) -> Vec<&str> {
-    match value {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// The type an EC2-shaped id names: `<prefix>-` and 8 or 17 lowercase hex digits.
