@@ -99,9 +99,6 @@ pub struct RecordFields {
     pub access_key_id: Option<String>,
     /// The record's `resources` and those derived from its call: see [`crate::resources`].
     pub resources: Vec<Resource>,
-    /// The first this many of [`Self::resources`] are the record's own `resources` member
-    /// (what event selectors read, as AWS's do); the rest are derived.
-    pub recorded_resources: usize,
     pub history: HistoryCategory,
     pub event_type: Option<String>,
     pub event_category: Option<String>,
@@ -307,14 +304,19 @@ fn derive_fields(json: &str) -> Result<RecordFields, RecordError> {
         .or_else(|| non_empty(string(identity.account_id)));
 
     let recorded_resources = resources::recorded(top.resources);
-    let recorded_count = recorded_resources.len();
-    let event_resources = resources::event_resources(
-        recorded_resources,
-        event_source.as_deref(),
-        event_name.as_deref(),
-        top.request_parameters,
-        top.response_elements,
-    );
+    // Derived resources serve event history, which shows management events only; data
+    // events keep their own, which trails' event selectors read, as AWS's do.
+    let event_resources = if history == HistoryCategory::Management {
+        resources::event_resources(
+            recorded_resources,
+            event_source.as_deref(),
+            event_name.as_deref(),
+            top.request_parameters,
+            top.response_elements,
+        )
+    } else {
+        recorded_resources
+    };
 
     Ok(RecordFields {
         event_time_ms,
@@ -328,7 +330,6 @@ fn derive_fields(json: &str) -> Result<RecordFields, RecordError> {
         username: derive_username(&identity),
         access_key_id: non_empty(string(identity.access_key_id)),
         resources: event_resources,
-        recorded_resources: recorded_count,
         history,
         event_type,
         event_category,

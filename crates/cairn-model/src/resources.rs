@@ -37,7 +37,9 @@
 //!    members that has the shape of an EC2 id with a prefix of [`EC2_ID_PREFIXES`]
 //!    (`<prefix>-` and 8 or 17 lowercase hex digits): so CreateTags' `resourcesSet`,
 //!    `resourceId`s and ids under unusual member names count too.
-//! 4. Each (type, name) once, in the order found (AWS's order is its own); redacted values
+//! 4. Only for management events: event history shows no others (data events keep the
+//!    resources they record, which is what trails' event selectors read too).
+//! 5. Each (type, name) once, in the order found (AWS's order is its own); redacted values
 //!    (`HIDDEN_DUE_TO_SECURITY_REASONS`) are not names; at most [`MAX_DERIVED`] derived ones.
 //!
 //! The record's text is never changed: this is derived data, recomputed whenever a record is

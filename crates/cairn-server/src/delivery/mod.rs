@@ -526,8 +526,9 @@ pub fn trail_takes(trail: &Trail, selectors: &Selectors, record: &Record) -> boo
         event_type: fields.event_type.as_deref(),
         error_code: fields.error_code.as_deref(),
         user_identity_arn: fields.user_identity_arn.as_deref(),
-        // The record's own `resources`, not those event history derives from the call.
-        resources: fields.resources[..fields.recorded_resources]
+        // For data events (the only ones selectors read resources of), the record's own.
+        resources: fields
+            .resources
             .iter()
             .map(|r| (r.resource_type.as_deref(), r.resource_name.as_deref()))
             .collect(),
@@ -678,8 +679,8 @@ mod tests {
             .unwrap();
             Selectors::for_trail(None, Some(advanced)).unwrap()
         };
-        // The record names the object only; event history also derives the bucket from
-        // `bucketName`.
+        // The record names the object only; a management event would also name the bucket of
+        // `bucketName` in event history, a data event does not.
         let record = Record::parse(
             r#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com",
                 "eventName":"GetObject","awsRegion":"us-east-1","recipientAccountId":"111111111111",
@@ -687,8 +688,7 @@ mod tests {
                 "resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::logs/a.txt"}]}"#,
         )
         .unwrap();
-        assert_eq!(record.fields.resources.len(), 2);
-        assert_eq!(record.fields.recorded_resources, 1);
+        assert_eq!(record.fields.resources.len(), 1);
         assert!(trail_takes(&trail, &selector("AWS::S3::Object"), &record));
         assert!(!trail_takes(&trail, &selector("AWS::S3::Bucket"), &record));
     }

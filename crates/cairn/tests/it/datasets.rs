@@ -395,7 +395,7 @@ fn lookups_equal_a_brute_force_filter(imported: &Imported) {
 }
 
 /// What event history shows of the resources of the datasets' calls: every EC2 id in an EC2,
-/// EBS or EC2 Instance Connect call is a resource of its type; and most write calls of the
+/// EBS or EC2 Instance Connect management call is a resource of its type; and most write calls of the
 /// services cairn captures name at least one resource, though their records carry no
 /// `resources`.
 fn calls_name_their_resources(imported: &Imported, at_least_percent: usize) {
@@ -407,7 +407,8 @@ fn calls_name_their_resources(imported: &Imported, at_least_percent: usize) {
         let value: Value = serde_json::from_str(&record.json).unwrap();
         let source = record.fields.event_source.as_deref().unwrap_or("");
         let service = source.strip_suffix(".amazonaws.com").unwrap_or("");
-        if cairn_model::resources::ID_PREFIX_SERVICES.contains(&service) {
+        let management = record.fields.history == cairn_model::HistoryCategory::Management;
+        if management && cairn_model::resources::ID_PREFIX_SERVICES.contains(&service) {
             let mut ids = Vec::new();
             for member in ["requestParameters", "responseElements"] {
                 collect_strings(&value[member], &mut ids);
@@ -435,7 +436,7 @@ fn calls_name_their_resources(imported: &Imported, at_least_percent: usize) {
             .is_some_and(|members| !members.is_empty());
         if captured.contains(&service)
             && record.fields.read_only == Some(false)
-            && record.fields.history == cairn_model::HistoryCategory::Management
+            && management
             && record.fields.error_code.is_none()
             && has_parameters
         {
