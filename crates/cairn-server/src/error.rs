@@ -53,6 +53,15 @@ pub enum ErrorCode {
     InvalidEventSelectors,
     ResourceNotFound,
     ResourceTypeNotSupported,
+    // Event data stores.
+    EventDataStoreAlreadyExists,
+    EventDataStoreArnInvalid,
+    EventDataStoreMaxLimitExceeded,
+    EventDataStoreNotFound,
+    EventDataStoreTerminationProtected,
+    InactiveEventDataStore,
+    InvalidEventDataStoreCategory,
+    InvalidEventDataStoreStatus,
     // Not the caller's fault.
     InternalFailure,
 }
@@ -90,6 +99,16 @@ impl ErrorCode {
             ErrorCode::InvalidEventSelectors => "InvalidEventSelectorsException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::ResourceTypeNotSupported => "ResourceTypeNotSupportedException",
+            ErrorCode::EventDataStoreAlreadyExists => "EventDataStoreAlreadyExistsException",
+            ErrorCode::EventDataStoreArnInvalid => "EventDataStoreARNInvalidException",
+            ErrorCode::EventDataStoreMaxLimitExceeded => "EventDataStoreMaxLimitExceededException",
+            ErrorCode::EventDataStoreNotFound => "EventDataStoreNotFoundException",
+            ErrorCode::EventDataStoreTerminationProtected => {
+                "EventDataStoreTerminationProtectedException"
+            }
+            ErrorCode::InactiveEventDataStore => "InactiveEventDataStoreException",
+            ErrorCode::InvalidEventDataStoreCategory => "InvalidEventDataStoreCategoryException",
+            ErrorCode::InvalidEventDataStoreStatus => "InvalidEventDataStoreStatusException",
             ErrorCode::InternalFailure => "InternalFailure",
         }
     }

@@ -11,6 +11,8 @@
 //! - [`error`]: the closed list of API errors with AWS's codes and statuses;
 //! - [`metrics`]: the Prometheus registry;
 //! - [`trails`]: trails, their rules and their catalog document;
+//! - [`event_data_stores`]: CloudTrail Lake's event data stores, their rules and catalog
+//!   document ([`catalog_list`]: a list kept in one catalog document);
 //! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
 //! - [`delivery`]: trail log files and digests to a local folder or S3, exactly once;
 //! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys).
@@ -19,9 +21,11 @@ pub mod actions;
 pub mod audit;
 pub mod auth;
 pub mod capture;
+pub mod catalog_list;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod event_data_stores;
 pub mod metrics;
 pub mod selectors;
 pub mod server;

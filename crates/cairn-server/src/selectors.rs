@@ -21,6 +21,23 @@ use crate::error::{ApiError, ErrorCode};
 const MAX_BASIC_SELECTORS: usize = 5;
 const MAX_DATA_RESOURCES: usize = 250;
 const MAX_ADVANCED_VALUES: usize = 500;
+const MAX_EVENT_DATA_STORE_SELECTORS: usize = 5;
+
+/// Whose advanced selectors: trails and event data stores accept different fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Trail,
+    EventDataStore,
+}
+
+impl Owner {
+    fn describe(self) -> &'static str {
+        match self {
+            Owner::Trail => "a trail",
+            Owner::EventDataStore => "an event data store",
+        }
+    }
+}
 
 /// The only event sources basic selectors may exclude from management events.
 const EXCLUDABLE_SOURCES: [&str; 2] = ["kms.amazonaws.com", "rdsdata.amazonaws.com"];
@@ -150,9 +167,39 @@ impl Selectors {
         };
         match &selectors {
             Selectors::Basic(basic) => validate_basic(basic)?,
-            Selectors::Advanced(advanced) => validate_advanced(advanced)?,
+            Selectors::Advanced(advanced) => validate_advanced(advanced, Owner::Trail)?,
         }
         Ok(selectors)
+    }
+
+    /// An event data store's selectors (advanced only), checked against AWS's rules for
+    /// event data stores: the default when none are given, every management event.
+    pub fn for_event_data_store(
+        advanced: Option<Vec<AdvancedEventSelector>>,
+    ) -> Result<Vec<AdvancedEventSelector>, ApiError> {
+        let advanced = advanced.unwrap_or_else(|| {
+            vec![AdvancedEventSelector {
+                name: Some("Default management events".to_owned()),
+                field_selectors: vec![FieldSelector {
+                    field: "eventCategory".to_owned(),
+                    equals: Some(vec!["Management".to_owned()]),
+                    starts_with: None,
+                    ends_with: None,
+                    not_equals: None,
+                    not_starts_with: None,
+                    not_ends_with: None,
+                }],
+            }]
+        });
+        if advanced.is_empty() || advanced.len() > MAX_EVENT_DATA_STORE_SELECTORS {
+            return Err(invalid(format!(
+                "An event data store can have 1 to {MAX_EVENT_DATA_STORE_SELECTORS} advanced \
+                 event selectors; {} were given.",
+                advanced.len()
+            )));
+        }
+        validate_advanced(&advanced, Owner::EventDataStore)?;
+        Ok(advanced)
     }
 
     /// The members GetEventSelectors and PutEventSelectors answer with (besides `TrailARN`).
@@ -247,11 +294,20 @@ fn validate_basic(selectors: &[EventSelector]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The fields trails accept in advanced selectors, per event category (spec §5.2).
-fn fields_for_category(category: &str) -> Option<&'static [&'static str]> {
-    match category {
-        "Management" => Some(&["eventCategory", "eventSource", "readOnly"]),
-        "Data" => Some(&[
+/// The fields advanced selectors accept, per owner and event category (spec §5.2).
+fn fields_for_category(owner: Owner, category: &str) -> Option<&'static [&'static str]> {
+    match (owner, category) {
+        (Owner::Trail, "Management") => Some(&["eventCategory", "eventSource", "readOnly"]),
+        (Owner::EventDataStore, "Management") => Some(&[
+            "eventCategory",
+            "eventSource",
+            "readOnly",
+            "eventName",
+            "eventType",
+            "sessionCredentialFromConsole",
+            "userIdentity.arn",
+        ]),
+        (_, "Data") => Some(&[
             "eventCategory",
             "resources.type",
             "eventName",
@@ -262,7 +318,7 @@ fn fields_for_category(category: &str) -> Option<&'static [&'static str]> {
             "sessionCredentialFromConsole",
             "userIdentity.arn",
         ]),
-        "NetworkActivity" => Some(&[
+        (Owner::Trail, "NetworkActivity") => Some(&[
             "eventCategory",
             "eventSource",
             "eventName",
@@ -270,11 +326,23 @@ fn fields_for_category(category: &str) -> Option<&'static [&'static str]> {
             "vpcEndpointId",
             "userIdentity.arn",
         ]),
+        (Owner::EventDataStore, "NetworkActivity") => Some(&[
+            "eventCategory",
+            "eventSource",
+            "eventName",
+            "errorCode",
+            "vpcEndpointId",
+        ]),
+        // Selected whole: "filtering is not supported".
+        (
+            Owner::EventDataStore,
+            "Insight" | "ConfigurationItem" | "Evidence" | "ActivityAuditLog",
+        ) => Some(&["eventCategory"]),
         _ => None,
     }
 }
 
-fn validate_advanced(selectors: &[AdvancedEventSelector]) -> Result<(), ApiError> {
+fn validate_advanced(selectors: &[AdvancedEventSelector], owner: Owner) -> Result<(), ApiError> {
     let mut values = 0;
     for (i, selector) in selectors.iter().enumerate() {
         let label = selector
@@ -305,17 +373,25 @@ fn validate_advanced(selectors: &[AdvancedEventSelector]) -> Result<(), ApiError
             .ok_or_else(|| {
                 problem("it needs an eventCategory field with Equals and one value.".to_owned())
             })?;
-        let allowed = fields_for_category(category).ok_or_else(|| {
-            problem(format!(
-                "eventCategory {category:?} is not valid for trails: use Management, Data or \
-                 NetworkActivity."
-            ))
+        let allowed = fields_for_category(owner, category).ok_or_else(|| {
+            problem(match owner {
+                Owner::Trail => format!(
+                    "eventCategory {category:?} is not valid for trails: use Management, Data or \
+                     NetworkActivity."
+                ),
+                Owner::EventDataStore => format!(
+                    "eventCategory {category:?} is not valid for event data stores: use \
+                     Management, Data, NetworkActivity, Insight, ConfigurationItem, Evidence or \
+                     ActivityAuditLog."
+                ),
+            })
         })?;
         for (j, field) in selector.field_selectors.iter().enumerate() {
             let name = field.field.as_str();
             if !allowed.contains(&name) {
                 return Err(problem(format!(
-                    "field {name:?} cannot select {category} events of a trail."
+                    "field {name:?} cannot select {category} events of {}.",
+                    owner.describe()
                 )));
             }
             if selector.field_selectors[..j]
@@ -357,7 +433,7 @@ fn validate_advanced(selectors: &[AdvancedEventSelector]) -> Result<(), ApiError
                     "resources.type takes exactly one value.".to_owned(),
                 ));
             }
-            if category == "Management" && name == "eventSource" {
+            if owner == Owner::Trail && category == "Management" && name == "eventSource" {
                 let only_exclusions = field.operators().iter().all(|(operator, values)| {
                     values.is_none()
                         || (*operator == "NotEquals"
@@ -389,8 +465,9 @@ fn validate_advanced(selectors: &[AdvancedEventSelector]) -> Result<(), ApiError
     }
     if values > MAX_ADVANCED_VALUES {
         return Err(invalid(format!(
-            "A trail's advanced event selectors may hold {MAX_ADVANCED_VALUES} values in all; \
-             {values} were given."
+            "The advanced event selectors of {} may hold {MAX_ADVANCED_VALUES} values in all; \
+             {values} were given.",
+            owner.describe()
         )));
     }
     Ok(())

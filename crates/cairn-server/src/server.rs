@@ -30,9 +30,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::actions::{
-    Operation, create_trail, delete_trail, describe_trails, event_selectors, get_trail,
-    get_trail_status, list_public_keys, list_trails, lookup_events, parse_request, start_logging,
-    tags, update_trail,
+    Operation, create_trail, delete_trail, describe_trails, event_data_stores, event_selectors,
+    get_trail, get_trail_status, list_public_keys, list_trails, lookup_events, parse_request,
+    start_logging, tags, update_trail,
 };
 use crate::audit::{self, ApiCall, AuditSender, Caller, principal_arn};
 use crate::auth::{IncomingRequest, authenticate};
@@ -40,6 +40,7 @@ use crate::capture::{self, Proxy, Route};
 use crate::config::{Config, Permissions};
 use crate::delivery::{Deliverer, DeliverySettings, StatusBoard, Target};
 use crate::error::{ApiError, ErrorCode};
+use crate::event_data_stores::EventDataStores;
 use crate::metrics::Metrics;
 use crate::signing_keys::SigningKeys;
 use crate::trails::{Scope, Trails};
@@ -58,6 +59,7 @@ struct AppState {
     audit: AuditSender,
     metrics: Arc<Metrics>,
     trails: Arc<Trails>,
+    event_data_stores: Arc<EventDataStores>,
     keys: Arc<SigningKeys>,
     target: Target,
     delivery_status: StatusBoard,
@@ -75,6 +77,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let trails = Arc::new(Trails::load(store.clone()).map_err(std::io::Error::other)?);
+    let event_data_stores =
+        Arc::new(EventDataStores::load(store.clone()).map_err(std::io::Error::other)?);
     let keys = Arc::new(SigningKeys::load(store.clone()).map_err(std::io::Error::other)?);
     let metrics = Arc::new(Metrics::default());
     let (audit, audit_task) = audit::start(store.clone(), metrics.clone());
@@ -98,6 +102,7 @@ pub async fn run(
         audit,
         metrics,
         trails,
+        event_data_stores,
         keys,
         target: delivery.target,
         delivery_status,
@@ -374,9 +379,40 @@ async fn dispatch(
         }
         Operation::PutEventSelectors => trail_work(op, body, trails, scope, event_selectors::put)?,
         Operation::GetEventSelectors => trail_work(op, body, trails, scope, event_selectors::get)?,
-        Operation::AddTags => trail_work(op, body, trails, scope, tags::add)?,
-        Operation::RemoveTags => trail_work(op, body, trails, scope, tags::remove)?,
-        Operation::ListTags => trail_work(op, body, trails, scope, tags::list)?,
+        Operation::AddTags => tag_work(state, op, body, scope, now_secs, tags::add)?,
+        Operation::RemoveTags => tag_work(state, op, body, scope, now_secs, tags::remove)?,
+        Operation::ListTags => tag_work(state, op, body, scope, now_secs, tags::list)?,
+        Operation::CreateEventDataStore => {
+            store_work(state, op, body, scope, now_secs, event_data_stores::create)?
+        }
+        Operation::GetEventDataStore => {
+            store_work(state, op, body, scope, now_secs, event_data_stores::get)?
+        }
+        Operation::ListEventDataStores => {
+            store_work(state, op, body, scope, now_secs, event_data_stores::list)?
+        }
+        Operation::UpdateEventDataStore => {
+            store_work(state, op, body, scope, now_secs, event_data_stores::update)?
+        }
+        Operation::DeleteEventDataStore => {
+            store_work(state, op, body, scope, now_secs, event_data_stores::delete)?
+        }
+        Operation::RestoreEventDataStore => {
+            store_work(state, op, body, scope, now_secs, event_data_stores::restore)?
+        }
+        Operation::StartEventDataStoreIngestion | Operation::StopEventDataStoreIngestion => {
+            let start = op == Operation::StartEventDataStoreIngestion;
+            store_work(
+                state,
+                op,
+                body,
+                scope,
+                now_secs,
+                move |stores, scope, request, now| {
+                    event_data_stores::ingestion(stores, scope, request, start, now)
+                },
+            )?
+        }
         other => {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
@@ -399,6 +435,41 @@ fn trail_work<R: DeserializeOwned + Send + 'static>(
 ) -> Result<Work, ApiError> {
     let request = parse_request(op, body)?;
     Ok(Box::new(move || handle(&trails, &scope, request)))
+}
+
+/// An event data store operation's work: the request is read now, `handle` runs later.
+fn store_work<R: DeserializeOwned + Send + 'static>(
+    state: &Arc<AppState>,
+    op: Operation,
+    body: &[u8],
+    scope: Scope,
+    now: f64,
+    handle: impl FnOnce(&EventDataStores, &Scope, R, f64) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Work, ApiError> {
+    let request = parse_request(op, body)?;
+    let stores = state.event_data_stores.clone();
+    Ok(Box::new(move || handle(&stores, &scope, request, now)))
+}
+
+/// A tag operation's work: on trails or event data stores, as the ARN says.
+fn tag_work<R: DeserializeOwned + Send + 'static>(
+    state: &Arc<AppState>,
+    op: Operation,
+    body: &[u8],
+    scope: Scope,
+    now: f64,
+    handle: impl FnOnce(&tags::Tagged, &Scope, R) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Work, ApiError> {
+    let request = parse_request(op, body)?;
+    let (trails, stores) = (state.trails.clone(), state.event_data_stores.clone());
+    Ok(Box::new(move || {
+        let tagged = tags::Tagged {
+            trails: &trails,
+            stores: &stores,
+            now,
+        };
+        handle(&tagged, &scope, request)
+    }))
 }
 
 /// Whether `bucket` exists in the delivery target (run on a blocking thread).

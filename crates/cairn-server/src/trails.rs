@@ -277,7 +277,10 @@ impl Edit<'_> {
         if kind != Some("trail") {
             return Err(ApiError::new(
                 ErrorCode::ResourceNotFound,
-                format!("No resource found for {resource_id}: cairn tags only trails so far."),
+                format!(
+                    "No resource found for {resource_id}: cairn tags trails and event data \
+                     stores."
+                ),
             ));
         }
         self.find(scope, resource_id)

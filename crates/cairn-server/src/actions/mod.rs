@@ -8,6 +8,7 @@
 pub mod create_trail;
 pub mod delete_trail;
 pub mod describe_trails;
+pub mod event_data_stores;
 pub mod event_selectors;
 pub mod get_trail;
 pub mod get_trail_status;

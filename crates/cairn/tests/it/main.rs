@@ -7,6 +7,7 @@ mod capture;
 mod cli;
 mod datasets;
 mod delivery;
+mod lake;
 mod trails;
 
 use std::path::PathBuf;

@@ -1,0 +1,489 @@
+//! Event data stores (CloudTrail Lake, spec §7.1): the model, AWS's rules for them, and the
+//! `event-data-stores.json` catalog document.
+//!
+//! An event data store (EDS) belongs to an account and lives in its home region, where it is
+//! addressed by its ARN, `arn:aws:cloudtrail:<region>:<account>:eventdatastore/<id>`, or by the
+//! id alone (a UUID, which is also its SQL table name). Its life:
+//!
+//! ```text
+//! CreateEventDataStore ──► ENABLED ◄──Start/StopEventDataStoreIngestion──► STOPPED_INGESTION
+//!                             │ DeleteEventDataStore (termination protection off)
+//!                             ▼
+//!                      PENDING_DELETION ──RestoreEventDataStore (within 7 days)──► as before
+//!                             │ 7 days
+//!                             ▼ gone
+//! ```
+//!
+//! (AWS passes through CREATED, STARTING_INGESTION and STOPPING_INGESTION on the way; cairn's
+//! changes are immediate, so it answers CreateEventDataStore with CREATED, as AWS does, and is
+//! ENABLED from then on.) At most 10 stores an account and region, in any status, as AWS's
+//! current quota page counts them. cairn has no KMS and no Organizations: a store naming a KMS
+//! key or asking to be an organization store is refused, as trails refuse them.
+//!
+//! The catalog document: `{"version": 1, "event_data_stores": [EventDataStore...]}`, the
+//! members of [`EventDataStore`] in snake case.
+
+use std::sync::Arc;
+
+use cairn_store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::catalog_list::{CatalogList, ListDocument, ListEdit};
+use crate::error::{ApiError, ErrorCode};
+use crate::selectors::AdvancedEventSelector;
+use crate::trails::{Scope, Tag};
+
+const DOCUMENT: ListDocument = ListDocument {
+    name: "event-data-stores.json",
+    version: 1,
+    member: "event_data_stores",
+};
+
+/// AWS's quota: event data stores per account and region.
+pub const MAX_PER_REGION: usize = 10;
+/// How long a deleted store can be restored, in seconds: 7 days.
+pub const RESTORE_WINDOW_SECS: f64 = 7.0 * 86_400.0;
+
+/// How a store's retention is billed; it decides the retention range and default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BillingMode {
+    ExtendableRetentionPricing,
+    FixedRetentionPricing,
+}
+
+impl BillingMode {
+    pub fn parse(text: &str) -> Result<BillingMode, ApiError> {
+        match text {
+            "EXTENDABLE_RETENTION_PRICING" => Ok(BillingMode::ExtendableRetentionPricing),
+            "FIXED_RETENTION_PRICING" => Ok(BillingMode::FixedRetentionPricing),
+            other => Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "BillingMode {other:?} is not valid: use EXTENDABLE_RETENTION_PRICING or \
+                     FIXED_RETENTION_PRICING."
+                ),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::ExtendableRetentionPricing => "EXTENDABLE_RETENTION_PRICING",
+            BillingMode::FixedRetentionPricing => "FIXED_RETENTION_PRICING",
+        }
+    }
+
+    /// Retention in days: (least, most, default) (spec §7.1).
+    pub fn retention_days(self) -> (u32, u32, u32) {
+        match self {
+            BillingMode::ExtendableRetentionPricing => (7, 3653, 366),
+            BillingMode::FixedRetentionPricing => (7, 2557, 2557),
+        }
+    }
+}
+
+/// An event data store as cairn keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventDataStore {
+    /// A UUID: the ARN's last part and the store's SQL table name.
+    pub id: String,
+    pub name: String,
+    pub account_id: String,
+    pub home_region: String,
+    pub advanced_event_selectors: Vec<AdvancedEventSelector>,
+    pub multi_region_enabled: bool,
+    pub retention_period: u32,
+    pub termination_protection_enabled: bool,
+    pub billing_mode: BillingMode,
+    pub tags: Vec<Tag>,
+    /// Whether it takes new events (ENABLED) or not (STOPPED_INGESTION).
+    pub ingesting: bool,
+    pub created: f64,
+    pub updated: f64,
+    /// When DeleteEventDataStore was called: it is PENDING_DELETION since then.
+    pub deleted: Option<f64>,
+}
+
+impl EventDataStore {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:cloudtrail:{}:{}:eventdatastore/{}",
+            self.home_region, self.account_id, self.id
+        )
+    }
+
+    /// AWS's `Status`.
+    pub fn status(&self) -> &'static str {
+        match (self.deleted, self.ingesting) {
+            (Some(_), _) => "PENDING_DELETION",
+            (None, true) => "ENABLED",
+            (None, false) => "STOPPED_INGESTION",
+        }
+    }
+
+    /// The event categories its selectors take (`eventCategory` Equals of each selector).
+    pub fn categories(&self) -> Vec<&str> {
+        let mut categories: Vec<&str> = self
+            .advanced_event_selectors
+            .iter()
+            .flat_map(|s| &s.field_selectors)
+            .filter(|f| f.field == "eventCategory")
+            .flat_map(|f| f.equals.iter().flatten())
+            .map(String::as_str)
+            .collect();
+        categories.sort_unstable();
+        categories.dedup();
+        categories
+    }
+
+    /// The members Create, Update, Restore and Get answer with, `Status` as given.
+    pub fn description(&self, status: &str) -> Value {
+        json!({
+            "EventDataStoreArn": self.arn(),
+            "Name": self.name,
+            "Status": status,
+            "AdvancedEventSelectors": self.advanced_event_selectors,
+            "MultiRegionEnabled": self.multi_region_enabled,
+            "OrganizationEnabled": false,
+            "RetentionPeriod": self.retention_period,
+            "TerminationProtectionEnabled": self.termination_protection_enabled,
+            "CreatedTimestamp": self.created,
+            "UpdatedTimestamp": self.updated,
+            "BillingMode": self.billing_mode.as_str(),
+        })
+    }
+}
+
+/// Every event data store of every account.
+#[derive(Debug)]
+pub struct EventDataStores {
+    list: CatalogList<EventDataStore>,
+}
+
+impl EventDataStores {
+    /// The stores the store's catalog holds (none on a new store).
+    pub fn load(store: Arc<Store>) -> Result<EventDataStores, String> {
+        Ok(EventDataStores {
+            list: CatalogList::load(store, DOCUMENT)?,
+        })
+    }
+
+    /// The stores, locked, with those deleted more than 7 days before `now` gone for good.
+    pub fn edit(&self, now: f64) -> Result<Edit<'_>, ApiError> {
+        let mut edit = Edit(self.list.edit()?);
+        let before = edit.0.items.len();
+        edit.0
+            .items
+            .retain(|s| s.deleted.is_none_or(|at| now - at < RESTORE_WINDOW_SECS));
+        if edit.0.items.len() != before {
+            edit.save()?;
+        }
+        Ok(edit)
+    }
+}
+
+/// The locked list of event data stores.
+pub struct Edit<'a>(ListEdit<'a, EventDataStore>);
+
+impl Edit<'_> {
+    pub fn stores(&self) -> &[EventDataStore] {
+        &self.0.items
+    }
+
+    pub fn stores_mut(&mut self) -> &mut Vec<EventDataStore> {
+        &mut self.0.items
+    }
+
+    /// Makes the current list durable; call before answering a change.
+    pub fn save(&self) -> Result<(), ApiError> {
+        self.0.save()
+    }
+
+    /// The stores of `scope`'s account in its region, in creation order.
+    pub fn in_scope<'s>(&'s self, scope: &'s Scope) -> impl Iterator<Item = &'s EventDataStore> {
+        self.0
+            .items
+            .iter()
+            .filter(move |s| s.account_id == scope.account_id && s.home_region == scope.region)
+    }
+
+    /// The index of the store `reference` (an ARN or an id) names, among `scope`'s.
+    pub fn find(&self, scope: &Scope, reference: &str) -> Result<usize, ApiError> {
+        let id = parse_reference(reference)?;
+        self.0
+            .items
+            .iter()
+            .position(|s| {
+                s.account_id == scope.account_id && s.home_region == scope.region && id.names(s)
+            })
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::EventDataStoreNotFound,
+                    format!("Event data store {reference} not found."),
+                )
+            })
+    }
+
+    /// Like [`Self::find`], for a store that must not be pending deletion.
+    pub fn find_active(&self, scope: &Scope, reference: &str) -> Result<usize, ApiError> {
+        let at = self.find(scope, reference)?;
+        if self.0.items[at].deleted.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InactiveEventDataStore,
+                format!(
+                    "Event data store {} is pending deletion: restore it first.",
+                    self.0.items[at].arn()
+                ),
+            ));
+        }
+        Ok(at)
+    }
+
+    /// Refuses `name` when another of `scope`'s stores has it (`except` is the one renamed).
+    pub fn check_name_free(
+        &self,
+        scope: &Scope,
+        name: &str,
+        except: Option<usize>,
+    ) -> Result<(), ApiError> {
+        let taken = self.0.items.iter().enumerate().any(|(i, s)| {
+            Some(i) != except
+                && s.account_id == scope.account_id
+                && s.home_region == scope.region
+                && s.name == name
+        });
+        if taken {
+            return Err(ApiError::new(
+                ErrorCode::EventDataStoreAlreadyExists,
+                format!("An event data store named {name} already exists."),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How a request names a store: the id, from an ARN or alone.
+struct StoreId<'a> {
+    id: &'a str,
+    /// (region, account) when named by ARN.
+    arn: Option<(&'a str, &'a str)>,
+}
+
+impl StoreId<'_> {
+    fn names(&self, store: &EventDataStore) -> bool {
+        store.id == self.id
+            && self.arn.is_none_or(|(region, account)| {
+                store.home_region == region && store.account_id == account
+            })
+    }
+}
+
+/// An `EventDataStore` member: 3-256 of letters, digits and `._/-:`; an ARN must be an event
+/// data store's.
+fn parse_reference(text: &str) -> Result<StoreId<'_>, ApiError> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._/-:".contains(&b);
+    if !(3..=256).contains(&text.len()) || !text.bytes().all(allowed) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "EventDataStore {text:?} is not valid: give the event data store's ARN or ID \
+                 (3-256 letters, digits, and . _ / - :)."
+            ),
+        ));
+    }
+    if !text.starts_with("arn:") {
+        return Ok(StoreId {
+            id: text,
+            arn: None,
+        });
+    }
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    match parts[..] {
+        [_, partition, "cloudtrail", region, account, resource]
+            if !partition.is_empty() && !region.is_empty() && account.len() == 12 =>
+        {
+            match resource.strip_prefix("eventdatastore/") {
+                Some(id) if !id.is_empty() => Ok(StoreId {
+                    id,
+                    arn: Some((region, account)),
+                }),
+                _ => Err(arn_invalid(text)),
+            }
+        }
+        _ => Err(arn_invalid(text)),
+    }
+}
+
+fn arn_invalid(text: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::EventDataStoreArnInvalid,
+        format!(
+            "{text} is not a valid event data store ARN: the format is \
+             arn:aws:cloudtrail:us-east-2:123456789012:eventdatastore/EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE"
+        ),
+    )
+}
+
+/// AWS's name rules: 3-128 of letters, digits, `.`, `_` and `-`.
+pub fn validate_name(name: &str) -> Result<(), ApiError> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"._-".contains(&b);
+    if !(3..=128).contains(&name.len()) || !name.bytes().all(allowed) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "Event data store name {name:?} is not valid: 3-128 letters, digits, periods, \
+                 underscores and dashes."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Retention in days for `mode` (spec §7.1): in its range.
+pub fn validate_retention(days: i64, mode: BillingMode) -> Result<u32, ApiError> {
+    let (least, most, _) = mode.retention_days();
+    match u32::try_from(days) {
+        Ok(days) if (least..=most).contains(&days) => Ok(days),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "RetentionPeriod {days} is not valid for {}: it is {least} to {most} days.",
+                mode.as_str()
+            ),
+        )),
+    }
+}
+
+/// What cairn cannot do: a KMS key or an organization store.
+pub fn refuse_unsupported(
+    kms_key_id: Option<&str>,
+    organization: Option<bool>,
+) -> Result<(), ApiError> {
+    let unsupported = |member: &str| {
+        ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("{member} is not supported by cairn: it has no such service."),
+        )
+    };
+    if kms_key_id.is_some() {
+        return Err(unsupported("KmsKeyId"));
+    }
+    if organization == Some(true) {
+        return Err(unsupported("OrganizationEnabled"));
+    }
+    Ok(())
+}
+
+/// A new store id: a lowercase UUID, as Lake's are.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_are_named_by_arn_or_id() {
+        let id = parse_reference("EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE").unwrap();
+        assert!(id.arn.is_none());
+        let arn = parse_reference(
+            "arn:aws:cloudtrail:us-east-2:123456789012:eventdatastore/EXAMPLE-f852-4e8f",
+        )
+        .unwrap();
+        assert_eq!(arn.id, "EXAMPLE-f852-4e8f");
+        assert_eq!(arn.arn, Some(("us-east-2", "123456789012")));
+        for bad in [
+            "arn:aws:cloudtrail:us-east-2:123456789012:trail/MyTrail",
+            "arn:aws:cloudtrail:us-east-2:1234:eventdatastore/x",
+            "arn:aws:cloudtrail:us-east-2:123456789012:eventdatastore/",
+        ] {
+            assert_eq!(
+                parse_reference(bad).err().map(|e| e.code),
+                Some(ErrorCode::EventDataStoreArnInvalid),
+                "{bad}"
+            );
+        }
+        for bad in ["ab", "has space", &"x".repeat(257)] {
+            assert_eq!(
+                parse_reference(bad).err().map(|e| e.code),
+                Some(ErrorCode::InvalidParameter),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn retention_follows_the_billing_mode() {
+        let extendable = BillingMode::ExtendableRetentionPricing;
+        let fixed = BillingMode::FixedRetentionPricing;
+        assert_eq!(validate_retention(3653, extendable), Ok(3653));
+        assert!(validate_retention(3653, fixed).is_err());
+        assert_eq!(validate_retention(2557, fixed), Ok(2557));
+        assert!(validate_retention(6, extendable).is_err());
+        assert!(validate_retention(-1, fixed).is_err());
+        assert_eq!(extendable.retention_days().2, 366);
+        assert_eq!(fixed.retention_days().2, 2557);
+    }
+
+    #[test]
+    fn a_deleted_store_is_kept_seven_days_then_gone_and_stores_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = Scope {
+            account_id: "111111111111".into(),
+            region: "us-east-1".into(),
+        };
+        let store = |id: &str, deleted: Option<f64>| EventDataStore {
+            id: id.into(),
+            name: format!("store-{id}"),
+            account_id: scope.account_id.clone(),
+            home_region: scope.region.clone(),
+            advanced_event_selectors: Vec::new(),
+            multi_region_enabled: true,
+            retention_period: 366,
+            termination_protection_enabled: false,
+            billing_mode: BillingMode::ExtendableRetentionPricing,
+            tags: Vec::new(),
+            ingesting: true,
+            created: 0.0,
+            updated: 0.0,
+            deleted,
+        };
+        let day = 86_400.0;
+        {
+            let cairn = Arc::new(Store::open(dir.path(), Default::default()).unwrap());
+            let stores = EventDataStores::load(cairn.clone()).unwrap();
+            let mut edit = stores.edit(0.0).unwrap();
+            edit.stores_mut().push(store("kept", None));
+            edit.stores_mut().push(store("deleted", Some(day)));
+            edit.save().unwrap();
+            drop(edit);
+            // Six days after deletion it can still be restored.
+            let edit = stores.edit(7.0 * day).unwrap();
+            assert!(edit.find(&scope, "deleted").is_ok());
+            drop(edit);
+            drop(stores);
+            Arc::try_unwrap(cairn).unwrap().close();
+        }
+        let cairn = Arc::new(Store::open(dir.path(), Default::default()).unwrap());
+        let stores = EventDataStores::load(cairn).unwrap();
+        let edit = stores.edit(8.0 * day + 1.0).unwrap();
+        assert!(edit.find(&scope, "kept").is_ok());
+        assert_eq!(
+            edit.find(&scope, "deleted").err().map(|e| e.code),
+            Some(ErrorCode::EventDataStoreNotFound)
+        );
+    }
+
+    #[test]
+    fn names_follow_aws_rules() {
+        for good in ["abc", "my-store.2_x", &"x".repeat(128)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["ab", "has space", "slash/no", &"x".repeat(129)] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}
