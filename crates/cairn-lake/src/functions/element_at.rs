@@ -1,0 +1,116 @@
+//! Trino's `element_at(map, key)`: the key's value, NULL when the key is absent; and
+//! `element_at(array, index)`: the element at a 1-based index, counted from the end when
+//! negative, NULL when out of range (Trino fails on index 0; NULL here, as for any index
+//! without an element).
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ElementAt {
+    signature: Signature,
+}
+
+impl ElementAt {
+    pub fn new() -> ElementAt {
+        ElementAt {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ElementAt {
+    fn name(&self) -> &str {
+        "element_at"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match &args[0] {
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(fields) if fields.len() == 2 => Ok(fields[1].data_type().clone()),
+                other => plan_err!("element_at: a map's entries are not key and value: {other}"),
+            },
+            DataType::List(item) | DataType::LargeList(item) => Ok(item.data_type().clone()),
+            DataType::Null => Ok(DataType::Null),
+            other => plan_err!("element_at takes a map or an array, not {other}"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let result = element_at(&arrays[0], &arrays[1])?;
+        Ok(if scalar {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+        } else {
+            ColumnarValue::Array(result)
+        })
+    }
+}
+
+fn element_at(container: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
+    let picks: Vec<Option<u32>> = match container.data_type() {
+        DataType::Map(..) => {
+            let map = container.as_map();
+            let wanted = cast(key, &DataType::Utf8)?;
+            let wanted = wanted.as_string::<i32>();
+            let keys = cast(map.keys(), &DataType::Utf8)?;
+            let keys = keys.as_string::<i32>();
+            let offsets = map.value_offsets();
+            (0..map.len())
+                .map(|row| {
+                    if map.is_null(row) || wanted.is_null(row) {
+                        return None;
+                    }
+                    let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                    (start..end)
+                        .find(|&j| keys.value(j) == wanted.value(row))
+                        .map(|j| j as u32)
+                })
+                .collect()
+        }
+        DataType::List(_) => {
+            let list = container.as_list::<i32>();
+            let index = cast(key, &DataType::Int64)?;
+            let index = index.as_primitive::<Int64Type>();
+            let offsets = list.value_offsets();
+            (0..list.len())
+                .map(|row| {
+                    if list.is_null(row) || index.is_null(row) {
+                        return None;
+                    }
+                    let (start, end) = (i64::from(offsets[row]), i64::from(offsets[row + 1]));
+                    let i = index.value(row);
+                    let len = end - start;
+                    let at = if (1..=len).contains(&i) {
+                        start + i - 1
+                    } else if (-len..=-1).contains(&i) {
+                        end + i
+                    } else {
+                        return None;
+                    };
+                    u32::try_from(at).ok()
+                })
+                .collect()
+        }
+        DataType::Null => return Ok(container.clone()),
+        other => return plan_err!("element_at takes a map or an array, not {other}"),
+    };
+    let values = match container.data_type() {
+        DataType::Map(..) => container.as_map().values().clone(),
+        _ => container.as_list::<i32>().values().clone(),
+    };
+    Ok(take(values.as_ref(), &UInt32Array::from(picks), None)?)
+}

@@ -1,0 +1,22 @@
+//! Trino's functions where Lake's queries need Trino's semantics and DataFusion's function of
+//! the same name differs (or is missing). One file a function; [`register_all`] installs them
+//! over DataFusion's built-ins.
+//!
+//! Shadowed built-ins: `element_at` (DataFusion's returns a one-element list for a map; Trino's
+//! the value). Added: `json_extract_scalar`.
+
+mod element_at;
+mod json_extract_scalar;
+
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+
+/// Installs every function of this module in `context`, replacing built-ins of the same name.
+pub fn register_all(context: &SessionContext) {
+    for function in [
+        ScalarUDF::from(element_at::ElementAt::new()),
+        ScalarUDF::from(json_extract_scalar::JsonExtractScalar::new()),
+    ] {
+        context.register_udf(function);
+    }
+}

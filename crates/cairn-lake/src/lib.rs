@@ -1,0 +1,126 @@
+//! cairn-lake: CloudTrail Lake's SQL over cairn's events, on Apache DataFusion. The only crate
+//! that links DataFusion; it knows records (`cairn-model`), not HTTP or the data directory.
+//!
+//! - [`schema`]: Lake's table schema for CloudTrail events;
+//! - [`rows`]: records as rows of that table;
+//! - [`statement`]: what a query may be (one SELECT), store IDs as table names, column labels;
+//! - [`render`]: results as Lake renders them (strings, Trino's text forms);
+//! - [`functions`]: Trino's functions where DataFusion's differ.
+//!
+//! A [`Lake`] holds the tables a query may read, each named by its event data store's ID.
+
+pub mod functions;
+pub mod render;
+pub mod rows;
+pub mod schema;
+pub mod statement;
+
+use std::sync::Arc;
+
+use cairn_model::Record;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+/// Why a query gives no result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LakeError {
+    /// The statement is not a query Lake runs (`InvalidQueryStatementException`): not one
+    /// SELECT, not SQL, or naming what is not there.
+    #[error("{0}")]
+    InvalidQueryStatement(String),
+    /// The query was valid but failed while running (the query's status becomes FAILED).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A query's answer: a label per column, and rows of values as text (`None` for null).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryResult {
+    pub labels: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// The tables of one query session.
+pub struct Lake {
+    context: SessionContext,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lake").finish_non_exhaustive()
+    }
+}
+
+impl Default for Lake {
+    fn default() -> Lake {
+        Lake::new()
+    }
+}
+
+impl Lake {
+    pub fn new() -> Lake {
+        // Identifiers fold to lower case (Lake's names are case-insensitive); `information_schema`
+        // stays off: a query sees only its stores.
+        let config = SessionConfig::new().with_information_schema(false);
+        let context = SessionContext::new_with_config(config);
+        functions::register_all(&context);
+        Lake { context }
+    }
+
+    /// Makes `records` the table `store_id` (an event data store's ID, a UUID).
+    pub fn add_events(&self, store_id: &str, records: &[Record]) -> Result<(), LakeError> {
+        let failed =
+            |e: &dyn std::fmt::Display| LakeError::Failed(format!("table {store_id}: {e}"));
+        let batches = rows::batches(records).map_err(|e| failed(&e))?;
+        let table = MemTable::try_new(schema::cloudtrail_events(), vec![batches])
+            .map_err(|e| failed(&e))?;
+        self.context
+            .register_table(store_id.to_ascii_lowercase(), Arc::new(table))
+            .map_err(|e| failed(&e))?;
+        Ok(())
+    }
+
+    /// Runs one Lake query.
+    pub async fn query(&self, sql: &str) -> Result<QueryResult, LakeError> {
+        let prepared = statement::prepare(sql)?;
+        let frame = self
+            .context
+            .sql(&prepared.sql)
+            .await
+            .map_err(|e| LakeError::InvalidQueryStatement(plan_message(e)))?;
+        let names: Vec<String> = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let batches = frame
+            .collect()
+            .await
+            .map_err(|e| LakeError::Failed(e.to_string()))?;
+        let labels = match prepared.labels {
+            Some(labels) if labels.len() == names.len() => labels,
+            _ => names,
+        };
+        let rows = render::rows(&batches).map_err(|e| LakeError::Failed(e.to_string()))?;
+        Ok(QueryResult { labels, rows })
+    }
+
+    /// [`Self::query`] for callers without an async runtime of their own.
+    pub fn query_blocking(&self, sql: &str) -> Result<QueryResult, LakeError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| LakeError::Failed(format!("starting the query runtime: {e}")))?;
+        runtime.block_on(self.query(sql))
+    }
+}
+
+/// DataFusion's planning error, without its error-kind prefix.
+fn plan_message(error: DataFusionError) -> String {
+    let text = error.strip_backtrace();
+    ["Error during planning: ", "Schema error: ", "SQL error: "]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix).map(str::to_owned))
+        .unwrap_or(text)
+}

@@ -1,0 +1,407 @@
+//! Investigation queries over the repository's real CloudTrail records (`testdata/datasets`),
+//! each answer computed independently here from the records, not by cairn.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use cairn_lake::{Lake, LakeError};
+use cairn_model::Record;
+use serde_json::Value;
+
+/// The table name of the test's store: an ID as Lake's are, written unquoted in queries.
+const STORE: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+/// Every record of the datasets, as JSON values, in file order.
+fn dataset_values() -> &'static Vec<Value> {
+    static VALUES: OnceLock<Vec<Value>> = OnceLock::new();
+    VALUES.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/datasets");
+        let mut files = Vec::new();
+        collect(&root, &mut files);
+        files.sort();
+        let mut out = Vec::new();
+        for path in files {
+            let raw = std::fs::read(&path).unwrap();
+            let mut bytes = Vec::new();
+            if raw.starts_with(&[0x1f, 0x8b]) {
+                flate2::read::MultiGzDecoder::new(raw.as_slice())
+                    .read_to_end(&mut bytes)
+                    .unwrap();
+            } else {
+                bytes = raw;
+            }
+            let Ok(text) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let documents: Vec<Value> = match serde_json::from_str::<Value>(&text) {
+                Ok(v) => vec![v],
+                Err(_) => text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect(),
+            };
+            for document in documents {
+                match document {
+                    Value::Object(mut o) if o.get("Records").is_some_and(Value::is_array) => {
+                        if let Some(Value::Array(records)) = o.remove("Records") {
+                            out.extend(records);
+                        }
+                    }
+                    Value::Array(items) => out.extend(items),
+                    other => out.push(other),
+                }
+            }
+        }
+        out
+    })
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.to_string_lossy().into_owned();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if !(name.ends_with(".md")
+            || name.ends_with(".index.jsonl")
+            || name.ends_with(".txt"))
+        {
+            out.push(path);
+        }
+    }
+}
+
+/// The events among the values (what cairn stores), with their values.
+fn events() -> &'static Vec<(Record, Value)> {
+    static EVENTS: OnceLock<Vec<(Record, Value)>> = OnceLock::new();
+    EVENTS.get_or_init(|| {
+        dataset_values()
+            .iter()
+            .filter_map(|v| Record::parse(&v.to_string()).ok().map(|r| (r, v.clone())))
+            .collect()
+    })
+}
+
+fn lake() -> &'static Lake {
+    static LAKE: OnceLock<Lake> = OnceLock::new();
+    LAKE.get_or_init(|| {
+        let lake = Lake::new();
+        let records: Vec<Record> = events().iter().map(|(r, _)| r.clone()).collect();
+        lake.add_events(STORE, &records).unwrap();
+        lake
+    })
+}
+
+fn query(sql: &str) -> cairn_lake::QueryResult {
+    lake()
+        .query_blocking(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+fn text(value: &Value, path: &[&str]) -> Option<String> {
+    let mut at = value;
+    for part in path {
+        at = at.get(part)?;
+    }
+    at.as_str().map(str::to_owned)
+}
+
+/// Lake's rendering of an event's time.
+fn lake_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[test]
+fn count_by_event_name() {
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for (record, _) in events() {
+        if let Some(name) = &record.fields.event_name {
+            *counts.entry(name.clone()).or_default() += 1;
+        }
+    }
+    let mut expected: Vec<(String, i64)> = counts.into_iter().collect();
+    expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    expected.truncate(10);
+    let result = query(&format!(
+        "SELECT eventName, count(*) AS events FROM {STORE} WHERE eventName IS NOT NULL \
+         GROUP BY eventName ORDER BY events DESC, eventName LIMIT 10"
+    ));
+    assert_eq!(result.labels, ["eventName", "events"]);
+    let found: Vec<(String, i64)> = result
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                row[0].clone().unwrap(),
+                row[1].as_deref().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn errors_by_principal() {
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, value) in events() {
+        let (Some(_), Some(arn)) = (
+            text(value, &["errorCode"]),
+            text(value, &["userIdentity", "arn"]),
+        ) else {
+            continue;
+        };
+        *counts.entry(arn).or_default() += 1;
+    }
+    let mut expected: Vec<(String, String)> = counts
+        .into_iter()
+        .map(|(arn, n)| (arn, n.to_string()))
+        .collect();
+    expected.sort_by(|a, b| {
+        b.1.parse::<i64>()
+            .unwrap()
+            .cmp(&a.1.parse::<i64>().unwrap())
+            .then(a.0.cmp(&b.0))
+    });
+    expected.truncate(5);
+    assert!(!expected.is_empty());
+    let result = query(&format!(
+        "SELECT userIdentity.arn, count(*) AS errors FROM {STORE} \
+         WHERE errorCode IS NOT NULL AND userIdentity.arn IS NOT NULL \
+         GROUP BY userIdentity.arn ORDER BY errors DESC, 1 LIMIT 5"
+    ));
+    assert_eq!(result.labels, ["arn", "errors"]);
+    let found: Vec<(String, String)> = result
+        .rows
+        .iter()
+        .map(|row| (row[0].clone().unwrap(), row[1].clone().unwrap()))
+        .collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn one_event_by_its_id() {
+    let (record, _) = &events()[events().len() / 2];
+    let result = query(&format!(
+        "SELECT eventName, eventSource, eventTime FROM {STORE} WHERE eventID = '{}'",
+        record.fields.event_id
+    ));
+    assert_eq!(result.labels, ["eventName", "eventSource", "eventTime"]);
+    let matching: Vec<&Record> = events()
+        .iter()
+        .map(|(r, _)| r)
+        .filter(|r| r.fields.event_id == record.fields.event_id && !r.fields.event_id_derived)
+        .collect();
+    assert!(!matching.is_empty());
+    assert_eq!(result.rows.len(), matching.len());
+    assert!(result.rows.contains(&vec![
+        record.fields.event_name.clone(),
+        record.fields.event_source.clone(),
+        Some(lake_time(record.fields.event_time_ms)),
+    ]));
+}
+
+#[test]
+fn one_access_keys_timeline() {
+    let mut per_key: BTreeMap<&str, Vec<(i64, String)>> = BTreeMap::new();
+    for (record, _) in events() {
+        if let (Some(key), Some(name)) = (&record.fields.access_key_id, &record.fields.event_name) {
+            per_key
+                .entry(key)
+                .or_default()
+                .push((record.fields.event_time_ms, name.clone()));
+        }
+    }
+    // The key with the most events that are all at distinct times (a total order).
+    let (key, mut timeline) = per_key
+        .into_iter()
+        .filter(|(_, events)| {
+            let mut times: Vec<i64> = events.iter().map(|e| e.0).collect();
+            times.sort_unstable();
+            times.windows(2).all(|w| w[0] != w[1])
+        })
+        .max_by_key(|(_, events)| events.len())
+        .unwrap();
+    assert!(timeline.len() > 3, "{key}: {timeline:?}");
+    timeline.sort();
+    let result = query(&format!(
+        "SELECT eventTime, eventName FROM {STORE} \
+         WHERE userIdentity.accessKeyId = '{key}' ORDER BY eventTime"
+    ));
+    let expected: Vec<Vec<Option<String>>> = timeline
+        .iter()
+        .map(|(ms, name)| vec![Some(lake_time(*ms)), Some(name.clone())])
+        .collect();
+    assert_eq!(result.rows, expected);
+}
+
+#[test]
+fn hourly_histogram_of_the_busiest_day() {
+    let mut per_day: BTreeMap<i64, BTreeMap<i64, i64>> = BTreeMap::new();
+    for (record, _) in events() {
+        let hour = record.fields.event_time_ms.div_euclid(3_600_000);
+        *per_day
+            .entry(hour.div_euclid(24))
+            .or_default()
+            .entry(hour)
+            .or_default() += 1;
+    }
+    let (day, hours) = per_day
+        .into_iter()
+        .max_by_key(|(_, hours)| hours.values().sum::<i64>())
+        .unwrap();
+    let start = lake_time(day * 86_400_000);
+    let end = lake_time((day + 1) * 86_400_000);
+    let result = query(&format!(
+        "SELECT date_trunc('hour', eventTime) AS hour, count(*) AS events FROM {STORE} \
+         WHERE eventTime >= '{start}' AND eventTime < '{end}' GROUP BY 1 ORDER BY 1"
+    ));
+    let expected: Vec<Vec<Option<String>>> = hours
+        .iter()
+        .map(|(hour, n)| vec![Some(lake_time(hour * 3_600_000)), Some(n.to_string())])
+        .collect();
+    assert_eq!(result.rows, expected);
+}
+
+#[test]
+fn statements_that_are_not_one_select_are_refused_with_what_and_where() {
+    for (sql, says) in [
+        (
+            format!("DELETE FROM {STORE}"),
+            "Only SELECT statements are allowed",
+        ),
+        (
+            format!("SELECT eventName FROM {STORE}; DROP TABLE x"),
+            "Only one statement is allowed",
+        ),
+        (format!("SELECT nosuchcolumn FROM {STORE}"), "nosuchcolumn"),
+        (
+            "SELECT * FROM 11111111-2222-4333-8444-555555555555".to_owned(),
+            "11111111-2222-4333-8444-555555555555",
+        ),
+    ] {
+        match lake().query_blocking(&sql) {
+            Err(LakeError::InvalidQueryStatement(message)) => {
+                assert!(message.contains(says), "{sql}: {message}")
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn times_compare_with_lakes_string_literals() {
+    let mut times: Vec<i64> = events()
+        .iter()
+        .map(|(r, _)| r.fields.event_time_ms)
+        .collect();
+    times.sort_unstable();
+    // A whole second, as Lake's examples write times: '2023-01-22 00:00:00'.
+    let cut = times[times.len() / 2].div_euclid(1000) * 1000;
+    let expected = times.iter().filter(|&&t| t >= cut).count();
+    let literal = &lake_time(cut)[..19];
+    let result = query(&format!(
+        "SELECT count(*) FROM {STORE} WHERE eventTime >= '{literal}'"
+    ));
+    assert_eq!(result.labels, ["_col0"]);
+    assert_eq!(result.rows, [[Some(expected.to_string())]]);
+}
+
+#[test]
+fn a_request_parameter_grouped() {
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for (record, value) in events() {
+        if record.fields.event_source.as_deref() != Some("s3.amazonaws.com") {
+            continue;
+        }
+        if let Some(bucket) = text(value, &["requestParameters", "bucketName"]) {
+            *counts.entry(bucket).or_default() += 1;
+        }
+    }
+    let mut expected: Vec<(String, i64)> = counts.into_iter().collect();
+    expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    expected.truncate(5);
+    assert!(!expected.is_empty());
+    // Trino's element_at: the map's value (DataFusion's own answers a one-element list).
+    let result = query(&format!(
+        "SELECT element_at(requestParameters, 'bucketName') AS bucket, count(*) AS calls \
+         FROM {STORE} WHERE eventSource = 's3.amazonaws.com' \
+         AND element_at(requestParameters, 'bucketName') IS NOT NULL \
+         GROUP BY 1 ORDER BY calls DESC, bucket LIMIT 5"
+    ));
+    let found: Vec<(String, i64)> = result
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                row[0].clone().unwrap(),
+                row[1].as_deref().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn array_elements_by_one_based_and_negative_index() {
+    let with_resources: Vec<&Value> = events()
+        .iter()
+        .map(|(_, v)| v)
+        .filter(|v| {
+            v.get("resources")
+                .and_then(Value::as_array)
+                .is_some_and(|items| !items.is_empty() && items.iter().all(Value::is_object))
+        })
+        .collect();
+    let (first, last): (usize, usize) = (
+        with_resources
+            .iter()
+            .filter(|v| v["resources"][0].get("type").is_some())
+            .count(),
+        with_resources
+            .iter()
+            .filter(|v| {
+                let items = v["resources"].as_array().unwrap();
+                items[items.len() - 1].get("type").is_some()
+            })
+            .count(),
+    );
+    let result = query(&format!(
+        "SELECT count(element_at(resources, 1)), count(element_at(resources, -1)), \
+         count(element_at(resources, 0)), count(element_at(resources, 1000)) FROM {STORE}"
+    ));
+    let expected = with_resources.len().to_string();
+    assert_eq!(
+        result.rows,
+        [[
+            Some(expected.clone()),
+            Some(expected),
+            Some("0".to_owned()),
+            Some("0".to_owned())
+        ]]
+    );
+    assert!(first > 0 && last > 0);
+}
