@@ -6,9 +6,12 @@
 //!
 //! ```json
 //! {"format": 1, "next_segment_id": 3, "wal_floor": 7,
-//!  "segments": [{"id": 1, "rows": 200000, "min_time_ms": 1543444319000, "max_time_ms": 1543530719000}]}
+//!  "segments": [{"id": 1, "rows": 200000, "min_time_ms": 1543444319000, "max_time_ms": 1543530719000,
+//!                "log_files": [5, 7]}]}
 //! ```
 //!
+//! - `log_files` (since this member was added; optional): the log files `[first, end)` whose
+//!   events the segment holds;
 //! - `segments`: the live segments; a segment file not listed here is an unfinished seal and is
 //!   deleted on open;
 //! - `wal_floor`: the first log file whose events are not yet in a segment; older log files are

@@ -241,6 +241,9 @@ impl quick_cache::Weighter<(u64, u32), Arc<Record>> for RecordWeight {
 
 struct State {
     active: Memtable,
+    /// The first log file whose events are in `active` (those of `frozen` are in the files from
+    /// the manifest's floor up to this one).
+    active_from: u64,
     frozen: Option<Arc<Memtable>>,
     segments: Vec<Arc<Segment>>,
     manifest: Manifest,
@@ -377,6 +380,7 @@ impl Store {
             options,
             state: RwLock::new(State {
                 active,
+                active_from: manifest.wal_floor,
                 frozen: None,
                 segments,
                 manifest,
@@ -660,6 +664,55 @@ impl Store {
             None
         };
         Ok(LookupPage { records, next })
+    }
+
+    /// Calls `f` with the JSON text of every stored record that was appended to one of the log
+    /// files `from..to` (`to` `None`: up to now). A stretch of log files is whole segments and
+    /// memtables when its ends are places where [`Self::seal`] moved the log to a new file
+    /// (or the log's current file, when it held no events yet): consumers that need "every
+    /// event appended between two moments" seal at each moment and keep [`Self::log_end`]'s
+    /// file. Segments sealed before cairn recorded their log files are never in a stretch.
+    pub fn for_each_record_in_log_files(
+        &self,
+        from: u64,
+        to: Option<u64>,
+        mut f: impl FnMut(&str),
+    ) -> Result<()> {
+        let within = |first: u64, end: Option<u64>| {
+            from <= first
+                && match (end, to) {
+                    (_, None) => true,
+                    (Some(end), Some(to)) => end <= to,
+                    (None, Some(_)) => false,
+                }
+        };
+        let (segments, memory): (Vec<Arc<Segment>>, Vec<String>) = {
+            let state = self.shared.state.read().map_err(lock_poisoned)?;
+            let segments = state
+                .segments
+                .iter()
+                .filter(|s| s.meta.log_files.is_some_and(|[a, b]| within(a, Some(b))))
+                .cloned()
+                .collect();
+            let frozen = state
+                .frozen
+                .as_deref()
+                .filter(|_| within(state.manifest.wal_floor, Some(state.active_from)));
+            let active = Some(&state.active).filter(|_| within(state.active_from, None));
+            let memory = frozen
+                .into_iter()
+                .chain(active)
+                .flat_map(|m| m.records().iter().map(|r| r.json.clone()))
+                .collect();
+            (segments, memory)
+        };
+        for segment in &segments {
+            for text in segment.fetch_all()? {
+                f(&text);
+            }
+        }
+        memory.iter().for_each(|text| f(text));
+        Ok(())
     }
 
     /// Calls `f` with every stored record's JSON text (segments in order, then the memtable).
@@ -958,6 +1011,7 @@ fn freeze(
         };
         let memtable = Arc::new(std::mem::take(&mut state.active));
         state.frozen = Some(memtable.clone());
+        state.active_from = next_wal.id();
         memtable
     };
     *wal = next_wal;
@@ -1009,7 +1063,8 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<()> {
     let seg_dir = segments_dir(&shared.dir);
     let mut manifest = shared.state.read().map_err(lock_poisoned)?.manifest.clone();
     let id = manifest.next_segment_id;
-    let meta = segment::write(&seg_dir, id, job.memtable.records())?;
+    let mut meta = segment::write(&seg_dir, id, job.memtable.records())?;
+    meta.log_files = Some([manifest.wal_floor, job.wal_floor]);
     let segment = Arc::new(Segment::open(&seg_dir, meta, shared.dictionaries.clone())?);
     manifest.segments.push(meta);
     manifest.next_segment_id = id + 1;

@@ -620,3 +620,72 @@ fn a_store_whose_index_is_version_4_is_reindexed_and_answers_every_lookup() {
     assert_eq!(std::fs::read(&index).unwrap(), rebuilt);
     store.close();
 }
+
+/// The eventIDs of the records appended to log files `from..to`, sorted.
+fn ids_in_log_files(store: &Store, from: u64, to: Option<u64>) -> Vec<String> {
+    let mut ids = Vec::new();
+    store
+        .for_each_record_in_log_files(from, to, |text| {
+            ids.push(Record::parse(text).unwrap().fields.event_id)
+        })
+        .unwrap();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_stretch_of_log_files_holds_exactly_the_events_appended_between_two_seals() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |n: u32| format!("2024-01-01T00:00:{n:02}Z");
+    let append = |store: &Store, ids: &[&str]| {
+        let records = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| record(id, &at(i as u32), "GetObject", ""))
+            .collect();
+        store.append(records).unwrap();
+    };
+    let ids = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (from, to) = {
+        let store = Store::open(dir.path(), small_options()).unwrap();
+        append(&store, &["a1", "a2"]);
+        store.seal().unwrap();
+        let from = store.log_end().unwrap().file;
+        append(&store, &["b1", "b2"]);
+        store.seal().unwrap();
+        append(&store, &["c1"]);
+        // Open at the end: the sealed segment and the memtable.
+        assert_eq!(
+            ids_in_log_files(&store, from, None),
+            ids(&["b1", "b2", "c1"])
+        );
+        store.seal().unwrap();
+        let to = store.log_end().unwrap().file;
+        append(&store, &["d1"]);
+        assert_eq!(
+            ids_in_log_files(&store, from, Some(to)),
+            ids(&["b1", "b2", "c1"])
+        );
+        assert_eq!(ids_in_log_files(&store, to, None), ids(&["d1"]));
+        // Sealing with nothing new keeps the current file: a stretch from it starts empty.
+        let store2_from = {
+            store.seal().unwrap();
+            store.log_end().unwrap().file
+        };
+        assert_eq!(
+            ids_in_log_files(&store, store2_from, None),
+            Vec::<String>::new()
+        );
+        store.close();
+        (from, to)
+    };
+    // After a restart (d1 replayed from the log into memory), the same answers.
+    let store = Store::open(dir.path(), small_options()).unwrap();
+    assert_eq!(
+        ids_in_log_files(&store, from, Some(to)),
+        ids(&["b1", "b2", "c1"])
+    );
+    assert_eq!(ids_in_log_files(&store, to, None), ids(&["d1"]));
+    assert_eq!(ids_in_log_files(&store, 0, None).len(), 6);
+    store.close();
+}

@@ -132,6 +132,10 @@ pub struct SegmentMeta {
     pub rows: u64,
     pub min_time_ms: i64,
     pub max_time_ms: i64,
+    /// The log files its events were appended to, `[first, end)`; absent in segments sealed
+    /// before cairn recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_files: Option<[u64; 2]>,
 }
 
 pub(crate) fn parquet_path(dir: &Path, id: u64) -> PathBuf {
@@ -167,6 +171,7 @@ pub(crate) fn write(dir: &Path, id: u64, records: &[Arc<Record>]) -> Result<Segm
         rows: rows.len() as u64,
         min_time_ms,
         max_time_ms,
+        log_files: None,
     };
 
     let parquet_final = parquet_path(dir, id);
