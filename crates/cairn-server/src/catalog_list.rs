@@ -79,6 +79,13 @@ pub struct ListEdit<'a, T> {
     pub items: MutexGuard<'a, Vec<T>>,
 }
 
+impl<T> ListEdit<'_, T> {
+    /// The store the list is kept in.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.list.store
+    }
+}
+
 impl<T: Serialize> ListEdit<'_, T> {
     /// Makes the current list durable; call before answering a change.
     pub fn save(&self) -> Result<(), ApiError> {

@@ -20,18 +20,31 @@
 //! current quota page counts them. cairn has no KMS and no Organizations: a store naming a KMS
 //! key or asking to be an organization store is refused, as trails refuse them.
 //!
+//! # What a store holds
+//!
+//! Every event stored while it is ingesting (captured calls, cairn's own API calls, imports:
+//! anything appended) that its selectors take, of its account and (unless multi-region) its
+//! home region, while the event's `eventTime` is within its retention period. cairn keeps no
+//! copy and no per-event mark: a store keeps its [`IngestionWindow`]s, the stretches of the
+//! event log it ingested, each with the selectors and region scope then in force. Every change
+//! that opens or closes a window (create, start, stop, delete, restore, new selectors) first
+//! seals the log ([`cairn_store::Store::seal`]), so that a window's ends are log file
+//! boundaries and its events are whole segments and memtables
+//! ([`cairn_store::Store::for_each_record_in_log_files`]); [`events`] reads them.
+//!
 //! The catalog document: `{"version": 1, "event_data_stores": [EventDataStore...]}`, the
 //! members of [`EventDataStore`] in snake case.
 
 use std::sync::Arc;
 
+use cairn_model::Record;
 use cairn_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::catalog_list::{CatalogList, ListDocument, ListEdit};
 use crate::error::{ApiError, ErrorCode};
-use crate::selectors::AdvancedEventSelector;
+use crate::selectors::{AdvancedEventSelector, EventView, Selectors};
 use crate::trails::{Scope, Tag};
 
 const DOCUMENT: ListDocument = ListDocument {
@@ -104,6 +117,18 @@ pub struct EventDataStore {
     pub updated: f64,
     /// When DeleteEventDataStore was called: it is PENDING_DELETION since then.
     pub deleted: Option<f64>,
+    /// The stretches of the log it ingested, oldest first; the last is open while it ingests.
+    #[serde(default)]
+    pub windows: Vec<IngestionWindow>,
+}
+
+/// Log files `from..to` (`to` `None`: still ingesting), and what the store took from them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestionWindow {
+    pub from: u64,
+    pub to: Option<u64>,
+    pub selectors: Vec<AdvancedEventSelector>,
+    pub multi_region: bool,
 }
 
 impl EventDataStore {
@@ -120,6 +145,28 @@ impl EventDataStore {
             (Some(_), _) => "PENDING_DELETION",
             (None, true) => "ENABLED",
             (None, false) => "STOPPED_INGESTION",
+        }
+    }
+
+    /// Whether it takes new events now: ingesting and not pending deletion.
+    pub fn takes_events(&self) -> bool {
+        self.ingesting && self.deleted.is_none()
+    }
+
+    /// Opens a window at log file `at` with the settings now in force.
+    pub fn open_window(&mut self, at: u64) {
+        self.windows.push(IngestionWindow {
+            from: at,
+            to: None,
+            selectors: self.advanced_event_selectors.clone(),
+            multi_region: self.multi_region_enabled,
+        });
+    }
+
+    /// Closes the open window at log file `at`.
+    pub fn close_window(&mut self, at: u64) {
+        if let Some(window) = self.windows.last_mut().filter(|w| w.to.is_none()) {
+            window.to = Some(at);
         }
     }
 
@@ -201,6 +248,14 @@ impl Edit<'_> {
         self.0.save()
     }
 
+    /// Seals the event log and answers the log file that events appended from now on go to:
+    /// where a window opens or closes.
+    pub fn cut_log(&self) -> Result<u64, ApiError> {
+        let store = self.0.store();
+        store.seal().map_err(ApiError::internal)?;
+        Ok(store.log_end().map_err(ApiError::internal)?.file)
+    }
+
     /// The stores of `scope`'s account in its region, in creation order.
     pub fn in_scope<'s>(&'s self, scope: &'s Scope) -> impl Iterator<Item = &'s EventDataStore> {
         self.0
@@ -262,6 +317,41 @@ impl Edit<'_> {
         }
         Ok(())
     }
+}
+
+/// The events `eds` holds at `now` (seconds since the epoch), in the order of its windows
+/// (see the module docs).
+pub fn events(store: &Store, eds: &EventDataStore, now: f64) -> Result<Vec<Record>, ApiError> {
+    let oldest_ms = (now * 1000.0) as i64 - i64::from(eds.retention_period) * 86_400_000;
+    let mut out = Vec::new();
+    for window in &eds.windows {
+        let selectors = Selectors::Advanced(window.selectors.clone());
+        let mut failure = None;
+        store
+            .for_each_record_in_log_files(window.from, window.to, |text| {
+                let record = match Record::parse(text) {
+                    Ok(record) => record,
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        return;
+                    }
+                };
+                let f = &record.fields;
+                let takes = f.account_id.as_deref() == Some(eds.account_id.as_str())
+                    && (window.multi_region
+                        || f.aws_region.as_deref() == Some(eds.home_region.as_str()))
+                    && f.event_time_ms >= oldest_ms
+                    && selectors.matches(&EventView::of(&record));
+                if takes {
+                    out.push(record);
+                }
+            })
+            .map_err(ApiError::internal)?;
+        if let Some(e) = failure {
+            return Err(ApiError::internal(format!("a stored record: {e}")));
+        }
+    }
+    Ok(out)
 }
 
 /// How a request names a store: the id, from an ARN or alone.
@@ -450,6 +540,7 @@ mod tests {
             created: 0.0,
             updated: 0.0,
             deleted,
+            windows: Vec::new(),
         };
         let day = 86_400.0;
         {
@@ -475,6 +566,118 @@ mod tests {
             edit.find(&scope, "deleted").err().map(|e| e.code),
             Some(ErrorCode::EventDataStoreNotFound)
         );
+    }
+
+    #[test]
+    fn a_store_holds_what_its_windows_and_selectors_take_within_retention() {
+        use crate::actions::event_data_stores as ops;
+        let dir = tempfile::tempdir().unwrap();
+        let cairn = Arc::new(Store::open(dir.path(), Default::default()).unwrap());
+        let stores = EventDataStores::load(cairn.clone()).unwrap();
+        let scope = Scope {
+            account_id: "111111111111".into(),
+            region: "us-east-1".into(),
+        };
+        let now = cairn_model::time::now_ms() as f64 / 1000.0;
+        let today = cairn_model::time::format_event_time(cairn_model::time::now_ms() - 3_600_000);
+        let append = |id: &str, account: &str, region: &str, category: &str, time: &str| {
+            let json = format!(
+                r#"{{"eventVersion":"1.09","eventTime":"{time}","eventID":"{id}","eventName":"GetObject","eventSource":"s3.amazonaws.com","awsRegion":"{region}","recipientAccountId":"{account}","eventCategory":"{category}"}}"#
+            );
+            cairn.append(vec![Record::parse(&json).unwrap()]).unwrap();
+        };
+        let held = |stores: &EventDataStores| {
+            let edit = stores.edit(now).unwrap();
+            let eds = &edit.stores()[0];
+            let mut ids: Vec<String> = events(&cairn, eds, now)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.fields.event_id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        append(
+            "a-before",
+            "111111111111",
+            "us-east-1",
+            "Management",
+            &today,
+        );
+        fn request<T: serde::de::DeserializeOwned>(json: &str) -> T {
+            serde_json::from_str(json).unwrap()
+        }
+        let made = ops::create(&stores, &scope, request(r#"{"Name":"lake"}"#), now).unwrap();
+        let arn = made["EventDataStoreArn"].as_str().unwrap().to_owned();
+        append("b-taken", "111111111111", "us-east-1", "Management", &today);
+        append(
+            "c-other-account",
+            "222222222222",
+            "us-east-1",
+            "Management",
+            &today,
+        );
+        append("d-data-event", "111111111111", "us-east-1", "Data", &today);
+        append(
+            "e-other-region",
+            "111111111111",
+            "eu-west-1",
+            "Management",
+            &today,
+        );
+        append(
+            "h-too-old",
+            "111111111111",
+            "us-east-1",
+            "Management",
+            "2001-01-01T00:00:00Z",
+        );
+        assert_eq!(held(&stores), ["b-taken", "e-other-region"]);
+        let store_request =
+            || -> ops::StoreRequest { request(&format!(r#"{{"EventDataStore":"{arn}"}}"#)) };
+        ops::ingestion(&stores, &scope, store_request(), false, now).unwrap();
+        append(
+            "f-while-stopped",
+            "111111111111",
+            "us-east-1",
+            "Management",
+            &today,
+        );
+        ops::ingestion(&stores, &scope, store_request(), true, now).unwrap();
+        append(
+            "g-after-restart",
+            "111111111111",
+            "us-east-1",
+            "Management",
+            &today,
+        );
+        assert_eq!(
+            held(&stores),
+            ["b-taken", "e-other-region", "g-after-restart"]
+        );
+        // Single-region from now on: a new window with the new scope.
+        ops::update(
+            &stores,
+            &scope,
+            request(&format!(
+                r#"{{"EventDataStore":"{arn}","MultiRegionEnabled":false}}"#
+            )),
+            now,
+        )
+        .unwrap();
+        append(
+            "i-other-region-later",
+            "111111111111",
+            "eu-west-1",
+            "Management",
+            &today,
+        );
+        assert_eq!(
+            held(&stores),
+            ["b-taken", "e-other-region", "g-after-restart"]
+        );
+        drop(stores);
+        Arc::try_unwrap(cairn).unwrap().close();
     }
 
     #[test]

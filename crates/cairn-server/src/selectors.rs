@@ -134,6 +134,38 @@ pub struct EventView<'a> {
     pub json: &'a str,
 }
 
+impl<'a> EventView<'a> {
+    /// What selectors look at in `record`. Without `eventCategory` (records older than 1.07),
+    /// the category is the one event history files it under.
+    pub fn of(record: &'a cairn_model::Record) -> EventView<'a> {
+        let fields = &record.fields;
+        let category = fields
+            .event_category
+            .as_deref()
+            .unwrap_or(match fields.history {
+                cairn_model::HistoryCategory::Management => "Management",
+                cairn_model::HistoryCategory::Insight => "Insight",
+                cairn_model::HistoryCategory::NotInHistory => "Data",
+            });
+        EventView {
+            category,
+            read_only: fields.read_only,
+            event_source: fields.event_source.as_deref(),
+            event_name: fields.event_name.as_deref(),
+            event_type: fields.event_type.as_deref(),
+            error_code: fields.error_code.as_deref(),
+            user_identity_arn: fields.user_identity_arn.as_deref(),
+            // Only data events' resources are selected on: those the record names.
+            resources: fields
+                .resources
+                .iter()
+                .map(|r| (r.resource_type.as_deref(), r.resource_name.as_deref()))
+                .collect(),
+            json: &record.json,
+        }
+    }
+}
+
 impl Selectors {
     /// The selectors of a trail that never had any: every management event.
     pub fn default_for_trail() -> Selectors {

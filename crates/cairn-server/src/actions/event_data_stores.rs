@@ -94,7 +94,7 @@ pub fn create(
             ),
         ));
     }
-    let store = EventDataStore {
+    let mut store = EventDataStore {
         id: new_id(),
         name: request.name,
         account_id: scope.account_id.clone(),
@@ -109,7 +109,11 @@ pub fn create(
         created: now,
         updated: now,
         deleted: None,
+        windows: Vec::new(),
     };
+    if store.takes_events() {
+        store.open_window(edit.cut_log()?);
+    }
     // AWS answers with CREATED, the short-lived status before ENABLED.
     let mut out = store.description("CREATED");
     out["TagsList"] = json!(store.tags);
@@ -235,11 +239,25 @@ pub fn update(
         retention_period.unwrap_or(i64::from(store.retention_period)),
         store.billing_mode,
     )?;
+    let takes_before = (
+        store.advanced_event_selectors.clone(),
+        store.multi_region_enabled,
+    );
     if advanced_event_selectors.is_some() {
         store.advanced_event_selectors = Selectors::for_event_data_store(advanced_event_selectors)?;
     }
     if let Some(multi_region) = multi_region_enabled {
         store.multi_region_enabled = multi_region;
+    }
+    // New selectors or region scope apply to the events from now on: a new window.
+    let takes_now = (
+        store.advanced_event_selectors.clone(),
+        store.multi_region_enabled,
+    );
+    if store.takes_events() && takes_now != takes_before {
+        let at = edit.cut_log()?;
+        store.close_window(at);
+        store.open_window(at);
     }
     if let Some(protected) = termination_protection_enabled {
         store.termination_protection_enabled = protected;
@@ -259,6 +277,11 @@ pub fn delete(
 ) -> Result<Value, ApiError> {
     let mut edit = stores.edit(now)?;
     let at = edit.find_active(scope, &request.event_data_store)?;
+    let cut = if edit.stores()[at].takes_events() {
+        Some(edit.cut_log()?)
+    } else {
+        None
+    };
     let store = &mut edit.stores_mut()[at];
     if store.termination_protection_enabled {
         return Err(ApiError::new(
@@ -269,6 +292,9 @@ pub fn delete(
                 store.arn()
             ),
         ));
+    }
+    if let Some(cut) = cut {
+        store.close_window(cut);
     }
     store.deleted = Some(now);
     store.updated = now;
@@ -284,7 +310,7 @@ pub fn restore(
 ) -> Result<Value, ApiError> {
     let mut edit = stores.edit(now)?;
     let at = edit.find(scope, &request.event_data_store)?;
-    let store = &mut edit.stores_mut()[at];
+    let store = &edit.stores()[at];
     if store.deleted.is_none() {
         return Err(status_error(
             store,
@@ -292,8 +318,17 @@ pub fn restore(
             "PENDING_DELETION",
         ));
     }
+    let cut = if store.ingesting {
+        Some(edit.cut_log()?)
+    } else {
+        None
+    };
+    let store = &mut edit.stores_mut()[at];
     store.deleted = None;
     store.updated = now;
+    if let Some(cut) = cut {
+        store.open_window(cut);
+    }
     let out = store.description(store.status());
     edit.save()?;
     Ok(out)
@@ -309,7 +344,7 @@ pub fn ingestion(
 ) -> Result<Value, ApiError> {
     let mut edit = stores.edit(now)?;
     let at = edit.find(scope, &request.event_data_store)?;
-    let store = &mut edit.stores_mut()[at];
+    let store = &edit.stores()[at];
     let operation = if start {
         "StartEventDataStoreIngestion"
     } else {
@@ -337,6 +372,13 @@ pub fn ingestion(
     };
     if store.status() != needed {
         return Err(status_error(store, operation, needed));
+    }
+    let cut = edit.cut_log()?;
+    let store = &mut edit.stores_mut()[at];
+    if start {
+        store.open_window(cut);
+    } else {
+        store.close_window(cut);
     }
     store.ingesting = start;
     store.updated = now;

@@ -510,31 +510,7 @@ pub fn trail_takes(trail: &Trail, selectors: &Selectors, record: &Record) -> boo
     {
         return false;
     }
-    let category = fields
-        .event_category
-        .as_deref()
-        .unwrap_or(match fields.history {
-            cairn_model::HistoryCategory::Management => "Management",
-            cairn_model::HistoryCategory::Insight => "Insight",
-            cairn_model::HistoryCategory::NotInHistory => "Data",
-        });
-    let view = EventView {
-        category,
-        read_only: fields.read_only,
-        event_source: source,
-        event_name: fields.event_name.as_deref(),
-        event_type: fields.event_type.as_deref(),
-        error_code: fields.error_code.as_deref(),
-        user_identity_arn: fields.user_identity_arn.as_deref(),
-        // For data events (the only ones selectors read resources of), the record's own.
-        resources: fields
-            .resources
-            .iter()
-            .map(|r| (r.resource_type.as_deref(), r.resource_name.as_deref()))
-            .collect(),
-        json: &record.json,
-    };
-    selectors.matches(&view)
+    selectors.matches(&EventView::of(record))
 }
 
 /// The log files of one batch: the events `trail` takes, by region, at most
