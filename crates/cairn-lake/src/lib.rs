@@ -83,7 +83,11 @@ impl Lake {
 
     /// Runs one Lake query.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, LakeError> {
-        let prepared = statement::prepare(sql)?;
+        self.run(statement::prepare(sql)?).await
+    }
+
+    /// Runs a prepared query (its tables added first).
+    pub async fn run(&self, prepared: statement::Prepared) -> Result<QueryResult, LakeError> {
         let frame = self
             .context
             .sql(&prepared.sql)
@@ -109,10 +113,15 @@ impl Lake {
 
     /// [`Self::query`] for callers without an async runtime of their own.
     pub fn query_blocking(&self, sql: &str) -> Result<QueryResult, LakeError> {
+        self.run_blocking(statement::prepare(sql)?)
+    }
+
+    /// [`Self::run`] for callers without an async runtime of their own.
+    pub fn run_blocking(&self, prepared: statement::Prepared) -> Result<QueryResult, LakeError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| LakeError::Failed(format!("starting the query runtime: {e}")))?;
-        runtime.block_on(self.query(sql))
+        runtime.block_on(self.run(prepared))
     }
 }
 

@@ -19,17 +19,19 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::LakeError;
 
-/// A statement ready to plan: its text with table names quoted, and Lake's column labels when
-/// the query's outer SELECT names them one by one.
+/// A statement ready to plan: its text with table names quoted, the store IDs it names (lower
+/// case, in order, once each), and Lake's column labels when the query's outer SELECT names
+/// them one by one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
     pub sql: String,
+    pub store_ids: Vec<String>,
     pub labels: Option<Vec<String>>,
 }
 
 /// Checks and prepares a query statement.
 pub fn prepare(sql: &str) -> Result<Prepared, LakeError> {
-    let quoted = quote_table_ids(sql);
+    let (quoted, store_ids) = quote_table_ids(sql);
     let statements = Parser::parse_sql(&GenericDialect {}, &quoted).map_err(|e| {
         LakeError::InvalidQueryStatement(format!("The query is not valid SQL: {e}"))
     })?;
@@ -71,6 +73,7 @@ pub fn prepare(sql: &str) -> Result<Prepared, LakeError> {
     };
     Ok(Prepared {
         sql: quoted,
+        store_ids,
         labels,
     })
 }
@@ -97,9 +100,11 @@ fn first_words(text: &str) -> String {
 }
 
 /// The statement with every bare UUID (8-4-4-4-12 hex digits) quoted as an identifier, in
-/// lower case; string literals, quoted identifiers and comments are left as they are.
-pub fn quote_table_ids(sql: &str) -> String {
+/// lower case, and those UUIDs; string literals, quoted identifiers and comments are left as
+/// they are.
+pub fn quote_table_ids(sql: &str) -> (String, Vec<String>) {
     let bytes = sql.as_bytes();
+    let mut ids: Vec<String> = Vec::new();
     let mut out = String::with_capacity(sql.len() + 8);
     let mut i = 0;
     while i < bytes.len() {
@@ -119,9 +124,13 @@ pub fn quote_table_ids(sql: &str) -> String {
         }
         let starts_word = i == 0 || !is_word_byte(bytes[i - 1]);
         if starts_word && let Some(len) = uuid_len(rest) {
+            let id = rest[..len].to_ascii_lowercase();
             out.push('"');
-            out.push_str(&rest[..len].to_ascii_lowercase());
+            out.push_str(&id);
             out.push('"');
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
             i += len;
             continue;
         }
@@ -129,7 +138,7 @@ pub fn quote_table_ids(sql: &str) -> String {
         out.push(ch);
         i += ch.len_utf8();
     }
-    out
+    (out, ids)
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -179,20 +188,20 @@ mod tests {
     fn bare_store_ids_are_quoted_and_nothing_else() {
         let sql =
             format!("SELECT eventName FROM {ID} WHERE eventID = '{ID}' -- {ID}\nAND x = \"{ID}\"");
+        let (quoted, ids) = quote_table_ids(&sql);
         assert_eq!(
-            quote_table_ids(&sql),
+            quoted,
             format!(
                 "SELECT eventName FROM \"0123abcd-ef01-4abc-8def-0123456789ab\" WHERE eventID = \
                  '{ID}' -- {ID}\nAND x = \"{ID}\""
             )
         );
+        assert_eq!(ids, ["0123abcd-ef01-4abc-8def-0123456789ab"]);
         // Part of a longer word: not a table name.
         let longer = format!("SELECT x{ID} FROM t");
-        assert_eq!(quote_table_ids(&longer), longer);
-        assert_eq!(
-            quote_table_ids("SELECT 'it''s', 1-2"),
-            "SELECT 'it''s', 1-2"
-        );
+        assert_eq!(quote_table_ids(&longer), (longer, Vec::new()));
+        let literal = "SELECT 'it''s', 1-2";
+        assert_eq!(quote_table_ids(literal).0, literal);
     }
 
     #[test]

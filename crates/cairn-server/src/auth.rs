@@ -455,6 +455,7 @@ mod tests {
             principals: HashMap::from([(principal.access_key_id.clone(), principal)]),
             delivery: Default::default(),
             capture: Default::default(),
+            lake: Default::default(),
         }
     }
 

@@ -45,6 +45,10 @@
 //! max_body_bytes = 67108864              # bodies read whole up to this size (64 MiB)
 //! [capture.upstreams]                    # by SigV4 signing name, before `upstream`
 //! s3 = "http://127.0.0.1:9000"
+//!
+//! # CloudTrail Lake (optional).
+//! [lake]
+//! query_timeout_secs = 3600              # a query running longer is TIMED_OUT
 //! ```
 //!
 //! - `admin` may call every operation; `read-only` only reading ones (`Lookup*`, `Get*`,
@@ -99,6 +103,22 @@ struct RawConfig {
     delivery: DeliveryConfig,
     #[serde(default)]
     capture: CaptureConfig,
+    #[serde(default)]
+    lake: LakeConfig,
+}
+
+/// The `[lake]` table: CloudTrail Lake queries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// A query that runs longer is TIMED_OUT; default one hour, as AWS's.
+    pub query_timeout_secs: Option<u64>,
+}
+
+impl LakeConfig {
+    pub fn query_timeout_secs(&self) -> f64 {
+        self.query_timeout_secs.unwrap_or(3600) as f64
+    }
 }
 
 /// The `[capture]` table: the services whose calls cairn forwards and records.
@@ -229,6 +249,7 @@ pub struct Config {
     pub principals: HashMap<String, Principal>,
     pub delivery: DeliveryConfig,
     pub capture: CaptureConfig,
+    pub lake: LakeConfig,
 }
 
 impl Config {
@@ -329,6 +350,7 @@ impl Config {
             principals,
             delivery: raw.delivery,
             capture: raw.capture,
+            lake: raw.lake,
         })
     }
 
@@ -448,6 +470,7 @@ pub fn bootstrap(
         principals: HashMap::from([(principal.access_key_id.clone(), principal.clone())]),
         delivery: DeliveryConfig::default(),
         capture: CaptureConfig::default(),
+        lake: LakeConfig::default(),
     };
     Ok((config, generated.then_some(principal)))
 }

@@ -62,6 +62,13 @@ pub enum ErrorCode {
     InactiveEventDataStore,
     InvalidEventDataStoreCategory,
     InvalidEventDataStoreStatus,
+    // Queries.
+    InvalidQueryStatement,
+    QueryIdNotFound,
+    InactiveQuery,
+    MaxConcurrentQueries,
+    InvalidDateRange,
+    InvalidQueryStatus,
     // Not the caller's fault.
     InternalFailure,
 }
@@ -109,6 +116,12 @@ impl ErrorCode {
             ErrorCode::InactiveEventDataStore => "InactiveEventDataStoreException",
             ErrorCode::InvalidEventDataStoreCategory => "InvalidEventDataStoreCategoryException",
             ErrorCode::InvalidEventDataStoreStatus => "InvalidEventDataStoreStatusException",
+            ErrorCode::InvalidQueryStatement => "InvalidQueryStatementException",
+            ErrorCode::QueryIdNotFound => "QueryIdNotFoundException",
+            ErrorCode::InactiveQuery => "InactiveQueryException",
+            ErrorCode::MaxConcurrentQueries => "MaxConcurrentQueriesException",
+            ErrorCode::InvalidDateRange => "InvalidDateRangeException",
+            ErrorCode::InvalidQueryStatus => "InvalidQueryStatusException",
             ErrorCode::InternalFailure => "InternalFailure",
         }
     }

@@ -217,6 +217,11 @@ impl EventDataStores {
         })
     }
 
+    /// The store of events the stores read.
+    pub fn store(&self) -> &Store {
+        self.list.store()
+    }
+
     /// The stores, locked, with those deleted more than 7 days before `now` gone for good.
     pub fn edit(&self, now: f64) -> Result<Edit<'_>, ApiError> {
         let mut edit = Edit(self.list.edit()?);

@@ -13,6 +13,7 @@
 //! - [`trails`]: trails, their rules and their catalog document;
 //! - [`event_data_stores`]: CloudTrail Lake's event data stores, their rules and catalog
 //!   document ([`catalog_list`]: a list kept in one catalog document);
+//! - [`queries`]: Lake queries, their life and results (SQL by `cairn-lake`);
 //! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
 //! - [`delivery`]: trail log files and digests to a local folder or S3, exactly once;
 //! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys).
@@ -27,6 +28,7 @@ pub mod delivery;
 pub mod error;
 pub mod event_data_stores;
 pub mod metrics;
+pub mod queries;
 pub mod selectors;
 pub mod server;
 pub mod signing_keys;

@@ -32,7 +32,7 @@ use serde_json::Value;
 use crate::actions::{
     Operation, create_trail, delete_trail, describe_trails, event_data_stores, event_selectors,
     get_trail, get_trail_status, list_public_keys, list_trails, lookup_events, parse_request,
-    start_logging, tags, update_trail,
+    queries, start_logging, tags, update_trail,
 };
 use crate::audit::{self, ApiCall, AuditSender, Caller, principal_arn};
 use crate::auth::{IncomingRequest, authenticate};
@@ -42,6 +42,7 @@ use crate::delivery::{Deliverer, DeliverySettings, StatusBoard, Target};
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::EventDataStores;
 use crate::metrics::Metrics;
+use crate::queries::Queries;
 use crate::signing_keys::SigningKeys;
 use crate::trails::{Scope, Trails};
 
@@ -60,6 +61,7 @@ struct AppState {
     metrics: Arc<Metrics>,
     trails: Arc<Trails>,
     event_data_stores: Arc<EventDataStores>,
+    queries: Arc<Queries>,
     keys: Arc<SigningKeys>,
     target: Target,
     delivery_status: StatusBoard,
@@ -79,6 +81,11 @@ pub async fn run(
     let trails = Arc::new(Trails::load(store.clone()).map_err(std::io::Error::other)?);
     let event_data_stores =
         Arc::new(EventDataStores::load(store.clone()).map_err(std::io::Error::other)?);
+    let started = cairn_model::time::now_ms() as f64 / 1000.0;
+    let queries = Arc::new(
+        Queries::load(store.clone(), config.lake.query_timeout_secs(), started)
+            .map_err(std::io::Error::other)?,
+    );
     let keys = Arc::new(SigningKeys::load(store.clone()).map_err(std::io::Error::other)?);
     let metrics = Arc::new(Metrics::default());
     let (audit, audit_task) = audit::start(store.clone(), metrics.clone());
@@ -103,6 +110,7 @@ pub async fn run(
         metrics,
         trails,
         event_data_stores,
+        queries,
         keys,
         target: delivery.target,
         delivery_status,
@@ -315,7 +323,10 @@ pub(crate) fn aws_json_response(status: StatusCode, body: String, request_id: &s
 fn permitted(permissions: Permissions, op: Operation) -> bool {
     match permissions {
         Permissions::Admin => true,
-        Permissions::ReadOnly => op.read_only(),
+        // Reading principals may also run Lake queries (and cancel them): a query only reads.
+        Permissions::ReadOnly => {
+            op.read_only() || matches!(op, Operation::StartQuery | Operation::CancelQuery)
+        }
         // Ingest principals only send events (`PutAuditEvents`, a separate endpoint).
         Permissions::Ingest => false,
     }
@@ -400,6 +411,13 @@ async fn dispatch(
         Operation::RestoreEventDataStore => {
             store_work(state, op, body, scope, now_secs, event_data_stores::restore)?
         }
+        Operation::StartQuery => lake_work(state, op, body, scope, now_secs, queries::start)?,
+        Operation::DescribeQuery => lake_work(state, op, body, scope, now_secs, queries::describe)?,
+        Operation::GetQueryResults => {
+            lake_work(state, op, body, scope, now_secs, queries::results)?
+        }
+        Operation::ListQueries => lake_work(state, op, body, scope, now_secs, queries::list)?,
+        Operation::CancelQuery => lake_work(state, op, body, scope, now_secs, queries::cancel)?,
         Operation::StartEventDataStoreIngestion | Operation::StopEventDataStoreIngestion => {
             let start = op == Operation::StartEventDataStoreIngestion;
             store_work(
@@ -449,6 +467,27 @@ fn store_work<R: DeserializeOwned + Send + 'static>(
     let request = parse_request(op, body)?;
     let stores = state.event_data_stores.clone();
     Ok(Box::new(move || handle(&stores, &scope, request, now)))
+}
+
+/// A query operation's work: the request is read now, `handle` runs later.
+fn lake_work<R: DeserializeOwned + Send + 'static>(
+    state: &Arc<AppState>,
+    op: Operation,
+    body: &[u8],
+    scope: Scope,
+    now: f64,
+    handle: impl FnOnce(&queries::Lakes, &Scope, R) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Work, ApiError> {
+    let request = parse_request(op, body)?;
+    let (queries, stores) = (state.queries.clone(), state.event_data_stores.clone());
+    Ok(Box::new(move || {
+        let lakes = queries::Lakes {
+            queries: &queries,
+            stores: &stores,
+            now,
+        };
+        handle(&lakes, &scope, request)
+    }))
 }
 
 /// A tag operation's work: on trails or event data stores, as the ARN says.

@@ -48,6 +48,16 @@ fn document_path(data_dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(catalog_dir(data_dir).join(name))
 }
 
+/// Removes the document `name`; removing one that is not there is not an error.
+pub(crate) fn remove(data_dir: &Path, name: &str) -> Result<()> {
+    let path = document_path(data_dir, name)?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => sync_dir(&catalog_dir(data_dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).context(|| format!("removing {}", path.display())),
+    }
+}
+
 /// The document `name`, if there is one.
 pub(crate) fn read(data_dir: &Path, name: &str) -> Result<Option<Vec<u8>>> {
     let path = document_path(data_dir, name)?;

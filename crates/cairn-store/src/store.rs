@@ -427,6 +427,11 @@ impl Store {
         catalog::read(&self.shared.dir, name)
     }
 
+    /// Removes the catalog document `name`, if there is one, durably.
+    pub fn remove_document(&self, name: &str) -> Result<()> {
+        catalog::remove(&self.shared.dir, name)
+    }
+
     /// Replaces the catalog document `name` atomically and durably.
     pub fn write_document(&self, name: &str, bytes: &[u8], visibility: Visibility) -> Result<()> {
         catalog::write(&self.shared.dir, name, bytes, visibility)

@@ -15,6 +15,7 @@ pub mod get_trail_status;
 pub mod list_public_keys;
 pub mod list_trails;
 pub mod lookup_events;
+pub mod queries;
 pub mod start_logging;
 pub mod tags;
 pub mod update_trail;

@@ -87,6 +87,7 @@ pub fn run_api_benchmark(
         ]),
         delivery: Default::default(),
         capture: Default::default(),
+        lake: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

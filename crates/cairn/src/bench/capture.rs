@@ -90,6 +90,7 @@ pub fn run_capture_benchmark(bench: &CaptureBench) -> Result<String> {
             durability,
             ..CaptureConfig::default()
         },
+        lake: Default::default(),
     };
     let server = InProcessServer::start(&runtime, store.clone(), config)?;
     let pairs = run_pairs(bench, &upstream, &server.endpoint)?;

@@ -1,0 +1,436 @@
+//! The Lake query operations (spec §7.3): StartQuery, DescribeQuery, GetQueryResults,
+//! ListQueries and CancelQuery. The life of a query is in [`crate::queries`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use cairn_lake::statement::Prepared;
+use cairn_lake::{Lake, LakeError};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::event_data_stores::{EventDataStores, events};
+use crate::queries::{MAX_CONCURRENT, Queries, Query, QueryStatus, Results, find, query_not_found};
+use crate::trails::Scope;
+
+/// AWS's limits.
+const MAX_STATEMENT_CHARS: usize = 10_000;
+const MAX_RESULTS_PAGE: i64 = 1000;
+/// A GetQueryResults or ListQueries token: this prefix and the position of the next item.
+const TOKEN_PREFIX: &str = "next:";
+
+/// What the query operations work on.
+pub struct Lakes<'a> {
+    pub queries: &'a Arc<Queries>,
+    pub stores: &'a Arc<EventDataStores>,
+    /// The request's time, seconds since the epoch.
+    pub now: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartRequest {
+    pub query_statement: Option<String>,
+    pub delivery_s3_uri: Option<String>,
+    pub query_alias: Option<String>,
+    pub event_data_store_owner_account_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryIdRequest {
+    pub query_id: Option<String>,
+    pub query_alias: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResultsRequest {
+    pub query_id: String,
+    pub next_token: Option<String>,
+    pub max_query_results: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListRequest {
+    pub event_data_store: String,
+    pub next_token: Option<String>,
+    pub max_results: Option<i64>,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+    pub query_status: Option<String>,
+}
+
+fn invalid(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message)
+}
+
+fn not_supported(member: &str) -> ApiError {
+    invalid(
+        ErrorCode::InvalidParameter,
+        format!("{member} is not supported by cairn yet."),
+    )
+}
+
+pub fn start(lakes: &Lakes, scope: &Scope, request: StartRequest) -> Result<Value, ApiError> {
+    if request.query_alias.is_some() {
+        return Err(not_supported("QueryAlias (dashboards)"));
+    }
+    if request.delivery_s3_uri.is_some() {
+        return Err(not_supported("DeliveryS3Uri"));
+    }
+    if let Some(owner) = &request.event_data_store_owner_account_id
+        && owner != &scope.account_id
+    {
+        return Err(invalid(
+            ErrorCode::InvalidParameter,
+            "EventDataStoreOwnerAccountId names another account: a query sees only its \
+             caller's account's event data stores.",
+        ));
+    }
+    let statement = request.query_statement.unwrap_or_default();
+    if !(1..=MAX_STATEMENT_CHARS).contains(&statement.chars().count()) {
+        return Err(invalid(
+            ErrorCode::InvalidQueryStatement,
+            format!("QueryStatement must be 1 to {MAX_STATEMENT_CHARS} characters."),
+        ));
+    }
+    let prepared = cairn_lake::statement::prepare(&statement).map_err(lake_error)?;
+    if prepared.store_ids.is_empty() {
+        return Err(invalid(
+            ErrorCode::InvalidQueryStatement,
+            "The query names no event data store: write FROM and the store's ID.",
+        ));
+    }
+    let store_arns = {
+        let edit = lakes.stores.edit(lakes.now)?;
+        prepared
+            .store_ids
+            .iter()
+            .map(|id| {
+                let at = edit.find_active(scope, id)?;
+                Ok(edit.stores()[at].arn())
+            })
+            .collect::<Result<Vec<String>, ApiError>>()?
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let query = Query {
+        id: id.clone(),
+        account_id: scope.account_id.clone(),
+        region: scope.region.clone(),
+        statement,
+        stores: store_arns,
+        status: QueryStatus::Queued,
+        created: lakes.now,
+        ended: None,
+        error_message: None,
+        events_scanned: 0,
+        events_matched: 0,
+        bytes_scanned: 0,
+        execution_ms: 0,
+        results: 0,
+    };
+    lakes.queries.change(lakes.now, |queries| {
+        let active = queries
+            .iter()
+            .filter(|q| q.account_id == scope.account_id && q.status.is_active())
+            .count();
+        if active >= MAX_CONCURRENT {
+            return Err(invalid(
+                ErrorCode::MaxConcurrentQueries,
+                format!(
+                    "You are already running the maximum number of concurrent queries \
+                     ({MAX_CONCURRENT}). Wait for some queries to finish, and then run the \
+                     query again."
+                ),
+            ));
+        }
+        queries.push(query);
+        Ok(())
+    })?;
+    let (queries, stores, scope) = (lakes.queries.clone(), lakes.stores.clone(), scope.clone());
+    let run_id = id.clone();
+    std::thread::Builder::new()
+        .name("lake-query".to_owned())
+        .spawn(move || run(&queries, &stores, &scope, &run_id, prepared))
+        .map_err(ApiError::internal)?;
+    let mut out = json!({ "QueryId": id });
+    if let Some(owner) = request.event_data_store_owner_account_id {
+        out["EventDataStoreOwnerAccountId"] = json!(owner);
+    }
+    Ok(out)
+}
+
+fn lake_error(error: LakeError) -> ApiError {
+    match error {
+        LakeError::InvalidQueryStatement(message) => {
+            invalid(ErrorCode::InvalidQueryStatement, message)
+        }
+        LakeError::Failed(message) => ApiError::internal(message),
+    }
+}
+
+/// Runs query `id` to its end and records how it ended.
+fn run(queries: &Queries, stores: &EventDataStores, scope: &Scope, id: &str, prepared: Prepared) {
+    let now = || cairn_model::time::now_ms() as f64 / 1000.0;
+    let started = Instant::now();
+    let set_running = queries.change(now(), |all| {
+        let query = all.iter_mut().find(|q| q.id == id);
+        Ok(match query {
+            Some(q) if q.status == QueryStatus::Queued => {
+                q.status = QueryStatus::Running;
+                true
+            }
+            _ => false,
+        })
+    });
+    if !matches!(set_running, Ok(true)) {
+        return;
+    }
+    let (mut scanned, mut bytes) = (0u64, 0u64);
+    let outcome = (|| -> Result<Results, String> {
+        let lake = Lake::new();
+        for store_id in &prepared.store_ids {
+            let eds = {
+                let edit = stores.edit(now()).map_err(|e| e.message)?;
+                let at = edit.find_active(scope, store_id).map_err(|e| e.message)?;
+                edit.stores()[at].clone()
+            };
+            let records = events(stores.store(), &eds, now()).map_err(|e| e.message)?;
+            scanned += records.len() as u64;
+            bytes += records.iter().map(|r| r.json.len() as u64).sum::<u64>();
+            lake.add_events(store_id, &records)
+                .map_err(|e| e.to_string())?;
+        }
+        let result = lake.run_blocking(prepared).map_err(|e| e.to_string())?;
+        Ok(Results {
+            labels: result.labels,
+            rows: result.rows,
+        })
+    })();
+    let elapsed = started.elapsed();
+    let timed_out = elapsed.as_secs_f64() > queries.timeout_secs;
+    let saved = match &outcome {
+        Ok(results) if !timed_out => queries.save_results(id, results).map_err(|e| e.message),
+        _ => Ok(()),
+    };
+    let _ = queries.change(now(), |all| {
+        let Some(query) = all.iter_mut().find(|q| q.id == id) else {
+            return Ok(());
+        };
+        if query.status != QueryStatus::Running {
+            // Cancelled meanwhile: its results are not shown.
+            return Ok(());
+        }
+        query.ended = Some(now());
+        query.execution_ms = elapsed.as_millis() as u64;
+        query.events_scanned = scanned;
+        query.events_matched = scanned;
+        query.bytes_scanned = bytes;
+        match (&outcome, &saved, timed_out) {
+            (_, _, true) => {
+                query.status = QueryStatus::TimedOut;
+                query.error_message = Some(format!(
+                    "The query ran longer than {} seconds.",
+                    queries.timeout_secs
+                ));
+            }
+            (Ok(results), Ok(()), false) => {
+                query.status = QueryStatus::Finished;
+                query.results = results.rows.len() as u64;
+            }
+            (Err(message), _, false) | (Ok(_), Err(message), false) => {
+                query.status = QueryStatus::Failed;
+                query.error_message = Some(message.clone());
+            }
+        }
+        Ok(())
+    });
+}
+
+fn query_id(request: &QueryIdRequest) -> Result<&str, ApiError> {
+    if request.query_alias.is_some() {
+        return Err(not_supported("QueryAlias (dashboards)"));
+    }
+    request
+        .query_id
+        .as_deref()
+        .ok_or_else(|| invalid(ErrorCode::InvalidParameter, "QueryId is required."))
+}
+
+pub fn describe(lakes: &Lakes, scope: &Scope, request: QueryIdRequest) -> Result<Value, ApiError> {
+    let id = query_id(&request)?;
+    let all = lakes.queries.all()?;
+    let query = find(&all, &scope.account_id, id)?;
+    let mut out = json!({
+        "QueryId": query.id,
+        "QueryString": query.statement,
+        "QueryStatus": query.status.as_str(),
+        "QueryStatistics": {
+            "EventsMatched": query.events_matched,
+            "EventsScanned": query.events_scanned,
+            "BytesScanned": query.bytes_scanned,
+            "ExecutionTimeInMillis": query.execution_ms,
+            "CreationTime": query.created,
+        },
+    });
+    if let Some(message) = &query.error_message {
+        out["ErrorMessage"] = json!(message);
+    }
+    Ok(out)
+}
+
+fn parse_token(token: Option<&str>, len: usize) -> Result<usize, ApiError> {
+    match token {
+        None => Ok(0),
+        Some(token) => token
+            .strip_prefix(TOKEN_PREFIX)
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n <= len)
+            .ok_or_else(|| {
+                invalid(
+                    ErrorCode::InvalidNextToken,
+                    "The NextToken is not one this operation gave for this request.",
+                )
+            }),
+    }
+}
+
+fn page_size(max: Option<i64>) -> Result<usize, ApiError> {
+    let max = max.unwrap_or(MAX_RESULTS_PAGE);
+    if !(1..=MAX_RESULTS_PAGE).contains(&max) {
+        return Err(invalid(
+            ErrorCode::InvalidMaxResults,
+            format!("The maximum is {max}: it is 1 to {MAX_RESULTS_PAGE}."),
+        ));
+    }
+    Ok(max as usize)
+}
+
+pub fn results(lakes: &Lakes, scope: &Scope, request: ResultsRequest) -> Result<Value, ApiError> {
+    let page = page_size(request.max_query_results)?;
+    let all = lakes.queries.all()?;
+    let query = find(&all, &scope.account_id, &request.query_id)?;
+    let mut out = json!({
+        "QueryStatus": query.status.as_str(),
+        "QueryStatistics": {
+            "ResultsCount": 0,
+            "TotalResultsCount": query.results,
+            "BytesScanned": query.bytes_scanned,
+        },
+        "QueryResultRows": [],
+    });
+    if let Some(message) = &query.error_message {
+        out["ErrorMessage"] = json!(message);
+    }
+    if query.status != QueryStatus::Finished {
+        return Ok(out);
+    }
+    let results = lakes.queries.results(&query.id)?;
+    let start = parse_token(request.next_token.as_deref(), results.rows.len())?;
+    let end = (start + page).min(results.rows.len());
+    // Each row: a list of one-member objects, column label to value, in column order.
+    let rows: Vec<Value> = results.rows[start..end]
+        .iter()
+        .map(|row| {
+            Value::Array(
+                results
+                    .labels
+                    .iter()
+                    .zip(row)
+                    .map(|(label, value)| {
+                        let mut column = Map::new();
+                        column.insert(label.clone(), json!(value));
+                        Value::Object(column)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    out["QueryStatistics"]["ResultsCount"] = json!(rows.len());
+    out["QueryResultRows"] = Value::Array(rows);
+    if end < results.rows.len() {
+        out["NextToken"] = json!(format!("{TOKEN_PREFIX}{end}"));
+    }
+    Ok(out)
+}
+
+pub fn list(lakes: &Lakes, scope: &Scope, request: ListRequest) -> Result<Value, ApiError> {
+    let page = page_size(request.max_results)?;
+    if let (Some(start), Some(end)) = (request.start_time, request.end_time)
+        && end < start
+    {
+        return Err(invalid(
+            ErrorCode::InvalidDateRange,
+            "EndTime is before StartTime: the start time must be chronologically before the \
+             end time.",
+        ));
+    }
+    let status = match &request.query_status {
+        None => None,
+        Some(text) => Some(QueryStatus::parse(text).ok_or_else(|| {
+            invalid(
+                ErrorCode::InvalidQueryStatus,
+                format!(
+                    "QueryStatus {text:?} is not valid: QUEUED, RUNNING, FINISHED, FAILED, \
+                     CANCELLED or TIMED_OUT."
+                ),
+            )
+        })?),
+    };
+    let arn = {
+        let edit = lakes.stores.edit(lakes.now)?;
+        let at = edit.find_active(scope, &request.event_data_store)?;
+        edit.stores()[at].arn()
+    };
+    let mut matching: Vec<Query> = lakes
+        .queries
+        .all()?
+        .into_iter()
+        .filter(|q| {
+            q.account_id == scope.account_id
+                && q.stores.contains(&arn)
+                && status.is_none_or(|s| q.status == s)
+                && request.start_time.is_none_or(|t| q.created >= t)
+                && request.end_time.is_none_or(|t| q.created <= t)
+        })
+        .collect();
+    matching.sort_by(|a, b| b.created.total_cmp(&a.created));
+    let start = parse_token(request.next_token.as_deref(), matching.len())?;
+    let end = (start + page).min(matching.len());
+    let listed: Vec<Value> = matching[start..end]
+        .iter()
+        .map(|q| {
+            json!({"QueryId": q.id, "QueryStatus": q.status.as_str(), "CreationTime": q.created})
+        })
+        .collect();
+    let mut out = json!({ "Queries": listed });
+    if end < matching.len() {
+        out["NextToken"] = json!(format!("{TOKEN_PREFIX}{end}"));
+    }
+    Ok(out)
+}
+
+pub fn cancel(lakes: &Lakes, scope: &Scope, request: QueryIdRequest) -> Result<Value, ApiError> {
+    let id = query_id(&request)?.to_owned();
+    lakes.queries.change(lakes.now, |all| {
+        let query = all
+            .iter_mut()
+            .find(|q| q.id == id && q.account_id == scope.account_id)
+            .ok_or_else(|| query_not_found(&id))?;
+        if !query.status.is_active() {
+            return Err(invalid(
+                ErrorCode::InactiveQuery,
+                format!(
+                    "Query {id} is {}: only a QUEUED or RUNNING query can be cancelled.",
+                    query.status.as_str()
+                ),
+            ));
+        }
+        query.status = QueryStatus::Cancelled;
+        query.ended = Some(lakes.now);
+        Ok(json!({"QueryId": id, "QueryStatus": "CANCELLED"}))
+    })
+}
