@@ -286,6 +286,21 @@ impl Edit<'_> {
             })
     }
 
+    /// The index of the active store with ID `id`, whatever its account and region (for
+    /// `cairn query` on a data directory, which has no caller).
+    pub fn find_id_anywhere(&self, id: &str) -> Result<usize, ApiError> {
+        self.0
+            .items
+            .iter()
+            .position(|s| s.id.eq_ignore_ascii_case(id) && s.deleted.is_none())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::EventDataStoreNotFound,
+                    format!("No active event data store has the ID {id}."),
+                )
+            })
+    }
+
     /// Like [`Self::find`], for a store that must not be pending deletion.
     pub fn find_active(&self, scope: &Scope, reference: &str) -> Result<usize, ApiError> {
         let at = self.find(scope, reference)?;

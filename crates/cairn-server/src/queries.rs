@@ -20,11 +20,14 @@
 
 use std::sync::Arc;
 
+use cairn_lake::Lake;
+use cairn_lake::statement::Prepared;
 use cairn_store::{Store, Visibility};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog_list::{CatalogList, ListDocument};
 use crate::error::{ApiError, ErrorCode};
+use crate::event_data_stores::{self, EventDataStore, EventDataStores};
 
 const DOCUMENT: ListDocument = ListDocument {
     name: "queries.json",
@@ -189,6 +192,46 @@ impl Queries {
             .ok_or_else(|| ApiError::internal(format!("the results of query {id} are missing")))?;
         serde_json::from_slice(&bytes).map_err(ApiError::internal)
     }
+}
+
+/// What running a statement read, besides its results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scanned {
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// Runs `prepared` over the event data stores it names, each found by `resolve` (from its ID)
+/// among `stores`: their events become the query's tables (see [`event_data_stores::events`]).
+pub fn execute(
+    stores: &EventDataStores,
+    resolve: impl Fn(&event_data_stores::Edit, &str) -> Result<usize, ApiError>,
+    prepared: Prepared,
+    now: f64,
+) -> Result<(Results, Scanned), String> {
+    let lake = Lake::new();
+    let mut scanned = Scanned::default();
+    for store_id in &prepared.store_ids {
+        let eds: EventDataStore = {
+            let edit = stores.edit(now).map_err(|e| e.message)?;
+            let at = resolve(&edit, store_id).map_err(|e| e.message)?;
+            edit.stores()[at].clone()
+        };
+        let records =
+            event_data_stores::events(stores.store(), &eds, now).map_err(|e| e.message)?;
+        scanned.events += records.len() as u64;
+        scanned.bytes += records.iter().map(|r| r.json.len() as u64).sum::<u64>();
+        lake.add_events(store_id, &records)
+            .map_err(|e| e.to_string())?;
+    }
+    let result = lake.run_blocking(prepared).map_err(|e| e.to_string())?;
+    Ok((
+        Results {
+            labels: result.labels,
+            rows: result.rows,
+        },
+        scanned,
+    ))
 }
 
 fn results_document(id: &str) -> String {

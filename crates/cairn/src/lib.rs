@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod import;
 pub mod lookup_events;
+pub mod query;
 pub mod serve;
 pub mod validate_logs;
 

@@ -49,6 +49,18 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Run one CloudTrail Lake query (a SELECT naming event data stores by ID) over the data
+    /// directory, while `cairn serve` is stopped.
+    Query {
+        #[command(flatten)]
+        data: DataDirArgs,
+        /// How to print the results.
+        #[arg(long, value_enum, default_value = "table")]
+        output: cairn::query::QueryOutput,
+        /// The statement, e.g. "SELECT eventName, count(*) FROM <store ID> GROUP BY 1".
+        #[arg(value_name = "SQL")]
+        sql: String,
+    },
     /// Look up events in the event history, as `aws cloudtrail lookup-events` does.
     ///
     /// Newest first; every page is read unless --max-items stops it. Without --account and
@@ -306,5 +318,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
         }),
         Command::Bench(command) => cairn::bench::run(command),
+        Command::Query { data, output, sql } => cairn::query::run(&data, &sql, output),
     }
 }

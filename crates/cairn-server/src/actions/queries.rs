@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use cairn_lake::LakeError;
 use cairn_lake::statement::Prepared;
-use cairn_lake::{Lake, LakeError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::event_data_stores::{EventDataStores, events};
-use crate::queries::{MAX_CONCURRENT, Queries, Query, QueryStatus, Results, find, query_not_found};
+use crate::event_data_stores::EventDataStores;
+use crate::queries::{MAX_CONCURRENT, Queries, Query, QueryStatus, execute, find, query_not_found};
 use crate::trails::Scope;
 
 /// AWS's limits.
@@ -189,31 +189,16 @@ fn run(queries: &Queries, stores: &EventDataStores, scope: &Scope, id: &str, pre
     if !matches!(set_running, Ok(true)) {
         return;
     }
-    let (mut scanned, mut bytes) = (0u64, 0u64);
-    let outcome = (|| -> Result<Results, String> {
-        let lake = Lake::new();
-        for store_id in &prepared.store_ids {
-            let eds = {
-                let edit = stores.edit(now()).map_err(|e| e.message)?;
-                let at = edit.find_active(scope, store_id).map_err(|e| e.message)?;
-                edit.stores()[at].clone()
-            };
-            let records = events(stores.store(), &eds, now()).map_err(|e| e.message)?;
-            scanned += records.len() as u64;
-            bytes += records.iter().map(|r| r.json.len() as u64).sum::<u64>();
-            lake.add_events(store_id, &records)
-                .map_err(|e| e.to_string())?;
-        }
-        let result = lake.run_blocking(prepared).map_err(|e| e.to_string())?;
-        Ok(Results {
-            labels: result.labels,
-            rows: result.rows,
-        })
-    })();
+    let outcome = execute(
+        stores,
+        |edit, store_id| edit.find_active(scope, store_id),
+        prepared,
+        now(),
+    );
     let elapsed = started.elapsed();
     let timed_out = elapsed.as_secs_f64() > queries.timeout_secs;
     let saved = match &outcome {
-        Ok(results) if !timed_out => queries.save_results(id, results).map_err(|e| e.message),
+        Ok((results, _)) if !timed_out => queries.save_results(id, results).map_err(|e| e.message),
         _ => Ok(()),
     };
     let _ = queries.change(now(), |all| {
@@ -226,9 +211,13 @@ fn run(queries: &Queries, stores: &EventDataStores, scope: &Scope, id: &str, pre
         }
         query.ended = Some(now());
         query.execution_ms = elapsed.as_millis() as u64;
-        query.events_scanned = scanned;
-        query.events_matched = scanned;
-        query.bytes_scanned = bytes;
+        if let Ok((_, scanned)) = &outcome {
+            // Lake's EventsMatched counts what the query's filters matched; cairn counts the
+            // events the stores hold, which the query read.
+            query.events_scanned = scanned.events;
+            query.events_matched = scanned.events;
+            query.bytes_scanned = scanned.bytes;
+        }
         match (&outcome, &saved, timed_out) {
             (_, _, true) => {
                 query.status = QueryStatus::TimedOut;
@@ -237,7 +226,7 @@ fn run(queries: &Queries, stores: &EventDataStores, scope: &Scope, id: &str, pre
                     queries.timeout_secs
                 ));
             }
-            (Ok(results), Ok(()), false) => {
+            (Ok((results, _)), Ok(()), false) => {
                 query.status = QueryStatus::Finished;
                 query.results = results.rows.len() as u64;
             }

@@ -266,3 +266,93 @@ fn import_fails_only_when_nothing_could_be_read() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
+    use cairn::import::{collect_files, import_files, parse_file, read_file};
+    use cairn_server::actions::event_data_stores as ops;
+    use cairn_server::event_data_stores::EventDataStores;
+    use cairn_server::trails::Scope;
+
+    let dir = tempfile::tempdir().unwrap();
+    let now = cairn_model::time::now_ms() as f64 / 1000.0;
+    let traildiscover = datasets_dir().join("traildiscover");
+    let files = collect_files(&[traildiscover]).unwrap();
+    let store_id = {
+        let store = std::sync::Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
+        let stores = EventDataStores::load(store.clone()).unwrap();
+        let scope = Scope {
+            account_id: "111111111111".into(),
+            region: "us-east-1".into(),
+        };
+        let request = serde_json::from_str(r#"{"Name":"lab","RetentionPeriod":3653}"#).unwrap();
+        let made = ops::create(&stores, &scope, request, now).unwrap();
+        // The lab's events arrive while the store ingests.
+        import_files(&store, &files, 2, |_, _| {}).unwrap();
+        drop(stores);
+        std::sync::Arc::try_unwrap(store).unwrap().close();
+        made["EventDataStoreArn"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    // Independently: the account's management events within 3653 days, by event source.
+    let oldest = (now * 1000.0) as i64 - 3653 * 86_400_000;
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for path in &files {
+        for record in parse_file(&read_file(path).unwrap()).records {
+            let f = &record.fields;
+            let management = f
+                .event_category
+                .as_deref()
+                .map_or(f.history == cairn_model::HistoryCategory::Management, |c| {
+                    c == "Management"
+                });
+            if f.account_id.as_deref() == Some("111111111111")
+                && management
+                && f.event_time_ms >= oldest
+                && seen.insert(record.fingerprint)
+            {
+                *counts
+                    .entry(f.event_source.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let mut expected: Vec<(String, usize)> = counts.into_iter().collect();
+    expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    expected.truncate(5);
+    assert_eq!(expected.len(), 5, "{expected:?}");
+    let mut csv = String::from("eventSource,n\n");
+    for (source, n) in &expected {
+        csv.push_str(&format!("{source},{n}\n"));
+    }
+    let sql = format!(
+        "SELECT eventSource, count(*) AS n FROM {store_id} GROUP BY eventSource \
+         ORDER BY n DESC, eventSource LIMIT 5"
+    );
+    let dir_arg = dir.path().to_str().unwrap();
+    let out = cairn(&["query", "--data-dir", dir_arg, "--output", "csv", &sql]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), csv);
+
+    let out = cairn(&[
+        "query",
+        "--data-dir",
+        dir_arg,
+        &format!("DELETE FROM {store_id}"),
+    ]);
+    assert_eq!(out.status.code(), Some(254));
+    assert!(
+        text(&out.stderr).starts_with(
+            "An error occurred (InvalidQueryStatementException) when calling the StartQuery \
+             operation: Only SELECT statements are allowed"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
