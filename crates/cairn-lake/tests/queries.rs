@@ -108,31 +108,32 @@ fn text(value: &Value, path: &[&str]) -> Option<String> {
     at.as_str().map(str::to_owned)
 }
 
-/// Lake's rendering of an event's time.
+/// Lake's rendering of an event's time: `YYYY-MM-DD HH:MM:SS.mmm`.
 fn lake_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        ms.rem_euclid(1000)
-    )
+    let iso = cairn_model::time::format_event_time(ms.div_euclid(1000) * 1000);
+    format!("{}.{:03}", iso[..19].replace('T', " "), ms.rem_euclid(1000))
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// The `n` largest counts, ties by name.
+fn top(counts: BTreeMap<String, i64>, n: usize) -> Vec<(String, i64)> {
+    let mut sorted: Vec<(String, i64)> = counts.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    sorted.truncate(n);
+    sorted
+}
+
+/// Rows of (text, count).
+fn counted(result: &cairn_lake::QueryResult) -> Vec<(String, i64)> {
+    result
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                row[0].clone().unwrap(),
+                row[1].as_deref().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -143,25 +144,12 @@ fn count_by_event_name() {
             *counts.entry(name.clone()).or_default() += 1;
         }
     }
-    let mut expected: Vec<(String, i64)> = counts.into_iter().collect();
-    expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    expected.truncate(10);
     let result = query(&format!(
         "SELECT eventName, count(*) AS events FROM {STORE} WHERE eventName IS NOT NULL \
          GROUP BY eventName ORDER BY events DESC, eventName LIMIT 10"
     ));
     assert_eq!(result.labels, ["eventName", "events"]);
-    let found: Vec<(String, i64)> = result
-        .rows
-        .iter()
-        .map(|row| {
-            (
-                row[0].clone().unwrap(),
-                row[1].as_deref().unwrap().parse().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(found, expected);
+    assert_eq!(counted(&result), top(counts, 10));
 }
 
 #[test]
@@ -176,17 +164,7 @@ fn errors_by_principal() {
         };
         *counts.entry(arn).or_default() += 1;
     }
-    let mut expected: Vec<(String, String)> = counts
-        .into_iter()
-        .map(|(arn, n)| (arn, n.to_string()))
-        .collect();
-    expected.sort_by(|a, b| {
-        b.1.parse::<i64>()
-            .unwrap()
-            .cmp(&a.1.parse::<i64>().unwrap())
-            .then(a.0.cmp(&b.0))
-    });
-    expected.truncate(5);
+    let expected = top(counts, 5);
     assert!(!expected.is_empty());
     let result = query(&format!(
         "SELECT userIdentity.arn, count(*) AS errors FROM {STORE} \
@@ -194,12 +172,7 @@ fn errors_by_principal() {
          GROUP BY userIdentity.arn ORDER BY errors DESC, 1 LIMIT 5"
     ));
     assert_eq!(result.labels, ["arn", "errors"]);
-    let found: Vec<(String, String)> = result
-        .rows
-        .iter()
-        .map(|row| (row[0].clone().unwrap(), row[1].clone().unwrap()))
-        .collect();
-    assert_eq!(found, expected);
+    assert_eq!(counted(&result), expected);
 }
 
 #[test]
@@ -341,9 +314,7 @@ fn a_request_parameter_grouped() {
             *counts.entry(bucket).or_default() += 1;
         }
     }
-    let mut expected: Vec<(String, i64)> = counts.into_iter().collect();
-    expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    expected.truncate(5);
+    let expected = top(counts, 5);
     assert!(!expected.is_empty());
     // Trino's element_at: the map's value (DataFusion's own answers a one-element list).
     let result = query(&format!(
@@ -352,17 +323,7 @@ fn a_request_parameter_grouped() {
          AND element_at(requestParameters, 'bucketName') IS NOT NULL \
          GROUP BY 1 ORDER BY calls DESC, bucket LIMIT 5"
     ));
-    let found: Vec<(String, i64)> = result
-        .rows
-        .iter()
-        .map(|row| {
-            (
-                row[0].clone().unwrap(),
-                row[1].as_deref().unwrap().parse().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(found, expected);
+    assert_eq!(counted(&result), expected);
 }
 
 #[test]

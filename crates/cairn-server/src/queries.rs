@@ -118,6 +118,25 @@ pub struct Results {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
+impl Results {
+    /// Rows `range` as GetQueryResults gives them: each row a list of one-member objects,
+    /// column label to value (null for NULL), in column order.
+    pub fn wire_rows(&self, range: std::ops::Range<usize>) -> Vec<serde_json::Value> {
+        self.rows[range]
+            .iter()
+            .map(|row| {
+                serde_json::Value::Array(
+                    self.labels
+                        .iter()
+                        .zip(row)
+                        .map(|(label, value)| serde_json::json!({ label.as_str(): value }))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
 impl Queries {
     /// The queries the catalog holds; those that were QUEUED or RUNNING when cairn stopped are
     /// FAILED now.

@@ -14,7 +14,7 @@ use cairn_lake::LakeError;
 use cairn_server::event_data_stores::EventDataStores;
 use cairn_server::queries::{Results, execute};
 use cairn_store::Store;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::{DataDirArgs, store_options};
 
@@ -69,25 +69,7 @@ pub fn run(data: &DataDirArgs, sql: &str, output: QueryOutput) -> Result<ExitCod
 }
 
 fn json_rows(results: &Results) -> Value {
-    let rows: Vec<Value> = results
-        .rows
-        .iter()
-        .map(|row| {
-            Value::Array(
-                results
-                    .labels
-                    .iter()
-                    .zip(row)
-                    .map(|(label, value)| {
-                        let mut column = Map::new();
-                        column.insert(label.clone(), json!(value));
-                        Value::Object(column)
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
-    json!({"QueryStatus": "FINISHED", "QueryResultRows": rows})
+    json!({"QueryStatus": "FINISHED", "QueryResultRows": results.wire_rows(0..results.rows.len())})
 }
 
 fn table(results: &Results) -> String {

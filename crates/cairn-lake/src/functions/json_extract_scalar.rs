@@ -3,10 +3,12 @@
 //! nothing, or names an object, an array or null. Paths: `$`, then `.name`, `["name"]` or
 //! `[index]` steps (the subset Trino documents for this function).
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -39,29 +41,21 @@ impl ScalarUDFImpl for JsonExtractScalar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let (texts, paths) = (
-            cast(&arrays[0], &DataType::Utf8)?,
-            cast(&arrays[1], &DataType::Utf8)?,
-        );
-        let (texts, paths) = (texts.as_string::<i32>(), paths.as_string::<i32>());
-        let result: StringArray = (0..texts.len())
-            .map(|row| {
-                if texts.is_null(row) || paths.is_null(row) {
-                    return None;
-                }
-                extract_scalar(texts.value(row), paths.value(row))
-            })
-            .collect();
-        let result: ArrayRef = std::sync::Arc::new(result);
-        Ok(if scalar {
-            ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
-        } else {
-            ColumnarValue::Array(result)
+        super::invoke(args, |arrays| {
+            let (texts, paths) = (
+                cast(&arrays[0], &DataType::Utf8)?,
+                cast(&arrays[1], &DataType::Utf8)?,
+            );
+            let (texts, paths) = (texts.as_string::<i32>(), paths.as_string::<i32>());
+            let result: StringArray = (0..texts.len())
+                .map(|row| {
+                    if texts.is_null(row) || paths.is_null(row) {
+                        return None;
+                    }
+                    extract_scalar(texts.value(row), paths.value(row))
+                })
+                .collect();
+            Ok(Arc::new(result) as ArrayRef)
         })
     }
 }

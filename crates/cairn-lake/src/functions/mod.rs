@@ -8,7 +8,9 @@
 mod element_at;
 mod json_extract_scalar;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::arrow::array::ArrayRef;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 /// Installs every function of this module in `context`, replacing built-ins of the same name.
@@ -19,4 +21,22 @@ pub fn register_all(context: &SessionContext) {
     ] {
         context.register_udf(function);
     }
+}
+
+/// Calls `f` with the arguments as arrays; a scalar answer when every argument was a scalar.
+fn invoke(
+    args: ScalarFunctionArgs,
+    f: impl FnOnce(&[ArrayRef]) -> Result<ArrayRef>,
+) -> Result<ColumnarValue> {
+    let scalar = args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+    let result = f(&arrays)?;
+    Ok(if scalar {
+        ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?)
+    } else {
+        ColumnarValue::Array(result)
+    })
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use cairn_lake::LakeError;
 use cairn_lake::statement::Prepared;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::EventDataStores;
@@ -320,24 +320,7 @@ pub fn results(lakes: &Lakes, scope: &Scope, request: ResultsRequest) -> Result<
     let results = lakes.queries.results(&query.id)?;
     let start = parse_token(request.next_token.as_deref(), results.rows.len())?;
     let end = (start + page).min(results.rows.len());
-    // Each row: a list of one-member objects, column label to value, in column order.
-    let rows: Vec<Value> = results.rows[start..end]
-        .iter()
-        .map(|row| {
-            Value::Array(
-                results
-                    .labels
-                    .iter()
-                    .zip(row)
-                    .map(|(label, value)| {
-                        let mut column = Map::new();
-                        column.insert(label.clone(), json!(value));
-                        Value::Object(column)
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
+    let rows = results.wire_rows(start..end);
     out["QueryStatistics"]["ResultsCount"] = json!(rows.len());
     out["QueryResultRows"] = Value::Array(rows);
     if end < results.rows.len() {

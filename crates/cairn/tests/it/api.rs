@@ -91,6 +91,27 @@ pub(crate) fn scenario_principals() -> Value {
     })
 }
 
+/// Runs the client script `script` once per phase (its argument), each time against a `cairn
+/// serve` started afresh with [`CONFIG`] on the same data directory, which `setup` prepares
+/// first: what a phase leaves must survive the restart before the next.
+pub(crate) fn run_across_restarts(script: &str, phases: &[&str], setup: impl FnOnce(&Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    setup(&data_dir);
+    for phase in phases {
+        let server = TestServer::start(&data_dir, Some(&config_path), &[]);
+        let scenario = json!({
+            "endpoint": format!("http://{}", server.endpoint),
+            "region": REGION,
+            "principals": scenario_principals(),
+        });
+        run_scenario(dir.path(), script, &scenario, &[phase]);
+        server.stop_cleanly();
+    }
+}
+
 /// Writes `scenario` as `<dir>/scenario.json` and runs the client script on it, with `args`
 /// after it.
 pub(crate) fn run_scenario(dir: &Path, script: &str, scenario: &Value, args: &[&str]) {
