@@ -93,8 +93,15 @@ fn the_capture_benchmark_records_every_call_it_makes() {
     // answered and recorded; no timing is asserted.
     let stdout = crate::run_bench(&["capture", "--rate", "50", "--seconds", "1"]);
     assert!(stdout.contains("added:   p50"), "{stdout}");
-    assert!(
-        stdout.contains("recorded: 50 DescribeParameters events for 50 calls"),
-        "{stdout}"
-    );
+    // How many calls fit in the second depends on the machine's load; each must be recorded.
+    let (events, calls) = stdout
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix("recorded: ")?;
+            let (events, rest) = rest.split_once(" DescribeParameters events for ")?;
+            let calls = rest.split_whitespace().next()?;
+            Some((events.parse::<u32>().ok()?, calls.parse::<u32>().ok()?))
+        })
+        .unwrap_or_else(|| panic!("no recorded line: {stdout}"));
+    assert!(events == calls && calls >= 25, "{stdout}");
 }
