@@ -30,7 +30,10 @@
 //! that opens or closes a window (create, start, stop, delete, restore, new selectors) first
 //! seals the log ([`cairn_store::Store::seal`]), so that a window's ends are log file
 //! boundaries and its events are whole segments and memtables
-//! ([`cairn_store::Store::for_each_record_in_log_files`]); [`events`] reads them.
+//! ([`cairn_store::Store::for_each_record_in_log_files`]); [`events`] reads them. `cairn
+//! import --event-data-store` adds an *imported* window over the log files its import appended
+//! to: every event there is the store's ([`EventDataStores::import_into`]); events the store of
+//! events already held (duplicates the import did not append) are not added yet.
 //!
 //! The catalog document: `{"version": 1, "event_data_stores": [EventDataStore...]}`, the
 //! members of [`EventDataStore`] in snake case.
@@ -129,6 +132,10 @@ pub struct IngestionWindow {
     pub to: Option<u64>,
     pub selectors: Vec<AdvancedEventSelector>,
     pub multi_region: bool,
+    /// Appended by `cairn import --event-data-store`: every event there is the store's, whatever
+    /// its selectors, account and region (retention still applies).
+    #[serde(default)]
+    pub imported: bool,
 }
 
 impl EventDataStore {
@@ -160,7 +167,27 @@ impl EventDataStore {
             to: None,
             selectors: self.advanced_event_selectors.clone(),
             multi_region: self.multi_region_enabled,
+            imported: false,
         });
+    }
+
+    /// Adds log files `from..to`, where an import appended its events, as an imported window;
+    /// an open window is closed at `from` and opened again at `to`, so windows never overlap.
+    pub fn add_import(&mut self, from: u64, to: u64) {
+        let ingesting = self.windows.last().is_some_and(|w| w.to.is_none());
+        if ingesting {
+            self.close_window(from);
+        }
+        self.windows.push(IngestionWindow {
+            from,
+            to: Some(to),
+            selectors: Vec::new(),
+            multi_region: true,
+            imported: true,
+        });
+        if ingesting {
+            self.open_window(to);
+        }
     }
 
     /// Closes the open window at log file `at`.
@@ -220,6 +247,27 @@ impl EventDataStores {
     /// The store of events the stores read.
     pub fn store(&self) -> &Store {
         self.list.store()
+    }
+
+    /// Runs `import`, which appends events to the event log, and makes every event it appended
+    /// the store `reference`'s (an ID or ARN, any account's: `cairn import --event-data-store`
+    /// on a data directory). Answers the store's ARN and what `import` answered.
+    pub fn import_into<T, E: std::fmt::Display>(
+        &self,
+        reference: &str,
+        now: f64,
+        import: impl FnOnce() -> Result<T, E>,
+    ) -> Result<(String, T), String> {
+        let mut edit = self.edit(now).map_err(|e| e.message)?;
+        let at = edit.find_id_anywhere(reference).map_err(|e| e.message)?;
+        let from = edit.cut_log().map_err(|e| e.message)?;
+        let answer = import().map_err(|e| e.to_string())?;
+        let to = edit.cut_log().map_err(|e| e.message)?;
+        let eds = &mut edit.stores_mut()[at];
+        eds.add_import(from, to);
+        let arn = eds.arn();
+        edit.save().map_err(|e| e.message)?;
+        Ok((arn, answer))
     }
 
     /// The stores, locked, with those deleted more than 7 days before `now` gone for good.
@@ -286,17 +334,25 @@ impl Edit<'_> {
             })
     }
 
-    /// The index of the active store with ID `id`, whatever its account and region (for
-    /// `cairn query` on a data directory, which has no caller).
-    pub fn find_id_anywhere(&self, id: &str) -> Result<usize, ApiError> {
+    /// The index of the active store `reference` (an ID or an ARN) names, whatever its
+    /// account and region (for `cairn query` and `cairn import` on a data directory, which
+    /// have no caller).
+    pub fn find_id_anywhere(&self, reference: &str) -> Result<usize, ApiError> {
+        let id = parse_reference(reference)?;
         self.0
             .items
             .iter()
-            .position(|s| s.id.eq_ignore_ascii_case(id) && s.deleted.is_none())
+            .position(|s| {
+                s.deleted.is_none()
+                    && s.id.eq_ignore_ascii_case(id.id)
+                    && id.arn.is_none_or(|(region, account)| {
+                        s.home_region == region && s.account_id == account
+                    })
+            })
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::EventDataStoreNotFound,
-                    format!("No active event data store has the ID {id}."),
+                    format!("No active event data store is {reference}."),
                 )
             })
     }
@@ -357,11 +413,12 @@ pub fn events(store: &Store, eds: &EventDataStore, now: f64) -> Result<Vec<Recor
                     }
                 };
                 let f = &record.fields;
-                let takes = f.account_id.as_deref() == Some(eds.account_id.as_str())
-                    && (window.multi_region
-                        || f.aws_region.as_deref() == Some(eds.home_region.as_str()))
-                    && f.event_time_ms >= oldest_ms
-                    && selectors.matches(&EventView::of(&record));
+                let takes = f.event_time_ms >= oldest_ms
+                    && (window.imported
+                        || (f.account_id.as_deref() == Some(eds.account_id.as_str())
+                            && (window.multi_region
+                                || f.aws_region.as_deref() == Some(eds.home_region.as_str()))
+                            && selectors.matches(&EventView::of(&record))));
                 if takes {
                     out.push(record);
                 }

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use cairn::import::{collect_files, import_files, render_summary};
@@ -12,6 +13,7 @@ use cairn::lookup_events::{
 };
 use cairn::{DataDirArgs, store_options};
 use cairn_model::LookupEventsRequest;
+use cairn_server::event_data_stores::EventDataStores;
 use cairn_store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -46,6 +48,10 @@ enum Command {
         /// Threads that read and parse files (default: the number of CPUs).
         #[arg(long)]
         threads: Option<usize>,
+        /// Also add the events this import stores to this event data store (its ID or ARN),
+        /// whatever its selectors; the store's retention still applies.
+        #[arg(long, value_name = "ID_OR_ARN")]
+        event_data_store: Option<String>,
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
@@ -193,9 +199,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             verbose,
             threads,
+            event_data_store,
             paths,
         } => {
-            let store = Store::open(&data.data_dir, store_options(data.retention_days))?;
+            let store = Arc::new(Store::open(
+                &data.data_dir,
+                store_options(data.retention_days),
+            )?);
             let files = collect_files(&paths)?;
             let total: u64 = files
                 .iter()
@@ -215,12 +225,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let summary = import_files(&store, &files, threads, |bytes, records| {
-                bar.set_position(bytes);
-                bar.set_message(format!("{records} records"));
-            })?;
+            let import = || {
+                import_files(&store, &files, threads, |bytes, records| {
+                    bar.set_position(bytes);
+                    bar.set_message(format!("{records} records"));
+                })
+            };
+            let (summary, added_to) = match &event_data_store {
+                None => (import()?, None),
+                Some(reference) => {
+                    let stores =
+                        EventDataStores::load(store.clone()).map_err(anyhow::Error::msg)?;
+                    let now = cairn_model::time::now_ms() as f64 / 1000.0;
+                    let (arn, summary) = stores
+                        .import_into(reference, now, import)
+                        .map_err(anyhow::Error::msg)?;
+                    (summary, Some(arn))
+                }
+            };
             bar.finish_and_clear();
-            store.close();
+            match Arc::try_unwrap(store) {
+                Ok(store) => store.close(),
+                Err(_) => anyhow::bail!("the store is still in use after the import"),
+            }
+            if let Some(arn) = added_to {
+                println!("the events stored by this import are in event data store {arn}");
+            }
             print!(
                 "{}",
                 render_summary(&summary, if verbose { usize::MAX } else { 20 })

@@ -356,3 +356,85 @@ fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn cairn_import_adds_the_events_it_stores_to_an_event_data_store() {
+    use cairn_server::actions::event_data_stores as ops;
+    use cairn_server::event_data_stores::EventDataStores;
+    use cairn_server::trails::Scope;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let now = cairn_model::time::now_ms() as f64 / 1000.0;
+    // A store that does not ingest: only what is imported into it on purpose.
+    let store_id = {
+        let store = std::sync::Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
+        let stores = EventDataStores::load(store.clone()).unwrap();
+        let scope = Scope {
+            account_id: "111111111111".into(),
+            region: "us-east-1".into(),
+        };
+        let request = serde_json::from_str(
+            r#"{"Name":"imported","RetentionPeriod":3653,"StartIngestion":false}"#,
+        )
+        .unwrap();
+        let made = ops::create(&stores, &scope, request, now).unwrap();
+        drop(stores);
+        std::sync::Arc::try_unwrap(store).unwrap().close();
+        made["EventDataStoreArn"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let count = || {
+        let out = cairn(&[
+            "query",
+            "--data-dir",
+            dir_arg,
+            "--output",
+            "csv",
+            &format!("SELECT count(*) AS events FROM {store_id}"),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // Imported without the option: not the store's.
+    let other = datasets_dir().join("zmallen-cloudtrail2sightings");
+    let out = cairn(&["import", "--data-dir", dir_arg, other.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(count(), "events\n0\n");
+    // The OTRF events (another account's, 2020), imported into the store on purpose.
+    let otrf = datasets_dir().join("otrf-security-datasets");
+    let out = cairn(&[
+        "import",
+        "--data-dir",
+        dir_arg,
+        "--event-data-store",
+        &store_id,
+        otrf.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("the events stored by this import are in event data store"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(count(), "events\n103\n");
+    let out = cairn(&[
+        "import",
+        "--data-dir",
+        dir_arg,
+        "--event-data-store",
+        "00000000-0000-4000-8000-000000000000",
+        otrf.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("No active event data store"),
+        "{}",
+        text(&out.stderr)
+    );
+}
