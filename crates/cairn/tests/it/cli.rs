@@ -267,38 +267,45 @@ fn import_fails_only_when_nothing_could_be_read() {
     );
 }
 
-#[test]
-fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
-    use cairn::import::{collect_files, import_files, parse_file, read_file};
+/// Creates an event data store of account 111111111111 in us-east-1 from the
+/// CreateEventDataStore request `request` in the data directory `dir`, then runs `then` on the
+/// store of events; answers the event data store's ID.
+fn with_event_data_store(dir: &Path, request: &str, then: impl FnOnce(&Store)) -> String {
     use cairn_server::actions::event_data_stores as ops;
     use cairn_server::event_data_stores::EventDataStores;
     use cairn_server::trails::Scope;
+
+    let now = cairn_model::time::now_ms() as f64 / 1000.0;
+    let store = std::sync::Arc::new(Store::open(dir, StoreOptions::default()).unwrap());
+    let stores = EventDataStores::load(store.clone()).unwrap();
+    let scope = Scope {
+        account_id: "111111111111".into(),
+        region: "us-east-1".into(),
+    };
+    let made = ops::create(&stores, &scope, serde_json::from_str(request).unwrap(), now).unwrap();
+    then(&store);
+    drop(stores);
+    std::sync::Arc::try_unwrap(store).unwrap().close();
+    let arn = made["EventDataStoreArn"].as_str().unwrap();
+    arn.rsplit('/').next().unwrap().to_owned()
+}
+
+#[test]
+fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
+    use cairn::import::{collect_files, import_files, parse_file, read_file};
 
     let dir = tempfile::tempdir().unwrap();
     let now = cairn_model::time::now_ms() as f64 / 1000.0;
     let traildiscover = datasets_dir().join("traildiscover");
     let files = collect_files(&[traildiscover]).unwrap();
-    let store_id = {
-        let store = std::sync::Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
-        let stores = EventDataStores::load(store.clone()).unwrap();
-        let scope = Scope {
-            account_id: "111111111111".into(),
-            region: "us-east-1".into(),
-        };
-        let request = serde_json::from_str(r#"{"Name":"lab","RetentionPeriod":3653}"#).unwrap();
-        let made = ops::create(&stores, &scope, request, now).unwrap();
-        // The lab's events arrive while the store ingests.
-        import_files(&store, &files, 2, |_, _| {}).unwrap();
-        drop(stores);
-        std::sync::Arc::try_unwrap(store).unwrap().close();
-        made["EventDataStoreArn"]
-            .as_str()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
+    // The lab's events arrive while the store ingests.
+    let store_id = with_event_data_store(
+        dir.path(),
+        r#"{"Name":"lab","RetentionPeriod":3653}"#,
+        |store| {
+            import_files(store, &files, 2, |_, _| {}).unwrap();
+        },
+    );
     // Independently: the account's management events within 3653 days, by event source.
     let oldest = (now * 1000.0) as i64 - 3653 * 86_400_000;
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
@@ -359,36 +366,14 @@ fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
 
 #[test]
 fn cairn_import_adds_the_events_it_stores_to_an_event_data_store() {
-    use cairn_server::actions::event_data_stores as ops;
-    use cairn_server::event_data_stores::EventDataStores;
-    use cairn_server::trails::Scope;
-
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = dir.path().to_str().unwrap();
-    let now = cairn_model::time::now_ms() as f64 / 1000.0;
     // A store that does not ingest: only what is imported into it on purpose.
-    let store_id = {
-        let store = std::sync::Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
-        let stores = EventDataStores::load(store.clone()).unwrap();
-        let scope = Scope {
-            account_id: "111111111111".into(),
-            region: "us-east-1".into(),
-        };
-        let request = serde_json::from_str(
-            r#"{"Name":"imported","RetentionPeriod":3653,"StartIngestion":false}"#,
-        )
-        .unwrap();
-        let made = ops::create(&stores, &scope, request, now).unwrap();
-        drop(stores);
-        std::sync::Arc::try_unwrap(store).unwrap().close();
-        made["EventDataStoreArn"]
-            .as_str()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
+    let store_id = with_event_data_store(
+        dir.path(),
+        r#"{"Name":"imported","RetentionPeriod":3653,"StartIngestion":false}"#,
+        |_| {},
+    );
     let count = || {
         let out = cairn(&[
             "query",
