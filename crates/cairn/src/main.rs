@@ -56,10 +56,17 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     /// Run one CloudTrail Lake query (a SELECT naming event data stores by ID) over the data
-    /// directory, while `cairn serve` is stopped.
+    /// directory while `cairn serve` is stopped, or through a running cairn's API.
     Query {
         #[command(flatten)]
         data: DataDirArgs,
+        /// Run it through this endpoint's API (StartQuery, DescribeQuery, GetQueryResults),
+        /// signing with the AWS CLI's credential sources, instead of on the data directory.
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        /// The region to call (with --endpoint-url; default AWS_REGION or the profile's).
+        #[arg(long)]
+        region: Option<String>,
         /// How to print the results.
         #[arg(long, value_enum, default_value = "table")]
         output: cairn::query::QueryOutput,
@@ -348,6 +355,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
         }),
         Command::Bench(command) => cairn::bench::run(command),
-        Command::Query { data, output, sql } => cairn::query::run(&data, &sql, output),
+        Command::Query {
+            data,
+            endpoint_url,
+            region,
+            output,
+            sql,
+        } => {
+            let place = match endpoint_url {
+                Some(url) => cairn::query::QueryPlace::Endpoint { url, region },
+                None => cairn::query::QueryPlace::Local(data),
+            };
+            cairn::query::run(&place, &sql, output)
+        }
     }
 }

@@ -1,21 +1,25 @@
-//! `cairn query "SQL"`: one CloudTrail Lake query over a data directory's event data stores
-//! (while `cairn serve` is stopped: one process owns a data directory), printed as a table, as
-//! JSON (the rows as `aws cloudtrail get-query-results` prints them) or as CSV.
+//! `cairn query "SQL"`: one CloudTrail Lake query, printed as a table, as JSON (the rows as
+//! `aws cloudtrail get-query-results` prints them) or as CSV. Either over a data directory's
+//! event data stores (while `cairn serve` is stopped: one process owns a data directory), or,
+//! with `--endpoint-url`, through the API: StartQuery, DescribeQuery until the query ends, then
+//! every page of GetQueryResults, signed with the AWS CLI's credential sources.
 //!
-//! The statement names stores by ID, as through the API; with no caller to scope it, any
+//! The statement names stores by ID. On a data directory, with no caller to scope it, any
 //! account's active store may be named. Errors are printed as the AWS CLI prints a service's
-//! (`An error occurred (InvalidQueryStatementException) ...`, exit status 254).
+//! (`An error occurred (InvalidQueryStatementException) ...`, exit status 254); a query that
+//! ends other than FINISHED prints its status and message and exits 1.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use cairn_lake::LakeError;
 use cairn_server::event_data_stores::EventDataStores;
 use cairn_server::queries::{Results, execute};
 use cairn_store::Store;
 use serde_json::{Value, json};
 
+use crate::lookup_events::{ApiClient, find_credentials};
 use crate::{DataDirArgs, store_options};
 
 /// How `cairn query` prints its results.
@@ -30,15 +34,125 @@ pub enum QueryOutput {
     Csv,
 }
 
-pub fn run(data: &DataDirArgs, sql: &str, output: QueryOutput) -> Result<ExitCode> {
-    let service_error = |code: &str, message: &str| {
-        eprintln!("An error occurred ({code}) when calling the StartQuery operation: {message}");
-        Ok(ExitCode::from(254))
+/// Where `cairn query` runs its statement.
+#[derive(Debug, Clone)]
+pub enum QueryPlace {
+    /// A data directory, while cairn is stopped.
+    Local(DataDirArgs),
+    /// A running cairn (or CloudTrail) endpoint, in a region (default: the credentials').
+    Endpoint { url: String, region: Option<String> },
+}
+
+/// The AWS CLI's wording and exit status for a service error.
+fn service_error(operation: &str, code: &str, message: &str) -> ExitCode {
+    eprintln!("An error occurred ({code}) when calling the {operation} operation: {message}");
+    ExitCode::from(254)
+}
+
+pub fn run(place: &QueryPlace, sql: &str, output: QueryOutput) -> Result<ExitCode> {
+    let outcome = match place {
+        QueryPlace::Local(data) => local(data, sql)?,
+        QueryPlace::Endpoint { url, region } => remote(url, region.as_deref(), sql)?,
     };
+    let results = match outcome {
+        Ok(results) => results,
+        Err(code) => return Ok(code),
+    };
+    let text = match output {
+        QueryOutput::Table => table(&results),
+        QueryOutput::Json => format!("{}\n", serde_json::to_string_pretty(&json_rows(&results))?),
+        QueryOutput::Csv => csv(&results),
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `sql` through the API at `url`: the results, or the exit code of an error printed.
+fn remote(url: &str, region: Option<&str>, sql: &str) -> Result<Result<Results, ExitCode>> {
+    let credentials = find_credentials(|name| std::env::var(name).ok())?;
+    let Some(region) = region.map(str::to_owned).or(credentials.region.clone()) else {
+        bail!("You must specify a region: --region, AWS_REGION or the profile's region");
+    };
+    let client = ApiClient::new(url, credentials, &region)?;
+    let call = |operation: &str, body: Value| -> Result<Result<Value, ExitCode>> {
+        let answer = client.call(operation, &serde_json::to_vec(&body)?)?;
+        Ok(match answer.error() {
+            Some(e) => Err(service_error(operation, &e.code, &e.message)),
+            None => Ok(answer.body),
+        })
+    };
+    let started = match call("StartQuery", json!({ "QueryStatement": sql }))? {
+        Ok(body) => body,
+        Err(code) => return Ok(Err(code)),
+    };
+    let id = started["QueryId"]
+        .as_str()
+        .context("StartQuery answered without a QueryId")?
+        .to_owned();
+    loop {
+        let described = match call("DescribeQuery", json!({ "QueryId": id }))? {
+            Ok(body) => body,
+            Err(code) => return Ok(Err(code)),
+        };
+        match described["QueryStatus"].as_str() {
+            Some("QUEUED" | "RUNNING") => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Some("FINISHED") => break,
+            other => {
+                eprintln!(
+                    "query {id} ended {}: {}",
+                    other.unwrap_or("without a status"),
+                    described["ErrorMessage"].as_str().unwrap_or_default()
+                );
+                return Ok(Err(ExitCode::FAILURE));
+            }
+        }
+    }
+    let mut results = Results {
+        labels: Vec::new(),
+        rows: Vec::new(),
+    };
+    let mut token: Option<String> = None;
+    loop {
+        let mut request = json!({ "QueryId": id });
+        if let Some(token) = &token {
+            request["NextToken"] = json!(token);
+        }
+        let page = match call("GetQueryResults", request)? {
+            Ok(body) => body,
+            Err(code) => return Ok(Err(code)),
+        };
+        for row in page["QueryResultRows"].as_array().into_iter().flatten() {
+            let columns: Vec<(String, Option<String>)> = row
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|column| column.as_object()?.iter().next())
+                .map(|(label, value)| (label.clone(), value.as_str().map(str::to_owned)))
+                .collect();
+            if results.labels.is_empty() {
+                results.labels = columns.iter().map(|(label, _)| label.clone()).collect();
+            }
+            results
+                .rows
+                .push(columns.into_iter().map(|(_, value)| value).collect());
+        }
+        token = page["NextToken"].as_str().map(str::to_owned);
+        if token.is_none() {
+            return Ok(Ok(results));
+        }
+    }
+}
+
+/// Runs `sql` over the data directory: the results, or the exit code of an error printed.
+fn local(data: &DataDirArgs, sql: &str) -> Result<Result<Results, ExitCode>> {
     let prepared = match cairn_lake::statement::prepare(sql) {
         Ok(prepared) => prepared,
         Err(LakeError::InvalidQueryStatement(m)) | Err(LakeError::Failed(m)) => {
-            return service_error("InvalidQueryStatementException", &m);
+            return Ok(Err(service_error(
+                "StartQuery",
+                "InvalidQueryStatementException",
+                &m,
+            )));
         }
     };
     let store = Arc::new(Store::open(
@@ -52,20 +166,13 @@ pub fn run(data: &DataDirArgs, sql: &str, output: QueryOutput) -> Result<ExitCod
     if let Ok(store) = Arc::try_unwrap(store) {
         store.close();
     }
-    let results = match outcome {
-        Ok((results, _)) => results,
-        Err(message) => return service_error("QueryFailed", &message),
-    };
-    print!(
-        "{}",
-        match output {
-            QueryOutput::Table => table(&results),
-            QueryOutput::Json =>
-                format!("{}\n", serde_json::to_string_pretty(&json_rows(&results))?),
-            QueryOutput::Csv => csv(&results),
+    match outcome {
+        Ok((results, _)) => Ok(Ok(results)),
+        Err(message) => {
+            eprintln!("the query failed: {message}");
+            Ok(Err(ExitCode::FAILURE))
         }
-    );
-    Ok(ExitCode::SUCCESS)
+    }
 }
 
 fn json_rows(results: &Results) -> Value {

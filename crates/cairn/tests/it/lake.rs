@@ -12,3 +12,80 @@ fn boto3_manages_event_data_stores_and_they_survive_a_restart() {
 fn boto3_queries_what_an_event_data_store_ingested_and_results_survive_a_restart() {
     run_across_restarts("lake_queries.py", &["query", "after-restart"], |_| {});
 }
+
+#[test]
+fn cairn_query_runs_a_query_through_the_api() {
+    use cairn::lookup_events::{ApiClient, ClientCredentials};
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(&config_path, crate::api::CONFIG).unwrap();
+    let server = crate::api::TestServer::start(&dir.path().join("data"), Some(&config_path), &[]);
+    let endpoint = format!("http://{}", server.endpoint);
+    let (key, secret) = ("AKIAALICE00000000001", "alice-secret-key");
+    let credentials = ClientCredentials {
+        access_key_id: key.to_owned(),
+        secret_access_key: secret.to_owned(),
+        session_token: None,
+        region: None,
+    };
+    let client = ApiClient::new(&endpoint, credentials, crate::api::REGION).unwrap();
+    let made = client
+        .call("CreateEventDataStore", br#"{"Name":"from-the-cli"}"#)
+        .unwrap();
+    assert!(made.error().is_none(), "{:?}", made.body);
+    let arn = made.body["EventDataStoreArn"].as_str().unwrap();
+    let store_id = arn.rsplit('/').next().unwrap().to_owned();
+    for _ in 0..2 {
+        assert!(client.call("ListTrails", b"{}").unwrap().error().is_none());
+    }
+    let query = |sql: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args([
+                "query",
+                "--endpoint-url",
+                &endpoint,
+                "--region",
+                crate::api::REGION,
+            ])
+            .args(["--output", "csv", sql])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .output()
+            .unwrap()
+    };
+    // The calls' audit events are stored a moment after they are answered.
+    let sql = format!(
+        "SELECT eventName, count(*) AS n FROM {store_id} WHERE eventName = 'ListTrails' \
+         GROUP BY eventName"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = query(&sql);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        if printed == "eventName,n\nListTrails,2\n" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{printed}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = query(&format!("DELETE FROM {store_id}"));
+    assert_eq!(out.status.code(), Some(254));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with(
+            "An error occurred (InvalidQueryStatementException) when calling the StartQuery \
+             operation:"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.stop_cleanly();
+}
