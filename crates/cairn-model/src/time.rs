@@ -96,6 +96,11 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The system clock in seconds since the epoch, as the AWS JSON protocol writes times.
+pub fn now_secs() -> f64 {
+    now_ms() as f64 / 1000.0
+}
+
 /// Converts epoch seconds (possibly fractional, as the AWS JSON protocol sends them) to
 /// milliseconds; `None` when the value is not finite or out of range.
 pub fn epoch_seconds_to_ms(seconds: f64) -> Option<i64> {

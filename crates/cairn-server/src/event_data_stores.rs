@@ -263,7 +263,7 @@ impl EventDataStores {
         let from = edit.cut_log().map_err(|e| e.message)?;
         let answer = import().map_err(|e| e.to_string())?;
         let to = edit.cut_log().map_err(|e| e.message)?;
-        let eds = &mut edit.stores_mut()[at];
+        let eds = &mut edit.items[at];
         eds.add_import(from, to);
         let arn = eds.arn();
         edit.save().map_err(|e| e.message)?;
@@ -272,12 +272,11 @@ impl EventDataStores {
 
     /// The stores, locked, with those deleted more than 7 days before `now` gone for good.
     pub fn edit(&self, now: f64) -> Result<Edit<'_>, ApiError> {
-        let mut edit = Edit(self.list.edit()?);
-        let before = edit.0.items.len();
-        edit.0
-            .items
+        let mut edit = self.list.edit()?;
+        let before = edit.items.len();
+        edit.items
             .retain(|s| s.deleted.is_none_or(|at| now - at < RESTORE_WINDOW_SECS));
-        if edit.0.items.len() != before {
+        if edit.items.len() != before {
             edit.save()?;
         }
         Ok(edit)
@@ -285,34 +284,20 @@ impl EventDataStores {
 }
 
 /// The locked list of event data stores.
-pub struct Edit<'a>(ListEdit<'a, EventDataStore>);
+pub type Edit<'a> = ListEdit<'a, EventDataStore>;
 
-impl Edit<'_> {
-    pub fn stores(&self) -> &[EventDataStore] {
-        &self.0.items
-    }
-
-    pub fn stores_mut(&mut self) -> &mut Vec<EventDataStore> {
-        &mut self.0.items
-    }
-
-    /// Makes the current list durable; call before answering a change.
-    pub fn save(&self) -> Result<(), ApiError> {
-        self.0.save()
-    }
-
+impl ListEdit<'_, EventDataStore> {
     /// Seals the event log and answers the log file that events appended from now on go to:
     /// where a window opens or closes.
     pub fn cut_log(&self) -> Result<u64, ApiError> {
-        let store = self.0.store();
+        let store = self.store();
         store.seal().map_err(ApiError::internal)?;
         Ok(store.log_end().map_err(ApiError::internal)?.file)
     }
 
     /// The stores of `scope`'s account in its region, in creation order.
     pub fn in_scope<'s>(&'s self, scope: &'s Scope) -> impl Iterator<Item = &'s EventDataStore> {
-        self.0
-            .items
+        self.items
             .iter()
             .filter(move |s| s.account_id == scope.account_id && s.home_region == scope.region)
     }
@@ -320,8 +305,7 @@ impl Edit<'_> {
     /// The index of the store `reference` (an ARN or an id) names, among `scope`'s.
     pub fn find(&self, scope: &Scope, reference: &str) -> Result<usize, ApiError> {
         let id = parse_reference(reference)?;
-        self.0
-            .items
+        self.items
             .iter()
             .position(|s| {
                 s.account_id == scope.account_id && s.home_region == scope.region && id.names(s)
@@ -339,8 +323,7 @@ impl Edit<'_> {
     /// have no caller).
     pub fn find_id_anywhere(&self, reference: &str) -> Result<usize, ApiError> {
         let id = parse_reference(reference)?;
-        self.0
-            .items
+        self.items
             .iter()
             .position(|s| {
                 s.deleted.is_none()
@@ -360,12 +343,12 @@ impl Edit<'_> {
     /// Like [`Self::find`], for a store that must not be pending deletion.
     pub fn find_active(&self, scope: &Scope, reference: &str) -> Result<usize, ApiError> {
         let at = self.find(scope, reference)?;
-        if self.0.items[at].deleted.is_some() {
+        if self.items[at].deleted.is_some() {
             return Err(ApiError::new(
                 ErrorCode::InactiveEventDataStore,
                 format!(
                     "Event data store {} is pending deletion: restore it first.",
-                    self.0.items[at].arn()
+                    self.items[at].arn()
                 ),
             ));
         }
@@ -379,7 +362,7 @@ impl Edit<'_> {
         name: &str,
         except: Option<usize>,
     ) -> Result<(), ApiError> {
-        let taken = self.0.items.iter().enumerate().any(|(i, s)| {
+        let taken = self.items.iter().enumerate().any(|(i, s)| {
             Some(i) != except
                 && s.account_id == scope.account_id
                 && s.home_region == scope.region
@@ -624,8 +607,8 @@ mod tests {
             let cairn = Arc::new(Store::open(dir.path(), Default::default()).unwrap());
             let stores = EventDataStores::load(cairn.clone()).unwrap();
             let mut edit = stores.edit(0.0).unwrap();
-            edit.stores_mut().push(store("kept", None));
-            edit.stores_mut().push(store("deleted", Some(day)));
+            edit.items.push(store("kept", None));
+            edit.items.push(store("deleted", Some(day)));
             edit.save().unwrap();
             drop(edit);
             // Six days after deletion it can still be restored.
@@ -655,7 +638,7 @@ mod tests {
             account_id: "111111111111".into(),
             region: "us-east-1".into(),
         };
-        let now = cairn_model::time::now_ms() as f64 / 1000.0;
+        let now = cairn_model::time::now_secs();
         let today = cairn_model::time::format_event_time(cairn_model::time::now_ms() - 3_600_000);
         let append = |id: &str, account: &str, region: &str, category: &str, time: &str| {
             let json = format!(
@@ -665,7 +648,7 @@ mod tests {
         };
         let held = |stores: &EventDataStores| {
             let edit = stores.edit(now).unwrap();
-            let eds = &edit.stores()[0];
+            let eds = &edit.items[0];
             let mut ids: Vec<String> = events(&cairn, eds, now)
                 .unwrap()
                 .into_iter()

@@ -234,7 +234,7 @@ pub fn execute(
         let eds: EventDataStore = {
             let edit = stores.edit(now).map_err(|e| e.message)?;
             let at = resolve(&edit, store_id).map_err(|e| e.message)?;
-            edit.stores()[at].clone()
+            edit.items[at].clone()
         };
         let records =
             event_data_stores::events(stores.store(), &eds, now).map_err(|e| e.message)?;

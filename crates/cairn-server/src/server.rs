@@ -81,7 +81,7 @@ pub async fn run(
     let trails = Arc::new(Trails::load(store.clone()).map_err(std::io::Error::other)?);
     let event_data_stores =
         Arc::new(EventDataStores::load(store.clone()).map_err(std::io::Error::other)?);
-    let started = cairn_model::time::now_ms() as f64 / 1000.0;
+    let started = cairn_model::time::now_secs();
     let queries = Arc::new(
         Queries::load(store.clone(), config.lake.query_timeout_secs(), started)
             .map_err(std::io::Error::other)?,
@@ -390,9 +390,9 @@ async fn dispatch(
         }
         Operation::PutEventSelectors => trail_work(op, body, trails, scope, event_selectors::put)?,
         Operation::GetEventSelectors => trail_work(op, body, trails, scope, event_selectors::get)?,
-        Operation::AddTags => tag_work(state, op, body, scope, now_secs, tags::add)?,
-        Operation::RemoveTags => tag_work(state, op, body, scope, now_secs, tags::remove)?,
-        Operation::ListTags => tag_work(state, op, body, scope, now_secs, tags::list)?,
+        Operation::AddTags => deferred(op, body, scope, tagged(state, now_secs), tags::add)?,
+        Operation::RemoveTags => deferred(op, body, scope, tagged(state, now_secs), tags::remove)?,
+        Operation::ListTags => deferred(op, body, scope, tagged(state, now_secs), tags::list)?,
         Operation::CreateEventDataStore => {
             store_work(state, op, body, scope, now_secs, event_data_stores::create)?
         }
@@ -411,13 +411,17 @@ async fn dispatch(
         Operation::RestoreEventDataStore => {
             store_work(state, op, body, scope, now_secs, event_data_stores::restore)?
         }
-        Operation::StartQuery => lake_work(state, op, body, scope, now_secs, queries::start)?,
-        Operation::DescribeQuery => lake_work(state, op, body, scope, now_secs, queries::describe)?,
-        Operation::GetQueryResults => {
-            lake_work(state, op, body, scope, now_secs, queries::results)?
+        Operation::StartQuery => deferred(op, body, scope, lakes(state, now_secs), queries::start)?,
+        Operation::DescribeQuery => {
+            deferred(op, body, scope, lakes(state, now_secs), queries::describe)?
         }
-        Operation::ListQueries => lake_work(state, op, body, scope, now_secs, queries::list)?,
-        Operation::CancelQuery => lake_work(state, op, body, scope, now_secs, queries::cancel)?,
+        Operation::GetQueryResults => {
+            deferred(op, body, scope, lakes(state, now_secs), queries::results)?
+        }
+        Operation::ListQueries => deferred(op, body, scope, lakes(state, now_secs), queries::list)?,
+        Operation::CancelQuery => {
+            deferred(op, body, scope, lakes(state, now_secs), queries::cancel)?
+        }
         Operation::StartEventDataStoreIngestion | Operation::StopEventDataStoreIngestion => {
             let start = op == Operation::StartEventDataStoreIngestion;
             store_work(
@@ -443,7 +447,19 @@ async fn dispatch(
         .map_err(ApiError::internal)?
 }
 
-/// A trail operation's work: the request is read now, `handle` runs later.
+/// An operation's work: the request is read now, `handle` runs later on `context`.
+fn deferred<C: Send + 'static, R: DeserializeOwned + Send + 'static>(
+    op: Operation,
+    body: &[u8],
+    scope: Scope,
+    context: C,
+    handle: impl FnOnce(&C, &Scope, R) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Work, ApiError> {
+    let request = parse_request(op, body)?;
+    Ok(Box::new(move || handle(&context, &scope, request)))
+}
+
+/// A trail operation's work.
 fn trail_work<R: DeserializeOwned + Send + 'static>(
     op: Operation,
     body: &[u8],
@@ -451,11 +467,12 @@ fn trail_work<R: DeserializeOwned + Send + 'static>(
     scope: Scope,
     handle: impl FnOnce(&Trails, &Scope, R) -> Result<Value, ApiError> + Send + 'static,
 ) -> Result<Work, ApiError> {
-    let request = parse_request(op, body)?;
-    Ok(Box::new(move || handle(&trails, &scope, request)))
+    deferred(op, body, scope, trails, move |trails, scope, request| {
+        handle(trails, scope, request)
+    })
 }
 
-/// An event data store operation's work: the request is read now, `handle` runs later.
+/// An event data store operation's work, at the request's time `now`.
 fn store_work<R: DeserializeOwned + Send + 'static>(
     state: &Arc<AppState>,
     op: Operation,
@@ -464,51 +481,28 @@ fn store_work<R: DeserializeOwned + Send + 'static>(
     now: f64,
     handle: impl FnOnce(&EventDataStores, &Scope, R, f64) -> Result<Value, ApiError> + Send + 'static,
 ) -> Result<Work, ApiError> {
-    let request = parse_request(op, body)?;
     let stores = state.event_data_stores.clone();
-    Ok(Box::new(move || handle(&stores, &scope, request, now)))
+    deferred(op, body, scope, stores, move |stores, scope, request| {
+        handle(stores, scope, request, now)
+    })
 }
 
-/// A query operation's work: the request is read now, `handle` runs later.
-fn lake_work<R: DeserializeOwned + Send + 'static>(
-    state: &Arc<AppState>,
-    op: Operation,
-    body: &[u8],
-    scope: Scope,
-    now: f64,
-    handle: impl FnOnce(&queries::Lakes, &Scope, R) -> Result<Value, ApiError> + Send + 'static,
-) -> Result<Work, ApiError> {
-    let request = parse_request(op, body)?;
-    let (queries, stores) = (state.queries.clone(), state.event_data_stores.clone());
-    Ok(Box::new(move || {
-        let lakes = queries::Lakes {
-            queries: &queries,
-            stores: &stores,
-            now,
-        };
-        handle(&lakes, &scope, request)
-    }))
+/// What query operations work on, at the request's time `now`.
+fn lakes(state: &AppState, now: f64) -> queries::Lakes {
+    queries::Lakes {
+        queries: state.queries.clone(),
+        stores: state.event_data_stores.clone(),
+        now,
+    }
 }
 
-/// A tag operation's work: on trails or event data stores, as the ARN says.
-fn tag_work<R: DeserializeOwned + Send + 'static>(
-    state: &Arc<AppState>,
-    op: Operation,
-    body: &[u8],
-    scope: Scope,
-    now: f64,
-    handle: impl FnOnce(&tags::Tagged, &Scope, R) -> Result<Value, ApiError> + Send + 'static,
-) -> Result<Work, ApiError> {
-    let request = parse_request(op, body)?;
-    let (trails, stores) = (state.trails.clone(), state.event_data_stores.clone());
-    Ok(Box::new(move || {
-        let tagged = tags::Tagged {
-            trails: &trails,
-            stores: &stores,
-            now,
-        };
-        handle(&tagged, &scope, request)
-    }))
+/// What tag operations work on (trails or event data stores, as the ARN says).
+fn tagged(state: &AppState, now: f64) -> tags::Tagged {
+    tags::Tagged {
+        trails: state.trails.clone(),
+        stores: state.event_data_stores.clone(),
+        now,
+    }
 }
 
 /// Whether `bucket` exists in the delivery target (run on a blocking thread).

@@ -12,17 +12,22 @@
 //! *shadow trail*: readable there, changeable only from the home region
 //! (`InvalidHomeRegionException`), as AWS does.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use cairn_store::{LogPosition, Store, Visibility};
+use cairn_store::{LogPosition, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::catalog_list::{CatalogList, ListDocument, ListEdit};
 use crate::error::{ApiError, ErrorCode};
 use crate::selectors::Selectors;
 
-const DOCUMENT: &str = "trails.json";
-const FORMAT_VERSION: u32 = 1;
+/// The catalog document: `{"version": 1, "trails": [Trail...]}`.
+const DOCUMENT: ListDocument = ListDocument {
+    name: "trails.json",
+    version: 1,
+    member: "trails",
+};
 /// AWS's quota: trails per region per account (a multi-region trail counts in every region).
 pub const MAX_TRAILS_PER_REGION: usize = 5;
 
@@ -158,49 +163,20 @@ impl Trail {
 /// Every trail of every account, kept in the catalog.
 #[derive(Debug)]
 pub struct Trails {
-    store: Arc<Store>,
-    trails: Mutex<Vec<Trail>>,
-}
-
-#[derive(Deserialize)]
-struct Document {
-    version: u32,
-    trails: Vec<Trail>,
-}
-
-/// [`Document`] as written, borrowing the trails.
-#[derive(Serialize)]
-struct DocumentRef<'a> {
-    version: u32,
-    trails: &'a [Trail],
+    list: CatalogList<Trail>,
 }
 
 impl Trails {
     /// The trails the store's catalog holds (none on a new store).
     pub fn load(store: Arc<Store>) -> Result<Trails, String> {
-        let trails = match store.read_document(DOCUMENT).map_err(|e| e.to_string())? {
-            None => Vec::new(),
-            Some(bytes) => {
-                let document: Document = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("catalog document {DOCUMENT}: {e}"))?;
-                if document.version != FORMAT_VERSION {
-                    return Err(format!(
-                        "catalog document {DOCUMENT} has version {}; this cairn reads {FORMAT_VERSION}",
-                        document.version
-                    ));
-                }
-                document.trails
-            }
-        };
         let trails = Trails {
-            store,
-            trails: Mutex::new(trails),
+            list: CatalogList::load(store, DOCUMENT)?,
         };
         // Trails written before trails had ids get one, kept from now on.
         {
             let mut edit = trails.edit().map_err(|e| e.message)?;
-            if edit.trails.iter().any(|t| t.id.is_empty()) {
-                for trail in edit.trails.iter_mut().filter(|t| t.id.is_empty()) {
+            if edit.items.iter().any(|t| t.id.is_empty()) {
+                for trail in edit.items.iter_mut().filter(|t| t.id.is_empty()) {
                     trail.id = new_trail_id();
                 }
                 edit.save().map_err(|e| e.message)?;
@@ -211,52 +187,30 @@ impl Trails {
 
     /// The store the trails are kept in (and their delivery cursors).
     pub fn store(&self) -> &Store {
-        &self.store
+        self.list.store()
     }
 
     /// A copy of the trail `name_or_arn` names, among those `scope` sees.
     pub fn get(&self, scope: &Scope, name_or_arn: &str) -> Result<Trail, ApiError> {
         let edit = self.edit()?;
         let at = edit.find(scope, name_or_arn)?;
-        Ok(edit.trails[at].clone())
+        Ok(edit.items[at].clone())
     }
 
-    /// The trails, locked: changes go through [`Edit::save`].
+    /// The trails, locked: changes go through [`ListEdit::save`].
     pub fn edit(&self) -> Result<Edit<'_>, ApiError> {
-        let trails = self
-            .trails
-            .lock()
-            .map_err(|_| ApiError::internal("the trail catalog lock is poisoned"))?;
-        Ok(Edit {
-            store: &self.store,
-            trails,
-        })
+        self.list.edit()
     }
 }
 
 /// The locked list of trails.
-pub struct Edit<'a> {
-    store: &'a Store,
-    pub trails: MutexGuard<'a, Vec<Trail>>,
-}
+pub type Edit<'a> = ListEdit<'a, Trail>;
 
-impl Edit<'_> {
-    /// Makes the current list durable; call before answering a change.
-    pub fn save(&self) -> Result<(), ApiError> {
-        let document = DocumentRef {
-            version: FORMAT_VERSION,
-            trails: &self.trails,
-        };
-        let bytes = serde_json::to_vec_pretty(&document).map_err(ApiError::internal)?;
-        self.store
-            .write_document(DOCUMENT, &bytes, Visibility::Plain)
-            .map_err(ApiError::internal)
-    }
-
+impl ListEdit<'_, Trail> {
     /// The index of the trail `name_or_arn` names, among those `scope` sees.
     pub fn find(&self, scope: &Scope, name_or_arn: &str) -> Result<usize, ApiError> {
         let reference = TrailReference::parse(name_or_arn)?;
-        self.trails
+        self.items
             .iter()
             .position(|t| t.visible_in(scope) && reference.names(t))
             .ok_or_else(|| trail_not_found(scope, name_or_arn))
@@ -295,7 +249,7 @@ impl Edit<'_> {
             region: trail.home_region.clone(),
         };
         let others = || {
-            self.trails
+            self.items
                 .iter()
                 .enumerate()
                 .filter(move |(i, t)| Some(*i) != replacing && t.account_id == trail.account_id)
@@ -340,7 +294,7 @@ impl Edit<'_> {
     /// Like [`Self::find`], for a change: the caller must be in the trail's home region.
     pub fn find_to_change(&self, scope: &Scope, name_or_arn: &str) -> Result<usize, ApiError> {
         let at = self.find(scope, name_or_arn)?;
-        let trail = &self.trails[at];
+        let trail = &self.items[at];
         if trail.home_region != scope.region {
             return Err(ApiError::new(
                 ErrorCode::InvalidHomeRegion,

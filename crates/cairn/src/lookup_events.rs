@@ -178,6 +178,22 @@ pub struct ServiceError {
     pub message: String,
 }
 
+impl ServiceError {
+    /// The AWS CLI's wording for the error of a call to `operation`.
+    pub fn aws_cli_message(&self, operation: &str) -> String {
+        format!(
+            "An error occurred ({}) when calling the {operation} operation: {}",
+            self.code, self.message
+        )
+    }
+
+    /// Prints the AWS CLI's wording on stderr; answers the AWS CLI's exit status for it.
+    pub fn report(&self, operation: &str) -> std::process::ExitCode {
+        eprintln!("{}", self.aws_cli_message(operation));
+        std::process::ExitCode::from(254)
+    }
+}
+
 impl From<LookupError> for ServiceError {
     fn from(e: LookupError) -> ServiceError {
         ServiceError {

@@ -243,7 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(reference) => {
                     let stores =
                         EventDataStores::load(store.clone()).map_err(anyhow::Error::msg)?;
-                    let now = cairn_model::time::now_ms() as f64 / 1000.0;
+                    let now = cairn_model::time::now_secs();
                     let (arn, summary) = stores
                         .import_into(reference, now, import)
                         .map_err(anyhow::Error::msg)?;
@@ -318,14 +318,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     print!("{text}");
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => {
-                    // The AWS CLI's wording and exit status for a service error.
-                    eprintln!(
-                        "An error occurred ({}) when calling the LookupEvents operation: {}",
-                        e.code, e.message
-                    );
-                    Ok(ExitCode::from(254))
-                }
+                Err(e) => Ok(e.report("LookupEvents")),
             }
         }
         Command::Serve {

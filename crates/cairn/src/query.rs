@@ -19,7 +19,7 @@ use cairn_server::queries::{Results, execute};
 use cairn_store::Store;
 use serde_json::{Value, json};
 
-use crate::lookup_events::{ApiClient, find_credentials};
+use crate::lookup_events::{ApiClient, ServiceError, find_credentials};
 use crate::{DataDirArgs, store_options};
 
 /// How `cairn query` prints its results.
@@ -45,8 +45,11 @@ pub enum QueryPlace {
 
 /// The AWS CLI's wording and exit status for a service error.
 fn service_error(operation: &str, code: &str, message: &str) -> ExitCode {
-    eprintln!("An error occurred ({code}) when calling the {operation} operation: {message}");
-    ExitCode::from(254)
+    let error = ServiceError {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    };
+    error.report(operation)
 }
 
 pub fn run(place: &QueryPlace, sql: &str, output: QueryOutput) -> Result<ExitCode> {
@@ -77,7 +80,7 @@ fn remote(url: &str, region: Option<&str>, sql: &str) -> Result<Result<Results, 
     let call = |operation: &str, body: Value| -> Result<Result<Value, ExitCode>> {
         let answer = client.call(operation, &serde_json::to_vec(&body)?)?;
         Ok(match answer.error() {
-            Some(e) => Err(service_error(operation, &e.code, &e.message)),
+            Some(e) => Err(e.report(operation)),
             None => Ok(answer.body),
         })
     };
@@ -160,7 +163,7 @@ fn local(data: &DataDirArgs, sql: &str) -> Result<Result<Results, ExitCode>> {
         store_options(data.retention_days),
     )?);
     let stores = EventDataStores::load(store.clone()).map_err(anyhow::Error::msg)?;
-    let now = cairn_model::time::now_ms() as f64 / 1000.0;
+    let now = cairn_model::time::now_secs();
     let outcome = execute(&stores, |edit, id| edit.find_id_anywhere(id), prepared, now);
     drop(stores);
     if let Ok(store) = Arc::try_unwrap(store) {

@@ -235,7 +235,7 @@ impl TrailSource {
             TrailSource::DataDir { trails, .. } => {
                 let edit = trails.edit().map_err(|e| anyhow::anyhow!(e.message))?;
                 let trail = edit
-                    .trails
+                    .items
                     .iter()
                     .find(|t| t.arn() == trail_arn)
                     .ok_or_else(|| anyhow::anyhow!("Trail not found: {trail_arn}"))?;
@@ -287,11 +287,7 @@ fn call(
 ) -> Result<serde_json::Value> {
     let answer = client.call(operation, &serde_json::to_vec(body)?)?;
     match answer.error() {
-        Some(e) => bail!(
-            "An error occurred ({}) when calling the {operation} operation: {}",
-            e.code,
-            e.message
-        ),
+        Some(e) => bail!("{}", e.aws_cli_message(operation)),
         None => Ok(answer.body),
     }
 }

@@ -138,7 +138,7 @@ pub fn handle(
         return Err(bucket_does_not_exist(&trail.s3_bucket_name));
     }
     let answer = trail.settings();
-    edit.trails.push(trail);
+    edit.items.push(trail);
     edit.save()?;
     Ok(answer)
 }

@@ -15,7 +15,7 @@ pub fn handle(
 ) -> Result<Value, ApiError> {
     let mut edit = trails.edit()?;
     let at = edit.find_to_change(scope, &request.name)?;
-    let trail = edit.trails.remove(at);
+    let trail = edit.items.remove(at);
     edit.save()?;
     trails
         .store()

@@ -23,10 +23,10 @@ pub fn handle(
 ) -> Result<Value, ApiError> {
     let edit = trails.edit()?;
     let shadows = request.include_shadow_trails.unwrap_or(true);
-    let shown = |at: &usize| shadows || edit.trails[*at].home_region == scope.region;
+    let shown = |at: &usize| shadows || edit.items[*at].home_region == scope.region;
     let found: Vec<usize> = match request.trail_name_list.filter(|names| !names.is_empty()) {
-        None => (0..edit.trails.len())
-            .filter(|&at| edit.trails[at].visible_in(scope))
+        None => (0..edit.items.len())
+            .filter(|&at| edit.items[at].visible_in(scope))
             .collect(),
         Some(names) => {
             let mut found = Vec::new();
@@ -44,7 +44,7 @@ pub fn handle(
     let list: Vec<Value> = found
         .into_iter()
         .filter(shown)
-        .map(|at| edit.trails[at].description())
+        .map(|at| edit.items[at].description())
         .collect();
     Ok(json!({ "trailList": list }))
 }

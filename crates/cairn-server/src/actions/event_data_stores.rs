@@ -117,7 +117,7 @@ pub fn create(
     // AWS answers with CREATED, the short-lived status before ENABLED.
     let mut out = store.description("CREATED");
     out["TagsList"] = json!(store.tags);
-    edit.stores_mut().push(store);
+    edit.items.push(store);
     edit.save()?;
     Ok(out)
 }
@@ -129,7 +129,7 @@ pub fn get(
     now: f64,
 ) -> Result<Value, ApiError> {
     let edit = stores.edit(now)?;
-    let store = &edit.stores()[edit.find(scope, &request.event_data_store)?];
+    let store = &edit.items[edit.find(scope, &request.event_data_store)?];
     Ok(with_federation(store.description(store.status())))
 }
 
@@ -216,7 +216,7 @@ pub fn update(
     refuse_unsupported(kms_key_id.as_deref(), organization_enabled)?;
     let mut edit = stores.edit(now)?;
     let at = edit.find_active(scope, &event_data_store)?;
-    let mut store = edit.stores()[at].clone();
+    let mut store = edit.items[at].clone();
     if let Some(name) = name {
         validate_name(&name)?;
         edit.check_name_free(scope, &name, Some(at))?;
@@ -264,7 +264,7 @@ pub fn update(
     }
     store.updated = now;
     let out = with_federation(store.description(store.status()));
-    edit.stores_mut()[at] = store;
+    edit.items[at] = store;
     edit.save()?;
     Ok(out)
 }
@@ -277,12 +277,12 @@ pub fn delete(
 ) -> Result<Value, ApiError> {
     let mut edit = stores.edit(now)?;
     let at = edit.find_active(scope, &request.event_data_store)?;
-    let cut = if edit.stores()[at].takes_events() {
+    let cut = if edit.items[at].takes_events() {
         Some(edit.cut_log()?)
     } else {
         None
     };
-    let store = &mut edit.stores_mut()[at];
+    let store = &mut edit.items[at];
     if store.termination_protection_enabled {
         return Err(ApiError::new(
             ErrorCode::EventDataStoreTerminationProtected,
@@ -310,7 +310,7 @@ pub fn restore(
 ) -> Result<Value, ApiError> {
     let mut edit = stores.edit(now)?;
     let at = edit.find(scope, &request.event_data_store)?;
-    let store = &edit.stores()[at];
+    let store = &edit.items[at];
     if store.deleted.is_none() {
         return Err(status_error(
             store,
@@ -323,7 +323,7 @@ pub fn restore(
     } else {
         None
     };
-    let store = &mut edit.stores_mut()[at];
+    let store = &mut edit.items[at];
     store.deleted = None;
     store.updated = now;
     if let Some(cut) = cut {
@@ -344,7 +344,7 @@ pub fn ingestion(
 ) -> Result<Value, ApiError> {
     let mut edit = stores.edit(now)?;
     let at = edit.find(scope, &request.event_data_store)?;
-    let store = &edit.stores()[at];
+    let store = &edit.items[at];
     let operation = if start {
         "StartEventDataStoreIngestion"
     } else {
@@ -374,7 +374,7 @@ pub fn ingestion(
         return Err(status_error(store, operation, needed));
     }
     let cut = edit.cut_log()?;
-    let store = &mut edit.stores_mut()[at];
+    let store = &mut edit.items[at];
     if start {
         store.open_window(cut);
     } else {

@@ -32,9 +32,9 @@ pub fn put(
         Selectors::for_trail(request.event_selectors, request.advanced_event_selectors)?;
     let mut edit = trails.edit()?;
     let at = edit.find_to_change(scope, &request.trail_name)?;
-    edit.trails[at].selectors = Some(selectors);
+    edit.items[at].selectors = Some(selectors);
     edit.save()?;
-    Ok(answer(&edit.trails[at]))
+    Ok(answer(&edit.items[at]))
 }
 
 pub fn get(

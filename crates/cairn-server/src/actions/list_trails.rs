@@ -21,7 +21,7 @@ pub fn handle(
 ) -> Result<Value, ApiError> {
     let edit = trails.edit()?;
     let list: Vec<Value> = edit
-        .trails
+        .items
         .iter()
         .filter(|t| t.account_id == scope.account_id)
         .map(|t| json!({"TrailARN": t.arn(), "Name": t.name, "HomeRegion": t.home_region}))

@@ -21,9 +21,9 @@ const MAX_RESULTS_PAGE: i64 = 1000;
 const TOKEN_PREFIX: &str = "next:";
 
 /// What the query operations work on.
-pub struct Lakes<'a> {
-    pub queries: &'a Arc<Queries>,
-    pub stores: &'a Arc<EventDataStores>,
+pub struct Lakes {
+    pub queries: Arc<Queries>,
+    pub stores: Arc<EventDataStores>,
     /// The request's time, seconds since the epoch.
     pub now: f64,
 }
@@ -111,7 +111,7 @@ pub fn start(lakes: &Lakes, scope: &Scope, request: StartRequest) -> Result<Valu
             .iter()
             .map(|id| {
                 let at = edit.find_active(scope, id)?;
-                Ok(edit.stores()[at].arn())
+                Ok(edit.items[at].arn())
             })
             .collect::<Result<Vec<String>, ApiError>>()?
     };
@@ -174,7 +174,7 @@ fn lake_error(error: LakeError) -> ApiError {
 
 /// Runs query `id` to its end and records how it ended.
 fn run(queries: &Queries, stores: &EventDataStores, scope: &Scope, id: &str, prepared: Prepared) {
-    let now = || cairn_model::time::now_ms() as f64 / 1000.0;
+    let now = || cairn_model::time::now_secs();
     let started = Instant::now();
     let set_running = queries.change(now(), |all| {
         let query = all.iter_mut().find(|q| q.id == id);
@@ -355,7 +355,7 @@ pub fn list(lakes: &Lakes, scope: &Scope, request: ListRequest) -> Result<Value,
     let arn = {
         let edit = lakes.stores.edit(lakes.now)?;
         let at = edit.find_active(scope, &request.event_data_store)?;
-        edit.stores()[at].arn()
+        edit.items[at].arn()
     };
     let mut matching: Vec<Query> = lakes
         .queries

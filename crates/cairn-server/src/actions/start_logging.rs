@@ -22,13 +22,13 @@ pub fn handle(
 ) -> Result<Value, ApiError> {
     let mut edit = trails.edit()?;
     let at = edit.find_to_change(scope, &request.name)?;
-    if edit.trails[at].logging.is_logging != logging {
+    if edit.items[at].logging.is_logging != logging {
         let store = trails.store();
         if logging {
-            delivery::start_cursor(store, &edit.trails[at], (now * 1000.0) as i64)
+            delivery::start_cursor(store, &edit.items[at], (now * 1000.0) as i64)
                 .map_err(ApiError::internal)?;
         }
-        let state = &mut edit.trails[at].logging;
+        let state = &mut edit.items[at].logging;
         state.is_logging = logging;
         if logging {
             state.start_logging_time = Some(now);

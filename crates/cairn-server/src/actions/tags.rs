@@ -3,6 +3,8 @@
 //! change only from the resource's home region; a trail's can be listed from any region that
 //! sees it. A store pending deletion takes no tags and lists none.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -11,9 +13,9 @@ use crate::event_data_stores::EventDataStores;
 use crate::trails::{Scope, Tag, Trails, validate_tags};
 
 /// The resources tags are kept on.
-pub struct Tagged<'a> {
-    pub trails: &'a Trails,
-    pub stores: &'a EventDataStores,
+pub struct Tagged {
+    pub trails: Arc<Trails>,
+    pub stores: Arc<EventDataStores>,
     /// The request's time, seconds since the epoch.
     pub now: f64,
 }
@@ -78,16 +80,16 @@ fn change(
     if is_event_data_store_arn(resource_id) {
         let mut edit = tagged.stores.edit(tagged.now)?;
         let at = edit.find_active(scope, resource_id)?;
-        let tags = changed(&edit.stores()[at].tags, apply)?;
-        edit.stores_mut()[at].tags = tags;
+        let tags = changed(&edit.items[at].tags, apply)?;
+        edit.items[at].tags = tags;
         edit.save()?;
         return Ok(json!({}));
     }
     let mut edit = tagged.trails.edit()?;
     let at = edit.find_by_arn(scope, resource_id)?;
     edit.find_to_change(scope, resource_id)?;
-    let tags = changed(&edit.trails[at].tags, apply)?;
-    edit.trails[at].tags = tags;
+    let tags = changed(&edit.items[at].tags, apply)?;
+    edit.items[at].tags = tags;
     edit.save()?;
     Ok(json!({}))
 }
@@ -104,9 +106,9 @@ pub fn list(tagged: &Tagged, scope: &Scope, request: ListTagsRequest) -> Result<
     let mut listed = Vec::new();
     for resource_id in &request.resource_id_list {
         let tags = if is_event_data_store_arn(resource_id) {
-            &stores.stores()[stores.find_active(scope, resource_id)?].tags
+            &stores.items[stores.find_active(scope, resource_id)?].tags
         } else {
-            &trails.trails[trails.find_by_arn(scope, resource_id)?].tags
+            &trails.items[trails.find_by_arn(scope, resource_id)?].tags
         };
         listed.push(json!({
             "ResourceId": resource_id,

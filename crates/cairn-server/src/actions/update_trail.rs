@@ -38,7 +38,7 @@ pub fn handle(
     }
     let mut edit = trails.edit()?;
     let at = edit.find_to_change(scope, &request.name)?;
-    let mut trail = edit.trails[at].clone();
+    let mut trail = edit.items[at].clone();
     if let Some(bucket) = request.s3_bucket_name {
         trail.s3_bucket_name = bucket;
     }
@@ -64,7 +64,7 @@ pub fn handle(
         edit.check_room_for(&trail, Some(at))?;
     }
     let answer = trail.settings();
-    edit.trails[at] = trail;
+    edit.items[at] = trail;
     edit.save()?;
     Ok(answer)
 }

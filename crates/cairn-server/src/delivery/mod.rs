@@ -240,7 +240,7 @@ impl Deliverer {
     /// One round over every trail; false if any failed.
     pub async fn deliver_all(&self) -> bool {
         let trails = match self.trails.edit() {
-            Ok(edit) => edit.trails.clone(),
+            Ok(edit) => edit.items.clone(),
             Err(_) => return false,
         };
         let mut all_ok = true;
@@ -279,7 +279,7 @@ impl Deliverer {
             return;
         };
         for name in names {
-            if name.starts_with("trail-") && !edit.trails.iter().any(|t| cursor_name(t) == name) {
+            if name.starts_with("trail-") && !edit.items.iter().any(|t| cursor_name(t) == name) {
                 let _ = self.store.remove_log_cursor(&name);
             }
         }
@@ -426,7 +426,7 @@ impl Deliverer {
     fn finish_stopped(&self, trail: &Trail, name: &str) -> Result<(), String> {
         let edit = self.trails.edit().map_err(|e| e.message)?;
         let still_stopped = edit
-            .trails
+            .items
             .iter()
             .any(|t| t.id == trail.id && !t.logging.is_logging);
         if still_stopped {

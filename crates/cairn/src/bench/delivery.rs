@@ -135,7 +135,7 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
     };
     {
         let mut edit = trails.edit().map_err(|e| anyhow::anyhow!(e.message))?;
-        edit.trails.push(trail.clone());
+        edit.items.push(trail.clone());
         edit.save().map_err(|e| anyhow::anyhow!(e.message))?;
     }
     cairn_server::delivery::start_cursor(&store, &trail, now_ms()).map_err(anyhow::Error::msg)?;

@@ -275,7 +275,7 @@ fn with_event_data_store(dir: &Path, request: &str, then: impl FnOnce(&Store)) -
     use cairn_server::event_data_stores::EventDataStores;
     use cairn_server::trails::Scope;
 
-    let now = cairn_model::time::now_ms() as f64 / 1000.0;
+    let now = cairn_model::time::now_secs();
     let store = std::sync::Arc::new(Store::open(dir, StoreOptions::default()).unwrap());
     let stores = EventDataStores::load(store.clone()).unwrap();
     let scope = Scope {
@@ -295,7 +295,7 @@ fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
     use cairn::import::{collect_files, import_files, parse_file, read_file};
 
     let dir = tempfile::tempdir().unwrap();
-    let now = cairn_model::time::now_ms() as f64 / 1000.0;
+    let now = cairn_model::time::now_secs();
     let traildiscover = datasets_dir().join("traildiscover");
     let files = collect_files(&[traildiscover]).unwrap();
     // The lab's events arrive while the store ingests.
