@@ -48,8 +48,10 @@ use crate::log_cursor::{self, LogChunk, LogCursor, LogPosition};
 use crate::manifest::Manifest;
 use crate::memtable::{Memtable, Seen, before_cursor, json_equal};
 use crate::readers::ReaderPool;
+use crate::segment::scan::{FieldScan, ScanPlan, TemplateCache};
 use crate::segment::{self, Candidate, DictionaryCache, Segment, dictionary_cache};
 use crate::wal::{self, WalWriter};
+use arrow_array::RecordBatch;
 
 /// How a store behaves. Defaults keep everything and seal every 200,000 events or 192 MiB.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -683,6 +685,51 @@ impl Store {
         to: Option<u64>,
         mut f: impl FnMut(&str),
     ) -> Result<()> {
+        let (segments, memory) = self.sources_of_log_files(from, to)?;
+        for segment in &segments {
+            for text in segment.fetch_all()? {
+                f(&text);
+            }
+        }
+        memory.iter().for_each(|record| f(&record.json));
+        Ok(())
+    }
+
+    /// Like [`Self::for_each_record_in_log_files`], but calls `f` with batches of the members
+    /// `scan` asks for (see [`FieldScan`]), read from the segments' columns: what SQL over the
+    /// store reads. Segments wholly outside the scan's times are skipped.
+    pub fn scan_log_files(
+        &self,
+        from: u64,
+        to: Option<u64>,
+        scan: &FieldScan,
+        mut f: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let plan = ScanPlan::new(scan)?;
+        let (segments, memory) = self.sources_of_log_files(from, to)?;
+        let min = scan.min_time_ms.unwrap_or(i64::MIN);
+        let max = scan.max_time_ms.unwrap_or(i64::MAX);
+        let mut templates = TemplateCache::default();
+        for segment in &segments {
+            if segment.meta.max_time_ms >= min && segment.meta.min_time_ms <= max {
+                segment.scan(&plan, &mut templates, &mut f)?;
+            }
+        }
+        let recent: Vec<&Record> = memory
+            .iter()
+            .map(Arc::as_ref)
+            .filter(|r| (min..=max).contains(&r.fields.event_time_ms))
+            .collect();
+        segment::scan_records(&plan, &mut templates, &recent, &mut f)
+    }
+
+    /// The segments and the memtable events of log files `from..to` (see
+    /// [`Self::for_each_record_in_log_files`]), taken at one moment.
+    fn sources_of_log_files(
+        &self,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<(Vec<Arc<Segment>>, Vec<Arc<Record>>)> {
         let within = |first: u64, end: Option<u64>| {
             from <= first
                 && match (end, to) {
@@ -691,33 +738,24 @@ impl Store {
                     (None, Some(_)) => false,
                 }
         };
-        let (segments, memory): (Vec<Arc<Segment>>, Vec<String>) = {
-            let state = self.shared.state.read().map_err(lock_poisoned)?;
-            let segments = state
-                .segments
-                .iter()
-                .filter(|s| s.meta.log_files.is_some_and(|[a, b]| within(a, Some(b))))
-                .cloned()
-                .collect();
-            let frozen = state
-                .frozen
-                .as_deref()
-                .filter(|_| within(state.manifest.wal_floor, Some(state.active_from)));
-            let active = Some(&state.active).filter(|_| within(state.active_from, None));
-            let memory = frozen
-                .into_iter()
-                .chain(active)
-                .flat_map(|m| m.records().iter().map(|r| r.json.clone()))
-                .collect();
-            (segments, memory)
-        };
-        for segment in &segments {
-            for text in segment.fetch_all()? {
-                f(&text);
-            }
-        }
-        memory.iter().for_each(|text| f(text));
-        Ok(())
+        let state = self.shared.state.read().map_err(lock_poisoned)?;
+        let segments = state
+            .segments
+            .iter()
+            .filter(|s| s.meta.log_files.is_some_and(|[a, b]| within(a, Some(b))))
+            .cloned()
+            .collect();
+        let frozen = state
+            .frozen
+            .as_deref()
+            .filter(|_| within(state.manifest.wal_floor, Some(state.active_from)));
+        let active = Some(&state.active).filter(|_| within(state.active_from, None));
+        let memory = frozen
+            .into_iter()
+            .chain(active)
+            .flat_map(|m| m.records().iter().cloned())
+            .collect();
+        Ok((segments, memory))
     }
 
     /// Calls `f` with every stored record's JSON text (segments in order, then the memtable).

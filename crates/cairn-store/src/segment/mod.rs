@@ -33,6 +33,7 @@
 
 pub(crate) mod index;
 mod pages;
+pub mod scan;
 mod shred;
 
 use std::borrow::Cow;
@@ -75,6 +76,8 @@ const FORMAT_KEY: &str = "cairn.segment.version";
 const FORMAT_VERSION: &str = "3";
 /// The derived event time column.
 const EVENT_TIME_COLUMN: &str = "eventTime";
+/// The derived account column.
+const ACCOUNT_COLUMN: &str = "accountId";
 /// The column of record templates.
 const TEMPLATE_COLUMN: &str = "template";
 /// Most bytes (before compression) in one data page of any column, so that fetching one event
@@ -105,7 +108,7 @@ pub fn arrow_schema() -> SchemaRef {
             false,
         ),
         // The account the event belongs to: recipientAccountId, else userIdentity.accountId.
-        Field::new("accountId", DataType::Utf8, true),
+        Field::new(ACCOUNT_COLUMN, DataType::Utf8, true),
         Field::new("readOnly", DataType::Boolean, true),
         Field::new(TEMPLATE_COLUMN, DataType::Utf8, false),
     ];
@@ -299,6 +302,24 @@ fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
         .context(|| format!("syncing {}", path.display()))
 }
 
+/// Calls `f` with the scan's batches of `records` (events not sealed yet), shredded as a
+/// segment would store them, so that a scan reads them exactly as it reads segments.
+pub(crate) fn scan_records(
+    plan: &scan::ScanPlan,
+    templates: &mut scan::TemplateCache,
+    records: &[&Record],
+    f: &mut dyn FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let schema = arrow_schema();
+    for chunk in records.chunks(scan::SCAN_BATCH_ROWS) {
+        let batch = record_batch(&schema, chunk)?;
+        f(plan
+            .convert(&batch, templates)
+            .map_err(StoreError::Failed)?)?;
+    }
+    Ok(())
+}
+
 fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
     let mut templates = StringBuilder::with_capacity(rows.len(), rows.len() * 256);
     let mut texts: Vec<StringBuilder> = shred::COLUMNS
@@ -405,6 +426,7 @@ pub(crate) struct Segment {
     /// event time, the template, and each of `shred::COLUMNS` (its text column, then for a
     /// UUID column its bytes column).
     event_time_leaf: usize,
+    account_leaf: usize,
     template_leaf: usize,
     shredded_leaves: Vec<Vec<usize>>,
     index: SegmentIndex<Mmap>,
@@ -460,6 +482,7 @@ impl Segment {
         };
         let event_time_leaf = leaf(EVENT_TIME_COLUMN)?;
         let template_leaf = leaf(TEMPLATE_COLUMN)?;
+        let account_leaf = leaf(ACCOUNT_COLUMN)?;
         let shredded_leaves = shred::COLUMNS
             .iter()
             .map(|c| {
@@ -486,6 +509,7 @@ impl Segment {
             parquet,
             reader_metadata,
             event_time_leaf,
+            account_leaf,
             template_leaf,
             shredded_leaves,
             index,
@@ -792,6 +816,70 @@ impl Segment {
                 "fewer rows than selected",
             )),
         }
+    }
+
+    /// Calls `f` with the scan's batches of every row of the segment, in segment order (only
+    /// the columns the scan needs are read; see [`scan`]).
+    pub(crate) fn scan(
+        &self,
+        plan: &scan::ScanPlan,
+        templates: &mut scan::TemplateCache,
+        f: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let parquet_err = |source| StoreError::Parquet {
+            path: self.parquet_path.clone(),
+            source,
+        };
+        let metadata = self.reader_metadata.metadata();
+        let descriptor = metadata.file_metadata().schema_descr();
+        let leaves = [self.event_time_leaf, self.account_leaf, self.template_leaf]
+            .into_iter()
+            .chain(
+                plan.columns()
+                    .into_iter()
+                    .flat_map(|i| self.shredded_leaves[i].iter().copied()),
+            );
+        // Templates as a dictionary: a row is then an index into the distinct templates.
+        let hint: arrow_schema::Fields = self
+            .reader_metadata
+            .schema()
+            .fields()
+            .iter()
+            .map(|field| match field.name().as_str() {
+                TEMPLATE_COLUMN => Arc::new(Field::new(
+                    TEMPLATE_COLUMN,
+                    scan::template_as_dictionary(),
+                    field.is_nullable(),
+                )),
+                _ => field.clone(),
+            })
+            .collect();
+        let levels = parquet_to_arrow_field_levels(
+            descriptor,
+            ProjectionMask::leaves(descriptor, leaves),
+            Some(&hint),
+        )
+        .map_err(parquet_err)?;
+        let columns = SegmentColumns {
+            segment_id: self.meta.id,
+            file: &self.parquet,
+            metadata,
+            cache: &self.dictionaries,
+        };
+        let reader = ParquetRecordBatchReader::try_new_with_row_groups(
+            &levels,
+            &columns,
+            scan::SCAN_BATCH_ROWS,
+            None,
+        )
+        .map_err(parquet_err)?;
+        for batch in reader {
+            let batch = plan
+                .convert(&batch?, templates)
+                .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
+            f(batch)?;
+        }
+        Ok(())
     }
 
     /// Every row's JSON text, in segment order (for export and tests).

@@ -338,10 +338,10 @@ pub(crate) fn mark_holes(template: &str, used: &mut [bool]) {
 }
 
 /// The members of a JSON object in text order, values left raw (slices of the input).
-struct Members<'a>(Vec<(Key<'a>, &'a RawValue)>);
+pub(crate) struct Members<'a>(pub Vec<(Key<'a>, &'a RawValue)>);
 
 /// An object key: borrowed from the input unless it has escapes.
-struct Key<'a>(Cow<'a, str>);
+pub(crate) struct Key<'a>(Cow<'a, str>);
 
 impl AsRef<str> for Key<'_> {
     fn as_ref(&self) -> &str {

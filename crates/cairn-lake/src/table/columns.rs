@@ -1,0 +1,275 @@
+//! Lake's columns from the members of events: which record members each column of
+//! [`crate::schema::cloudtrail_events`] is made of, and how (text as is; booleans, times,
+//! maps and lists parsed from the members' text; structs from their members).
+//!
+//! A member's text is as the store gives it: a string's characters, anything else its JSON
+//! text, null when absent or `null`. A value that does not fit its column (a `readOnly` of
+//! `"yes"`) is null in the column and intact in `eventjson`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, ListBuilder, MapBuilder, MapFieldNames, NullBufferBuilder,
+    RecordBatch, RecordBatchOptions, StringArray, StringBuilder, StructArray, StructBuilder,
+    TimestampMillisecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
+use serde_json::{Map, Value};
+
+/// The column of a scanned batch with each event's time (ms).
+pub const TIME_MEMBER: &str = "eventTime";
+/// The column of a scanned batch with each event's JSON text.
+pub const RECORD_MEMBER: &str = "record";
+
+/// The record member a Lake name stands for, where it is not simply the name (Lake's names are
+/// the members' names in lower case).
+fn member_name(lake_name: &str) -> &str {
+    const NAMES: &[&str] = &[
+        "eventVersion",
+        "userIdentity",
+        "principalId",
+        "accountId",
+        "accessKeyId",
+        "userName",
+        "sessionContext",
+        "creationDate",
+        "mfaAuthenticated",
+        "sessionIssuer",
+        "webIdFederationData",
+        "federatedProvider",
+        "sourceIdentity",
+        "ec2RoleDelivery",
+        "ec2IssuedInVPC",
+        "onBehalfOf",
+        "userId",
+        "identityStoreArn",
+        "inScopeOf",
+        "sourceArn",
+        "sourceAccount",
+        "issuerType",
+        "credentialsIssuedTo",
+        "invokedBy",
+        "identityProvider",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "errorCode",
+        "errorMessage",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "requestID",
+        "eventID",
+        "readOnly",
+        "eventType",
+        "apiVersion",
+        "managementEvent",
+        "recipientAccountId",
+        "sharedEventID",
+        "vpcEndpointId",
+        "vpcEndpointAccountId",
+        "serviceEventDetails",
+        "edgeDeviceDetails",
+        "insightDetails",
+        "eventCategory",
+        "tlsDetails",
+        "tlsVersion",
+        "cipherSuite",
+        "clientProvidedHostHeader",
+        "sessionCredentialFromConsole",
+    ];
+    NAMES
+        .iter()
+        .find(|name| name.eq_ignore_ascii_case(lake_name))
+        .copied()
+        .unwrap_or(lake_name)
+}
+
+/// The member path a Lake field stands for, under `parent` (a member path or "").
+fn member_path(parent: &str, lake_name: &str) -> String {
+    let name = member_name(lake_name);
+    if parent.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// What building the projected columns needs read.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// Member paths.
+    pub paths: Vec<String>,
+    /// The whole record text (for `eventjson`).
+    pub record_text: bool,
+}
+
+/// What the columns `fields` need.
+pub fn needs(fields: &[&Field]) -> Needs {
+    let mut out = Needs::default();
+    for field in fields {
+        match field.name().as_str() {
+            "eventtime" | "eventjsonchecksum" => {}
+            "eventjson" => out.record_text = true,
+            name => leaf_paths(field, &member_path("", name), &mut out.paths),
+        }
+    }
+    out
+}
+
+fn leaf_paths(field: &Field, path: &str, out: &mut Vec<String>) {
+    match field.data_type() {
+        DataType::Struct(children) => {
+            for child in children {
+                leaf_paths(child, &member_path(path, child.name()), out);
+            }
+        }
+        _ => out.push(path.to_owned()),
+    }
+}
+
+/// Lake's batch of `schema` (projected columns of the events table) from a scanned batch.
+pub fn lake_batch(schema: &SchemaRef, scanned: &RecordBatch) -> Result<RecordBatch, String> {
+    let rows = scanned.num_rows();
+    let text = |path: &str| -> Result<&StringArray, String> {
+        scanned
+            .column_by_name(path)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| format!("the scan did not give {path}"))
+    };
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column: ArrayRef = match field.name().as_str() {
+            "eventtime" => {
+                let times = scanned
+                    .column_by_name(TIME_MEMBER)
+                    .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
+                    .ok_or("the scan did not give event times")?;
+                Arc::new(TimestampMillisecondArray::new(
+                    times.values().clone(),
+                    times.nulls().cloned(),
+                ))
+            }
+            "eventjson" => Arc::new(text(RECORD_MEMBER)?.clone()),
+            "eventjsonchecksum" => Arc::new(StringArray::new_null(rows)),
+            name => column(field, &member_path("", name), rows, &text)?,
+        };
+        columns.push(column);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options).map_err(|e| e.to_string())
+}
+
+type Texts<'a> = dyn Fn(&str) -> Result<&'a StringArray, String> + 'a;
+
+fn column<'a>(
+    field: &Field,
+    path: &str,
+    rows: usize,
+    text: &Texts<'a>,
+) -> Result<ArrayRef, String> {
+    Ok(match field.data_type() {
+        DataType::Utf8 => Arc::new(text(path)?.clone()),
+        DataType::Boolean => Arc::new(
+            text(path)?
+                .iter()
+                .map(|v| match v? {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    _ => None,
+                })
+                .collect::<BooleanArray>(),
+        ),
+        DataType::Timestamp(_, _) => Arc::new(
+            text(path)?
+                .iter()
+                .map(|v| cairn_model::time::parse_event_time(v?))
+                .collect::<TimestampMillisecondArray>(),
+        ),
+        DataType::Map(_, _) => map_column(text(path)?),
+        DataType::List(item) => list_column(item, text(path)?)?,
+        DataType::Struct(children) => {
+            let arrays = children
+                .iter()
+                .map(|child| column(child, &member_path(path, child.name()), rows, text))
+                .collect::<Result<Vec<_>, _>>()?;
+            // Null where the event has none of its members.
+            let mut nulls = NullBufferBuilder::new(rows);
+            for row in 0..rows {
+                nulls.append(arrays.iter().any(|a| a.is_valid(row)));
+            }
+            Arc::new(
+                StructArray::try_new(children.clone(), arrays, nulls.finish())
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        other => return Err(format!("no rule for a column of type {other}")),
+    })
+}
+
+/// `map<string,string>` from JSON objects: each member's string, or its JSON text.
+fn map_column(texts: &StringArray) -> ArrayRef {
+    let names = MapFieldNames {
+        entry: "entries".into(),
+        key: "key".into(),
+        value: "value".into(),
+    };
+    let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
+    for text in texts.iter() {
+        match text.and_then(|t| serde_json::from_str::<Map<String, Value>>(t).ok()) {
+            Some(members) => {
+                for (key, value) in members {
+                    builder.keys().append_value(key);
+                    match value {
+                        Value::String(s) => builder.values().append_value(s),
+                        Value::Null => builder.values().append_null(),
+                        other => builder.values().append_value(other.to_string()),
+                    }
+                }
+                builder.append(true).ok();
+            }
+            None => {
+                builder.append(false).ok();
+            }
+        }
+    }
+    Arc::new(builder.finish())
+}
+
+/// A list of structs (`resources`) from JSON arrays of objects, members matched by name in
+/// any case; elements that are not objects are left out.
+fn list_column(item: &Arc<Field>, texts: &StringArray) -> Result<ArrayRef, String> {
+    let DataType::Struct(children) = item.data_type() else {
+        return Err(format!("no rule for a list of {}", item.data_type()));
+    };
+    let mut builder = ListBuilder::new(StructBuilder::from_fields(children.clone(), 4))
+        .with_field(item.clone());
+    for text in texts.iter() {
+        let Some(Value::Array(elements)) = text.and_then(|t| serde_json::from_str(t).ok()) else {
+            builder.append(false);
+            continue;
+        };
+        for element in elements.iter().filter_map(Value::as_object) {
+            let structs = builder.values();
+            for (i, child) in children.iter().enumerate() {
+                let value = element
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(child.name()))
+                    .and_then(|(_, v)| match v {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Null => None,
+                        other => Some(other.to_string()),
+                    });
+                structs
+                    .field_builder::<StringBuilder>(i)
+                    .ok_or("resources' members are not text")?
+                    .append_option(value);
+            }
+            structs.append(true);
+        }
+        builder.append(true);
+    }
+    Ok(Arc::new(builder.finish()))
+}

@@ -1,0 +1,387 @@
+//! Field scans: chosen members of every event, as Arrow text columns, read from a segment's
+//! own columns (only those asked for) without re-making the records. SQL over the store
+//! (CloudTrail Lake) reads events this way.
+//!
+//! A member's value in a scan ([`member_text`]): a JSON string gives its characters
+//! (unescaped); `null` or an absent member gives null; anything else (numbers, booleans,
+//! objects, arrays) gives its JSON text as stored.
+//!
+//! Where the value is: a shredded member is in its column (the fast case: the column is
+//! passed on as it is); a member that was not shredded (not one of `shred::COLUMNS`, or a
+//! value of another kind than its column's, such as a string with escapes) is written in the
+//! record's template, which records of the same shape share. So each distinct template is read
+//! once per scan ([`TemplateCache`]), and the template column is read as a dictionary: rows
+//! cost an index, not a copy of their template.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, TimestampMillisecondType};
+use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde_json::value::RawValue;
+
+use super::shred::{self, COLUMNS, Kind, Members};
+use super::{EVENT_TIME_COLUMN, TEMPLATE_COLUMN, uuid_column};
+use crate::error::{Result, StoreError};
+
+/// What a field scan reads.
+#[derive(Debug, Clone, Default)]
+pub struct FieldScan {
+    /// Member paths, keys joined by `.` (`eventName`, `userIdentity.arn`,
+    /// `requestParameters`, `managementEvent`). A path may not name an object that holds
+    /// shredded members (`userIdentity`, `tlsDetails`): ask for its members, or for the
+    /// record text.
+    pub paths: Vec<String>,
+    /// Adds the column [`RECORD_COLUMN`]: each event's whole JSON text (re-made, the costly
+    /// part of a scan).
+    pub record_text: bool,
+    /// Events of `eventTime` at or after this (ms) are wanted: sources wholly before it are
+    /// skipped, but rows of other times may still come.
+    pub min_time_ms: Option<i64>,
+    /// Events of `eventTime` at or before this (ms), likewise.
+    pub max_time_ms: Option<i64>,
+}
+
+/// The columns a scan adds are named `cairn:…`, apart from the members' paths.
+///
+/// The column of a scan's batches with each event's time (timestamp, ms, UTC; never null).
+pub const TIME_COLUMN: &str = "cairn:eventTime";
+/// The column with the account each event belongs to (recipientAccountId, else
+/// userIdentity.accountId), as event history files it.
+pub const ACCOUNT_COLUMN: &str = "cairn:accountId";
+/// The column with each event's JSON text, when [`FieldScan::record_text`].
+pub const RECORD_COLUMN: &str = "cairn:record";
+
+/// Rows in one batch of a scan.
+pub(crate) const SCAN_BATCH_ROWS: usize = 8192;
+
+/// Where one asked-for member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In this shredded column (or, when not shredded in a record, in its template).
+    Column(usize),
+    /// Only ever in the template.
+    Template,
+}
+
+/// A [`FieldScan`] checked and resolved against the segment format.
+#[derive(Debug)]
+pub(crate) struct ScanPlan {
+    paths: Vec<(String, Place)>,
+    record_text: bool,
+    schema: SchemaRef,
+}
+
+impl ScanPlan {
+    pub(crate) fn new(scan: &FieldScan) -> Result<ScanPlan> {
+        let mut paths = Vec::with_capacity(scan.paths.len());
+        for path in &scan.paths {
+            let holds_columns = COLUMNS.iter().any(|c| {
+                c.path
+                    .strip_prefix(path.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+            });
+            if holds_columns || path.is_empty() {
+                return Err(StoreError::Failed(format!(
+                    "a field scan cannot read `{path}` whole: ask for its members or the record"
+                )));
+            }
+            let place = COLUMNS
+                .iter()
+                .position(|c| c.path == path)
+                .map_or(Place::Template, Place::Column);
+            paths.push((path.clone(), place));
+        }
+        let mut fields = vec![
+            Field::new(
+                TIME_COLUMN,
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                false,
+            ),
+            Field::new(ACCOUNT_COLUMN, DataType::Utf8, true),
+        ];
+        fields.extend(
+            paths
+                .iter()
+                .map(|(path, _)| Field::new(path, DataType::Utf8, true)),
+        );
+        if scan.record_text {
+            fields.push(Field::new(RECORD_COLUMN, DataType::Utf8, false));
+        }
+        Ok(ScanPlan {
+            paths,
+            record_text: scan.record_text,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// The shredded columns (by index in `COLUMNS`) a batch must have.
+    pub(crate) fn columns(&self) -> Vec<usize> {
+        if self.record_text {
+            return (0..COLUMNS.len()).collect();
+        }
+        let mut columns: Vec<usize> = self
+            .paths
+            .iter()
+            .filter_map(|(_, place)| match place {
+                Place::Column(i) => Some(*i),
+                Place::Template => None,
+            })
+            .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        columns
+    }
+
+    /// The scan's batch from `batch`, a batch in the segment schema holding at least the
+    /// time, account and template columns and [`Self::columns`] (the template as text or as
+    /// a dictionary of text).
+    pub(crate) fn convert(
+        &self,
+        batch: &RecordBatch,
+        templates: &mut TemplateCache,
+    ) -> std::result::Result<RecordBatch, String> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("no column {name}"))
+        };
+        let times = column(EVENT_TIME_COLUMN)?.clone();
+        let time_values = times
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or("eventTime is not a timestamp")?;
+        let template_column = column(TEMPLATE_COLUMN)?;
+        let rows = batch.num_rows();
+        let row_templates = templates.for_rows(template_column, &self.paths)?;
+        let mut out: Vec<ArrayRef> = vec![times.clone(), column("accountId")?.clone()];
+        let shredded = |i: usize| -> std::result::Result<Shredded<'_>, String> {
+            let text = column(COLUMNS[i].name)?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| format!("column {} is not text", COLUMNS[i].name))?;
+            let uuid = match COLUMNS[i].kind {
+                Kind::Uuid => Some(
+                    column(&uuid_column(&COLUMNS[i]))?
+                        .as_fixed_size_binary_opt()
+                        .ok_or("a UUID column is not bytes")?,
+                ),
+                _ => None,
+            };
+            Ok(Shredded { text, uuid })
+        };
+        for (index, (_, place)) in self.paths.iter().enumerate() {
+            let literal = |row: usize| row_templates[row].literals[index].as_deref();
+            let array: ArrayRef = match *place {
+                Place::Column(i) => {
+                    let values = shredded(i)?;
+                    if values.text.null_count() == 0 {
+                        Arc::new(values.text.clone())
+                    } else {
+                        let mut builder = StringBuilder::with_capacity(rows, rows * 16);
+                        for row in 0..rows {
+                            if values.text.is_valid(row) {
+                                builder.append_value(values.text.value(row));
+                            } else if let Some(uuid) = values.uuid.filter(|u| u.is_valid(row)) {
+                                builder.append_value(shred::uuid_text(uuid.value(row)));
+                            } else if COLUMNS[i].kind == Kind::EventTime
+                                && row_templates[row].holes[i]
+                            {
+                                builder.append_value(cairn_model::time::format_event_time(
+                                    time_values.value(row),
+                                ));
+                            } else {
+                                builder.append_option(literal(row));
+                            }
+                        }
+                        Arc::new(builder.finish())
+                    }
+                }
+                Place::Template => Arc::new((0..rows).map(literal).collect::<StringArray>()),
+            };
+            out.push(array);
+        }
+        if self.record_text {
+            let columns = (0..COLUMNS.len())
+                .map(shredded)
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let mut builder = StringBuilder::with_capacity(rows, rows * 1024);
+            for row in 0..rows {
+                let value = |i: usize| columns[i].value(row);
+                let text = shred::fill(&row_templates[row].template, time_values.value(row), value)
+                    .map_err(|e| format!("record template: {e}"))?;
+                builder.append_value(text);
+            }
+            out.push(Arc::new(builder.finish()));
+        }
+        RecordBatch::try_new(self.schema.clone(), out).map_err(|e| e.to_string())
+    }
+}
+
+/// One shredded column of a batch: its text, and for a UUID column its bytes.
+struct Shredded<'b> {
+    text: &'b StringArray,
+    uuid: Option<&'b arrow_array::FixedSizeBinaryArray>,
+}
+
+impl<'b> Shredded<'b> {
+    fn value(&self, row: usize) -> Option<std::borrow::Cow<'b, str>> {
+        if self.text.is_valid(row) {
+            return Some(std::borrow::Cow::Borrowed(self.text.value(row)));
+        }
+        let uuid = self.uuid.filter(|u| u.is_valid(row))?;
+        Some(std::borrow::Cow::Owned(shred::uuid_text(uuid.value(row))))
+    }
+}
+
+/// What a scan needs to know about one template: which columns it has holes for, and the
+/// value it writes itself for each asked-for member.
+#[derive(Debug)]
+pub(crate) struct TemplateFacts {
+    template: String,
+    holes: Vec<bool>,
+    /// By asked-for path: the member's value when the template writes it (not a hole).
+    literals: Vec<Option<String>>,
+}
+
+impl TemplateFacts {
+    fn of(template: &str, paths: &[(String, Place)]) -> TemplateFacts {
+        let mut holes = vec![false; COLUMNS.len()];
+        shred::mark_holes(template, &mut holes);
+        // With every hole filled by a placeholder the template is the record's shape, and a
+        // member the template writes itself can be read from it.
+        let shape = shred::fill(template, 0, |i| {
+            Some(std::borrow::Cow::Borrowed(match COLUMNS[i].kind {
+                Kind::Json => "null",
+                _ => "",
+            }))
+        })
+        .unwrap_or_default();
+        let literals = paths
+            .iter()
+            .map(|(path, place)| match place {
+                Place::Column(i) if holes[*i] => None,
+                _ => member(&shape, path).and_then(member_text),
+            })
+            .collect();
+        TemplateFacts {
+            template: template.to_owned(),
+            holes,
+            literals,
+        }
+    }
+}
+
+/// Templates already looked at in one scan, by their text's hash.
+#[derive(Debug, Default)]
+pub(crate) struct TemplateCache {
+    by_hash: HashMap<u64, Arc<TemplateFacts>>,
+}
+
+impl TemplateCache {
+    fn facts(&mut self, template: &str, paths: &[(String, Place)]) -> Arc<TemplateFacts> {
+        let hash = xxhash_rust::xxh3::xxh3_64(template.as_bytes());
+        match self.by_hash.get(&hash) {
+            Some(facts) if facts.template == template => facts.clone(),
+            _ => {
+                let facts = Arc::new(TemplateFacts::of(template, paths));
+                self.by_hash.insert(hash, facts.clone());
+                facts
+            }
+        }
+    }
+
+    /// The facts of each row's template; the column is text, or a dictionary of text (each
+    /// dictionary entry looked at once).
+    fn for_rows(
+        &mut self,
+        column: &ArrayRef,
+        paths: &[(String, Place)],
+    ) -> std::result::Result<Vec<Arc<TemplateFacts>>, String> {
+        if let Some(dictionary) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            let values = dictionary
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or("templates are not text")?;
+            let mut by_key: Vec<Option<Arc<TemplateFacts>>> = vec![None; values.len()];
+            let mut out = Vec::with_capacity(dictionary.len());
+            for key in dictionary.keys().iter() {
+                let key = key.ok_or("a null template")? as usize;
+                let facts = by_key[key]
+                    .get_or_insert_with(|| self.facts(values.value(key), paths))
+                    .clone();
+                out.push(facts);
+            }
+            return Ok(out);
+        }
+        let texts = column
+            .as_string_opt::<i32>()
+            .ok_or("templates are not text")?;
+        Ok(texts
+            .iter()
+            .map(|t| self.facts(t.unwrap_or_default(), paths))
+            .collect())
+    }
+}
+
+/// The member at `path` (keys joined by `.`) of the JSON object `json`: the first of its name
+/// at each level, as the shredder takes it.
+fn member<'a>(json: &'a str, path: &str) -> Option<&'a RawValue> {
+    let mut text = json;
+    let mut found = None;
+    for key in path.split('.') {
+        let Members(members) = serde_json::from_str::<Members<'a>>(text).ok()?;
+        let value = members.into_iter().find(|(k, _)| k.as_ref() == key)?.1;
+        text = value.get();
+        found = Some(value);
+    }
+    found
+}
+
+/// A member's value in a scan: a string's characters, null for `null`, else its JSON text.
+pub(crate) fn member_text(value: &RawValue) -> Option<String> {
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(text).ok(),
+        _ if text == "null" => None,
+        _ => Some(text.to_owned()),
+    }
+}
+
+/// The Arrow type a segment's template column is read as in a scan.
+pub(crate) fn template_as_dictionary() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_is_found_at_depth_and_given_as_text() {
+        let json = r#"{"a":{"b":"x\"y","c":[1,2]},"n":null,"t":true}"#;
+        let text = |path| member(json, path).and_then(member_text);
+        assert_eq!(text("a.b").as_deref(), Some("x\"y"));
+        assert_eq!(text("a.c").as_deref(), Some("[1,2]"));
+        assert_eq!(text("n"), None);
+        assert_eq!(text("t").as_deref(), Some("true"));
+        assert_eq!(text("missing"), None);
+        assert_eq!(text("a.b.c"), None);
+    }
+
+    #[test]
+    fn a_container_of_shredded_members_cannot_be_scanned_whole() {
+        let scan = |path: &str| {
+            ScanPlan::new(&FieldScan {
+                paths: vec![path.to_owned()],
+                ..FieldScan::default()
+            })
+        };
+        assert!(scan("userIdentity").is_err());
+        assert!(scan("userIdentity.sessionContext").is_err());
+        assert!(scan("userIdentity.arn").is_ok());
+        assert!(scan("userIdentity.sessionContext.webIdFederationData").is_ok());
+        assert!(scan("managementEvent").is_ok());
+    }
+}
