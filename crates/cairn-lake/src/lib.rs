@@ -2,7 +2,7 @@
 //! that links DataFusion; it knows records (`cairn-model`), not HTTP or the data directory.
 //!
 //! - [`schema`]: Lake's table schema for CloudTrail events;
-//! - [`rows`]: records as rows of that table;
+//! - [`table`]: an event data store's events as that table, read member by member;
 //! - [`statement`]: what a query may be (one SELECT), store IDs as table names, column labels;
 //! - [`render`]: results as Lake renders them (strings, Trino's text forms);
 //! - [`functions`]: Trino's functions where DataFusion's differ.
@@ -11,14 +11,13 @@
 
 pub mod functions;
 pub mod render;
-pub mod rows;
 pub mod schema;
 pub mod statement;
+pub mod table;
 
 use std::sync::Arc;
 
 use cairn_model::Record;
-use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -70,14 +69,24 @@ impl Lake {
 
     /// Makes `records` the table `store_id` (an event data store's ID, a UUID).
     pub fn add_events(&self, store_id: &str, records: &[Record]) -> Result<(), LakeError> {
-        let failed =
-            |e: &dyn std::fmt::Display| LakeError::Failed(format!("table {store_id}: {e}"));
-        let batches = rows::batches(records).map_err(|e| failed(&e))?;
-        let table = MemTable::try_new(schema::cloudtrail_events(), vec![batches])
-            .map_err(|e| failed(&e))?;
+        self.add_source(
+            store_id,
+            Arc::new(table::records::Records(records.to_vec())),
+        )
+    }
+
+    /// Makes the events of `source` the table `store_id`.
+    pub fn add_source(
+        &self,
+        store_id: &str,
+        source: Arc<dyn table::EventSource>,
+    ) -> Result<(), LakeError> {
         self.context
-            .register_table(store_id.to_ascii_lowercase(), Arc::new(table))
-            .map_err(|e| failed(&e))?;
+            .register_table(
+                store_id.to_ascii_lowercase(),
+                Arc::new(table::EventsTable::new(source)),
+            )
+            .map_err(|e| LakeError::Failed(format!("table {store_id}: {e}")))?;
         Ok(())
     }
 

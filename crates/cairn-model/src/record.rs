@@ -252,11 +252,17 @@ fn boolean(raw: Option<&RawValue>) -> Option<bool> {
     match raw?.get() {
         "true" => Some(true),
         "false" => Some(false),
-        _ => match string(raw)?.to_ascii_lowercase().as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        },
+        _ => boolean_text(&string(raw)?),
+    }
+}
+
+/// A boolean member given as its text (`true`, or the string `"True"` some sources write): the
+/// rule cairn reads `readOnly` and `managementEvent` by.
+pub fn boolean_text(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
     }
 }
 
@@ -341,7 +347,9 @@ fn derive_fields(json: &str) -> Result<RecordFields, RecordError> {
     })
 }
 
-fn history_category(
+/// Where an event belongs in event history, from its `eventCategory`, `eventType`,
+/// `managementEvent` and whether it has `insightDetails` (see [`HistoryCategory`]).
+pub fn history_category(
     event_category: Option<&str>,
     event_type: Option<&str>,
     management_event: Option<bool>,

@@ -245,7 +245,7 @@ impl EventDataStores {
     }
 
     /// The store of events the stores read.
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<Store> {
         self.list.store()
     }
 
@@ -655,6 +655,27 @@ mod tests {
                 .map(|r| r.fields.event_id)
                 .collect();
             ids.sort();
+            // Read member by member, as queries read it, the store holds the same events.
+            let mut scanned = Vec::new();
+            let source = crate::lake_events::EventDataStoreEvents {
+                store: cairn.clone(),
+                eds: eds.clone(),
+                now,
+                counters: Default::default(),
+            };
+            let request = cairn_lake::table::ScanRequest {
+                paths: vec!["eventID".into()],
+                ..Default::default()
+            };
+            cairn_lake::table::EventSource::scan(&source, &request, &mut |batch| {
+                use arrow_array::cast::AsArray;
+                let column = batch.column_by_name("eventID").unwrap().as_string::<i32>();
+                scanned.extend(column.iter().map(|id| id.unwrap().to_owned()));
+                Ok(())
+            })
+            .unwrap();
+            scanned.sort();
+            assert_eq!(scanned, ids);
             ids
         };
         append(

@@ -27,6 +27,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod event_data_stores;
+pub mod lake_events;
 pub mod metrics;
 pub mod queries;
 pub mod selectors;

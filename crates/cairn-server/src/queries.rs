@@ -19,6 +19,7 @@
 //! "rows": [[value or null, ...], ...]}`.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use cairn_lake::Lake;
 use cairn_lake::statement::Prepared;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog_list::{CatalogList, ListDocument};
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::{self, EventDataStore, EventDataStores};
+use crate::lake_events::{EventDataStoreEvents, ScanCounters};
 
 const DOCUMENT: ListDocument = ListDocument {
     name: "queries.json",
@@ -221,7 +223,8 @@ pub struct Scanned {
 }
 
 /// Runs `prepared` over the event data stores it names, each found by `resolve` (from its ID)
-/// among `stores`: their events become the query's tables (see [`event_data_stores::events`]).
+/// among `stores`: their events become the query's tables, read member by member
+/// ([`EventDataStoreEvents`]).
 pub fn execute(
     stores: &EventDataStores,
     resolve: impl Fn(&event_data_stores::Edit, &str) -> Result<usize, ApiError>,
@@ -229,21 +232,27 @@ pub fn execute(
     now: f64,
 ) -> Result<(Results, Scanned), String> {
     let lake = Lake::new();
-    let mut scanned = Scanned::default();
+    let counters = Arc::new(ScanCounters::default());
     for store_id in &prepared.store_ids {
         let eds: EventDataStore = {
             let edit = stores.edit(now).map_err(|e| e.message)?;
             let at = resolve(&edit, store_id).map_err(|e| e.message)?;
             edit.items[at].clone()
         };
-        let records =
-            event_data_stores::events(stores.store(), &eds, now).map_err(|e| e.message)?;
-        scanned.events += records.len() as u64;
-        scanned.bytes += records.iter().map(|r| r.json.len() as u64).sum::<u64>();
-        lake.add_events(store_id, &records)
+        let events = EventDataStoreEvents {
+            store: stores.store().clone(),
+            eds,
+            now,
+            counters: counters.clone(),
+        };
+        lake.add_source(store_id, Arc::new(events))
             .map_err(|e| e.to_string())?;
     }
     let result = lake.run_blocking(prepared).map_err(|e| e.to_string())?;
+    let scanned = Scanned {
+        events: counters.events.load(Ordering::Relaxed),
+        bytes: counters.bytes.load(Ordering::Relaxed),
+    };
     Ok((
         Results {
             labels: result.labels,

@@ -130,11 +130,49 @@ pub struct EventView<'a> {
     /// (type, ARN) of each resource.
     pub resources: Vec<(Option<&'a str>, Option<&'a str>)>,
     /// The whole record, for the rarely selected fields cairn does not derive
-    /// (`sessionCredentialFromConsole`, `vpcEndpointId`).
+    /// (`sessionCredentialFromConsole`, `vpcEndpointId`)...
     pub json: &'a str,
+    /// ... or those fields' values, when the event was read member by member (see
+    /// [`Selectors::member_paths`]).
+    pub others: Vec<(&'a str, Option<&'a str>)>,
 }
 
 impl<'a> EventView<'a> {
+    /// The view of an event read member by member: `member(path)` is the text a store's field
+    /// scan gives for each of [`Selectors::member_paths`], `resources` the record's own
+    /// (`cairn_model::resources::recorded`). The same view [`Self::of`] makes of the record.
+    pub fn of_members(
+        member: &dyn Fn(&str) -> Option<&'a str>,
+        resources: &'a [cairn_model::Resource],
+        others: Vec<(&'a str, Option<&'a str>)>,
+    ) -> EventView<'a> {
+        let event_type = member("eventType");
+        let category = member("eventCategory").unwrap_or_else(|| {
+            let history = cairn_model::record::history_category(
+                None,
+                event_type,
+                member("managementEvent").and_then(cairn_model::record::boolean_text),
+                member("insightDetails").is_some(),
+            );
+            category_name(history)
+        });
+        EventView {
+            category,
+            read_only: member("readOnly").and_then(cairn_model::record::boolean_text),
+            event_source: member("eventSource"),
+            event_name: member("eventName"),
+            event_type,
+            error_code: member("errorCode"),
+            user_identity_arn: member("userIdentity.arn"),
+            resources: resources
+                .iter()
+                .map(|r| (r.resource_type.as_deref(), r.resource_name.as_deref()))
+                .collect(),
+            json: "",
+            others,
+        }
+    }
+
     /// What selectors look at in `record`. Without `eventCategory` (records older than 1.07),
     /// the category is the one event history files it under.
     pub fn of(record: &'a cairn_model::Record) -> EventView<'a> {
@@ -142,11 +180,7 @@ impl<'a> EventView<'a> {
         let category = fields
             .event_category
             .as_deref()
-            .unwrap_or(match fields.history {
-                cairn_model::HistoryCategory::Management => "Management",
-                cairn_model::HistoryCategory::Insight => "Insight",
-                cairn_model::HistoryCategory::NotInHistory => "Data",
-            });
+            .unwrap_or(category_name(fields.history));
         EventView {
             category,
             read_only: fields.read_only,
@@ -162,6 +196,7 @@ impl<'a> EventView<'a> {
                 .map(|r| (r.resource_type.as_deref(), r.resource_name.as_deref()))
                 .collect(),
             json: &record.json,
+            others: Vec::new(),
         }
     }
 }
@@ -245,6 +280,46 @@ impl Selectors {
     }
 
     /// Whether a trail with these selectors logs `event`.
+    /// The members every [`EventView::of_members`] reads, first in [`Self::member_paths`].
+    pub const VIEW_PATHS: [&'static str; 10] = [
+        "eventCategory",
+        "eventType",
+        "managementEvent",
+        "insightDetails",
+        "readOnly",
+        "eventSource",
+        "eventName",
+        "errorCode",
+        "userIdentity.arn",
+        "resources",
+    ];
+
+    /// Whether matching looks at an event's resources.
+    pub fn selects_resources(&self) -> bool {
+        match self {
+            Selectors::Basic(basic) => basic.iter().any(|s| !s.data_resources.is_empty()),
+            Selectors::Advanced(advanced) => advanced
+                .iter()
+                .flat_map(|s| &s.field_selectors)
+                .any(|f| f.field.starts_with("resources.")),
+        }
+    }
+
+    /// The record members matching reads (an event's view made from them is the one
+    /// [`EventView::of`] makes of its record): those every view has, and the other fields
+    /// advanced selectors name.
+    pub fn member_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = Self::VIEW_PATHS.map(String::from).to_vec();
+        if let Selectors::Advanced(advanced) = self {
+            for field in advanced.iter().flat_map(|s| &s.field_selectors) {
+                if !KNOWN_FIELDS.contains(&field.field.as_str()) && !paths.contains(&field.field) {
+                    paths.push(field.field.clone());
+                }
+            }
+        }
+        paths
+    }
+
     pub fn matches(&self, event: &EventView) -> bool {
         match self {
             Selectors::Basic(basic) => basic.iter().any(|s| s.matches(event)),
@@ -555,6 +630,28 @@ fn data_value_matches(resource_type: &str, value: &str, arn: &str) -> bool {
 }
 
 /// The event's values for an advanced selector's field; `None` stands for a missing value.
+/// The `eventCategory` of an event without one: the one event history files it under.
+fn category_name(history: cairn_model::HistoryCategory) -> &'static str {
+    match history {
+        cairn_model::HistoryCategory::Management => "Management",
+        cairn_model::HistoryCategory::Insight => "Insight",
+        cairn_model::HistoryCategory::NotInHistory => "Data",
+    }
+}
+
+/// The fields an [`EventView`] has as members of its own.
+const KNOWN_FIELDS: [&str; 9] = [
+    "eventCategory",
+    "readOnly",
+    "eventSource",
+    "eventName",
+    "eventType",
+    "errorCode",
+    "userIdentity.arn",
+    "resources.type",
+    "resources.ARN",
+];
+
 fn field_values<'a>(event: &EventView<'a>, field: &str) -> Vec<Option<std::borrow::Cow<'a, str>>> {
     use std::borrow::Cow;
     let one = |value: Option<&'a str>| vec![value.map(Cow::Borrowed)];
@@ -581,6 +678,9 @@ fn field_values<'a>(event: &EventView<'a>, field: &str) -> Vec<Option<std::borro
             .map(|(_, a)| a.map(Cow::Borrowed))
             .collect(),
         other => {
+            if let Some((_, value)) = event.others.iter().find(|(name, _)| *name == other) {
+                return one(*value);
+            }
             let value = serde_json::from_str::<Value>(event.json)
                 .ok()
                 .and_then(|record| match record.get(other)? {

@@ -289,6 +289,9 @@ impl StoreOptions {
     }
 }
 
+/// The segments and the memtable events a read takes at one moment.
+type Sources = (Vec<Arc<Segment>>, Vec<Arc<Record>>);
+
 fn lock_poisoned<T>(_: T) -> StoreError {
     StoreError::Failed("an internal lock was poisoned by a panic".to_owned())
 }
@@ -725,11 +728,7 @@ impl Store {
 
     /// The segments and the memtable events of log files `from..to` (see
     /// [`Self::for_each_record_in_log_files`]), taken at one moment.
-    fn sources_of_log_files(
-        &self,
-        from: u64,
-        to: Option<u64>,
-    ) -> Result<(Vec<Arc<Segment>>, Vec<Arc<Record>>)> {
+    fn sources_of_log_files(&self, from: u64, to: Option<u64>) -> Result<Sources> {
         let within = |first: u64, end: Option<u64>| {
             from <= first
                 && match (end, to) {

@@ -16,10 +16,11 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use serde_json::{Map, Value};
 
-/// The column of a scanned batch with each event's time (ms).
-pub const TIME_MEMBER: &str = "eventTime";
+/// The column of a scanned batch with each event's time (ms). Named apart from any member
+/// path, as the store's field scans name it.
+pub const TIME_MEMBER: &str = "cairn:eventTime";
 /// The column of a scanned batch with each event's JSON text.
-pub const RECORD_MEMBER: &str = "record";
+pub const RECORD_MEMBER: &str = "cairn:record";
 
 /// The record member a Lake name stands for, where it is not simply the name (Lake's names are
 /// the members' names in lower case).
@@ -244,8 +245,8 @@ fn list_column(item: &Arc<Field>, texts: &StringArray) -> Result<ArrayRef, Strin
     let DataType::Struct(children) = item.data_type() else {
         return Err(format!("no rule for a list of {}", item.data_type()));
     };
-    let mut builder = ListBuilder::new(StructBuilder::from_fields(children.clone(), 4))
-        .with_field(item.clone());
+    let mut builder =
+        ListBuilder::new(StructBuilder::from_fields(children.clone(), 4)).with_field(item.clone());
     for text in texts.iter() {
         let Some(Value::Array(elements)) = text.and_then(|t| serde_json::from_str(t).ok()) else {
             builder.append(false);

@@ -180,19 +180,17 @@ impl ScanPlan {
                         Arc::new(values.text.clone())
                     } else {
                         let mut builder = StringBuilder::with_capacity(rows, rows * 16);
-                        for row in 0..rows {
+                        for (row, facts) in row_templates.iter().enumerate() {
                             if values.text.is_valid(row) {
                                 builder.append_value(values.text.value(row));
                             } else if let Some(uuid) = values.uuid.filter(|u| u.is_valid(row)) {
                                 builder.append_value(shred::uuid_text(uuid.value(row)));
-                            } else if COLUMNS[i].kind == Kind::EventTime
-                                && row_templates[row].holes[i]
-                            {
+                            } else if COLUMNS[i].kind == Kind::EventTime && facts.holes[i] {
                                 builder.append_value(cairn_model::time::format_event_time(
                                     time_values.value(row),
                                 ));
                             } else {
-                                builder.append_option(literal(row));
+                                builder.append_option(facts.literals[index].as_deref());
                             }
                         }
                         Arc::new(builder.finish())
@@ -207,9 +205,9 @@ impl ScanPlan {
                 .map(shredded)
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let mut builder = StringBuilder::with_capacity(rows, rows * 1024);
-            for row in 0..rows {
+            for (row, facts) in row_templates.iter().enumerate() {
                 let value = |i: usize| columns[i].value(row);
-                let text = shred::fill(&row_templates[row].template, time_values.value(row), value)
+                let text = shred::fill(&facts.template, time_values.value(row), value)
                     .map_err(|e| format!("record template: {e}"))?;
                 builder.append_value(text);
             }

@@ -88,7 +88,8 @@ if PHASE == "query":
     times = alice.start_query(QueryStatement=(
         f"SELECT eventTime, userIdentity.arn, element_at(requestParameters, 'name') AS asked "
         f"FROM {store_id} WHERE eventName = 'GetTrailStatus'"))["QueryId"]
-    assert finished(alice, times)["QueryStatus"] == "FINISHED"
+    done = finished(alice, times)
+    assert done["QueryStatus"] == "FINISHED", done
     (when, arn, asked), = rows(alice, times)[0]
     assert when[0] == "eventTime" and len(when[1]) == 23 and when[1][10] == " ", when
     assert arn == ("arn", f"arn:aws:iam::{setup.principals['alice']['account']}:user/alice"), arn

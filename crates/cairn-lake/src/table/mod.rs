@@ -1,0 +1,116 @@
+//! An event data store as a table: [`EventsTable`] reads, for each query, only the record
+//! members its columns are made of, from an [`EventSource`] (the store, through the
+//! membership of one event data store, in `cairn-server`), within the times its filters allow.
+//!
+//! - [`columns`]: which members make each of Lake's columns, and how;
+//! - [`records`]: records in memory as a source;
+//! - [`time_range`]: the times a query's filters on `eventtime` allow.
+//!
+//! Filters are applied by DataFusion after the scan (`Inexact`): the source uses them only to
+//! skip what cannot match, so a source that skips nothing still answers right.
+
+pub mod columns;
+pub mod records;
+pub mod time_range;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::schema::cloudtrail_events;
+
+/// What a table asks its source for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanRequest {
+    /// Record member paths, keys joined by `.`; each a text column of the batches, named by
+    /// its path (a string's characters, other values as JSON text, null when absent).
+    pub paths: Vec<String>,
+    /// Adds the column [`columns::RECORD_MEMBER`]: each event's JSON text.
+    pub record_text: bool,
+    /// Events before this time (ms) are not wanted (they may still come).
+    pub min_time_ms: Option<i64>,
+    /// Events after this time (ms) are not wanted (they may still come).
+    pub max_time_ms: Option<i64>,
+}
+
+/// Where a table's events come from. Batches have the column [`columns::TIME_MEMBER`]
+/// (timestamps, ms) and the request's columns.
+pub trait EventSource: std::fmt::Debug + Send + Sync {
+    fn scan(
+        &self,
+        request: &ScanRequest,
+        f: &mut dyn FnMut(RecordBatch) -> Result<(), String>,
+    ) -> Result<(), String>;
+}
+
+/// One event data store's events as Lake's table of CloudTrail events.
+#[derive(Debug)]
+pub struct EventsTable {
+    source: Arc<dyn EventSource>,
+}
+
+impl EventsTable {
+    pub fn new(source: Arc<dyn EventSource>) -> EventsTable {
+        EventsTable { source }
+    }
+}
+
+#[async_trait]
+impl TableProvider for EventsTable {
+    fn schema(&self) -> SchemaRef {
+        cloudtrail_events()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = cloudtrail_events();
+        let fields: Vec<&Field> = match projection {
+            Some(indices) => indices.iter().map(|&i| schema.field(i)).collect(),
+            None => schema.fields().iter().map(|f| f.as_ref()).collect(),
+        };
+        let projected: SchemaRef = Arc::new(Schema::new(
+            fields.iter().map(|f| (*f).clone()).collect::<Vec<_>>(),
+        ));
+        let needs = columns::needs(&fields);
+        let times = time_range::of_filters(filters);
+        let request = ScanRequest {
+            paths: needs.paths,
+            record_text: needs.record_text,
+            min_time_ms: times.min_ms,
+            max_time_ms: times.max_ms,
+        };
+        let mut batches = Vec::new();
+        self.source
+            .scan(&request, &mut |scanned| {
+                batches.push(columns::lake_batch(&projected, &scanned)?);
+                Ok(())
+            })
+            .map_err(DataFusionError::Execution)?;
+        let plan: Arc<dyn ExecutionPlan> =
+            MemorySourceConfig::try_new_exec(&[batches], projected, None)?;
+        Ok(plan)
+    }
+}

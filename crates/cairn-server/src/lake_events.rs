@@ -1,0 +1,175 @@
+//! An event data store's events as a Lake table's source: the store's field scans over each
+//! of its ingestion windows, kept to the events the store holds (its account and region, its
+//! selectors, its retention; everything of an imported window within retention): the same
+//! rule as [`crate::event_data_stores::events`], applied member by member.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
+use cairn_lake::table::{EventSource, ScanRequest};
+use cairn_store::segment::scan::{ACCOUNT_COLUMN, TIME_COLUMN};
+use cairn_store::{FieldScan, Store, StoreError};
+use serde_json::value::RawValue;
+
+use crate::event_data_stores::{EventDataStore, IngestionWindow};
+use crate::selectors::{EventView, Selectors};
+
+/// What a query read: events and their bytes (Lake's `EventsScanned`, `BytesScanned`).
+#[derive(Debug, Default)]
+pub struct ScanCounters {
+    pub events: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// Row `row` of a text column.
+fn value(column: &StringArray, row: usize) -> Option<&str> {
+    column.is_valid(row).then(|| column.value(row))
+}
+
+/// One event data store's events at one moment.
+#[derive(Debug)]
+pub struct EventDataStoreEvents {
+    pub store: Arc<Store>,
+    pub eds: EventDataStore,
+    /// Now, in seconds since the epoch: retention counts back from it.
+    pub now: f64,
+    pub counters: Arc<ScanCounters>,
+}
+
+impl EventDataStoreEvents {
+    fn oldest_ms(&self) -> i64 {
+        (self.now * 1000.0) as i64 - i64::from(self.eds.retention_period) * 86_400_000
+    }
+
+    /// Which rows of `batch` (a scan of `window`) the store holds.
+    fn members(
+        &self,
+        batch: &RecordBatch,
+        window: &IngestionWindow,
+        selectors: &Selectors,
+        paths: &[String],
+    ) -> Result<BooleanArray, String> {
+        let oldest_ms = self.oldest_ms();
+        let times = batch
+            .column_by_name(TIME_COLUMN)
+            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+            .ok_or("a scan without event times")?;
+        if window.imported {
+            return Ok(times.iter().map(|t| Some(t >= Some(oldest_ms))).collect());
+        }
+        let text = |path: &str| -> Result<&StringArray, String> {
+            batch
+                .column_by_name(path)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| format!("a scan without {path}"))
+        };
+        let accounts = text(ACCOUNT_COLUMN)?;
+        let regions = text("awsRegion")?;
+        let members: Vec<(&str, &StringArray)> = paths
+            .iter()
+            .map(|p| Ok((p.as_str(), text(p)?)))
+            .collect::<Result<_, String>>()?;
+        let resources_selected = selectors.selects_resources();
+        let others: Vec<&str> = selectors
+            .member_paths()
+            .into_iter()
+            .skip(Selectors::VIEW_PATHS.len())
+            .filter_map(|p| paths.iter().find(|q| **q == p).map(String::as_str))
+            .collect();
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let in_scope = times.value(row) >= oldest_ms
+                && value(accounts, row) == Some(self.eds.account_id.as_str())
+                && (window.multi_region
+                    || value(regions, row) == Some(self.eds.home_region.as_str()));
+            if !in_scope {
+                out.push(in_scope);
+                continue;
+            }
+            let member = |path: &str| {
+                let column = members.iter().find(|(p, _)| *p == path)?.1;
+                value(column, row)
+            };
+            let resources = match member("resources").filter(|_| resources_selected) {
+                Some(text) => {
+                    cairn_model::resources::recorded(serde_json::from_str::<&RawValue>(text).ok())
+                }
+                None => Vec::new(),
+            };
+            let others = others.iter().map(|p| (*p, member(p))).collect();
+            out.push(selectors.matches(&EventView::of_members(&member, &resources, others)));
+        }
+        Ok(BooleanArray::from(out))
+    }
+}
+
+impl EventSource for EventDataStoreEvents {
+    fn scan(
+        &self,
+        request: &ScanRequest,
+        f: &mut dyn FnMut(RecordBatch) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let oldest_ms = self.oldest_ms();
+        for window in &self.eds.windows {
+            let selectors = Selectors::Advanced(window.selectors.clone());
+            let member_paths = selectors.member_paths();
+            let mut paths = request.paths.clone();
+            if !window.imported {
+                for path in member_paths.iter().chain([&"awsRegion".to_owned()]) {
+                    if !paths.contains(path) {
+                        paths.push(path.clone());
+                    }
+                }
+            }
+            let scan = FieldScan {
+                paths,
+                record_text: request.record_text,
+                min_time_ms: Some(request.min_time_ms.map_or(oldest_ms, |m| m.max(oldest_ms))),
+                max_time_ms: request.max_time_ms,
+            };
+            let mut failure = None;
+            let scanned = self
+                .store
+                .scan_log_files(window.from, window.to, &scan, |batch| {
+                    let taken = self
+                        .members(&batch, window, &selectors, &scan.paths)
+                        .and_then(|mask| {
+                            arrow_select::filter::filter_record_batch(&batch, &mask)
+                                .map_err(|e| e.to_string())
+                        })
+                        .and_then(|taken| {
+                            self.counters
+                                .events
+                                .fetch_add(taken.num_rows() as u64, Ordering::Relaxed);
+                            self.counters
+                                .bytes
+                                .fetch_add(taken.get_array_memory_size() as u64, Ordering::Relaxed);
+                            f(taken)
+                        });
+                    taken.map_err(|e| {
+                        failure = Some(e);
+                        StoreError::Failed("the query stopped reading".to_owned())
+                    })
+                });
+            if let Some(failure) = failure {
+                return Err(failure);
+            }
+            scanned.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_stores_scans_name_their_columns_as_lake_tables_read_them() {
+        use cairn_lake::table::columns;
+        use cairn_store::segment::scan;
+        assert_eq!(scan::TIME_COLUMN, columns::TIME_MEMBER);
+        assert_eq!(scan::RECORD_COLUMN, columns::RECORD_MEMBER);
+    }
+}
