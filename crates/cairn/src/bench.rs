@@ -2,7 +2,8 @@
 //! benchmarks: import throughput, bytes per event on disk (against DuckDB's zstd Parquet of
 //! the same records) and lookup latency (`run`); the HTTP API (`api`, in `bench/api.rs`);
 //! trail delivery throughput and lag (`delivery`, in `bench/delivery.rs`); the latency the
-//! capture proxy adds (`capture`, in `bench/capture.rs`).
+//! capture proxy adds (`capture`, in `bench/capture.rs`); Lake SQL against DuckDB (`sql`, in
+//! `bench/sql.rs`).
 //!
 //! The generator writes gzipped `{"Records":[...]}` files in AWS's key layout, ~2,000 records a
 //! file, over many accounts, regions, services and identity types, with errors and S3 data
@@ -13,6 +14,7 @@
 mod api;
 pub mod capture;
 pub mod delivery;
+pub mod sql;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -83,10 +85,16 @@ pub enum BenchCommand {
     /// The capture proxy: the latency it adds to a call against calling the upstream directly,
     /// at a fixed rate, with durable recording.
     Capture(capture::CaptureBench),
+    /// Lake SQL over an event data store of the generated records, against DuckDB over its
+    /// Parquet of them and over the log files; in process and through the API.
+    Sql(sql::SqlBench),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Sql(bench) => {
+            print!("{}", sql::run_sql_benchmark(&bench)?);
+        }
         BenchCommand::Capture(bench) => {
             print!("{}", capture::run_capture_benchmark(&bench)?);
         }

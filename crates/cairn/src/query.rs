@@ -77,36 +77,78 @@ fn remote(url: &str, region: Option<&str>, sql: &str) -> Result<Result<Results, 
         bail!("You must specify a region: --region, AWS_REGION or the profile's region");
     };
     let client = ApiClient::new(url, credentials, &region)?;
-    let call = |operation: &str, body: Value| -> Result<Result<Value, ExitCode>> {
+    Ok(match query_through_api(&client, sql)? {
+        Ok(results) => Ok(results),
+        Err(ApiQueryError::Service { operation, error }) => Err(error.report(&operation)),
+        Err(ApiQueryError::Ended {
+            id,
+            status,
+            message,
+        }) => {
+            eprintln!("query {id} ended {status}: {message}");
+            Err(ExitCode::FAILURE)
+        }
+    })
+}
+
+/// Why a query through the API gave no results.
+#[derive(Debug)]
+pub enum ApiQueryError {
+    /// A call was answered with an error.
+    Service {
+        operation: String,
+        error: ServiceError,
+    },
+    /// The query ended other than FINISHED.
+    Ended {
+        id: String,
+        status: String,
+        message: String,
+    },
+}
+
+/// Runs `sql` through the API: StartQuery, DescribeQuery until it ends (polled after 1 ms,
+/// then twice as long each time up to 100 ms), every page of GetQueryResults.
+pub fn query_through_api(client: &ApiClient, sql: &str) -> Result<Result<Results, ApiQueryError>> {
+    let call = |operation: &str, body: Value| -> Result<Result<Value, ApiQueryError>> {
         let answer = client.call(operation, &serde_json::to_vec(&body)?)?;
         Ok(match answer.error() {
-            Some(e) => Err(e.report(operation)),
+            Some(error) => Err(ApiQueryError::Service {
+                operation: operation.to_owned(),
+                error,
+            }),
             None => Ok(answer.body),
         })
     };
     let started = match call("StartQuery", json!({ "QueryStatement": sql }))? {
         Ok(body) => body,
-        Err(code) => return Ok(Err(code)),
+        Err(e) => return Ok(Err(e)),
     };
     let id = started["QueryId"]
         .as_str()
         .context("StartQuery answered without a QueryId")?
         .to_owned();
+    let mut pause = std::time::Duration::from_millis(1);
     loop {
         let described = match call("DescribeQuery", json!({ "QueryId": id }))? {
             Ok(body) => body,
-            Err(code) => return Ok(Err(code)),
+            Err(e) => return Ok(Err(e)),
         };
         match described["QueryStatus"].as_str() {
-            Some("QUEUED" | "RUNNING") => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Some("QUEUED" | "RUNNING") => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
             Some("FINISHED") => break,
             other => {
-                eprintln!(
-                    "query {id} ended {}: {}",
-                    other.unwrap_or("without a status"),
-                    described["ErrorMessage"].as_str().unwrap_or_default()
-                );
-                return Ok(Err(ExitCode::FAILURE));
+                return Ok(Err(ApiQueryError::Ended {
+                    id,
+                    status: other.unwrap_or("without a status").to_owned(),
+                    message: described["ErrorMessage"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                }));
             }
         }
     }
@@ -122,7 +164,7 @@ fn remote(url: &str, region: Option<&str>, sql: &str) -> Result<Result<Results, 
         }
         let page = match call("GetQueryResults", request)? {
             Ok(body) => body,
-            Err(code) => return Ok(Err(code)),
+            Err(e) => return Ok(Err(e)),
         };
         for row in page["QueryResultRows"].as_array().into_iter().flatten() {
             let columns: Vec<(String, Option<String>)> = row

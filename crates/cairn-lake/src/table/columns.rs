@@ -98,6 +98,21 @@ fn member_path(parent: &str, lake_name: &str) -> String {
     }
 }
 
+/// The member path of a Lake column or struct field given by its names from the top
+/// (`["useridentity", "accesskeyid"]` → `userIdentity.accessKeyId`); `None` for the columns
+/// not made of one member (`eventtime`, `eventjson`, `eventjsonchecksum`).
+pub fn member_path_of_field(names: &[String]) -> Option<String> {
+    let (first, rest) = names.split_first()?;
+    if ["eventtime", "eventjson", "eventjsonchecksum"].contains(&first.as_str()) {
+        return None;
+    }
+    let mut path = member_path("", first);
+    for name in rest {
+        path = member_path(&path, name);
+    }
+    Some(path)
+}
+
 /// What building the projected columns needs read.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Needs {

@@ -3,6 +3,7 @@
 //! membership of one event data store, in `cairn-server`), within the times its filters allow.
 //!
 //! - [`columns`]: which members make each of Lake's columns, and how;
+//! - [`prefilter`]: rows taken out before the columns are built;
 //! - [`records`]: records in memory as a source;
 //! - [`time_range`]: the times a query's filters on `eventtime` allow.
 //!
@@ -10,6 +11,7 @@
 //! skip what cannot match, so a source that skips nothing still answers right.
 
 pub mod columns;
+pub mod prefilter;
 pub mod records;
 pub mod time_range;
 
@@ -96,6 +98,10 @@ impl TableProvider for EventsTable {
         ));
         let needs = columns::needs(&fields);
         let times = time_range::of_filters(filters);
+        let conditions: Vec<prefilter::Condition> = prefilter::conditions(filters)
+            .into_iter()
+            .filter(|c| needs.paths.iter().any(|p| p == c.path()))
+            .collect();
         let request = ScanRequest {
             paths: needs.paths,
             record_text: needs.record_text,
@@ -105,7 +111,10 @@ impl TableProvider for EventsTable {
         let mut batches = Vec::new();
         self.source
             .scan(&request, &mut |scanned| {
-                batches.push(columns::lake_batch(&projected, &scanned)?);
+                let wanted = prefilter::apply(&conditions, scanned)?;
+                if wanted.num_rows() > 0 {
+                    batches.push(columns::lake_batch(&projected, &wanted)?);
+                }
                 Ok(())
             })
             .map_err(DataFusionError::Execution)?;

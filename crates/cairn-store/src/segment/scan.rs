@@ -155,7 +155,11 @@ impl ScanPlan {
             .ok_or("eventTime is not a timestamp")?;
         let template_column = column(TEMPLATE_COLUMN)?;
         let rows = batch.num_rows();
-        let row_templates = templates.for_rows(template_column, &self.paths)?;
+        let (row_templates, distinct) = templates.for_rows(template_column, &self.paths)?;
+        // A member no template of the batch writes itself is wholly in its column.
+        let literal_somewhere: Vec<bool> = (0..self.paths.len())
+            .map(|index| distinct.iter().any(|f| f.literals[index].is_some()))
+            .collect();
         let mut out: Vec<ArrayRef> = vec![times.clone(), column("accountId")?.clone()];
         let shredded = |i: usize| -> std::result::Result<Shredded<'_>, String> {
             let text = column(COLUMNS[i].name)?
@@ -176,7 +180,10 @@ impl ScanPlan {
             let array: ArrayRef = match *place {
                 Place::Column(i) => {
                     let values = shredded(i)?;
-                    if values.text.null_count() == 0 {
+                    let whole_in_column = !literal_somewhere[index]
+                        && values.uuid.is_none()
+                        && COLUMNS[i].kind != Kind::EventTime;
+                    if values.text.null_count() == 0 || whole_in_column {
                         Arc::new(values.text.clone())
                     } else {
                         let mut builder = StringBuilder::with_capacity(rows, rows * 16);
@@ -195,6 +202,9 @@ impl ScanPlan {
                         }
                         Arc::new(builder.finish())
                     }
+                }
+                Place::Template if !literal_somewhere[index] => {
+                    Arc::new(StringArray::new_null(rows))
                 }
                 Place::Template => Arc::new((0..rows).map(literal).collect::<StringArray>()),
             };
@@ -290,13 +300,13 @@ impl TemplateCache {
         }
     }
 
-    /// The facts of each row's template; the column is text, or a dictionary of text (each
-    /// dictionary entry looked at once).
+    /// The facts of each row's template, and the distinct facts among them; the column is
+    /// text, or a dictionary of text (each dictionary entry looked at once).
     fn for_rows(
         &mut self,
         column: &ArrayRef,
         paths: &[(String, Place)],
-    ) -> std::result::Result<Vec<Arc<TemplateFacts>>, String> {
+    ) -> std::result::Result<(Vec<Arc<TemplateFacts>>, Vec<Arc<TemplateFacts>>), String> {
         if let Some(dictionary) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
             let values = dictionary
                 .values()
@@ -311,15 +321,22 @@ impl TemplateCache {
                     .clone();
                 out.push(facts);
             }
-            return Ok(out);
+            return Ok((out, by_key.into_iter().flatten().collect()));
         }
         let texts = column
             .as_string_opt::<i32>()
             .ok_or("templates are not text")?;
-        Ok(texts
+        let out: Vec<Arc<TemplateFacts>> = texts
             .iter()
             .map(|t| self.facts(t.unwrap_or_default(), paths))
-            .collect())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let distinct = out
+            .iter()
+            .filter(|facts| seen.insert(Arc::as_ptr(facts)))
+            .cloned()
+            .collect();
+        Ok((out, distinct))
     }
 }
 

@@ -314,14 +314,17 @@ pub(crate) fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
 
 /// The text of a UUID stored by [`uuid_bytes`].
 pub(crate) fn uuid_text(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(36);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(36);
     for (i, byte) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            out.push(b'-');
         }
-        out.push_str(&format!("{byte:02x}"));
+        out.push(HEX[(byte >> 4) as usize]);
+        out.push(HEX[(byte & 0x0f) as usize]);
     }
-    out
+    // Only ASCII hex digits and hyphens were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Marks in `used` (by column index) the columns `template`'s holes take values from.

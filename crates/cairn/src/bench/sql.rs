@@ -1,0 +1,407 @@
+//! `cairn bench sql`: Lake SQL over an event data store holding the generated records, side by
+//! side in one run with DuckDB over its own zstd Parquet of the same records and over the
+//! delivered log files (`scripts/duckdb_sql.py`). Six investigation questions: count by
+//! eventName; errors by principal ARN; one eventID; one access key's timeline; an hourly
+//! histogram of one day; a requestParameters value grouped. Each is timed in process
+//! (`queries::execute`, as StartQuery runs it) and end to end through the API (StartQuery,
+//! DescribeQuery until FINISHED, GetQueryResults), and the row counts of both engines are
+//! compared. Last, an event appended just before a query must be in its answer.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use cairn_model::Record;
+use cairn_model::time::{format_event_time, now_ms, now_secs};
+use cairn_server::Config;
+use cairn_server::actions::event_data_stores as ops;
+use cairn_server::config::{Identity, Permissions, Principal, generate_key};
+use cairn_server::event_data_stores::EventDataStores;
+use cairn_server::queries::{Results, execute};
+use cairn_server::trails::Scope;
+use cairn_store::{Store, StoreOptions};
+use serde_json::{Value, json};
+
+use super::{InProcessServer, peak_rss_kib};
+use crate::lookup_events::{ApiClient, ClientCredentials};
+use crate::query::query_through_api;
+
+#[derive(Debug, clap::Args)]
+pub struct SqlBench {
+    /// Generated log files (see `cairn bench generate`); generated here if missing.
+    #[arg(long, default_value = "bench-data/logs-v2")]
+    files: PathBuf,
+    /// Records to generate when FILES does not exist yet.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: usize,
+    /// A fresh data directory for the benchmark's store (deleted first).
+    #[arg(long, default_value = "bench-data/sql-store")]
+    data_dir: PathBuf,
+    /// DuckDB's Parquet of the records (written once, kept).
+    #[arg(long, default_value = "bench-data/sql.duckdb.parquet")]
+    parquet: PathBuf,
+    /// Python with DuckDB (scripts/setup-python.sh installs one in .venv).
+    #[arg(long, default_value = ".venv/bin/python")]
+    python: PathBuf,
+    /// Timed runs of each question per engine (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Skip DuckDB over the log files (about a minute a question).
+    #[arg(long)]
+    no_files: bool,
+}
+
+/// The account and region of the benchmark's event data store.
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "us-east-1";
+
+/// What the questions look for, picked by DuckDB from the middle of the records.
+#[derive(Debug, serde::Deserialize)]
+struct Needles {
+    rows: u64,
+    event_id: String,
+    access_key: String,
+    day: String,
+}
+
+/// One question in both dialects: Lake's (`{eds}` the store's ID) and DuckDB's (`{table}`).
+struct Question {
+    name: &'static str,
+    lake: String,
+    duckdb: String,
+}
+
+fn questions(needles: &Needles) -> Result<Vec<Question>> {
+    let day_start = format!("{} 00:00:00", needles.day);
+    let next_day = cairn_model::time::parse_event_time(&format!("{}T00:00:00Z", needles.day))
+        .map(|ms| format_event_time(ms + 86_400_000))
+        .context("the day DuckDB picked")?;
+    let day_end = format!("{} 00:00:00", &next_day[..10]);
+    let both = |name, sql: String| Question {
+        name,
+        lake: sql.replace("{from}", "{eds}"),
+        duckdb: sql.replace("{from}", "{table}"),
+    };
+    Ok(vec![
+        both(
+            "count by eventName",
+            "SELECT eventName, count(*) AS n FROM {from} GROUP BY eventName \
+             ORDER BY n DESC, eventName"
+                .to_owned(),
+        ),
+        both(
+            "errors by principal ARN",
+            "SELECT userIdentity.arn AS arn, count(*) AS errors FROM {from} \
+             WHERE errorCode IS NOT NULL GROUP BY userIdentity.arn \
+             ORDER BY errors DESC, arn LIMIT 20"
+                .to_owned(),
+        ),
+        both(
+            "one eventID",
+            format!(
+                "SELECT eventTime, eventName, userIdentity.arn AS arn FROM {{from}} \
+                 WHERE eventID = '{}'",
+                needles.event_id
+            ),
+        ),
+        both(
+            "one access key's timeline",
+            format!(
+                "SELECT eventTime, eventName, sourceIPAddress FROM {{from}} \
+                 WHERE userIdentity.accessKeyId = '{}' ORDER BY eventTime",
+                needles.access_key
+            ),
+        ),
+        both(
+            "hourly histogram of one day",
+            format!(
+                "SELECT date_trunc('hour', eventTime) AS hour, count(*) AS n FROM {{from}} \
+                 WHERE eventTime >= '{day_start}' AND eventTime < '{day_end}' \
+                 GROUP BY 1 ORDER BY 1"
+            ),
+        ),
+        Question {
+            name: "a requestParameters value grouped",
+            lake: "SELECT element_at(requestParameters, 'bucketName') AS bucket, count(*) AS n \
+                   FROM {eds} WHERE eventSource = 's3.amazonaws.com' GROUP BY 1 \
+                   ORDER BY n DESC, bucket LIMIT 20"
+                .to_owned(),
+            duckdb: "SELECT requestParameters.bucketName AS bucket, count(*) AS n \
+                     FROM {table} WHERE eventSource = 's3.amazonaws.com' GROUP BY 1 \
+                     ORDER BY n DESC, bucket LIMIT 20"
+                .to_owned(),
+        },
+    ])
+}
+
+/// DuckDB's answer to one question.
+#[derive(Debug, serde::Deserialize)]
+struct DuckDbTimes {
+    name: String,
+    parquet_ms: Vec<f64>,
+    parquet_rows: usize,
+    files_ms: Option<f64>,
+    files_rows: Option<usize>,
+}
+
+fn python_script(python: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    use std::io::Write as _;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/duckdb_sql.py");
+    let mut child = std::process::Command::new(python)
+        .arg(&script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "running {} (scripts/setup-python.sh installs it)",
+                python.display()
+            )
+        })?;
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.unwrap_or_default().as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!("{} {args:?} failed", script.display());
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+fn median(times: &mut [f64]) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(0.0)
+}
+
+pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
+    if !bench.files.exists() {
+        println!(
+            "generating {} records into {}",
+            bench.records,
+            bench.files.display()
+        );
+        super::generate(&bench.files, bench.records, 2_000, 1)?;
+    }
+    let mut out = String::new();
+    let files = bench.files.to_string_lossy().into_owned();
+    let parquet = bench.parquet.to_string_lossy().into_owned();
+    let needles: Needles = serde_json::from_str(&python_script(
+        &bench.python,
+        &["prepare", &files, &parquet],
+        None,
+    )?)?;
+
+    // The store, and an event data store holding every generated record (imported into it;
+    // retention long enough for the generator's 2024 dates).
+    if bench.data_dir.exists() {
+        std::fs::remove_dir_all(&bench.data_dir)
+            .with_context(|| format!("removing {}", bench.data_dir.display()))?;
+    }
+    let store = Arc::new(Store::open(&bench.data_dir, StoreOptions::default())?);
+    let stores = EventDataStores::load(store.clone()).map_err(anyhow::Error::msg)?;
+    let scope = Scope {
+        account_id: ACCOUNT.to_owned(),
+        region: REGION.to_owned(),
+    };
+    let request = serde_json::from_value(json!({
+        "Name": "bench",
+        "BillingMode": "EXTENDABLE_RETENTION_PRICING",
+        "RetentionPeriod": 3653
+    }))?;
+    let made = ops::create(&stores, &scope, request, now_secs())
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let arn = made["EventDataStoreArn"]
+        .as_str()
+        .context("no EventDataStoreArn")?
+        .to_owned();
+    let eds_id = arn.rsplit('/').next().unwrap_or_default().to_owned();
+    let list = crate::import::collect_files(std::slice::from_ref(&bench.files))?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let started = Instant::now();
+    let (_, summary) = stores
+        .import_into(&eds_id, now_secs(), || {
+            crate::import::import_files(&store, &list, threads, |_, _| {})
+        })
+        .map_err(anyhow::Error::msg)?;
+    let _ = writeln!(
+        out,
+        "sql: {} events imported into event data store {eds_id} in {:.1} s; DuckDB's Parquet holds {} rows",
+        summary.imported,
+        started.elapsed().as_secs_f64(),
+        needles.rows
+    );
+
+    let questions = questions(&needles)?;
+    let run_in_process = |sql: &str| -> Result<(Duration, Results)> {
+        let prepared = cairn_lake::statement::prepare(sql).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started = Instant::now();
+        let (results, _) = execute(
+            &stores,
+            |edit, id| edit.find_id_anywhere(id),
+            prepared,
+            now_secs(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        Ok((started.elapsed(), results))
+    };
+    let mut in_process: Vec<(f64, f64, usize)> = Vec::new();
+    for question in &questions {
+        let sql = question.lake.replace("{eds}", &eds_id);
+        let (cold, results) = run_in_process(&sql)?;
+        let mut warm = Vec::new();
+        for _ in 0..bench.repeat {
+            warm.push(run_in_process(&sql)?.0.as_secs_f64() * 1e3);
+        }
+        in_process.push((
+            cold.as_secs_f64() * 1e3,
+            median(&mut warm),
+            results.rows.len(),
+        ));
+    }
+    let after_queries_rss = peak_rss_kib().unwrap_or(0) / 1024;
+
+    // Through the API, with a principal of the store's account.
+    let (access_key_id, secret_access_key) = generate_key()?;
+    let principal = Principal {
+        account_id: ACCOUNT.to_owned(),
+        access_key_id: access_key_id.clone(),
+        secret_access_key: secret_access_key.clone(),
+        identity: Identity::Root,
+        permissions: Permissions::Admin,
+    };
+    let config = Config {
+        default_region: REGION.to_owned(),
+        principals: HashMap::from([(access_key_id.clone(), principal)]),
+        delivery: Default::default(),
+        capture: Default::default(),
+        lake: Default::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let server = InProcessServer::start(&runtime, store.clone(), config)?;
+    let client = ApiClient::new(
+        &server.endpoint,
+        ClientCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token: None,
+            region: Some(REGION.to_owned()),
+        },
+        REGION,
+    )?;
+    let through_api = |sql: &str| -> Result<(f64, usize)> {
+        let started = Instant::now();
+        let results = query_through_api(&client, sql)?
+            .map_err(|e| anyhow::anyhow!("the query through the API failed: {e:?}"))?;
+        Ok((started.elapsed().as_secs_f64() * 1e3, results.rows.len()))
+    };
+    let mut api = Vec::new();
+    for question in &questions {
+        let sql = question.lake.replace("{eds}", &eds_id);
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..bench.repeat.max(1) {
+            let (ms, n) = through_api(&sql)?;
+            times.push(ms);
+            rows = n;
+        }
+        api.push((median(&mut times), rows));
+    }
+
+    // Fresh events: one appended (acknowledged, durable) just before the query is in it.
+    let fresh_id = format!("{:032x}", now_ms());
+    let fresh_id = format!(
+        "{}-{}-{}-{}-{}",
+        &fresh_id[..8],
+        &fresh_id[8..12],
+        &fresh_id[12..16],
+        &fresh_id[16..20],
+        &fresh_id[20..32]
+    );
+    let record = Record::parse(&format!(
+        r#"{{"eventVersion":"1.10","eventTime":"{}","eventID":"{fresh_id}","eventName":"DescribeInstances","eventSource":"ec2.amazonaws.com","awsRegion":"{REGION}","recipientAccountId":"{ACCOUNT}","eventCategory":"Management","readOnly":true}}"#,
+        format_event_time(now_ms())
+    ))?;
+    store.append(vec![record])?;
+    let acknowledged = Instant::now();
+    let (fresh_ms, fresh_rows) = through_api(&format!(
+        "SELECT eventID FROM {eds_id} WHERE eventID = '{fresh_id}'"
+    ))?;
+    let fresh_after = acknowledged.elapsed();
+    server.stop(&runtime)?;
+    drop(runtime);
+
+    // DuckDB.
+    let duck_questions: Vec<Value> = questions
+        .iter()
+        .map(|q| json!({"name": q.name, "sql": q.duckdb}))
+        .collect();
+    let repeat = bench.repeat.max(1).to_string();
+    let mut args = vec!["run", &files, &parquet, &repeat];
+    if bench.no_files {
+        args.push("--no-files");
+    }
+    let duck: Vec<DuckDbTimes> = serde_json::from_str(&python_script(
+        &bench.python,
+        &args,
+        Some(&serde_json::to_string(&duck_questions)?),
+    )?)?;
+
+    let _ = writeln!(
+        out,
+        "sql: median of {} runs (ms); cairn cold = first run; API = StartQuery to last page",
+        bench.repeat
+    );
+    let _ = writeln!(
+        out,
+        "{:<36} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8} {:>9} {:>6}",
+        "question", "cairn", "cold", "API", "DuckDB", "files", "÷DuckDB", "files÷", "rows"
+    );
+    for (i, question) in questions.iter().enumerate() {
+        let (cold, warm, rows) = in_process[i];
+        let (api_ms, api_rows) = api[i];
+        let d = duck
+            .iter()
+            .find(|d| d.name == question.name)
+            .context("DuckDB skipped a question")?;
+        let duck_ms = median(&mut d.parquet_ms.clone());
+        let files_ms = d.files_ms.unwrap_or(f64::NAN);
+        // Through the API the store also takes the API's own calls (its audit events), so
+        // only the engines' answers over the same records are compared.
+        let _ = api_rows;
+        let rows_agree = rows == d.parquet_rows && d.files_rows.is_none_or(|n| n == rows);
+        let _ = writeln!(
+            out,
+            "{:<36} {warm:>9.1} {cold:>9.1} {api_ms:>9.1} {duck_ms:>9.1} {files_ms:>10.0} {:>8.2} {:>9.0} {:>6}",
+            question.name,
+            warm / duck_ms,
+            files_ms / warm,
+            if rows_agree {
+                rows.to_string()
+            } else {
+                format!("{rows}≠{}", d.parquet_rows)
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "fresh: an event appended (acknowledged) {:.1} ms before its query ended was {} its answer ({fresh_ms:.1} ms through the API)",
+        fresh_after.as_secs_f64() * 1e3,
+        if fresh_rows == 1 { "in" } else { "NOT in" }
+    );
+    let _ = writeln!(
+        out,
+        "peak RSS after the in-process queries: {after_queries_rss} MiB"
+    );
+    drop(stores);
+    if let Ok(store) = Arc::try_unwrap(store) {
+        store.close();
+    }
+    Ok(out)
+}
