@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
+use cairn_lake::table::prefilter::Condition;
 use cairn_lake::table::{EventSource, ScanRequest};
 use cairn_store::segment::scan::{ACCOUNT_COLUMN, TIME_COLUMN};
 use cairn_store::{FieldScan, Store, StoreError};
@@ -129,6 +130,14 @@ impl EventSource for EventDataStoreEvents {
                 record_text: request.record_text,
                 min_time_ms: Some(request.min_time_ms.map_or(oldest_ms, |m| m.max(oldest_ms))),
                 max_time_ms: request.max_time_ms,
+                conditions: request
+                    .conditions
+                    .iter()
+                    .map(|c| match c {
+                        Condition::Equals(path, value) => (path.clone(), Some(value.clone())),
+                        Condition::NotNull(path) => (path.clone(), None),
+                    })
+                    .collect(),
             };
             let mut failure = None;
             let scanned = self

@@ -40,6 +40,8 @@ pub struct ScanRequest {
     pub min_time_ms: Option<i64>,
     /// Events after this time (ms) are not wanted (they may still come).
     pub max_time_ms: Option<i64>,
+    /// Rows failing one of these are not wanted (they may still come).
+    pub conditions: Vec<prefilter::Condition>,
 }
 
 /// Where a table's events come from. Batches have the column [`columns::TIME_MEMBER`]
@@ -107,6 +109,7 @@ impl TableProvider for EventsTable {
             record_text: needs.record_text,
             min_time_ms: times.min_ms,
             max_time_ms: times.max_ms,
+            conditions: conditions.clone(),
         };
         let mut batches = Vec::new();
         self.source

@@ -97,6 +97,9 @@ const MINI_BATCH_ROWS: usize = 64;
 /// a dictionary once per segment and column and keeps it (`dictionaries.rs`).
 const DICTIONARY_PAGE_BYTES: usize = 1 << 20;
 const WRITE_BATCH_ROWS: usize = 8192;
+/// A scan whose conditions keep at most one row in this many reads the other columns of
+/// those rows alone; otherwise it reads every row.
+const SELECT_AT_MOST_ONE_ROW_IN: usize = 16;
 
 /// The Parquet schema of a segment: the columns cairn derives, the template, then one column
 /// per [`shred::COLUMNS`] entry.
@@ -819,26 +822,85 @@ impl Segment {
     }
 
     /// Calls `f` with the scan's batches of every row of the segment, in segment order (only
-    /// the columns the scan needs are read; see [`scan`]).
+    /// the columns the scan needs are read; see [`scan`]). With conditions, the columns they
+    /// read come first, and the others only for the rows that meet them.
     pub(crate) fn scan(
         &self,
         plan: &scan::ScanPlan,
         templates: &mut scan::TemplateCache,
         f: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<()> {
+        let heads = [self.event_time_leaf, self.account_leaf, self.template_leaf];
+        let leaves_of = |columns: Vec<usize>| -> Vec<usize> {
+            heads
+                .into_iter()
+                .chain(
+                    columns
+                        .into_iter()
+                        .flat_map(|i| self.shredded_leaves[i].iter().copied()),
+                )
+                .collect()
+        };
+        let mut selection = None;
+        if plan.has_conditions() {
+            let mut rows = Vec::new();
+            let mut offset = 0;
+            for batch in self.scan_reader(leaves_of(plan.condition_columns()), None)? {
+                let batch = batch?;
+                let keep = plan
+                    .rows_meeting_conditions(&batch, templates)
+                    .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
+                rows.extend(
+                    (0..batch.num_rows())
+                        .filter(|&i| keep.value(i))
+                        .map(|i| offset + i),
+                );
+                offset += batch.num_rows();
+            }
+            if rows.is_empty() {
+                return Ok(());
+            }
+            // Selecting many scattered rows costs more than reading them all and dropping
+            // the others: select only when few rows are wanted.
+            if rows.len() * SELECT_AT_MOST_ONE_ROW_IN < self.meta.rows as usize {
+                let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+                for row in rows {
+                    match ranges.last_mut() {
+                        Some(last) if last.end == row => last.end += 1,
+                        _ => ranges.push(row..row + 1),
+                    }
+                }
+                selection = Some(RowSelection::from_consecutive_ranges(
+                    ranges.into_iter(),
+                    self.meta.rows as usize,
+                ));
+            }
+        }
+        for batch in self.scan_reader(leaves_of(plan.columns()), selection.clone())? {
+            let batch = batch?;
+            let batch = match selection {
+                Some(_) => plan.build(&batch, templates),
+                None => plan.convert(&batch, templates),
+            }
+            .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
+            f(batch)?;
+        }
+        Ok(())
+    }
+
+    /// A reader of the columns `leaves` (the template as a dictionary) of the `selection`'s
+    /// rows (all when `None`), in batches of [`scan::SCAN_BATCH_ROWS`].
+    fn scan_reader(
+        &self,
+        leaves: Vec<usize>,
+        selection: Option<RowSelection>,
+    ) -> Result<ParquetRecordBatchReader> {
         let parquet_err = |source| StoreError::Parquet {
             path: self.parquet_path.clone(),
             source,
         };
         let metadata = self.reader_metadata.metadata();
         let descriptor = metadata.file_metadata().schema_descr();
-        let leaves = [self.event_time_leaf, self.account_leaf, self.template_leaf]
-            .into_iter()
-            .chain(
-                plan.columns()
-                    .into_iter()
-                    .flat_map(|i| self.shredded_leaves[i].iter().copied()),
-            );
         // Templates as a dictionary: a row is then an index into the distinct templates.
         let hint: arrow_schema::Fields = self
             .reader_metadata
@@ -866,20 +928,13 @@ impl Segment {
             metadata,
             cache: &self.dictionaries,
         };
-        let reader = ParquetRecordBatchReader::try_new_with_row_groups(
+        ParquetRecordBatchReader::try_new_with_row_groups(
             &levels,
             &columns,
             scan::SCAN_BATCH_ROWS,
-            None,
+            selection,
         )
-        .map_err(parquet_err)?;
-        for batch in reader {
-            let batch = plan
-                .convert(&batch?, templates)
-                .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
-            f(batch)?;
-        }
-        Ok(())
+        .map_err(parquet_err)
     }
 
     /// Every row's JSON text, in segment order (for export and tests).

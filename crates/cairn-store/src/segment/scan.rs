@@ -43,6 +43,9 @@ pub struct FieldScan {
     pub min_time_ms: Option<i64>,
     /// Events of `eventTime` at or before this (ms), likewise.
     pub max_time_ms: Option<i64>,
+    /// Only rows where each of these members (among `paths`) has this value (`Some`) or any
+    /// value (`None`) are wanted; they are taken out before anything else is built.
+    pub conditions: Vec<(String, Option<String>)>,
 }
 
 /// The columns a scan adds are named `cairn:…`, apart from the members' paths.
@@ -73,6 +76,8 @@ pub(crate) struct ScanPlan {
     paths: Vec<(String, Place)>,
     record_text: bool,
     schema: SchemaRef,
+    /// By index in `paths`: the value wanted, or any.
+    conditions: Vec<(usize, Option<String>)>,
 }
 
 impl ScanPlan {
@@ -111,10 +116,23 @@ impl ScanPlan {
         if scan.record_text {
             fields.push(Field::new(RECORD_COLUMN, DataType::Utf8, false));
         }
+        let conditions = scan
+            .conditions
+            .iter()
+            .map(|(path, value)| {
+                let index = paths.iter().position(|(p, _)| p == path).ok_or_else(|| {
+                    StoreError::Failed(format!(
+                        "a scan condition on {path}, which it does not read"
+                    ))
+                })?;
+                Ok((index, value.clone()))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(ScanPlan {
             paths,
             record_text: scan.record_text,
             schema: Arc::new(Schema::new(fields)),
+            conditions,
         })
     }
 
@@ -140,6 +158,91 @@ impl ScanPlan {
     /// time, account and template columns and [`Self::columns`] (the template as text or as
     /// a dictionary of text).
     pub(crate) fn convert(
+        &self,
+        batch: &RecordBatch,
+        templates: &mut TemplateCache,
+    ) -> std::result::Result<RecordBatch, String> {
+        if self.conditions.is_empty() {
+            return self.build(batch, templates);
+        }
+        let keep = self.rows_meeting_conditions(batch, templates)?;
+        let kept =
+            arrow_select::filter::filter_record_batch(batch, &keep).map_err(|e| e.to_string())?;
+        self.build(&kept, templates)
+    }
+
+    pub(crate) fn has_conditions(&self) -> bool {
+        !self.conditions.is_empty()
+    }
+
+    /// The shredded columns the conditions read.
+    pub(crate) fn condition_columns(&self) -> Vec<usize> {
+        let mut columns: Vec<usize> = self
+            .conditions
+            .iter()
+            .filter_map(|(index, _)| match self.paths[*index].1 {
+                Place::Column(i) => Some(i),
+                Place::Template => None,
+            })
+            .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        columns
+    }
+
+    /// Which rows of `batch` meet every condition, read from the condition members alone.
+    pub(crate) fn rows_meeting_conditions(
+        &self,
+        batch: &RecordBatch,
+        templates: &mut TemplateCache,
+    ) -> std::result::Result<arrow_array::BooleanArray, String> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("no column {name}"))
+        };
+        let template_column = column(TEMPLATE_COLUMN)?;
+        let (row_templates, _) = templates.for_rows(template_column, &self.paths)?;
+        let mut keep = vec![true; batch.num_rows()];
+        for (index, wanted) in &self.conditions {
+            let (text, uuid, kind) = match self.paths[*index].1 {
+                Place::Column(i) => (
+                    column(COLUMNS[i].name)?.as_string_opt::<i32>(),
+                    match COLUMNS[i].kind {
+                        Kind::Uuid => column(&uuid_column(&COLUMNS[i]))?.as_fixed_size_binary_opt(),
+                        _ => None,
+                    },
+                    Some(COLUMNS[i].kind),
+                ),
+                Place::Template => (None, None, None),
+            };
+            let wanted_uuid = wanted.as_deref().and_then(shred::uuid_bytes);
+            for (row, keep) in keep.iter_mut().enumerate() {
+                if !*keep {
+                    continue;
+                }
+                let facts = &row_templates[row];
+                *keep = if let Some(text) = text.filter(|t| t.is_valid(row)) {
+                    wanted.as_deref().is_none_or(|w| text.value(row) == w)
+                } else if let Some(uuid) = uuid.filter(|u| u.is_valid(row)) {
+                    wanted.is_none() || wanted_uuid.is_some_and(|w| uuid.value(row) == w)
+                } else if kind == Some(Kind::EventTime) {
+                    // Rare enough to be left to the filters that follow.
+                    true
+                } else {
+                    match (&facts.literals[*index], wanted) {
+                        (Some(value), Some(wanted)) => value == wanted,
+                        (Some(_), None) => true,
+                        (None, _) => false,
+                    }
+                };
+            }
+        }
+        Ok(arrow_array::BooleanArray::from(keep))
+    }
+
+    /// The scan's batch from `batch`, every row.
+    pub(crate) fn build(
         &self,
         batch: &RecordBatch,
         templates: &mut TemplateCache,
