@@ -384,6 +384,9 @@ impl TemplateFacts {
     }
 }
 
+/// The facts of each row's template, and the distinct facts among them.
+type RowTemplates = (Vec<Arc<TemplateFacts>>, Vec<Arc<TemplateFacts>>);
+
 /// Templates already looked at in one scan, by their text's hash.
 #[derive(Debug, Default)]
 pub(crate) struct TemplateCache {
@@ -409,7 +412,7 @@ impl TemplateCache {
         &mut self,
         column: &ArrayRef,
         paths: &[(String, Place)],
-    ) -> std::result::Result<(Vec<Arc<TemplateFacts>>, Vec<Arc<TemplateFacts>>), String> {
+    ) -> std::result::Result<RowTemplates, String> {
         if let Some(dictionary) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
             let values = dictionary
                 .values()
