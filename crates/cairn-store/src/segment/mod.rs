@@ -783,35 +783,17 @@ impl Segment {
         rows: &[u32],
         leaves: impl IntoIterator<Item = usize>,
     ) -> Result<RecordBatch> {
-        let parquet_err = |source| StoreError::Parquet {
-            path: self.parquet_path.clone(),
-            source,
-        };
         let selection = RowSelection::from_consecutive_ranges(
             rows.iter().map(|&r| r as usize..r as usize + 1),
             self.meta.rows as usize,
         );
-        let metadata = self.reader_metadata.metadata();
-        let levels = parquet_to_arrow_field_levels(
-            metadata.file_metadata().schema_descr(),
-            ProjectionMask::leaves(metadata.file_metadata().schema_descr(), leaves),
-            Some(self.reader_metadata.schema().fields()),
-        )
-        .map_err(parquet_err)?;
-        let columns = SegmentColumns {
-            segment_id: self.meta.id,
-            file: &self.parquet,
-            metadata,
-            cache: &self.dictionaries,
-        };
         // All the rows in one batch.
-        let mut reader = ParquetRecordBatchReader::try_new_with_row_groups(
-            &levels,
-            &columns,
-            rows.len(),
+        let mut reader = self.reader(
+            leaves.into_iter().collect(),
             Some(selection),
-        )
-        .map_err(parquet_err)?;
+            rows.len(),
+            self.reader_metadata.schema().fields(),
+        )?;
         match reader.next().transpose()? {
             Some(batch) if batch.num_rows() == rows.len() => Ok(batch),
             _ => Err(StoreError::corrupt(
@@ -895,14 +877,8 @@ impl Segment {
         leaves: Vec<usize>,
         selection: Option<RowSelection>,
     ) -> Result<ParquetRecordBatchReader> {
-        let parquet_err = |source| StoreError::Parquet {
-            path: self.parquet_path.clone(),
-            source,
-        };
-        let metadata = self.reader_metadata.metadata();
-        let descriptor = metadata.file_metadata().schema_descr();
         // Templates as a dictionary: a row is then an index into the distinct templates.
-        let hint: arrow_schema::Fields = self
+        let fields: arrow_schema::Fields = self
             .reader_metadata
             .schema()
             .fields()
@@ -916,10 +892,29 @@ impl Segment {
                 _ => field.clone(),
             })
             .collect();
+        self.reader(leaves, selection, scan::SCAN_BATCH_ROWS, &fields)
+    }
+
+    /// A reader of the columns `leaves` of the `selection`'s rows (all when `None`), in
+    /// batches of `batch_rows`, as the Arrow `fields` say (the segment's schema, or one that
+    /// reads a column differently).
+    fn reader(
+        &self,
+        leaves: Vec<usize>,
+        selection: Option<RowSelection>,
+        batch_rows: usize,
+        fields: &arrow_schema::Fields,
+    ) -> Result<ParquetRecordBatchReader> {
+        let parquet_err = |source| StoreError::Parquet {
+            path: self.parquet_path.clone(),
+            source,
+        };
+        let metadata = self.reader_metadata.metadata();
+        let descriptor = metadata.file_metadata().schema_descr();
         let levels = parquet_to_arrow_field_levels(
             descriptor,
             ProjectionMask::leaves(descriptor, leaves),
-            Some(&hint),
+            Some(fields),
         )
         .map_err(parquet_err)?;
         let columns = SegmentColumns {
@@ -928,13 +923,8 @@ impl Segment {
             metadata,
             cache: &self.dictionaries,
         };
-        ParquetRecordBatchReader::try_new_with_row_groups(
-            &levels,
-            &columns,
-            scan::SCAN_BATCH_ROWS,
-            selection,
-        )
-        .map_err(parquet_err)
+        ParquetRecordBatchReader::try_new_with_row_groups(&levels, &columns, batch_rows, selection)
+            .map_err(parquet_err)
     }
 
     /// Every row's JSON text, in segment order (for export and tests).
