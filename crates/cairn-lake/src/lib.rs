@@ -43,6 +43,7 @@ pub struct QueryResult {
 /// The tables of one query session.
 pub struct Lake {
     context: SessionContext,
+    tables: Vec<Arc<table::EventsTable>>,
 }
 
 impl std::fmt::Debug for Lake {
@@ -64,11 +65,14 @@ impl Lake {
         let config = SessionConfig::new().with_information_schema(false);
         let context = SessionContext::new_with_config(config);
         functions::register_all(&context);
-        Lake { context }
+        Lake {
+            context,
+            tables: Vec::new(),
+        }
     }
 
     /// Makes `records` the table `store_id` (an event data store's ID, a UUID).
-    pub fn add_events(&self, store_id: &str, records: &[Record]) -> Result<(), LakeError> {
+    pub fn add_events(&mut self, store_id: &str, records: &[Record]) -> Result<(), LakeError> {
         self.add_source(
             store_id,
             Arc::new(table::records::Records(records.to_vec())),
@@ -77,16 +81,15 @@ impl Lake {
 
     /// Makes the events of `source` the table `store_id`.
     pub fn add_source(
-        &self,
+        &mut self,
         store_id: &str,
         source: Arc<dyn table::EventSource>,
     ) -> Result<(), LakeError> {
+        let table = Arc::new(table::EventsTable::new(source));
         self.context
-            .register_table(
-                store_id.to_ascii_lowercase(),
-                Arc::new(table::EventsTable::new(source)),
-            )
+            .register_table(store_id.to_ascii_lowercase(), table.clone())
             .map_err(|e| LakeError::Failed(format!("table {store_id}: {e}")))?;
+        self.tables.push(table);
         Ok(())
     }
 
@@ -102,6 +105,11 @@ impl Lake {
             .sql(&prepared.sql)
             .await
             .map_err(|e| LakeError::InvalidQueryStatement(plan_message(e)))?;
+        let used =
+            table::struct_use::StructUse::of_plan(frame.logical_plan(), &schema::STRUCT_COLUMNS);
+        for table in &self.tables {
+            table.set_struct_use(used.clone());
+        }
         let names: Vec<String> = frame
             .schema()
             .fields()

@@ -57,6 +57,9 @@ pub const MAP_COLUMNS: [&str; 7] = [
     "insightdetails",
 ];
 
+/// The columns that are structs.
+pub const STRUCT_COLUMNS: [&str; 2] = ["useridentity", "tlsdetails"];
+
 fn user_identity() -> Field {
     let issuer = object(
         "sessionissuer",

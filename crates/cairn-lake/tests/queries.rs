@@ -87,7 +87,7 @@ fn events() -> &'static Vec<(Record, Value)> {
 fn lake() -> &'static Lake {
     static LAKE: OnceLock<Lake> = OnceLock::new();
     LAKE.get_or_init(|| {
-        let lake = Lake::new();
+        let mut lake = Lake::new();
         let records: Vec<Record> = events().iter().map(|(r, _)| r.clone()).collect();
         lake.add_events(STORE, &records).unwrap();
         lake

@@ -231,7 +231,7 @@ pub fn execute(
     prepared: Prepared,
     now: f64,
 ) -> Result<(Results, Scanned), String> {
-    let lake = Lake::new();
+    let mut lake = Lake::new();
     let counters = Arc::new(ScanCounters::default());
     for store_id in &prepared.store_ids {
         let eds: EventDataStore = {

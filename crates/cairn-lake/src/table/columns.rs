@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, ListBuilder, MapBuilder, MapFieldNames, NullBufferBuilder,
     RecordBatch, RecordBatchOptions, StringArray, StringBuilder, StructArray, StructBuilder,
@@ -15,6 +16,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use serde_json::{Map, Value};
+
+use super::struct_use::StructUse;
 
 /// The column of a scanned batch with each event's time (ms). Named apart from any member
 /// path, as the store's field scans name it.
@@ -122,32 +125,52 @@ pub struct Needs {
     pub record_text: bool,
 }
 
-/// What the columns `fields` need.
-pub fn needs(fields: &[&Field]) -> Needs {
+/// What the columns `fields` need, of which the query reads the struct fields `used` says.
+pub fn needs(fields: &[&Field], used: &StructUse) -> Needs {
     let mut out = Needs::default();
     for field in fields {
         match field.name().as_str() {
             "eventtime" | "eventjsonchecksum" => {}
             "eventjson" => out.record_text = true,
-            name => leaf_paths(field, &member_path("", name), &mut out.paths),
+            name => leaf_paths(
+                field,
+                &member_path("", name),
+                &mut vec![name.to_owned()],
+                used,
+                &mut out.paths,
+            ),
         }
     }
     out
 }
 
-fn leaf_paths(field: &Field, path: &str, out: &mut Vec<String>) {
+fn leaf_paths(
+    field: &Field,
+    path: &str,
+    names: &mut Vec<String>,
+    used: &StructUse,
+    out: &mut Vec<String>,
+) {
     match field.data_type() {
         DataType::Struct(children) => {
             for child in children {
-                leaf_paths(child, &member_path(path, child.name()), out);
+                names.push(child.name().clone());
+                leaf_paths(child, &member_path(path, child.name()), names, used, out);
+                names.pop();
             }
         }
-        _ => out.push(path.to_owned()),
+        _ if used.reads(names) => out.push(path.to_owned()),
+        _ => {}
     }
 }
 
-/// Lake's batch of `schema` (projected columns of the events table) from a scanned batch.
-pub fn lake_batch(schema: &SchemaRef, scanned: &RecordBatch) -> Result<RecordBatch, String> {
+/// Lake's batch of `schema` (projected columns of the events table) from a scanned batch;
+/// struct fields the query does not read (`used`) are null.
+pub fn lake_batch(
+    schema: &SchemaRef,
+    scanned: &RecordBatch,
+    used: &StructUse,
+) -> Result<RecordBatch, String> {
     let rows = scanned.num_rows();
     let text = |path: &str| -> Result<&StringArray, String> {
         scanned
@@ -170,7 +193,14 @@ pub fn lake_batch(schema: &SchemaRef, scanned: &RecordBatch) -> Result<RecordBat
             }
             "eventjson" => Arc::new(text(RECORD_MEMBER)?.clone()),
             "eventjsonchecksum" => Arc::new(StringArray::new_null(rows)),
-            name => column(field, &member_path("", name), rows, &text)?,
+            name => column(
+                field,
+                &member_path("", name),
+                &mut vec![name.to_owned()],
+                used,
+                rows,
+                &text,
+            )?,
         };
         columns.push(column);
     }
@@ -183,9 +213,14 @@ type Texts<'a> = dyn Fn(&str) -> Result<&'a StringArray, String> + 'a;
 fn column<'a>(
     field: &Field,
     path: &str,
+    names: &mut Vec<String>,
+    used: &StructUse,
     rows: usize,
     text: &Texts<'a>,
 ) -> Result<ArrayRef, String> {
+    if !matches!(field.data_type(), DataType::Struct(_)) && !used.reads(names) {
+        return Ok(new_null_array(field.data_type(), rows));
+    }
     Ok(match field.data_type() {
         DataType::Utf8 => Arc::new(text(path)?.clone()),
         DataType::Boolean => Arc::new(
@@ -207,10 +242,20 @@ fn column<'a>(
         DataType::Map(_, _) => map_column(text(path)?),
         DataType::List(item) => list_column(item, text(path)?)?,
         DataType::Struct(children) => {
-            let arrays = children
-                .iter()
-                .map(|child| column(child, &member_path(path, child.name()), rows, text))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut arrays = Vec::with_capacity(children.len());
+            for child in children {
+                names.push(child.name().clone());
+                let array = column(
+                    child,
+                    &member_path(path, child.name()),
+                    names,
+                    used,
+                    rows,
+                    text,
+                );
+                names.pop();
+                arrays.push(array?);
+            }
             // Null where the event has none of its members.
             let mut nulls = NullBufferBuilder::new(rows);
             for row in 0..rows {

@@ -5,6 +5,7 @@
 //! - [`columns`]: which members make each of Lake's columns, and how;
 //! - [`prefilter`]: rows taken out before the columns are built;
 //! - [`records`]: records in memory as a source;
+//! - [`struct_use`]: which fields of the struct columns a query reads;
 //! - [`time_range`]: the times a query's filters on `eventtime` allow.
 //!
 //! Filters are applied by DataFusion after the scan (`Inexact`): the source uses them only to
@@ -13,9 +14,10 @@
 pub mod columns;
 pub mod prefilter;
 pub mod records;
+pub mod struct_use;
 pub mod time_range;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
@@ -27,6 +29,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::schema::cloudtrail_events;
+use struct_use::StructUse;
 
 /// What a table asks its source for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,11 +61,23 @@ pub trait EventSource: std::fmt::Debug + Send + Sync {
 #[derive(Debug)]
 pub struct EventsTable {
     source: Arc<dyn EventSource>,
+    /// What the query about to run reads of the struct columns (everything until told).
+    struct_use: Mutex<StructUse>,
 }
 
 impl EventsTable {
     pub fn new(source: Arc<dyn EventSource>) -> EventsTable {
-        EventsTable { source }
+        EventsTable {
+            source,
+            struct_use: Mutex::new(StructUse::default()),
+        }
+    }
+
+    /// Tells the table what the query about to run reads of its struct columns.
+    pub fn set_struct_use(&self, used: StructUse) {
+        if let Ok(mut slot) = self.struct_use.lock() {
+            *slot = used;
+        }
     }
 }
 
@@ -98,7 +113,12 @@ impl TableProvider for EventsTable {
         let projected: SchemaRef = Arc::new(Schema::new(
             fields.iter().map(|f| (*f).clone()).collect::<Vec<_>>(),
         ));
-        let needs = columns::needs(&fields);
+        let used = self
+            .struct_use
+            .lock()
+            .map(|u| u.clone())
+            .unwrap_or_default();
+        let needs = columns::needs(&fields, &used);
         let times = time_range::of_filters(filters);
         let conditions: Vec<prefilter::Condition> = prefilter::conditions(filters)
             .into_iter()
@@ -116,7 +136,7 @@ impl TableProvider for EventsTable {
             .scan(&request, &mut |scanned| {
                 let wanted = prefilter::apply(&conditions, scanned)?;
                 if wanted.num_rows() > 0 {
-                    batches.push(columns::lake_batch(&projected, &wanted)?);
+                    batches.push(columns::lake_batch(&projected, &wanted, &used)?);
                 }
                 Ok(())
             })
