@@ -15,7 +15,10 @@ use datafusion::arrow::array::{
     TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::struct_use::StructUse;
 
@@ -270,7 +273,8 @@ fn column<'a>(
     })
 }
 
-/// `map<string,string>` from JSON objects: each member's string, or its JSON text.
+/// `map<string,string>` from JSON objects: each member's string, or its JSON text as the
+/// record has it; keys in order.
 fn map_column(texts: &StringArray) -> ArrayRef {
     let names = MapFieldNames {
         entry: "entries".into(),
@@ -279,14 +283,22 @@ fn map_column(texts: &StringArray) -> ArrayRef {
     };
     let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
     for text in texts.iter() {
-        match text.and_then(|t| serde_json::from_str::<Map<String, Value>>(t).ok()) {
+        let members =
+            text.and_then(|t| serde_json::from_str::<BTreeMap<String, &RawValue>>(t).ok());
+        match members {
             Some(members) => {
                 for (key, value) in members {
                     builder.keys().append_value(key);
-                    match value {
-                        Value::String(s) => builder.values().append_value(s),
-                        Value::Null => builder.values().append_null(),
-                        other => builder.values().append_value(other.to_string()),
+                    let raw = value.get();
+                    if raw == "null" {
+                        builder.values().append_null();
+                    } else if !raw.starts_with('"') {
+                        builder.values().append_value(raw);
+                    } else if !raw.contains('\\') {
+                        builder.values().append_value(&raw[1..raw.len() - 1]);
+                    } else {
+                        let text: String = serde_json::from_str(raw).unwrap_or_default();
+                        builder.values().append_value(text);
                     }
                 }
                 builder.append(true).ok();
