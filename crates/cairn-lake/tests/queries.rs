@@ -366,3 +366,50 @@ fn array_elements_by_one_based_and_negative_index() {
     );
     assert!(first > 0 && last > 0);
 }
+
+#[test]
+fn trinos_date_functions_with_trinos_argument_order() {
+    // Trino: date_add clamps to the month's last day; date_diff counts whole units;
+    // day_of_week is ISO (2024-03-10 was a Sunday).
+    let result = query(&format!(
+        "SELECT date_add('day', 1, timestamp '2024-01-31 10:00:00'), \
+                date_add('MONTH', 1, timestamp '2024-01-31 10:00:00'), \
+                date_add('hour', -2, timestamp '2024-01-01 01:00:00'), \
+                date_diff('day', timestamp '2024-01-01 00:00:00', timestamp '2024-01-03 12:00:00'), \
+                date_diff('month', timestamp '2024-01-15 00:00:00', timestamp '2024-03-14 00:00:00'), \
+                date_diff('month', timestamp '2024-01-15 00:00:00', timestamp '2024-03-15 00:00:00'), \
+                to_iso8601(from_iso8601_timestamp('2024-03-09T12:00:00+01:00')), \
+                day_of_week(timestamp '2024-03-10 00:00:00'), dow(date '2024-03-11') \
+         FROM {STORE} LIMIT 1"
+    ));
+    let expected = [
+        "2024-02-01 10:00:00.000",
+        "2024-02-29 10:00:00.000",
+        "2023-12-31 23:00:00.000",
+        "2",
+        "1",
+        "2",
+        "2024-03-09T11:00:00.000",
+        "7",
+        "1",
+    ];
+    assert_eq!(result.rows, [expected.map(|v| Some(v.to_owned())).to_vec()]);
+}
+
+#[test]
+fn a_days_events_bounded_by_date_functions() {
+    let day_ms = 86_400_000;
+    let mut per_day: BTreeMap<i64, usize> = BTreeMap::new();
+    for (record, _) in events() {
+        *per_day
+            .entry(record.fields.event_time_ms.div_euclid(day_ms))
+            .or_default() += 1;
+    }
+    let (&day, &count) = per_day.iter().max_by_key(|(_, n)| **n).unwrap();
+    let start = &cairn_model::time::format_event_time(day * day_ms)[..10];
+    let result = query(&format!(
+        "SELECT count(*) FROM {STORE} WHERE eventtime >= from_iso8601_timestamp('{start}') \
+         AND eventtime < date_add('day', 1, from_iso8601_timestamp('{start}'))"
+    ));
+    assert_eq!(result.rows, [[Some(count.to_string())]]);
+}

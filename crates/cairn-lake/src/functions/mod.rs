@@ -3,8 +3,10 @@
 //! over DataFusion's built-ins.
 //!
 //! Shadowed built-ins: `element_at` (DataFusion's returns a one-element list for a map; Trino's
-//! the value). Added: `json_extract_scalar`.
+//! the value). Added: `json_extract_scalar`, and the date functions of [`datetime`]
+//! (`date_add`, `date_diff`, `from_iso8601_timestamp`, `to_iso8601`, `day_of_week`/`dow`).
 
+mod datetime;
 mod element_at;
 mod json_extract_scalar;
 
@@ -18,6 +20,11 @@ pub fn register_all(context: &SessionContext) {
     for function in [
         ScalarUDF::from(element_at::ElementAt::new()),
         ScalarUDF::from(json_extract_scalar::JsonExtractScalar::new()),
+        ScalarUDF::from(datetime::DateTimeFunction::date_add()),
+        ScalarUDF::from(datetime::DateTimeFunction::date_diff()),
+        ScalarUDF::from(datetime::DateTimeFunction::from_iso8601_timestamp()),
+        ScalarUDF::from(datetime::DateTimeFunction::to_iso8601()),
+        ScalarUDF::from(datetime::DateTimeFunction::day_of_week()),
     ] {
         context.register_udf(function);
     }
