@@ -8,6 +8,9 @@
 //!   (`FROM 0123abcd-ef01-4abc-8def-0123456789ab`), which SQL would read as a subtraction: such
 //!   a name, outside string literals, quoted identifiers and comments, is quoted (lower case)
 //!   before the statement is parsed.
+//! - Trino's functions that are another SQL form in DataFusion are written in that form
+//!   ([`rewrite_trino_functions`]): `if(c, a[, b])` (a CASE), `count_if(c)`, `arbitrary(x)`,
+//!   `max_by(x, y)`, `min_by(x, y)` (ordered `first_value`).
 //! - Result columns are labelled as Lake labels them: a column as written in the query
 //!   (`eventName`, not the folded `eventname`), a nested field by its last part
 //!   (`userIdentity.principalid` → `principalid`), an alias as written, any other expression
@@ -49,7 +52,9 @@ pub fn prepare(sql: &str) -> Result<Prepared, LakeError> {
             )));
         }
     };
-    let Statement::Query(query) = statement else {
+    let mut statement = statement.clone();
+    let rewritten = rewrite_trino_functions(&mut statement)?;
+    let Statement::Query(query) = statements[0].clone() else {
         return Err(LakeError::InvalidQueryStatement(format!(
             "Only SELECT statements are allowed; this one begins with {:?}.",
             first_words(&statement.to_string())
@@ -72,10 +77,75 @@ pub fn prepare(sql: &str) -> Result<Prepared, LakeError> {
         _ => None,
     };
     Ok(Prepared {
-        sql: quoted,
+        sql: if rewritten {
+            statement.to_string()
+        } else {
+            quoted
+        },
         store_ids,
         labels,
     })
+}
+
+/// Writes Trino's functions that DataFusion has in another form in that form; whether any
+/// was found.
+pub fn rewrite_trino_functions(statement: &mut Statement) -> Result<bool, LakeError> {
+    use datafusion::sql::sqlparser::ast::{
+        FunctionArg, FunctionArgExpr, FunctionArguments, visit_expressions_mut,
+    };
+    use std::ops::ControlFlow;
+
+    let mut rewritten = false;
+    let flow = visit_expressions_mut(statement, |expr| {
+        let Expr::Function(function) = &*expr else {
+            return ControlFlow::Continue(());
+        };
+        let name = function.name.to_string().to_ascii_lowercase();
+        let FunctionArguments::List(list) = &function.args else {
+            return ControlFlow::Continue(());
+        };
+        let args: Option<Vec<String>> = list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.to_string()),
+                _ => None,
+            })
+            .collect();
+        let Some(args) = args else {
+            return ControlFlow::Continue(());
+        };
+        let text = match (name.as_str(), args.as_slice()) {
+            ("if", [c, a]) => format!("CASE WHEN {c} THEN {a} END"),
+            ("if", [c, a, b]) => format!("CASE WHEN {c} THEN {a} ELSE {b} END"),
+            ("count_if", [c]) => format!("count(CASE WHEN {c} THEN 1 END)"),
+            ("arbitrary", [x]) => format!("first_value({x})"),
+            ("max_by", [x, y]) => format!("first_value({x} ORDER BY {y} DESC NULLS LAST)"),
+            ("min_by", [x, y]) => format!("first_value({x} ORDER BY {y} ASC NULLS LAST)"),
+            ("if" | "count_if" | "arbitrary" | "max_by" | "min_by", _) => {
+                return ControlFlow::Break(format!(
+                    "{name} was given {} arguments: see Trino's documentation of {name}.",
+                    args.len()
+                ));
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        match Parser::new(&GenericDialect {})
+            .try_with_sql(&text)
+            .and_then(|mut p| p.parse_expr())
+        {
+            Ok(replacement) => {
+                *expr = replacement;
+                rewritten = true;
+                ControlFlow::Continue(())
+            }
+            Err(e) => ControlFlow::Break(format!("{name}: {e}")),
+        }
+    });
+    match flow {
+        ControlFlow::Break(message) => Err(LakeError::InvalidQueryStatement(message)),
+        ControlFlow::Continue(()) => Ok(rewritten),
+    }
 }
 
 /// Lake's label of one select item; `None` for a wildcard (its columns keep their names).

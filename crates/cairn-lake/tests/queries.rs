@@ -413,3 +413,53 @@ fn a_days_events_bounded_by_date_functions() {
     ));
     assert_eq!(result.rows, [[Some(count.to_string())]]);
 }
+
+#[test]
+fn trinos_conditional_and_by_value_aggregates() {
+    let errors = events()
+        .iter()
+        .filter(|(r, _)| r.fields.error_code.is_some())
+        .count();
+    // Trino's if(NULL, a, b) is b: events without a readOnly count as writes here.
+    let writes = events()
+        .iter()
+        .filter(|(_, v)| {
+            !matches!(v.get("readOnly"), Some(Value::Bool(true)))
+                && v.get("readOnly").and_then(Value::as_str) != Some("true")
+        })
+        .count();
+    let latest = events()
+        .iter()
+        .map(|(r, _)| r.fields.event_time_ms)
+        .max()
+        .unwrap();
+    let earliest = events()
+        .iter()
+        .map(|(r, _)| r.fields.event_time_ms)
+        .min()
+        .unwrap();
+    // An event may have no eventID: max_by gives its x, null or not.
+    let ids_at = |ms: i64| -> Vec<Option<String>> {
+        events()
+            .iter()
+            .filter(|(r, _)| r.fields.event_time_ms == ms)
+            .map(|(_, v)| text(v, &["eventID"]))
+            .collect()
+    };
+    let result = query(&format!(
+        "SELECT count_if(errorcode IS NOT NULL), \
+                count_if(if(readonly, 'read', 'write') = 'write'), \
+                max_by(eventid, eventtime), min_by(eventid, eventtime), \
+                arbitrary(eventsource) IS NOT NULL, if(false, 1) \
+         FROM {STORE}"
+    ));
+    let row = &result.rows[0];
+    assert_eq!(row[0].as_deref(), Some(errors.to_string().as_str()));
+    assert_eq!(row[1].as_deref(), Some(writes.to_string().as_str()));
+    assert!(ids_at(latest).contains(&row[2]), "{row:?}");
+    assert!(ids_at(earliest).contains(&row[3]), "{row:?}");
+    assert_eq!(row[4].as_deref(), Some("true"));
+    assert_eq!(row[5], None);
+    // Lake labels them as Trino does: `_col<N>`.
+    assert_eq!(result.labels[0], "_col0");
+}
