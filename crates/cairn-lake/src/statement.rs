@@ -10,7 +10,9 @@
 //!   before the statement is parsed.
 //! - Trino's functions that are another SQL form in DataFusion are written in that form
 //!   ([`rewrite_trino_functions`]): `if(c, a[, b])` (a CASE), `count_if(c)`, `arbitrary(x)`,
-//!   `max_by(x, y)`, `min_by(x, y)` (ordered `first_value`).
+//!   `max_by(x, y)`, `min_by(x, y)` (ordered `first_value`), `contains(array, x)`, `date(x)`,
+//!   `regexp_extract(s, pattern[, group])`, and a field of a computed struct
+//!   (`element_at(resources, 1).arn`, a `get_field`).
 //! - Result columns are labelled as Lake labels them: a column as written in the query
 //!   (`eventName`, not the folded `eventname`), a nested field by its last part
 //!   (`userIdentity.principalid` → `principalid`), an alias as written, any other expression
@@ -87,16 +89,49 @@ pub fn prepare(sql: &str) -> Result<Prepared, LakeError> {
     })
 }
 
+fn parse_expression(text: &str) -> Result<Expr, String> {
+    Parser::new(&GenericDialect {})
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| e.to_string())
+}
+
 /// Writes Trino's functions that DataFusion has in another form in that form; whether any
 /// was found.
 pub fn rewrite_trino_functions(statement: &mut Statement) -> Result<bool, LakeError> {
     use datafusion::sql::sqlparser::ast::{
-        FunctionArg, FunctionArgExpr, FunctionArguments, visit_expressions_mut,
+        AccessExpr, FunctionArg, FunctionArgExpr, FunctionArguments, visit_expressions_mut,
     };
     use std::ops::ControlFlow;
 
     let mut rewritten = false;
     let flow = visit_expressions_mut(statement, |expr| {
+        // A field of a computed struct (`element_at(resources, 1).arn`), which DataFusion's
+        // planner reads only after a column name: its `get_field`.
+        if let Expr::CompoundFieldAccess { root, access_chain } = &*expr
+            && !matches!(**root, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+        {
+            let fields: Option<Vec<String>> = access_chain
+                .iter()
+                .map(|access| match access {
+                    AccessExpr::Dot(Expr::Identifier(ident)) => Some(ident.value.to_lowercase()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(fields) = fields {
+                let text = fields.iter().fold(root.to_string(), |inner, field| {
+                    format!("get_field({inner}, '{}')", field.replace('\'', "''"))
+                });
+                return match parse_expression(&text) {
+                    Ok(replacement) => {
+                        *expr = replacement;
+                        rewritten = true;
+                        ControlFlow::Continue(())
+                    }
+                    Err(e) => ControlFlow::Break(e),
+                };
+            }
+        }
         let Expr::Function(function) = &*expr else {
             return ControlFlow::Continue(());
         };
@@ -122,7 +157,19 @@ pub fn rewrite_trino_functions(statement: &mut Statement) -> Result<bool, LakeEr
             ("arbitrary", [x]) => format!("first_value({x})"),
             ("max_by", [x, y]) => format!("first_value({x} ORDER BY {y} DESC NULLS LAST)"),
             ("min_by", [x, y]) => format!("first_value({x} ORDER BY {y} ASC NULLS LAST)"),
-            ("if" | "count_if" | "arbitrary" | "max_by" | "min_by", _) => {
+            // Trino's contains is an array's; DataFusion's, a string's.
+            ("contains", [array, x]) => format!("array_has({array}, {x})"),
+            ("date", [x]) => format!("CAST({x} AS DATE)"),
+            // The whole match (Trino's group 0) is made group 1 of DataFusion's regexp_match.
+            ("regexp_extract", [s, p]) => format!("regexp_match({s}, concat('(', {p}, ')'))[1]"),
+            ("regexp_extract", [s, p, group]) => {
+                format!("regexp_match({s}, concat('(', {p}, ')'))[{group} + 1]")
+            }
+            (
+                "if" | "count_if" | "arbitrary" | "max_by" | "min_by" | "contains" | "date"
+                | "regexp_extract",
+                _,
+            ) => {
                 return ControlFlow::Break(format!(
                     "{name} was given {} arguments: see Trino's documentation of {name}.",
                     args.len()
@@ -130,10 +177,7 @@ pub fn rewrite_trino_functions(statement: &mut Statement) -> Result<bool, LakeEr
             }
             _ => return ControlFlow::Continue(()),
         };
-        match Parser::new(&GenericDialect {})
-            .try_with_sql(&text)
-            .and_then(|mut p| p.parse_expr())
-        {
+        match parse_expression(&text) {
             Ok(replacement) => {
                 *expr = replacement;
                 rewritten = true;

@@ -463,3 +463,56 @@ fn trinos_conditional_and_by_value_aggregates() {
     // Lake labels them as Trino does: `_col<N>`.
     assert_eq!(result.labels[0], "_col0");
 }
+
+#[test]
+fn trino_forms_datafusion_writes_otherwise() {
+    // element_at(resources, 1).arn: the first resource (the first object) of each event.
+    let first_arns = events()
+        .iter()
+        .filter(|(_, v)| {
+            v.get("resources")
+                .and_then(Value::as_array)
+                .and_then(|items| items.iter().find_map(Value::as_object))
+                .and_then(|first| first.iter().find(|(k, _)| k.eq_ignore_ascii_case("arn")))
+                .is_some_and(|(_, arn)| !arn.is_null())
+        })
+        .count();
+    let with_bucket = events()
+        .iter()
+        .filter(|(_, v)| {
+            v.get("requestParameters")
+                .and_then(Value::as_object)
+                .is_some_and(|p| p.contains_key("bucketName"))
+        })
+        .count();
+    let result = query(&format!(
+        "SELECT count(element_at(resources, 1).arn), \
+                count_if(contains(map_keys(requestparameters), 'bucketName')) FROM {STORE}"
+    ));
+    assert_eq!(
+        result.rows,
+        [[Some(first_arns.to_string()), Some(with_bucket.to_string())]]
+    );
+
+    let (record, value) = events()
+        .iter()
+        .find(|(r, _)| {
+            r.fields.event_source.as_deref() == Some("s3.amazonaws.com")
+                && r.fields.event_id.len() == 36
+        })
+        .unwrap();
+    let result = query(&format!(
+        "SELECT regexp_extract(eventsource, '[a-z0-9-]+'), \
+                regexp_extract(eventsource, '([a-z0-9-]+)\\.amazonaws', 1), date(eventtime) \
+         FROM {STORE} WHERE eventid = '{}'",
+        record.fields.event_id
+    ));
+    let day = text(value, &["eventTime"]).unwrap()[..10].to_owned();
+    assert!(
+        result
+            .rows
+            .contains(&vec![Some("s3".into()), Some("s3".into()), Some(day)]),
+        "{:?}",
+        result.rows
+    );
+}
