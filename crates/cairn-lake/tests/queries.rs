@@ -516,3 +516,53 @@ fn trino_forms_datafusion_writes_otherwise() {
         result.rows
     );
 }
+
+#[test]
+fn trinos_json_functions_over_eventjson() {
+    let resources: usize = events()
+        .iter()
+        .filter_map(|(_, v)| v.get("resources").and_then(Value::as_array))
+        .map(Vec::len)
+        .sum();
+    let result = query(&format!(
+        "SELECT sum(json_array_length(json_extract(eventjson, '$.resources'))) FROM {STORE}"
+    ));
+    assert_eq!(result.rows, [[Some(resources.to_string())]]);
+
+    let (record, value) = events()
+        .iter()
+        .find(|(r, v)| {
+            r.fields.event_id.len() == 36
+                && v["requestParameters"]
+                    .as_object()
+                    .is_some_and(|p| p.len() > 1)
+                && v["userIdentity"]["type"].is_string()
+        })
+        .unwrap();
+    let result = query(&format!(
+        "SELECT json_extract(eventjson, '$.userIdentity.type'), \
+                is_json_scalar(json_extract(eventjson, '$.eventName')), \
+                json_size(eventjson, '$.requestParameters'), \
+                json_array_contains('[1, \"a\", true]', 'a'), json_array_get('[1, 2, 3]', -1), \
+                json_format(json_parse('{{\"b\": 1, \"a\": [true]}}')) \
+         FROM {STORE} WHERE eventid = '{}'",
+        record.fields.event_id
+    ));
+    let identity_type = format!("\"{}\"", value["userIdentity"]["type"].as_str().unwrap());
+    let size = value["requestParameters"]
+        .as_object()
+        .unwrap()
+        .len()
+        .to_string();
+    let expected: Vec<Option<String>> = [
+        identity_type.as_str(),
+        "true",
+        size.as_str(),
+        "true",
+        "3",
+        r#"{"a":[true],"b":1}"#,
+    ]
+    .map(|v| Some(v.to_owned()))
+    .to_vec();
+    assert!(result.rows.contains(&expected), "{:?}", result.rows);
+}

@@ -60,17 +60,21 @@ impl ScalarUDFImpl for JsonExtractScalar {
     }
 }
 
-/// The scalar at `path` in the JSON `text`, as text.
-pub fn extract_scalar(text: &str, path: &str) -> Option<String> {
-    let document: Value = serde_json::from_str(text).ok()?;
-    let mut at = &document;
+/// The value at `path` (a JSONPath of the steps [`steps`] reads) in the JSON `text`.
+pub fn value_at(text: &str, path: &str) -> Option<Value> {
+    let mut document: Value = serde_json::from_str(text).ok()?;
     for step in steps(path)? {
-        at = match step {
-            Step::Member(name) => at.get(name.as_str())?,
-            Step::Index(i) => at.get(i)?,
+        document = match step {
+            Step::Member(name) => document.get_mut(name.as_str())?.take(),
+            Step::Index(i) => document.get_mut(i)?.take(),
         };
     }
-    match at {
+    Some(document)
+}
+
+/// The scalar at `path` in the JSON `text`, as text.
+pub fn extract_scalar(text: &str, path: &str) -> Option<String> {
+    match &value_at(text, path)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),

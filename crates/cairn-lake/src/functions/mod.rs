@@ -3,11 +3,13 @@
 //! over DataFusion's built-ins.
 //!
 //! Shadowed built-ins: `element_at` (DataFusion's returns a one-element list for a map; Trino's
-//! the value). Added: `json_extract_scalar`, and the date functions of [`datetime`]
+//! the value). Added: `json_extract_scalar`, the other JSON functions of [`json`], and the
+//! date functions of [`datetime`]
 //! (`date_add`, `date_diff`, `from_iso8601_timestamp`, `to_iso8601`, `day_of_week`/`dow`).
 
 mod datetime;
 mod element_at;
+mod json;
 mod json_extract_scalar;
 
 use datafusion::arrow::array::ArrayRef;
@@ -17,6 +19,9 @@ use datafusion::prelude::SessionContext;
 
 /// Installs every function of this module in `context`, replacing built-ins of the same name.
 pub fn register_all(context: &SessionContext) {
+    for function in json::JsonFunction::all() {
+        context.register_udf(ScalarUDF::from(function));
+    }
     for function in [
         ScalarUDF::from(element_at::ElementAt::new()),
         ScalarUDF::from(json_extract_scalar::JsonExtractScalar::new()),
