@@ -135,10 +135,16 @@ impl ScalarUDFImpl for JsonFunction {
                         .map(|r| {
                             let value = parsed(r)?;
                             let wanted = arg(1, r)?;
-                            Some(value.as_array()?.iter().any(|item| match item {
-                                Value::String(s) => s == wanted,
-                                Value::Number(_) | Value::Bool(_) => item.to_string() == wanted,
-                                _ => false,
+                            Some(value.as_array()?.iter().any(|item| {
+                                match item {
+                                    Value::String(s) => s == wanted,
+                                    Value::Number(n) => wanted
+                                        .parse::<f64>()
+                                        .ok()
+                                        .is_some_and(|w| n.as_f64() == Some(w)),
+                                    Value::Bool(b) => wanted == if *b { "true" } else { "false" },
+                                    _ => false,
+                                }
                             }))
                         })
                         .collect::<BooleanArray>(),
