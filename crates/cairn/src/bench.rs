@@ -649,6 +649,31 @@ impl InProcessServer {
         })
     }
 
+    /// A runtime, and a server on it with `principals` (and no delivery, capture or Lake
+    /// settings) whose default region is `region`.
+    fn start_with(
+        store: std::sync::Arc<Store>,
+        region: &str,
+        principals: Vec<cairn_server::config::Principal>,
+    ) -> Result<(tokio::runtime::Runtime, InProcessServer)> {
+        let config = cairn_server::Config {
+            default_region: region.to_owned(),
+            principals: principals
+                .into_iter()
+                .map(|p| (p.access_key_id.clone(), p))
+                .collect(),
+            delivery: Default::default(),
+            capture: Default::default(),
+            lake: Default::default(),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let server = InProcessServer::start(&runtime, store, config)?;
+        Ok((runtime, server))
+    }
+
     /// Stops the server once the requests in flight are answered and their events stored.
     fn stop(self, runtime: &tokio::runtime::Runtime) -> Result<()> {
         let _ = self.stop.send(());

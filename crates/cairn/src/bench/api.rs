@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use cairn_model::LookupQuery;
-use cairn_server::Config;
 use cairn_server::config::{Identity, Permissions, Principal, generate_key};
 use cairn_store::{Store, StoreOptions};
 use serde_json::json;
@@ -79,21 +78,8 @@ pub fn run_api_benchmark(
         },
         permissions: Permissions::ReadOnly,
     };
-    let config = Config {
-        default_region: region.clone(),
-        principals: HashMap::from([
-            (access_key_id.clone(), principal),
-            (probe_key.clone(), prober),
-        ]),
-        delivery: Default::default(),
-        capture: Default::default(),
-        lake: Default::default(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let server = InProcessServer::start(&runtime, store.clone(), config)?;
+    let (runtime, server) =
+        InProcessServer::start_with(store.clone(), &region, vec![principal, prober])?;
     let endpoint = server.endpoint.clone();
     let credentials = ClientCredentials {
         access_key_id,

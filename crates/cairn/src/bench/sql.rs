@@ -7,7 +7,6 @@
 //! DescribeQuery until FINISHED, GetQueryResults), and the row counts of both engines are
 //! compared. Last, an event appended just before a query must be in its answer.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +15,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use cairn_model::Record;
 use cairn_model::time::{format_event_time, now_ms, now_secs};
-use cairn_server::Config;
 use cairn_server::actions::event_data_stores as ops;
 use cairn_server::config::{Identity, Permissions, Principal, generate_key};
 use cairn_server::event_data_stores::EventDataStores;
@@ -273,18 +271,7 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
         identity: Identity::Root,
         permissions: Permissions::Admin,
     };
-    let config = Config {
-        default_region: REGION.to_owned(),
-        principals: HashMap::from([(access_key_id.clone(), principal)]),
-        delivery: Default::default(),
-        capture: Default::default(),
-        lake: Default::default(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let server = InProcessServer::start(&runtime, store.clone(), config)?;
+    let (runtime, server) = InProcessServer::start_with(store.clone(), REGION, vec![principal])?;
     let client = ApiClient::new(
         &server.endpoint,
         ClientCredentials {
