@@ -566,3 +566,12 @@ fn trinos_json_functions_over_eventjson() {
     .to_vec();
     assert!(result.rows.contains(&expected), "{:?}", result.rows);
 }
+
+#[test]
+fn a_limit_stops_the_scan_with_the_rows_it_asked_for() {
+    let result = query(&format!("SELECT eventname FROM {STORE} LIMIT 3"));
+    assert_eq!(result.rows.len(), 3);
+    // And the table answers the next query whole.
+    let all = query(&format!("SELECT count(*) FROM {STORE}"));
+    assert_eq!(all.rows, [[Some(events().len().to_string())]]);
+}

@@ -23,10 +23,13 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 
 use crate::schema::cloudtrail_events;
 use struct_use::StructUse;
@@ -131,18 +134,73 @@ impl TableProvider for EventsTable {
             max_time_ms: times.max_ms,
             conditions: conditions.clone(),
         };
-        let mut batches = Vec::new();
-        self.source
-            .scan(&request, &mut |scanned| {
-                let wanted = prefilter::apply(&conditions, scanned)?;
-                if wanted.num_rows() > 0 {
-                    batches.push(columns::lake_batch(&projected, &wanted, &used)?);
-                }
-                Ok(())
-            })
-            .map_err(DataFusionError::Execution)?;
-        let plan: Arc<dyn ExecutionPlan> =
-            MemorySourceConfig::try_new_exec(&[batches], projected, None)?;
+        let stream = EventsStream {
+            source: self.source.clone(),
+            request,
+            conditions,
+            schema: projected.clone(),
+            used,
+        };
+        let plan: Arc<dyn ExecutionPlan> = Arc::new(StreamingTableExec::try_new(
+            projected,
+            vec![Arc::new(stream)],
+            None,
+            Vec::new(),
+            false,
+            None,
+        )?);
         Ok(plan)
+    }
+}
+
+/// What a source's scan is told when the query has stopped reading (sources pass their
+/// callback's error on).
+const STOPPED: &str = "the query stopped reading";
+
+/// One scan of a source as a stream of Lake's batches: the source runs on a blocking thread
+/// and hands over a batch at a time (two waiting at most), so a scan holds a few batches in
+/// memory however many events it reads; when the query stops reading (a LIMIT met), the
+/// source is told to stop.
+#[derive(Debug)]
+struct EventsStream {
+    source: Arc<dyn EventSource>,
+    request: ScanRequest,
+    conditions: Vec<prefilter::Condition>,
+    schema: SchemaRef,
+    used: StructUse,
+}
+
+impl PartitionStream for EventsStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _context: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let mut builder = RecordBatchReceiverStream::builder(self.schema.clone(), 2);
+        let sender = builder.tx();
+        let source = self.source.clone();
+        let request = self.request.clone();
+        let conditions = self.conditions.clone();
+        let schema = self.schema.clone();
+        let used = self.used.clone();
+        builder.spawn_blocking(move || {
+            source
+                .scan(&request, &mut |scanned| {
+                    let wanted = prefilter::apply(&conditions, scanned)?;
+                    if wanted.num_rows() == 0 {
+                        return Ok(());
+                    }
+                    let batch = columns::lake_batch(&schema, &wanted, &used)?;
+                    sender
+                        .blocking_send(Ok(batch))
+                        .map_err(|_| STOPPED.to_owned())
+                })
+                .or_else(|e| match e.as_str() {
+                    // Not a failure: the query has what it needs.
+                    STOPPED => Ok(()),
+                    _ => Err(DataFusionError::Execution(e)),
+                })
+        });
+        builder.build()
     }
 }
