@@ -202,7 +202,7 @@ impl ScanPlan {
                 .ok_or_else(|| format!("no column {name}"))
         };
         let template_column = column(TEMPLATE_COLUMN)?;
-        let (row_templates, _) = templates.for_rows(template_column, &self.paths)?;
+        let row_templates = templates.for_rows(template_column, &self.paths)?;
         let mut keep = vec![true; batch.num_rows()];
         for (index, wanted) in &self.conditions {
             let (text, uuid, kind) = match self.paths[*index].1 {
@@ -221,7 +221,7 @@ impl ScanPlan {
                 if !*keep {
                     continue;
                 }
-                let facts = &row_templates[row];
+                let facts = row_templates.row(row);
                 *keep = if let Some(text) = text.filter(|t| t.is_valid(row)) {
                     wanted.as_deref().is_none_or(|w| text.value(row) == w)
                 } else if let Some(uuid) = uuid.filter(|u| u.is_valid(row)) {
@@ -258,7 +258,8 @@ impl ScanPlan {
             .ok_or("eventTime is not a timestamp")?;
         let template_column = column(TEMPLATE_COLUMN)?;
         let rows = batch.num_rows();
-        let (row_templates, distinct) = templates.for_rows(template_column, &self.paths)?;
+        let row_templates = templates.for_rows(template_column, &self.paths)?;
+        let distinct = &row_templates.distinct;
         // A member no template of the batch writes itself is wholly in its column.
         let literal_somewhere: Vec<bool> = (0..self.paths.len())
             .map(|index| distinct.iter().any(|f| f.literals[index].is_some()))
@@ -279,7 +280,7 @@ impl ScanPlan {
             Ok(Shredded { text, uuid })
         };
         for (index, (_, place)) in self.paths.iter().enumerate() {
-            let literal = |row: usize| row_templates[row].literals[index].as_deref();
+            let literal = |row: usize| row_templates.row(row).literals[index].as_deref();
             let array: ArrayRef = match *place {
                 Place::Column(i) => {
                     let values = shredded(i)?;
@@ -290,7 +291,7 @@ impl ScanPlan {
                         Arc::new(values.text.clone())
                     } else {
                         let mut builder = StringBuilder::with_capacity(rows, rows * 16);
-                        for (row, facts) in row_templates.iter().enumerate() {
+                        for (row, facts) in row_templates.rows().enumerate() {
                             if values.text.is_valid(row) {
                                 builder.append_value(values.text.value(row));
                             } else if let Some(uuid) = values.uuid.filter(|u| u.is_valid(row)) {
@@ -318,7 +319,7 @@ impl ScanPlan {
                 .map(shredded)
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let mut builder = StringBuilder::with_capacity(rows, rows * 1024);
-            for (row, facts) in row_templates.iter().enumerate() {
+            for (row, facts) in row_templates.rows().enumerate() {
                 let value = |i: usize| columns[i].value(row);
                 let text = shred::fill(&facts.template, time_values.value(row), value)
                     .map_err(|e| format!("record template: {e}"))?;
@@ -384,8 +385,24 @@ impl TemplateFacts {
     }
 }
 
-/// The facts of each row's template, and the distinct facts among them.
-type RowTemplates = (Vec<Arc<TemplateFacts>>, Vec<Arc<TemplateFacts>>);
+/// The facts of each row's template: the distinct facts of a batch, and each row's index
+/// among them (an index a row, not a counted reference).
+pub(crate) struct RowTemplates {
+    keys: Vec<u32>,
+    distinct: Vec<Arc<TemplateFacts>>,
+}
+
+impl RowTemplates {
+    fn row(&self, row: usize) -> &TemplateFacts {
+        &self.distinct[self.keys[row] as usize]
+    }
+
+    fn rows(&self) -> impl Iterator<Item = &TemplateFacts> {
+        self.keys
+            .iter()
+            .map(|&k| self.distinct[k as usize].as_ref())
+    }
+}
 
 /// Templates already looked at in one scan, by their text's hash.
 #[derive(Debug, Default)]
@@ -406,43 +423,58 @@ impl TemplateCache {
         }
     }
 
-    /// The facts of each row's template, and the distinct facts among them; the column is
-    /// text, or a dictionary of text (each dictionary entry looked at once).
+    /// The facts of each row's template; the column is text, or a dictionary of text (each
+    /// dictionary entry looked at once).
     fn for_rows(
         &mut self,
         column: &ArrayRef,
         paths: &[(String, Place)],
     ) -> std::result::Result<RowTemplates, String> {
+        let mut distinct: Vec<Arc<TemplateFacts>> = Vec::new();
         if let Some(dictionary) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
             let values = dictionary
                 .values()
                 .as_string_opt::<i32>()
                 .ok_or("templates are not text")?;
-            let mut by_key: Vec<Option<Arc<TemplateFacts>>> = vec![None; values.len()];
-            let mut out = Vec::with_capacity(dictionary.len());
-            for key in dictionary.keys().iter() {
-                let key = key.ok_or("a null template")? as usize;
-                let facts = by_key[key]
-                    .get_or_insert_with(|| self.facts(values.value(key), paths))
-                    .clone();
-                out.push(facts);
+            if dictionary.null_count() > 0 {
+                return Err("a null template".to_owned());
             }
-            return Ok((out, by_key.into_iter().flatten().collect()));
+            let mut by_key: Vec<Option<u32>> = vec![None; values.len()];
+            let mut keys = Vec::with_capacity(dictionary.len());
+            for &key in dictionary.keys().values().iter() {
+                let key = usize::try_from(key).map_err(|_| "a negative template key")?;
+                let index = match by_key
+                    .get(key)
+                    .copied()
+                    .ok_or("a template key out of range")?
+                {
+                    Some(index) => index,
+                    None => {
+                        distinct.push(self.facts(values.value(key), paths));
+                        let index = (distinct.len() - 1) as u32;
+                        by_key[key] = Some(index);
+                        index
+                    }
+                };
+                keys.push(index);
+            }
+            return Ok(RowTemplates { keys, distinct });
         }
         let texts = column
             .as_string_opt::<i32>()
             .ok_or("templates are not text")?;
-        let out: Vec<Arc<TemplateFacts>> = texts
+        let mut by_facts: HashMap<*const TemplateFacts, u32> = HashMap::new();
+        let keys = texts
             .iter()
-            .map(|t| self.facts(t.unwrap_or_default(), paths))
+            .map(|t| {
+                let facts = self.facts(t.unwrap_or_default(), paths);
+                *by_facts.entry(Arc::as_ptr(&facts)).or_insert_with(|| {
+                    distinct.push(facts.clone());
+                    (distinct.len() - 1) as u32
+                })
+            })
             .collect();
-        let mut seen = std::collections::HashSet::new();
-        let distinct = out
-            .iter()
-            .filter(|facts| seen.insert(Arc::as_ptr(facts)))
-            .cloned()
-            .collect();
-        Ok((out, distinct))
+        Ok(RowTemplates { keys, distinct })
     }
 }
 
