@@ -40,14 +40,13 @@
 
 use std::sync::Arc;
 
-use cairn_model::Record;
 use cairn_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::catalog_list::{CatalogList, ListDocument, ListEdit};
 use crate::error::{ApiError, ErrorCode};
-use crate::selectors::{AdvancedEventSelector, EventView, Selectors};
+use crate::selectors::AdvancedEventSelector;
 use crate::trails::{Scope, Tag};
 
 const DOCUMENT: ListDocument = ListDocument {
@@ -378,42 +377,6 @@ impl ListEdit<'_, EventDataStore> {
     }
 }
 
-/// The events `eds` holds at `now` (seconds since the epoch), in the order of its windows
-/// (see the module docs).
-pub fn events(store: &Store, eds: &EventDataStore, now: f64) -> Result<Vec<Record>, ApiError> {
-    let oldest_ms = (now * 1000.0) as i64 - i64::from(eds.retention_period) * 86_400_000;
-    let mut out = Vec::new();
-    for window in &eds.windows {
-        let selectors = Selectors::Advanced(window.selectors.clone());
-        let mut failure = None;
-        store
-            .for_each_record_in_log_files(window.from, window.to, |text| {
-                let record = match Record::parse(text) {
-                    Ok(record) => record,
-                    Err(e) => {
-                        failure.get_or_insert(e);
-                        return;
-                    }
-                };
-                let f = &record.fields;
-                let takes = f.event_time_ms >= oldest_ms
-                    && (window.imported
-                        || (f.account_id.as_deref() == Some(eds.account_id.as_str())
-                            && (window.multi_region
-                                || f.aws_region.as_deref() == Some(eds.home_region.as_str()))
-                            && selectors.matches(&EventView::of(&record))));
-                if takes {
-                    out.push(record);
-                }
-            })
-            .map_err(ApiError::internal)?;
-        if let Some(e) = failure {
-            return Err(ApiError::internal(format!("a stored record: {e}")));
-        }
-    }
-    Ok(out)
-}
-
 /// How a request names a store: the id, from an ARN or alone.
 struct StoreId<'a> {
     id: &'a str,
@@ -534,6 +497,45 @@ pub fn new_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::selectors::{EventView, Selectors};
+    use cairn_model::Record;
+
+    /// The events `eds` holds at `now` (seconds since the epoch), record by record: the rule of
+    /// the module docs written plainly, against which `lake_events` (the rule member by member,
+    /// what queries read) is checked.
+    fn events(store: &Store, eds: &EventDataStore, now: f64) -> Result<Vec<Record>, ApiError> {
+        let oldest_ms = (now * 1000.0) as i64 - i64::from(eds.retention_period) * 86_400_000;
+        let mut out = Vec::new();
+        for window in &eds.windows {
+            let selectors = Selectors::Advanced(window.selectors.clone());
+            let mut failure = None;
+            store
+                .for_each_record_in_log_files(window.from, window.to, |text| {
+                    let record = match Record::parse(text) {
+                        Ok(record) => record,
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                            return;
+                        }
+                    };
+                    let f = &record.fields;
+                    let takes = f.event_time_ms >= oldest_ms
+                        && (window.imported
+                            || (f.account_id.as_deref() == Some(eds.account_id.as_str())
+                                && (window.multi_region
+                                    || f.aws_region.as_deref() == Some(eds.home_region.as_str()))
+                                && selectors.matches(&EventView::of(&record))));
+                    if takes {
+                        out.push(record);
+                    }
+                })
+                .map_err(ApiError::internal)?;
+            if let Some(e) = failure {
+                return Err(ApiError::internal(format!("a stored record: {e}")));
+            }
+        }
+        Ok(out)
+    }
 
     #[test]
     fn stores_are_named_by_arn_or_id() {

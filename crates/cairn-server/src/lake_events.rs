@@ -1,7 +1,8 @@
 //! An event data store's events as a Lake table's source: the store's field scans over each
 //! of its ingestion windows, kept to the events the store holds (its account and region, its
-//! selectors, its retention; everything of an imported window within retention): the same
-//! rule as [`crate::event_data_stores::events`], applied member by member.
+//! selectors, its retention; everything of an imported window within retention), decided
+//! member by member (a test in `event_data_stores.rs` checks it against the same rule applied
+//! to whole records).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,20 +46,14 @@ impl EventDataStoreEvents {
         (self.now * 1000.0) as i64 - i64::from(self.eds.retention_period) * 86_400_000
     }
 
-    /// Which rows of `batch` (a scan of `window`) the store holds.
-    fn members(
-        &self,
-        batch: &RecordBatch,
-        window: &IngestionWindow,
-        selectors: &Selectors,
-        paths: &[String],
-    ) -> Result<BooleanArray, String> {
+    /// Which rows of `batch` (a scan of `rule`'s window) the store holds.
+    fn members(&self, batch: &RecordBatch, rule: &WindowRule) -> Result<BooleanArray, String> {
         let oldest_ms = self.oldest_ms();
         let times = batch
             .column_by_name(TIME_COLUMN)
             .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
             .ok_or("a scan without event times")?;
-        if window.imported {
+        if rule.window.imported {
             return Ok(times.iter().map(|t| Some(t >= Some(oldest_ms))).collect());
         }
         let text = |path: &str| -> Result<&StringArray, String> {
@@ -68,23 +63,17 @@ impl EventDataStoreEvents {
                 .ok_or_else(|| format!("a scan without {path}"))
         };
         let accounts = text(ACCOUNT_COLUMN)?;
-        let regions = text("awsRegion")?;
-        let members: Vec<(&str, &StringArray)> = paths
+        let regions = text(REGION_PATH)?;
+        let members: Vec<(&str, &StringArray)> = rule
+            .member_paths
             .iter()
             .map(|p| Ok((p.as_str(), text(p)?)))
             .collect::<Result<_, String>>()?;
-        let resources_selected = selectors.selects_resources();
-        let others: Vec<&str> = selectors
-            .member_paths()
-            .into_iter()
-            .skip(Selectors::VIEW_PATHS.len())
-            .filter_map(|p| paths.iter().find(|q| **q == p).map(String::as_str))
-            .collect();
         let mut out = Vec::with_capacity(batch.num_rows());
         for row in 0..batch.num_rows() {
             let in_scope = times.value(row) >= oldest_ms
                 && value(accounts, row) == Some(self.eds.account_id.as_str())
-                && (window.multi_region
+                && (rule.window.multi_region
                     || value(regions, row) == Some(self.eds.home_region.as_str()));
             if !in_scope {
                 out.push(in_scope);
@@ -94,16 +83,57 @@ impl EventDataStoreEvents {
                 let column = members.iter().find(|(p, _)| *p == path)?.1;
                 value(column, row)
             };
-            let resources = match member("resources").filter(|_| resources_selected) {
+            let resources = match member("resources").filter(|_| rule.resources_selected) {
                 Some(text) => {
                     cairn_model::resources::recorded(serde_json::from_str::<&RawValue>(text).ok())
                 }
                 None => Vec::new(),
             };
-            let others = others.iter().map(|p| (*p, member(p))).collect();
-            out.push(selectors.matches(&EventView::of_members(&member, &resources, others)));
+            let others = rule
+                .others
+                .iter()
+                .map(|p| (p.as_str(), member(p)))
+                .collect();
+            let view = EventView::of_members(&member, &resources, others);
+            out.push(rule.selectors.matches(&view));
         }
         Ok(BooleanArray::from(out))
+    }
+}
+
+/// The member holding an event's region.
+const REGION_PATH: &str = "awsRegion";
+
+/// What deciding membership in one window reads, worked out once per scan of it.
+struct WindowRule<'w> {
+    window: &'w IngestionWindow,
+    selectors: Selectors,
+    /// The members the selectors read (none for an imported window, which takes everything).
+    member_paths: Vec<String>,
+    /// Those of them that are fields an event view does not derive.
+    others: Vec<String>,
+    resources_selected: bool,
+}
+
+impl<'w> WindowRule<'w> {
+    fn of(window: &'w IngestionWindow) -> WindowRule<'w> {
+        let selectors = Selectors::Advanced(window.selectors.clone());
+        let member_paths = if window.imported {
+            Vec::new()
+        } else {
+            selectors.member_paths()
+        };
+        WindowRule {
+            window,
+            others: member_paths
+                .iter()
+                .skip(Selectors::VIEW_PATHS.len())
+                .cloned()
+                .collect(),
+            resources_selected: selectors.selects_resources(),
+            member_paths,
+            selectors,
+        }
     }
 }
 
@@ -115,14 +145,12 @@ impl EventSource for EventDataStoreEvents {
     ) -> Result<(), String> {
         let oldest_ms = self.oldest_ms();
         for window in &self.eds.windows {
-            let selectors = Selectors::Advanced(window.selectors.clone());
-            let member_paths = selectors.member_paths();
+            let rule = WindowRule::of(window);
             let mut paths = request.paths.clone();
-            if !window.imported {
-                for path in member_paths.iter().chain([&"awsRegion".to_owned()]) {
-                    if !paths.contains(path) {
-                        paths.push(path.clone());
-                    }
+            let region = (!window.imported).then(|| REGION_PATH.to_owned());
+            for path in rule.member_paths.iter().chain(region.as_ref()) {
+                if !paths.contains(path) {
+                    paths.push(path.clone());
                 }
             }
             let scan = FieldScan {
@@ -144,7 +172,7 @@ impl EventSource for EventDataStoreEvents {
                 .store
                 .scan_log_files(window.from, window.to, &scan, |batch| {
                     let taken = self
-                        .members(&batch, window, &selectors, &scan.paths)
+                        .members(&batch, &rule)
                         .and_then(|mask| {
                             arrow_select::filter::filter_record_batch(&batch, &mask)
                                 .map_err(|e| e.to_string())

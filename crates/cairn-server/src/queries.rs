@@ -8,7 +8,7 @@
 //!
 //! StartQuery checks the statement (one SELECT naming the caller's active event data stores)
 //! and answers at once; the query runs on a blocking thread: the stores' events
-//! ([`crate::event_data_stores::events`]) become the tables of a [`cairn_lake::Lake`] and the
+//! ([`crate::lake_events`]) become the tables of a [`cairn_lake::Lake`] and the
 //! statement runs over them. A query that is still QUEUED or RUNNING when cairn stops is FAILED
 //! at the next start. At most 10 queries an account are QUEUED or RUNNING at once. A query
 //! whose run took longer than the configured timeout is TIMED_OUT and keeps no results (the

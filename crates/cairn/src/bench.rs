@@ -684,6 +684,35 @@ impl InProcessServer {
     }
 }
 
+/// Runs `scripts/<script>` with the Python at `python` (its DuckDB), `args`, and `stdin`
+/// written to it; what it printed. Its errors pass through to the terminal.
+fn run_script(python: &Path, script: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    use std::io::Write as _;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
+    let mut child = std::process::Command::new(python)
+        .arg(&script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "running {} (scripts/setup-python.sh installs it)",
+                python.display()
+            )
+        })?;
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.unwrap_or_default().as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!("{} {args:?} failed", script.display());
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
 /// The results of worker threads, in order; the first failure wins.
 fn join_workers<T>(
     workers: Vec<std::thread::ScopedJoinHandle<'_, Result<Vec<T>>>>,
@@ -882,22 +911,12 @@ type QueryMaker<'a> = Box<dyn Fn(&mut Rng) -> LookupQuery + 'a>;
 
 /// Runs `scripts/duckdb_parquet.py` and returns (Parquet bytes, rows).
 fn duckdb_parquet_bytes(python: &Path, files: &Path, out: &Path) -> Result<(u64, u64)> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/duckdb_parquet.py");
-    let output = std::process::Command::new(python)
-        .arg(&script)
-        .arg(files)
-        .arg(out)
-        .output()
-        .with_context(|| {
-            format!(
-                "running {} (scripts/setup-python.sh installs it)",
-                python.display()
-            )
-        })?;
-    if !output.status.success() {
-        bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = run_script(
+        python,
+        "duckdb_parquet.py",
+        &[&files.to_string_lossy(), &out.to_string_lossy()],
+        None,
+    )?;
     let mut parts = text.split_whitespace();
     let bytes = parts
         .next()

@@ -401,14 +401,14 @@ pub(crate) struct Candidate {
 
 /// One shredded column as read from a segment: its text, and for a UUID column its bytes.
 #[derive(Debug, Clone, Copy)]
-struct ShreddedValues<'b> {
-    text: &'b StringArray,
-    uuid: Option<&'b FixedSizeBinaryArray>,
+pub(crate) struct ShreddedValues<'b> {
+    pub(crate) text: &'b StringArray,
+    pub(crate) uuid: Option<&'b FixedSizeBinaryArray>,
 }
 
 impl<'b> ShreddedValues<'b> {
     /// Row `row`'s value, `None` when the record did not have it in this column.
-    fn value(&self, row: usize) -> Option<Cow<'b, str>> {
+    pub(crate) fn value(&self, row: usize) -> Option<Cow<'b, str>> {
         if self.text.is_valid(row) {
             return Some(Cow::Borrowed(self.text.value(row)));
         }

@@ -24,7 +24,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::value::RawValue;
 
 use super::shred::{self, COLUMNS, Kind, Members};
-use super::{EVENT_TIME_COLUMN, TEMPLATE_COLUMN, uuid_column};
+use super::{EVENT_TIME_COLUMN, ShreddedValues, TEMPLATE_COLUMN, uuid_column};
 use crate::error::{Result, StoreError};
 
 /// What a field scan reads.
@@ -265,7 +265,7 @@ impl ScanPlan {
             .map(|index| distinct.iter().any(|f| f.literals[index].is_some()))
             .collect();
         let mut out: Vec<ArrayRef> = vec![times.clone(), column("accountId")?.clone()];
-        let shredded = |i: usize| -> std::result::Result<Shredded<'_>, String> {
+        let shredded = |i: usize| -> std::result::Result<ShreddedValues<'_>, String> {
             let text = column(COLUMNS[i].name)?
                 .as_string_opt::<i32>()
                 .ok_or_else(|| format!("column {} is not text", COLUMNS[i].name))?;
@@ -277,7 +277,7 @@ impl ScanPlan {
                 ),
                 _ => None,
             };
-            Ok(Shredded { text, uuid })
+            Ok(ShreddedValues { text, uuid })
         };
         for (index, (_, place)) in self.paths.iter().enumerate() {
             let literal = |row: usize| row_templates.row(row).literals[index].as_deref();
@@ -328,22 +328,6 @@ impl ScanPlan {
             out.push(Arc::new(builder.finish()));
         }
         RecordBatch::try_new(self.schema.clone(), out).map_err(|e| e.to_string())
-    }
-}
-
-/// One shredded column of a batch: its text, and for a UUID column its bytes.
-struct Shredded<'b> {
-    text: &'b StringArray,
-    uuid: Option<&'b arrow_array::FixedSizeBinaryArray>,
-}
-
-impl<'b> Shredded<'b> {
-    fn value(&self, row: usize) -> Option<std::borrow::Cow<'b, str>> {
-        if self.text.is_valid(row) {
-            return Some(std::borrow::Cow::Borrowed(self.text.value(row)));
-        }
-        let uuid = self.uuid.filter(|u| u.is_valid(row))?;
-        Some(std::borrow::Cow::Owned(shred::uuid_text(uuid.value(row))))
     }
 }
 

@@ -8,11 +8,11 @@
 //! compared. Last, an event appended just before a query must be in its answer.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use cairn_model::Record;
 use cairn_model::time::{format_event_time, now_ms, now_secs};
 use cairn_server::actions::event_data_stores as ops;
@@ -145,31 +145,6 @@ struct DuckDbTimes {
     files_rows: Option<usize>,
 }
 
-fn python_script(python: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    use std::io::Write as _;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/duckdb_sql.py");
-    let mut child = std::process::Command::new(python)
-        .arg(&script)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "running {} (scripts/setup-python.sh installs it)",
-                python.display()
-            )
-        })?;
-    if let Some(mut input) = child.stdin.take() {
-        input.write_all(stdin.unwrap_or_default().as_bytes())?;
-    }
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!("{} {args:?} failed", script.display());
-    }
-    Ok(String::from_utf8(output.stdout)?)
-}
-
 fn median(times: &mut [f64]) -> f64 {
     times.sort_by(f64::total_cmp);
     times.get(times.len() / 2).copied().unwrap_or(0.0)
@@ -187,8 +162,9 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
     let mut out = String::new();
     let files = bench.files.to_string_lossy().into_owned();
     let parquet = bench.parquet.to_string_lossy().into_owned();
-    let needles: Needles = serde_json::from_str(&python_script(
+    let needles: Needles = serde_json::from_str(&super::run_script(
         &bench.python,
+        "duckdb_sql.py",
         &["prepare", &files, &parquet],
         None,
     )?)?;
@@ -342,8 +318,9 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
     if bench.no_files {
         args.push("--no-files");
     }
-    let duck: Vec<DuckDbTimes> = serde_json::from_str(&python_script(
+    let duck: Vec<DuckDbTimes> = serde_json::from_str(&super::run_script(
         &bench.python,
+        "duckdb_sql.py",
         &args,
         Some(&serde_json::to_string(&duck_questions)?),
     )?)?;
