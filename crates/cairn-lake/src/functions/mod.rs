@@ -5,12 +5,15 @@
 //! Shadowed built-ins: `element_at` (DataFusion's returns a one-element list for a map; Trino's
 //! the value). Added: `json_extract_scalar`, the other JSON functions of [`json`], and the
 //! date functions of [`datetime`]
-//! (`date_add`, `date_diff`, `from_iso8601_timestamp`, `to_iso8601`, `day_of_week`/`dow`).
+//! (`date_add`, `date_diff`, `from_iso8601_timestamp`, `to_iso8601`, `day_of_week`/`dow`),
+//! and the array functions with a lambda of [`lambda`] (`transform`, `filter`, `any_match`,
+//! `all_match`, `none_match`).
 
 mod datetime;
 mod element_at;
 mod json;
 mod json_extract_scalar;
+pub mod lambda;
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::common::{Result, ScalarValue};
@@ -20,6 +23,9 @@ use datafusion::prelude::SessionContext;
 /// Installs every function of this module in `context`, replacing built-ins of the same name.
 pub fn register_all(context: &SessionContext) {
     for function in json::JsonFunction::all() {
+        context.register_udf(ScalarUDF::from(function));
+    }
+    for function in lambda::ArrayLambda::all() {
         context.register_udf(ScalarUDF::from(function));
     }
     for function in [

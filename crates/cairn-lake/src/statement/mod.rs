@@ -11,7 +11,9 @@
 //! - Trino's functions that are another SQL form in DataFusion are written in that form
 //!   ([`rewrite_trino_functions`]): `if(c, a[, b])` (a CASE), `count_if(c)`, `arbitrary(x)`,
 //!   `max_by(x, y)`, `min_by(x, y)` (ordered `first_value`), `contains(array, x)`, `date(x)`,
-//!   `regexp_extract(s, pattern[, group])`, and a field of a computed struct
+//!   `regexp_extract(s, pattern[, group])`, `split(s, delimiter)`, a lambda's function
+//!   (`transform(resources, r -> r.arn)`, see [`crate::functions::lambda`]), and a field of a
+//!   computed struct
 //!   (`element_at(resources, 1).arn`, a `get_field`).
 //! - Result columns are labelled as Lake labels them: a column as written in the query
 //!   (`eventName`, not the folded `eventname`), a nested field by its last part
@@ -19,10 +21,15 @@
 //!   `_col<N>` (Trino's name for it, N counted from 0).
 
 use datafusion::sql::sqlparser::ast::{Expr, SelectItem, SetExpr, Statement};
-use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::LakeError;
+
+mod dialect;
+pub mod trino;
+
+pub use dialect::LakeDialect;
+pub use trino::rewrite_trino_functions;
 
 /// A statement ready to plan: its text with table names quoted, the store IDs it names (lower
 /// case, in order, once each), and Lake's column labels when the query's outer SELECT names
@@ -37,7 +44,7 @@ pub struct Prepared {
 /// Checks and prepares a query statement.
 pub fn prepare(sql: &str) -> Result<Prepared, LakeError> {
     let (quoted, store_ids) = quote_table_ids(sql);
-    let statements = Parser::parse_sql(&GenericDialect {}, &quoted).map_err(|e| {
+    let statements = Parser::parse_sql(&LakeDialect, &quoted).map_err(|e| {
         LakeError::InvalidQueryStatement(format!("The query is not valid SQL: {e}"))
     })?;
     let statement = match statements.as_slice() {
@@ -87,109 +94,6 @@ pub fn prepare(sql: &str) -> Result<Prepared, LakeError> {
         store_ids,
         labels,
     })
-}
-
-fn parse_expression(text: &str) -> Result<Expr, String> {
-    Parser::new(&GenericDialect {})
-        .try_with_sql(text)
-        .and_then(|mut p| p.parse_expr())
-        .map_err(|e| e.to_string())
-}
-
-/// Writes Trino's functions that DataFusion has in another form in that form; whether any
-/// was found.
-pub fn rewrite_trino_functions(statement: &mut Statement) -> Result<bool, LakeError> {
-    use datafusion::sql::sqlparser::ast::{
-        AccessExpr, FunctionArg, FunctionArgExpr, FunctionArguments, visit_expressions_mut,
-    };
-    use std::ops::ControlFlow;
-
-    let mut rewritten = false;
-    let flow = visit_expressions_mut(statement, |expr| {
-        // A field of a computed struct (`element_at(resources, 1).arn`), which DataFusion's
-        // planner reads only after a column name: its `get_field`.
-        if let Expr::CompoundFieldAccess { root, access_chain } = &*expr
-            && !matches!(**root, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-        {
-            let fields: Option<Vec<String>> = access_chain
-                .iter()
-                .map(|access| match access {
-                    AccessExpr::Dot(Expr::Identifier(ident)) => Some(ident.value.to_lowercase()),
-                    _ => None,
-                })
-                .collect();
-            if let Some(fields) = fields {
-                let text = fields.iter().fold(root.to_string(), |inner, field| {
-                    format!("get_field({inner}, '{}')", field.replace('\'', "''"))
-                });
-                return match parse_expression(&text) {
-                    Ok(replacement) => {
-                        *expr = replacement;
-                        rewritten = true;
-                        ControlFlow::Continue(())
-                    }
-                    Err(e) => ControlFlow::Break(e),
-                };
-            }
-        }
-        let Expr::Function(function) = &*expr else {
-            return ControlFlow::Continue(());
-        };
-        let name = function.name.to_string().to_ascii_lowercase();
-        let FunctionArguments::List(list) = &function.args else {
-            return ControlFlow::Continue(());
-        };
-        let args: Option<Vec<String>> = list
-            .args
-            .iter()
-            .map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.to_string()),
-                _ => None,
-            })
-            .collect();
-        let Some(args) = args else {
-            return ControlFlow::Continue(());
-        };
-        let text = match (name.as_str(), args.as_slice()) {
-            ("if", [c, a]) => format!("CASE WHEN {c} THEN {a} END"),
-            ("if", [c, a, b]) => format!("CASE WHEN {c} THEN {a} ELSE {b} END"),
-            ("count_if", [c]) => format!("count(CASE WHEN {c} THEN 1 END)"),
-            ("arbitrary", [x]) => format!("first_value({x})"),
-            ("max_by", [x, y]) => format!("first_value({x} ORDER BY {y} DESC NULLS LAST)"),
-            ("min_by", [x, y]) => format!("first_value({x} ORDER BY {y} ASC NULLS LAST)"),
-            // Trino's contains is an array's; DataFusion's, a string's.
-            ("contains", [array, x]) => format!("array_has({array}, {x})"),
-            ("date", [x]) => format!("CAST({x} AS DATE)"),
-            // The whole match (Trino's group 0) is made group 1 of DataFusion's regexp_match.
-            ("regexp_extract", [s, p]) => format!("regexp_match({s}, concat('(', {p}, ')'))[1]"),
-            ("regexp_extract", [s, p, group]) => {
-                format!("regexp_match({s}, concat('(', {p}, ')'))[{group} + 1]")
-            }
-            (
-                "if" | "count_if" | "arbitrary" | "max_by" | "min_by" | "contains" | "date"
-                | "regexp_extract",
-                _,
-            ) => {
-                return ControlFlow::Break(format!(
-                    "{name} was given {} arguments: see Trino's documentation of {name}.",
-                    args.len()
-                ));
-            }
-            _ => return ControlFlow::Continue(()),
-        };
-        match parse_expression(&text) {
-            Ok(replacement) => {
-                *expr = replacement;
-                rewritten = true;
-                ControlFlow::Continue(())
-            }
-            Err(e) => ControlFlow::Break(format!("{name}: {e}")),
-        }
-    });
-    match flow {
-        ControlFlow::Break(message) => Err(LakeError::InvalidQueryStatement(message)),
-        ControlFlow::Continue(()) => Ok(rewritten),
-    }
 }
 
 /// Lake's label of one select item; `None` for a wildcard (its columns keep their names).
