@@ -718,3 +718,92 @@ fn lambdas_over_an_events_resources() {
         "{error:?}"
     );
 }
+
+#[test]
+fn unnest_gives_a_row_per_element_beside_its_event() {
+    // Resources of each type, a row per resource (records without resources give none).
+    let mut by_type: BTreeMap<String, i64> = BTreeMap::new();
+    let mut elements = 0i64;
+    for (_, v) in events() {
+        for [kind, _, _] in resource_members(v) {
+            elements += 1;
+            *by_type.entry(kind.unwrap_or_default()).or_default() += 1;
+        }
+    }
+    let expected = top(by_type, 5);
+    // Trino's form: an array of rows expands into a column per field.
+    let result = query(&format!(
+        "SELECT coalesce(t.type, ''), count(*) FROM {STORE} CROSS JOIN UNNEST(resources) \
+         AS t(accountid, type, arn, arnprefix) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
+    ));
+    assert_eq!(counted(&result), expected);
+    // One column name keeps the row whole; the comma form is the same join.
+    let result = query(&format!(
+        "SELECT coalesce(r.type, ''), count(*) FROM {STORE} e, UNNEST(e.resources) AS t(r) \
+         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
+    ));
+    assert_eq!(counted(&result), expected);
+    let result = query(&format!(
+        "SELECT count(*), count(DISTINCT eventid) FROM {STORE} CROSS JOIN UNNEST(resources)"
+    ));
+    let with_resources: std::collections::BTreeSet<&str> = events()
+        .iter()
+        .filter(|(_, v)| !resource_members(v).is_empty())
+        .filter_map(|(_, v)| v.get("eventID").and_then(Value::as_str))
+        .collect();
+    assert_eq!(
+        result.rows,
+        [[
+            Some(elements.to_string()),
+            Some(with_resources.len().to_string())
+        ]]
+    );
+
+    // WITH ORDINALITY: each element's 1-based position.
+    let (record, value) = events()
+        .iter()
+        .find(|(_, v)| {
+            let members = resource_members(v);
+            members.len() >= 2 && members.iter().all(|m| m[1].is_some())
+        })
+        .unwrap();
+    let result = query(&format!(
+        "SELECT n, t.arn FROM {STORE} CROSS JOIN UNNEST(resources) WITH ORDINALITY \
+         AS t(accountid, type, arn, arnprefix, n) WHERE eventid = '{}' ORDER BY n",
+        record.fields.event_id
+    ));
+    let positions: Vec<Vec<Option<String>>> = resource_members(value)
+        .into_iter()
+        .enumerate()
+        .map(|(i, [_, arn, _])| vec![Some((i + 1).to_string()), arn])
+        .collect();
+    for row in &positions {
+        assert!(result.rows.contains(row), "{row:?} in {:?}", result.rows);
+    }
+
+    // A map gives its keys and values: the request parameters most often given.
+    let mut keys: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, v) in events() {
+        if let Some(parameters) = v.get("requestParameters").and_then(Value::as_object) {
+            for key in parameters.keys() {
+                *keys.entry(key.clone()).or_default() += 1;
+            }
+        }
+    }
+    let result = query(&format!(
+        "SELECT p.name, count(*) FROM {STORE} \
+         CROSS JOIN UNNEST(requestparameters) AS p(name, value) \
+         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8"
+    ));
+    assert_eq!(counted(&result), top(keys, 8));
+
+    let error = lake()
+        .query_blocking(&format!(
+            "SELECT * FROM {STORE} LEFT JOIN UNNEST(resources) AS t(r) ON true"
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(&error, LakeError::InvalidQueryStatement(m) if m.contains("CROSS JOIN UNNEST")),
+        "{error:?}"
+    );
+}

@@ -15,6 +15,8 @@
 //!   (`transform(resources, r -> r.arn)`, see [`crate::functions::lambda`]), and a field of a
 //!   computed struct
 //!   (`element_at(resources, 1).arn`, a `get_field`).
+//! - `CROSS JOIN UNNEST(array) AS t(x)`, which DataFusion cannot run as a join, is written as
+//!   a derived table that unnests in its projection ([`rewrite_unnest`]).
 //! - Result columns are labelled as Lake labels them: a column as written in the query
 //!   (`eventName`, not the folded `eventname`), a nested field by its last part
 //!   (`userIdentity.principalid` → `principalid`), an alias as written, any other expression
@@ -27,9 +29,11 @@ use crate::LakeError;
 
 mod dialect;
 pub mod trino;
+mod unnest;
 
 pub use dialect::LakeDialect;
 pub use trino::rewrite_trino_functions;
+pub use unnest::rewrite_unnest;
 
 /// A statement ready to plan: its text with table names quoted, the store IDs it names (lower
 /// case, in order, once each), and Lake's column labels when the query's outer SELECT names
@@ -62,7 +66,8 @@ pub fn prepare(sql: &str) -> Result<Prepared, LakeError> {
         }
     };
     let mut statement = statement.clone();
-    let rewritten = rewrite_trino_functions(&mut statement)?;
+    let unnested = rewrite_unnest(&mut statement)?;
+    let rewritten = rewrite_trino_functions(&mut statement)? || unnested;
     let Statement::Query(query) = statements[0].clone() else {
         return Err(LakeError::InvalidQueryStatement(format!(
             "Only SELECT statements are allowed; this one begins with {:?}.",
