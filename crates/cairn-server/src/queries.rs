@@ -103,6 +103,35 @@ pub struct Query {
     pub bytes_scanned: u64,
     pub execution_ms: u64,
     pub results: u64,
+    /// `s3://bucket/folder` the results are saved to (StartQuery's `DeliveryS3Uri`, with the
+    /// query's own folder), and how that went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_s3_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_status: Option<DeliveryStatus>,
+}
+
+/// DescribeQuery's `DeliveryStatus`: where saving a query's results to a bucket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeliveryStatus {
+    Pending,
+    Success,
+    Failed,
+    FailedSigningFile,
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "PENDING",
+            DeliveryStatus::Success => "SUCCESS",
+            DeliveryStatus::Failed => "FAILED",
+            DeliveryStatus::FailedSigningFile => "FAILED_SIGNING_FILE",
+            DeliveryStatus::Cancelled => "CANCELLED",
+        }
+    }
 }
 
 /// Every query of the last 7 days, of every account.
@@ -121,6 +150,36 @@ pub struct Results {
 }
 
 impl Results {
+    /// The results as CSV: a header of the labels, then a line per row (RFC 4180: a field with
+    /// a comma, quote or line break is quoted; NULL is an empty field). With
+    /// `guard_formulas`, a field a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
+    /// carriage return first) starts with `'`, for people who open it in one.
+    pub fn csv(&self, guard_formulas: bool) -> String {
+        let field = |text: &str| {
+            let text = if guard_formulas && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                format!("'{text}")
+            } else {
+                text.to_owned()
+            };
+            if text.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", text.replace('"', "\"\""))
+            } else {
+                text
+            }
+        };
+        let line = |values: Vec<&str>| {
+            let fields: Vec<String> = values.into_iter().map(field).collect();
+            format!("{}\n", fields.join(","))
+        };
+        let mut out = line(self.labels.iter().map(String::as_str).collect());
+        for row in &self.rows {
+            out.push_str(&line(
+                row.iter().map(|v| v.as_deref().unwrap_or("")).collect(),
+            ));
+        }
+        out
+    }
+
     /// Rows `range` as GetQueryResults gives them: each row a list of one-member objects,
     /// column label to value (null for NULL), in column order.
     pub fn wire_rows(&self, range: std::ops::Range<usize>) -> Vec<serde_json::Value> {

@@ -492,6 +492,8 @@ fn lakes(state: &AppState, now: f64) -> queries::Lakes {
     queries::Lakes {
         queries: state.queries.clone(),
         stores: state.event_data_stores.clone(),
+        target: state.target.clone(),
+        keys: state.keys.clone(),
         now,
     }
 }

@@ -64,7 +64,7 @@ pub fn run(place: &QueryPlace, sql: &str, output: QueryOutput) -> Result<ExitCod
     let text = match output {
         QueryOutput::Table => table(&results),
         QueryOutput::Json => format!("{}\n", serde_json::to_string_pretty(&json_rows(&results))?),
-        QueryOutput::Csv => csv(&results),
+        QueryOutput::Csv => results.csv(true),
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)
@@ -243,32 +243,6 @@ fn table(results: &Results) -> String {
     let mut out = line(results.labels.clone());
     for row in &results.rows {
         out.push_str(&line(row.iter().map(cell).collect()));
-    }
-    out
-}
-
-fn csv(results: &Results) -> String {
-    let field = |text: &str| {
-        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-            format!("'{text}")
-        } else {
-            text.to_owned()
-        };
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    };
-    let line = |values: Vec<String>| {
-        let fields: Vec<String> = values.iter().map(|v| field(v)).collect();
-        format!("{}\n", fields.join(","))
-    };
-    let mut out = line(results.labels.clone());
-    for row in &results.rows {
-        out.push_str(&line(
-            row.iter().map(|v| v.clone().unwrap_or_default()).collect(),
-        ));
     }
     out
 }

@@ -9,9 +9,15 @@ use cairn_lake::statement::Prepared;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::actions::create_trail::bucket_does_not_exist;
+use crate::delivery::Target;
+use crate::delivery::query_results::{Delivered, ResultsFolder, deliver};
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::EventDataStores;
-use crate::queries::{MAX_CONCURRENT, Queries, Query, QueryStatus, execute, find, query_not_found};
+use crate::queries::{
+    DeliveryStatus, MAX_CONCURRENT, Queries, Query, QueryStatus, execute, find, query_not_found,
+};
+use crate::signing_keys::SigningKeys;
 use crate::trails::Scope;
 
 /// AWS's limits.
@@ -24,6 +30,9 @@ const TOKEN_PREFIX: &str = "next:";
 pub struct Lakes {
     pub queries: Arc<Queries>,
     pub stores: Arc<EventDataStores>,
+    /// Where `DeliveryS3Uri` buckets are, and the keys that sign what is saved there.
+    pub target: Target,
+    pub keys: Arc<SigningKeys>,
     /// The request's time, seconds since the epoch.
     pub now: f64,
 }
@@ -78,9 +87,6 @@ pub fn start(lakes: &Lakes, scope: &Scope, request: StartRequest) -> Result<Valu
     if request.query_alias.is_some() {
         return Err(not_supported("QueryAlias (dashboards)"));
     }
-    if request.delivery_s3_uri.is_some() {
-        return Err(not_supported("DeliveryS3Uri"));
-    }
     if let Some(owner) = &request.event_data_store_owner_account_id
         && owner != &scope.account_id
     {
@@ -116,6 +122,26 @@ pub fn start(lakes: &Lakes, scope: &Scope, request: StartRequest) -> Result<Valu
             .collect::<Result<Vec<String>, ApiError>>()?
     };
     let id = uuid::Uuid::new_v4().to_string();
+    let delivery = match &request.delivery_s3_uri {
+        None => None,
+        Some(uri) => {
+            let created_ms = cairn_model::time::epoch_seconds_to_ms(lakes.now).unwrap_or(0);
+            let folder = ResultsFolder::of(uri, &scope.account_id, &id, created_ms)?;
+            let runtime = tokio::runtime::Handle::try_current().map_err(ApiError::internal)?;
+            if !runtime
+                .block_on(lakes.target.bucket_exists(&folder.bucket))
+                .map_err(ApiError::internal)?
+            {
+                return Err(bucket_does_not_exist(&folder.bucket));
+            }
+            Some(ResultsDelivery {
+                folder,
+                target: lakes.target.clone(),
+                keys: lakes.keys.clone(),
+                runtime,
+            })
+        }
+    };
     let query = Query {
         id: id.clone(),
         account_id: scope.account_id.clone(),
@@ -131,6 +157,8 @@ pub fn start(lakes: &Lakes, scope: &Scope, request: StartRequest) -> Result<Valu
         bytes_scanned: 0,
         execution_ms: 0,
         results: 0,
+        delivery_s3_uri: delivery.as_ref().map(|d| d.folder.uri()),
+        delivery_status: delivery.as_ref().map(|_| DeliveryStatus::Pending),
     };
     lakes.queries.change(lakes.now, |queries| {
         let active = queries
@@ -154,7 +182,12 @@ pub fn start(lakes: &Lakes, scope: &Scope, request: StartRequest) -> Result<Valu
     let run_id = id.clone();
     std::thread::Builder::new()
         .name("lake-query".to_owned())
-        .spawn(move || run(&queries, &stores, &scope, &run_id, prepared))
+        .spawn(move || {
+            let ended = run(&queries, &stores, &scope, &run_id, prepared);
+            if let Some(delivery) = delivery {
+                save_results(&queries, &scope, &run_id, ended, &delivery);
+            }
+        })
         .map_err(ApiError::internal)?;
     let mut out = json!({ "QueryId": id });
     if let Some(owner) = request.event_data_store_owner_account_id {
@@ -172,8 +205,69 @@ fn lake_error(error: LakeError) -> ApiError {
     }
 }
 
-/// Runs query `id` to its end and records how it ended.
-fn run(queries: &Queries, stores: &EventDataStores, scope: &Scope, id: &str, prepared: Prepared) {
+/// Where a query's results are saved, and with what.
+struct ResultsDelivery {
+    folder: ResultsFolder,
+    target: Target,
+    keys: Arc<SigningKeys>,
+    /// The server's runtime, for the target's calls.
+    runtime: tokio::runtime::Handle,
+}
+
+/// Saves the results of query `id`, which ended `ended`, to the bucket of `delivery`, and
+/// records how that went. Only a FINISHED query's results are saved; AWS saves no partial
+/// results of a query that timed out.
+fn save_results(
+    queries: &Queries,
+    scope: &Scope,
+    id: &str,
+    ended: Option<QueryStatus>,
+    delivery: &ResultsDelivery,
+) {
+    let now = || cairn_model::time::now_secs();
+    let outcome = match ended {
+        Some(QueryStatus::Finished) => match queries.results(id) {
+            Ok(results) => delivery.runtime.block_on(deliver(
+                &delivery.target,
+                &delivery.keys,
+                &scope.region,
+                &delivery.folder,
+                &results,
+                cairn_model::time::now_ms(),
+            )),
+            Err(e) => Delivered::Failed(e.message),
+        },
+        Some(QueryStatus::Cancelled) => return,
+        _ => Delivered::Failed("the query did not finish".to_owned()),
+    };
+    let _ = queries.change(now(), |all| {
+        if let Some(query) = all.iter_mut().find(|q| q.id == id) {
+            let (status, problem) = match outcome {
+                Delivered::Success => (DeliveryStatus::Success, None),
+                Delivered::Failed(e) => (DeliveryStatus::Failed, Some(e)),
+                Delivered::FailedSigningFile(e) => (DeliveryStatus::FailedSigningFile, Some(e)),
+            };
+            query.delivery_status = Some(status);
+            if let (Some(problem), None) = (problem, &query.error_message) {
+                query.error_message = Some(format!(
+                    "The results were not saved to {}: {problem}",
+                    query.delivery_s3_uri.as_deref().unwrap_or("the bucket")
+                ));
+            }
+        }
+        Ok(())
+    });
+}
+
+/// Runs query `id` to its end and records how it ended; its status then (`None` when it
+/// was no longer QUEUED, or is gone).
+fn run(
+    queries: &Queries,
+    stores: &EventDataStores,
+    scope: &Scope,
+    id: &str,
+    prepared: Prepared,
+) -> Option<QueryStatus> {
     let now = || cairn_model::time::now_secs();
     let started = Instant::now();
     let set_running = queries.change(now(), |all| {
@@ -187,7 +281,7 @@ fn run(queries: &Queries, stores: &EventDataStores, scope: &Scope, id: &str, pre
         })
     });
     if !matches!(set_running, Ok(true)) {
-        return;
+        return None;
     }
     let outcome = execute(
         stores,
@@ -201,42 +295,45 @@ fn run(queries: &Queries, stores: &EventDataStores, scope: &Scope, id: &str, pre
         Ok((results, _)) if !timed_out => queries.save_results(id, results).map_err(|e| e.message),
         _ => Ok(()),
     };
-    let _ = queries.change(now(), |all| {
-        let Some(query) = all.iter_mut().find(|q| q.id == id) else {
-            return Ok(());
-        };
-        if query.status != QueryStatus::Running {
-            // Cancelled meanwhile: its results are not shown.
-            return Ok(());
-        }
-        query.ended = Some(now());
-        query.execution_ms = elapsed.as_millis() as u64;
-        if let Ok((_, scanned)) = &outcome {
-            // Lake's EventsMatched counts what the query's filters matched; cairn counts the
-            // events the stores hold, which the query read.
-            query.events_scanned = scanned.events;
-            query.events_matched = scanned.events;
-            query.bytes_scanned = scanned.bytes;
-        }
-        match (&outcome, &saved, timed_out) {
-            (_, _, true) => {
-                query.status = QueryStatus::TimedOut;
-                query.error_message = Some(format!(
-                    "The query ran longer than {} seconds.",
-                    queries.timeout_secs
-                ));
+    queries
+        .change(now(), |all| {
+            let Some(query) = all.iter_mut().find(|q| q.id == id) else {
+                return Ok(None);
+            };
+            if query.status != QueryStatus::Running {
+                // Cancelled meanwhile: its results are not shown.
+                return Ok(Some(query.status));
             }
-            (Ok((results, _)), Ok(()), false) => {
-                query.status = QueryStatus::Finished;
-                query.results = results.rows.len() as u64;
+            query.ended = Some(now());
+            query.execution_ms = elapsed.as_millis() as u64;
+            if let Ok((_, scanned)) = &outcome {
+                // Lake's EventsMatched counts what the query's filters matched; cairn counts the
+                // events the stores hold, which the query read.
+                query.events_scanned = scanned.events;
+                query.events_matched = scanned.events;
+                query.bytes_scanned = scanned.bytes;
             }
-            (Err(message), _, false) | (Ok(_), Err(message), false) => {
-                query.status = QueryStatus::Failed;
-                query.error_message = Some(message.clone());
+            match (&outcome, &saved, timed_out) {
+                (_, _, true) => {
+                    query.status = QueryStatus::TimedOut;
+                    query.error_message = Some(format!(
+                        "The query ran longer than {} seconds.",
+                        queries.timeout_secs
+                    ));
+                }
+                (Ok((results, _)), Ok(()), false) => {
+                    query.status = QueryStatus::Finished;
+                    query.results = results.rows.len() as u64;
+                }
+                (Err(message), _, false) | (Ok(_), Err(message), false) => {
+                    query.status = QueryStatus::Failed;
+                    query.error_message = Some(message.clone());
+                }
             }
-        }
-        Ok(())
-    });
+            Ok(Some(query.status))
+        })
+        .ok()
+        .flatten()
 }
 
 fn query_id(request: &QueryIdRequest) -> Result<&str, ApiError> {
@@ -267,6 +364,12 @@ pub fn describe(lakes: &Lakes, scope: &Scope, request: QueryIdRequest) -> Result
     });
     if let Some(message) = &query.error_message {
         out["ErrorMessage"] = json!(message);
+    }
+    if let Some(uri) = &query.delivery_s3_uri {
+        out["DeliveryS3Uri"] = json!(uri);
+    }
+    if let Some(status) = query.delivery_status {
+        out["DeliveryStatus"] = json!(status.as_str());
     }
     Ok(out)
 }
@@ -403,6 +506,9 @@ pub fn cancel(lakes: &Lakes, scope: &Scope, request: QueryIdRequest) -> Result<V
         }
         query.status = QueryStatus::Cancelled;
         query.ended = Some(lakes.now);
+        if query.delivery_status.is_some() {
+            query.delivery_status = Some(DeliveryStatus::Cancelled);
+        }
         Ok(json!({"QueryId": id, "QueryStatus": "CANCELLED"}))
     })
 }

@@ -32,6 +32,7 @@
 //!                            "previous": {"bucket", "object", "hash", "signature"} | null}}}`
 
 pub mod digest;
+pub mod query_results;
 pub mod target;
 pub mod validate;
 

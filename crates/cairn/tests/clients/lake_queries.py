@@ -1,12 +1,18 @@
 """CloudTrail Lake queries through boto3 and the aws CLI against a live `cairn serve`: an event
 data store holds the calls made while it ingests, of its account only; StartQuery,
 DescribeQuery, GetQueryResults (paged), ListQueries and CancelQuery with AWS's errors; results
-kept across a restart.
+saved to a bucket (DeliveryS3Uri) with a sign file checked as AWS's custom validation does;
+results kept across a restart.
 
 Run by crates/cairn/tests/it/lake.rs: `python lake_queries.py SCENARIO.json PHASE`, PHASE
 `query` or `after-restart`. Each check prints one line; the first failure raises.
 """
 
+import calendar
+import csv
+import gzip
+import hashlib
+import io
 import json
 import os
 import subprocess
@@ -22,6 +28,9 @@ alice = setup.client("alice")
 auditor = setup.client("auditor")
 bob = setup.client("bob")
 STATE = os.path.join(os.path.dirname(sys.argv[1]), "lake-state.json")
+# The server delivers to its local target: a bucket is a folder of its data directory.
+RESULTS_BUCKET = "lake-results"
+BUCKETS = os.path.join(os.path.dirname(sys.argv[1]), "data", "buckets")
 COUNTED = "('ListTrails', 'DescribeTrails', 'GetTrailStatus')"
 
 
@@ -133,6 +142,57 @@ if PHASE == "query":
                          env=env, capture_output=True, text=True)
     assert got.returncode == 0 and json.loads(got.stdout)["QueryStatus"] == "FINISHED", got
     ok("the aws CLI starts a query and reads its results")
+
+    statement = (f"SELECT eventName, count(*) AS n, 'a,\"quoted\" value' AS odd "
+                 f"FROM {store_id} WHERE eventName IN {COUNTED} GROUP BY eventName "
+                 "ORDER BY eventName")
+    saved = alice.start_query(QueryStatement=statement,
+                              DeliveryS3Uri=f"s3://{RESULTS_BUCKET}/investigations/")["QueryId"]
+    deadline = time.time() + 20
+    while True:
+        described = alice.describe_query(QueryId=saved)
+        if described.get("DeliveryStatus") != "PENDING":
+            break
+        assert time.time() < deadline, described
+        time.sleep(0.05)
+    assert described["QueryStatus"] == "FINISHED", described
+    assert described["DeliveryStatus"] == "SUCCESS", described
+    account = setup.principals["alice"]["account"]
+    folder_uri = described["DeliveryS3Uri"]
+    day = time.strftime("%Y/%m/%d", time.gmtime())
+    assert folder_uri == (f"s3://{RESULTS_BUCKET}/investigations/AWSLogs/{account}/"
+                          f"CloudTrail-Lake/Query/{day}/{saved}"), folder_uri
+    folder = os.path.join(BUCKETS, RESULTS_BUCKET, folder_uri.split("/", 3)[3])
+    compressed = open(os.path.join(folder, "result_1.csv.gz"), "rb").read()
+    lines = list(csv.reader(io.StringIO(gzip.decompress(compressed).decode())))
+    shown, _ = rows(alice, saved)
+    assert lines[0] == ["eventName", "n", "odd"], lines
+    assert lines[1:] == [[value for _, value in row] for row in shown], (lines, shown)
+    assert lines[1][2] == 'a,"quoted" value', lines
+    sign = json.load(open(os.path.join(folder, "result_sign.json")))
+    assert sign["files"] == [{"fileHashValue": hashlib.sha256(compressed).hexdigest(),
+                              "fileName": "result_1.csv.gz"}], sign
+    assert (sign["version"], sign["region"], sign["hashAlgorithm"],
+            sign["signatureAlgorithm"]) == ("1.0", REGION, "SHA-256", "SHA256withRSA"), sign
+    # AWS's custom validation: the public key whose fingerprint the sign file names, valid
+    # when the query completed, verifies the hashes joined by spaces.
+    import rsa  # the aws CLI's own dependency, which its validate-logs uses
+    completed = calendar.timegm(time.strptime(sign["queryCompleteTime"], "%Y-%m-%dT%H:%M:%SZ"))
+    keys = alice.list_public_keys(StartTime=completed - 3600,
+                                  EndTime=completed + 3600)["PublicKeyList"]
+    key = [k for k in keys if k["Fingerprint"] == sign["publicKeyFingerprint"]]
+    assert len(key) == 1, (keys, sign)
+    public = rsa.PublicKey.load_pkcs1(key[0]["Value"], format="DER")
+    signed = " ".join(f["fileHashValue"] for f in sign["files"]).encode()
+    assert rsa.verify(signed, bytes.fromhex(sign["hashSignature"]), public) == "SHA-256"
+    tampered = compressed[:-1] + bytes([compressed[-1] ^ 1])
+    assert hashlib.sha256(tampered).hexdigest() != sign["files"][0]["fileHashValue"]
+    expect_error("InvalidS3BucketNameException", alice.start_query, QueryStatement=statement,
+                 DeliveryS3Uri="s3://Not_A_Bucket/x")
+    expect_error("S3BucketDoesNotExistException", alice.start_query, QueryStatement=statement,
+                 DeliveryS3Uri="s3://no-such-results-bucket")
+    ok("DeliveryS3Uri: the results as gzipped CSV in AWS's folder, a sign file whose signature "
+       "the listed public key verifies; bad and missing buckets refused")
 
     json.dump({"store": store["EventDataStoreArn"], "query": query_id,
                "rows": [list(map(list, row)) for row in raw]}, open(STATE, "w"))
