@@ -32,12 +32,15 @@
 //! boundaries and its events are whole segments and memtables
 //! ([`cairn_store::Store::for_each_record_in_log_files`]); [`events`] reads them. `cairn
 //! import --event-data-store` adds an *imported* window over the log files its import appended
-//! to: every event there is the store's ([`EventDataStores::import_into`]); events the store of
-//! events already held (duplicates the import did not append) are not added yet.
+//! to: every event there is the store's ([`EventDataStores::import_into`]). Events the store of
+//! events already held (duplicates the import did not append) and this store did not are
+//! [`AddedEvents`]: their event IDs are kept in a catalog document of their own, a few bytes an
+//! event, and read wherever they are stored.
 //!
 //! The catalog document: `{"version": 1, "event_data_stores": [EventDataStore...]}`, the
 //! members of [`EventDataStore`] in snake case.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use cairn_store::Store;
@@ -122,6 +125,65 @@ pub struct EventDataStore {
     /// The stretches of the log it ingested, oldest first; the last is open while it ingests.
     #[serde(default)]
     pub windows: Vec<IngestionWindow>,
+    /// Events stored before an import into this store read them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<AddedEvents>,
+}
+
+/// Events an import gave a store that were stored already (so not in its imported window):
+/// held by event ID, wherever they are stored. Like an imported window's, they are the store's
+/// whatever its selectors, account and region (retention still applies).
+///
+/// The IDs are the catalog document `document`: gzip of the IDs, one a line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddedEvents {
+    pub document: String,
+    pub events: u64,
+    /// The events' times (ms): stored events outside them are not read.
+    pub min_time_ms: i64,
+    pub max_time_ms: i64,
+}
+
+impl AddedEvents {
+    /// Keeps `ids` (event IDs of events of `min_time_ms..=max_time_ms`) as the `n`th added
+    /// batch of store `eds_id`.
+    pub fn write(
+        store: &Store,
+        eds_id: &str,
+        n: usize,
+        ids: &[&str],
+        (min_time_ms, max_time_ms): (i64, i64),
+    ) -> Result<AddedEvents, ApiError> {
+        let document = format!("eds-{eds_id}-added-{n}");
+        let text = ids.join("\n");
+        store
+            .write_document(
+                &document,
+                &crate::delivery::gzip(text.as_bytes()),
+                cairn_store::Visibility::Plain,
+            )
+            .map_err(ApiError::internal)?;
+        Ok(AddedEvents {
+            document,
+            events: ids.len() as u64,
+            min_time_ms,
+            max_time_ms,
+        })
+    }
+
+    /// The event IDs.
+    pub fn read(&self, store: &Store) -> Result<std::collections::HashSet<String>, String> {
+        use std::io::Read;
+        let bytes = store
+            .read_document(&self.document)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("catalog document {} is missing", self.document))?;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes.as_slice())
+            .read_to_string(&mut text)
+            .map_err(|e| format!("catalog document {}: {e}", self.document))?;
+        Ok(text.lines().map(str::to_owned).collect())
+    }
 }
 
 /// Log files `from..to` (`to` `None`: still ingesting), and what the store took from them.
@@ -251,19 +313,53 @@ impl EventDataStores {
     /// Runs `import`, which appends events to the event log, and makes every event it appended
     /// the store `reference`'s (an ID or ARN, any account's: `cairn import --event-data-store`
     /// on a data directory). Answers the store's ARN and what `import` answered.
+    ///
+    /// `import` also answers the events it did not append because they were stored already
+    /// (event ID, time in ms): those the store does not hold yet become [`AddedEvents`].
     pub fn import_into<T, E: std::fmt::Display>(
         &self,
         reference: &str,
         now: f64,
-        import: impl FnOnce() -> Result<T, E>,
+        import: impl FnOnce() -> Result<(T, Vec<(String, i64)>), E>,
     ) -> Result<(String, T), String> {
         let mut edit = self.edit(now).map_err(|e| e.message)?;
         let at = edit.find_id_anywhere(reference).map_err(|e| e.message)?;
         let from = edit.cut_log().map_err(|e| e.message)?;
-        let answer = import().map_err(|e| e.to_string())?;
+        let (answer, already_stored) = import().map_err(|e| e.to_string())?;
         let to = edit.cut_log().map_err(|e| e.message)?;
+        let store = edit.store().clone();
         let eds = &mut edit.items[at];
         eds.add_import(from, to);
+        if !already_stored.is_empty() {
+            let asked: Arc<HashSet<String>> =
+                Arc::new(already_stored.iter().map(|(id, _)| id.clone()).collect());
+            // Held whatever their times: retention hides events, and may be lengthened.
+            let mut unbounded = eds.clone();
+            unbounded.retention_period = u32::MAX;
+            let events = crate::lake_events::EventDataStoreEvents {
+                store: store.clone(),
+                eds: unbounded,
+                now,
+                counters: Arc::default(),
+            };
+            let held = events.held_event_ids(asked)?;
+            let mut new_ids: Vec<&str> = Vec::new();
+            let mut seen: HashSet<&str> = HashSet::new();
+            let (mut min_ms, mut max_ms) = (i64::MAX, i64::MIN);
+            for (id, time_ms) in &already_stored {
+                if !held.contains(id) && seen.insert(id) {
+                    new_ids.push(id);
+                    min_ms = min_ms.min(*time_ms);
+                    max_ms = max_ms.max(*time_ms);
+                }
+            }
+            if !new_ids.is_empty() {
+                let n = eds.added.len();
+                let added = AddedEvents::write(&store, &eds.id, n, &new_ids, (min_ms, max_ms))
+                    .map_err(|e| e.message)?;
+                eds.added.push(added);
+            }
+        }
         let arn = eds.arn();
         edit.save().map_err(|e| e.message)?;
         Ok((arn, answer))
@@ -272,11 +368,22 @@ impl EventDataStores {
     /// The stores, locked, with those deleted more than 7 days before `now` gone for good.
     pub fn edit(&self, now: f64) -> Result<Edit<'_>, ApiError> {
         let mut edit = self.list.edit()?;
+        let gone: Vec<String> = edit
+            .items
+            .iter()
+            .filter(|s| s.deleted.is_some_and(|at| now - at >= RESTORE_WINDOW_SECS))
+            .flat_map(|s| s.added.iter().map(|a| a.document.clone()))
+            .collect();
         let before = edit.items.len();
         edit.items
             .retain(|s| s.deleted.is_none_or(|at| now - at < RESTORE_WINDOW_SECS));
         if edit.items.len() != before {
             edit.save()?;
+            for document in gone {
+                edit.store()
+                    .remove_document(&document)
+                    .map_err(ApiError::internal)?;
+            }
         }
         Ok(edit)
     }
@@ -534,6 +641,19 @@ mod tests {
                 return Err(ApiError::internal(format!("a stored record: {e}")));
             }
         }
+        for added in &eds.added {
+            let ids = added.read(store).map_err(ApiError::internal)?;
+            store
+                .for_each_record(|text| {
+                    if let Ok(record) = Record::parse(text)
+                        && ids.contains(&record.fields.event_id)
+                        && record.fields.event_time_ms >= oldest_ms
+                    {
+                        out.push(record);
+                    }
+                })
+                .map_err(ApiError::internal)?;
+        }
         Ok(out)
     }
 
@@ -603,6 +723,7 @@ mod tests {
             updated: 0.0,
             deleted,
             windows: Vec::new(),
+            added: Vec::new(),
         };
         let day = 86_400.0;
         {
@@ -759,6 +880,37 @@ mod tests {
             held(&stores),
             ["b-taken", "e-other-region", "g-after-restart"]
         );
+        // An import of events stored already (it appends nothing): those the store does not
+        // hold become its own, by ID, once each; retention still applies.
+        let at = cairn_model::time::parse_event_time(&today).unwrap();
+        let old = cairn_model::time::parse_event_time("2001-01-01T00:00:00Z").unwrap();
+        let stored_before: Vec<(String, i64)> = [
+            ("c-other-account", at),
+            ("f-while-stopped", at),
+            ("b-taken", at),
+            ("c-other-account", at),
+            ("h-too-old", old),
+        ]
+        .into_iter()
+        .map(|(id, time)| (id.to_owned(), time))
+        .collect();
+        for _ in 0..2 {
+            let batch = stored_before.clone();
+            stores
+                .import_into(&arn, now, || Ok::<_, String>(((), batch)))
+                .unwrap();
+            assert_eq!(
+                held(&stores),
+                [
+                    "b-taken",
+                    "c-other-account",
+                    "e-other-region",
+                    "f-while-stopped",
+                    "g-after-restart"
+                ]
+            );
+        }
+        assert_eq!(stores.edit(now).unwrap().items[0].added.len(), 1);
         drop(stores);
         Arc::try_unwrap(cairn).unwrap().close();
     }

@@ -1,9 +1,11 @@
 //! An event data store's events as a Lake table's source: the store's field scans over each
 //! of its ingestion windows, kept to the events the store holds (its account and region, its
 //! selectors, its retention; everything of an imported window within retention), decided
-//! member by member (a test in `event_data_stores.rs` checks it against the same rule applied
+//! member by member, then the events added to it by ID (an import's events that were stored
+//! already), wherever they are stored (a test in `event_data_stores.rs` checks it against the same rule applied
 //! to whole records).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,7 +15,7 @@ use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
 use cairn_lake::table::prefilter::Condition;
 use cairn_lake::table::{EventSource, ScanRequest};
 use cairn_store::segment::scan::{ACCOUNT_COLUMN, TIME_COLUMN};
-use cairn_store::{FieldScan, Store, StoreError};
+use cairn_store::{FieldScan, Store, StoreError, Wanted};
 use serde_json::value::RawValue;
 
 use crate::event_data_stores::{EventDataStore, IngestionWindow};
@@ -143,60 +145,146 @@ impl EventSource for EventDataStoreEvents {
         request: &ScanRequest,
         f: &mut dyn FnMut(RecordBatch) -> Result<(), String>,
     ) -> Result<(), String> {
+        let conditions = request
+            .conditions
+            .iter()
+            .map(|c| match c {
+                Condition::Equals(path, value) => (path.clone(), Wanted::Value(value.clone())),
+                Condition::NotNull(path) => (path.clone(), Wanted::Present),
+            })
+            .collect();
+        let scan = FieldScan {
+            paths: request.paths.clone(),
+            record_text: request.record_text,
+            min_time_ms: request.min_time_ms,
+            max_time_ms: request.max_time_ms,
+            conditions,
+        };
+        self.scan_members(&scan, f)
+    }
+}
+
+/// The member holding an event's ID.
+const EVENT_ID_PATH: &str = "eventID";
+
+impl EventDataStoreEvents {
+    /// Which of `ids` are the event IDs of events the store holds.
+    pub fn held_event_ids(&self, ids: Arc<HashSet<String>>) -> Result<HashSet<String>, String> {
+        let scan = FieldScan {
+            paths: vec![EVENT_ID_PATH.to_owned()],
+            conditions: vec![(EVENT_ID_PATH.to_owned(), Wanted::OneOf(ids))],
+            ..FieldScan::default()
+        };
+        let mut held = HashSet::new();
+        self.scan_members(&scan, &mut |batch| {
+            let column = batch
+                .column_by_name(EVENT_ID_PATH)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or("a scan without eventID")?;
+            held.extend(column.iter().flatten().map(str::to_owned));
+            Ok(())
+        })?;
+        Ok(held)
+    }
+
+    /// `scan` (its members, times and conditions) of the events the store holds: each window's
+    /// log files, kept to what the window took, then each batch of added events, wherever
+    /// they are stored.
+    fn scan_members(
+        &self,
+        scan: &FieldScan,
+        f: &mut dyn FnMut(RecordBatch) -> Result<(), String>,
+    ) -> Result<(), String> {
         let oldest_ms = self.oldest_ms();
+        let min_time_ms = Some(scan.min_time_ms.map_or(oldest_ms, |m| m.max(oldest_ms)));
         for window in &self.eds.windows {
             let rule = WindowRule::of(window);
-            let mut paths = request.paths.clone();
+            let mut paths = scan.paths.clone();
             let region = (!window.imported).then(|| REGION_PATH.to_owned());
             for path in rule.member_paths.iter().chain(region.as_ref()) {
                 if !paths.contains(path) {
                     paths.push(path.clone());
                 }
             }
-            let scan = FieldScan {
+            let window_scan = FieldScan {
                 paths,
-                record_text: request.record_text,
-                min_time_ms: Some(request.min_time_ms.map_or(oldest_ms, |m| m.max(oldest_ms))),
-                max_time_ms: request.max_time_ms,
-                conditions: request
-                    .conditions
-                    .iter()
-                    .map(|c| match c {
-                        Condition::Equals(path, value) => (path.clone(), Some(value.clone())),
-                        Condition::NotNull(path) => (path.clone(), None),
-                    })
-                    .collect(),
+                min_time_ms,
+                ..scan.clone()
             };
-            let mut failure = None;
-            let scanned = self
-                .store
-                .scan_log_files(window.from, window.to, &scan, |batch| {
-                    let taken = self
-                        .members(&batch, &rule)
-                        .and_then(|mask| {
-                            arrow_select::filter::filter_record_batch(&batch, &mask)
-                                .map_err(|e| e.to_string())
-                        })
-                        .and_then(|taken| {
-                            self.counters
-                                .events
-                                .fetch_add(taken.num_rows() as u64, Ordering::Relaxed);
-                            self.counters
-                                .bytes
-                                .fetch_add(taken.get_array_memory_size() as u64, Ordering::Relaxed);
-                            f(taken)
-                        });
-                    taken.map_err(|e| {
-                        failure = Some(e);
-                        StoreError::Failed("the query stopped reading".to_owned())
-                    })
-                });
-            if let Some(failure) = failure {
-                return Err(failure);
+            self.scan_taking(&rule, f, |each| {
+                self.store
+                    .scan_log_files(window.from, window.to, &window_scan, each)
+            })?;
+        }
+        let everything = IngestionWindow {
+            from: 0,
+            to: None,
+            selectors: Vec::new(),
+            multi_region: true,
+            imported: true,
+        };
+        let rule = WindowRule::of(&everything);
+        for added in &self.eds.added {
+            let mut paths = scan.paths.clone();
+            if !paths.iter().any(|p| p == EVENT_ID_PATH) {
+                paths.push(EVENT_ID_PATH.to_owned());
             }
-            scanned.map_err(|e| e.to_string())?;
+            let mut conditions = scan.conditions.clone();
+            conditions.push((
+                EVENT_ID_PATH.to_owned(),
+                Wanted::OneOf(Arc::new(added.read(&self.store)?)),
+            ));
+            let added_scan = FieldScan {
+                paths,
+                min_time_ms: min_time_ms.map(|m| m.max(added.min_time_ms)),
+                max_time_ms: Some(
+                    scan.max_time_ms
+                        .map_or(added.max_time_ms, |m| m.min(added.max_time_ms)),
+                ),
+                conditions,
+                ..scan.clone()
+            };
+            self.scan_taking(&rule, f, |each| self.store.scan_all(&added_scan, each))?;
         }
         Ok(())
+    }
+
+    /// Runs `scan` (one of the store's scans), handing `f` the rows of each batch `rule`
+    /// takes, and counting them.
+    fn scan_taking(
+        &self,
+        rule: &WindowRule,
+        f: &mut dyn FnMut(RecordBatch) -> Result<(), String>,
+        scan: impl FnOnce(
+            &mut dyn FnMut(RecordBatch) -> cairn_store::Result<()>,
+        ) -> cairn_store::Result<()>,
+    ) -> Result<(), String> {
+        let mut failure = None;
+        let scanned = scan(&mut |batch| {
+            let taken = self
+                .members(&batch, rule)
+                .and_then(|mask| {
+                    arrow_select::filter::filter_record_batch(&batch, &mask)
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|taken| {
+                    self.counters
+                        .events
+                        .fetch_add(taken.num_rows() as u64, Ordering::Relaxed);
+                    self.counters
+                        .bytes
+                        .fetch_add(taken.get_array_memory_size() as u64, Ordering::Relaxed);
+                    f(taken)
+                });
+            taken.map_err(|e| {
+                failure = Some(e);
+                StoreError::Failed("the query stopped reading".to_owned())
+            })
+        });
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        scanned.map_err(|e| e.to_string())
     }
 }
 

@@ -708,22 +708,26 @@ impl Store {
         scan: &FieldScan,
         mut f: impl FnMut(RecordBatch) -> Result<()>,
     ) -> Result<()> {
-        let plan = ScanPlan::new(scan)?;
-        let (segments, memory) = self.sources_of_log_files(from, to)?;
-        let min = scan.min_time_ms.unwrap_or(i64::MIN);
-        let max = scan.max_time_ms.unwrap_or(i64::MAX);
-        let mut templates = TemplateCache::default();
-        for segment in &segments {
-            if segment.meta.max_time_ms >= min && segment.meta.min_time_ms <= max {
-                segment.scan(&plan, &mut templates, &mut f)?;
-            }
-        }
-        let recent: Vec<&Record> = memory
-            .iter()
-            .map(Arc::as_ref)
-            .filter(|r| (min..=max).contains(&r.fields.event_time_ms))
-            .collect();
-        segment::scan_records(&plan, &mut templates, &recent, &mut f)
+        let sources = self.sources_of_log_files(from, to)?;
+        scan_sources(sources, scan, &mut f)
+    }
+
+    /// [`Self::scan_log_files`] over every stored event, wherever it is (segments sealed
+    /// before cairn recorded their log files included).
+    pub fn scan_all(
+        &self,
+        scan: &FieldScan,
+        mut f: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let sources = {
+            let state = self.shared.state.read().map_err(lock_poisoned)?;
+            let memory = std::iter::once(&state.active)
+                .chain(state.frozen.as_deref())
+                .flat_map(|m| m.records().iter().cloned())
+                .collect();
+            (state.segments.clone(), memory)
+        };
+        scan_sources(sources, scan, &mut f)
     }
 
     /// The segments and the memtable events of log files `from..to` (see
@@ -900,6 +904,29 @@ fn run_writer(
             freeze(shared, &mut wal, sealer, seals);
         }
     }
+}
+
+/// A field scan of `sources`, skipping segments wholly outside the scan's times.
+fn scan_sources(
+    (segments, memory): Sources,
+    scan: &FieldScan,
+    f: &mut impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let plan = ScanPlan::new(scan)?;
+    let min = scan.min_time_ms.unwrap_or(i64::MIN);
+    let max = scan.max_time_ms.unwrap_or(i64::MAX);
+    let mut templates = TemplateCache::default();
+    for segment in &segments {
+        if segment.meta.max_time_ms >= min && segment.meta.min_time_ms <= max {
+            segment.scan(&plan, &mut templates, &mut *f)?;
+        }
+    }
+    let recent: Vec<&Record> = memory
+        .iter()
+        .map(Arc::as_ref)
+        .filter(|r| (min..=max).contains(&r.fields.event_time_ms))
+        .collect();
+    segment::scan_records(&plan, &mut templates, &recent, f)
 }
 
 /// Writes one group commit: dedup, append, one sync, publish, reply.

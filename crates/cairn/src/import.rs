@@ -57,6 +57,8 @@ pub struct ImportSummary {
     pub imported: u64,
     /// Records the store already held (same eventID and content).
     pub duplicates: u64,
+    /// Those records' event IDs and times (ms), in the files' order.
+    pub duplicate_events: Vec<(String, i64)>,
     /// Records stored although another record with the same eventID and other content is stored.
     pub conflicting_ids: Vec<(PathBuf, String)>,
     /// Records older than the store's retention.
@@ -69,6 +71,13 @@ pub struct ImportSummary {
 }
 
 impl ImportSummary {
+    /// The summary, and the events it did not store because they were stored already (what
+    /// an import into an event data store adds to it by ID).
+    pub fn with_already_stored(mut self) -> (ImportSummary, Vec<(String, i64)>) {
+        let already_stored = std::mem::take(&mut self.duplicate_events);
+        (self, already_stored)
+    }
+
     /// Records that parsed as CloudTrail events (imported or not).
     pub fn records_read(&self) -> u64 {
         self.imported + self.duplicates + self.expired
@@ -347,19 +356,22 @@ pub fn import_files(
                             reason,
                         }),
                 );
-            let ids: Vec<String> = parsed
+            let ids: Vec<(String, i64)> = parsed
                 .records
                 .iter()
-                .map(|r| r.fields.event_id.clone())
+                .map(|r| (r.fields.event_id.clone(), r.fields.event_time_ms))
                 .collect();
             records_done += ids.len() as u64;
             if failure.is_none() && !ids.is_empty() {
                 match store.append(parsed.records) {
                     Ok(statuses) => {
-                        for (status, id) in statuses.into_iter().zip(ids) {
+                        for (status, (id, time_ms)) in statuses.into_iter().zip(ids) {
                             match status {
                                 AppendStatus::Stored => summary.imported += 1,
-                                AppendStatus::Duplicate => summary.duplicates += 1,
+                                AppendStatus::Duplicate => {
+                                    summary.duplicates += 1;
+                                    summary.duplicate_events.push((id, time_ms));
+                                }
                                 AppendStatus::Expired => summary.expired += 1,
                                 AppendStatus::StoredConflictingId => {
                                     summary.imported += 1;

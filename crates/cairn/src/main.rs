@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use cairn::import::{collect_files, import_files, render_summary};
+use cairn::import::{ImportSummary, collect_files, import_files, render_summary};
 use cairn::lookup_events::{
     LookupArgs, ServiceError, find_credentials, parse_lookup_attribute, parse_time_arg,
     render_json, render_table, run_lookup, run_remote_lookup,
@@ -245,7 +245,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         EventDataStores::load(store.clone()).map_err(anyhow::Error::msg)?;
                     let now = cairn_model::time::now_secs();
                     let (arn, summary) = stores
-                        .import_into(reference, now, import)
+                        .import_into(reference, now, || {
+                            import().map(ImportSummary::with_already_stored)
+                        })
                         .map_err(anyhow::Error::msg)?;
                     (summary, Some(arn))
                 }
@@ -256,7 +258,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Err(_) => anyhow::bail!("the store is still in use after the import"),
             }
             if let Some(arn) = added_to {
-                println!("the events stored by this import are in event data store {arn}");
+                println!(
+                    "the files' events are in event data store {arn} (those stored before \
+                     included)"
+                );
             }
             print!(
                 "{}",

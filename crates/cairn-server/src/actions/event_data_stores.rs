@@ -110,6 +110,7 @@ pub fn create(
         updated: now,
         deleted: None,
         windows: Vec::new(),
+        added: Vec::new(),
     };
     if store.takes_events() {
         store.open_window(edit.cut_log()?);

@@ -13,7 +13,7 @@
 //! once per scan ([`TemplateCache`]), and the template column is read as a dictionary: rows
 //! cost an index, not a copy of their template.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
@@ -43,9 +43,50 @@ pub struct FieldScan {
     pub min_time_ms: Option<i64>,
     /// Events of `eventTime` at or before this (ms), likewise.
     pub max_time_ms: Option<i64>,
-    /// Only rows where each of these members (among `paths`) has this value (`Some`) or any
-    /// value (`None`) are wanted; they are taken out before anything else is built.
-    pub conditions: Vec<(String, Option<String>)>,
+    /// Only rows where each of these members (among `paths`) is as [`Wanted`] are wanted;
+    /// they are taken out before anything else is built.
+    pub conditions: Vec<(String, Wanted)>,
+}
+
+/// What a scan condition wants of a member's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// Any value: the member is there and not null.
+    Present,
+    /// This value.
+    Value(String),
+    /// One of these values.
+    OneOf(Arc<HashSet<String>>),
+}
+
+impl Wanted {
+    fn matches(&self, text: &str) -> bool {
+        match self {
+            Wanted::Present => true,
+            Wanted::Value(value) => value == text,
+            Wanted::OneOf(values) => values.contains(text),
+        }
+    }
+}
+
+/// A [`Wanted`] with the UUID form of its values, for members kept as 16 bytes.
+#[derive(Debug)]
+struct Condition {
+    /// Index in the plan's paths.
+    index: usize,
+    wanted: Wanted,
+    uuids: HashSet<[u8; 16]>,
+}
+
+impl Condition {
+    fn matches_uuid(&self, bytes: &[u8]) -> bool {
+        match &self.wanted {
+            Wanted::Present => true,
+            Wanted::Value(_) | Wanted::OneOf(_) => {
+                <[u8; 16]>::try_from(bytes).is_ok_and(|b| self.uuids.contains(&b))
+            }
+        }
+    }
 }
 
 /// The columns a scan adds are named `cairn:…`, apart from the members' paths.
@@ -76,8 +117,7 @@ pub(crate) struct ScanPlan {
     paths: Vec<(String, Place)>,
     record_text: bool,
     schema: SchemaRef,
-    /// By index in `paths`: the value wanted, or any.
-    conditions: Vec<(usize, Option<String>)>,
+    conditions: Vec<Condition>,
 }
 
 impl ScanPlan {
@@ -119,13 +159,24 @@ impl ScanPlan {
         let conditions = scan
             .conditions
             .iter()
-            .map(|(path, value)| {
+            .map(|(path, wanted)| {
                 let index = paths.iter().position(|(p, _)| p == path).ok_or_else(|| {
                     StoreError::Failed(format!(
                         "a scan condition on {path}, which it does not read"
                     ))
                 })?;
-                Ok((index, value.clone()))
+                let uuids = match wanted {
+                    Wanted::Present => HashSet::new(),
+                    Wanted::Value(value) => shred::uuid_bytes(value).into_iter().collect(),
+                    Wanted::OneOf(values) => {
+                        values.iter().filter_map(|v| shred::uuid_bytes(v)).collect()
+                    }
+                };
+                Ok(Condition {
+                    index,
+                    wanted: wanted.clone(),
+                    uuids,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(ScanPlan {
@@ -180,7 +231,7 @@ impl ScanPlan {
         let mut columns: Vec<usize> = self
             .conditions
             .iter()
-            .filter_map(|(index, _)| match self.paths[*index].1 {
+            .filter_map(|condition| match self.paths[condition.index].1 {
                 Place::Column(i) => Some(i),
                 Place::Template => None,
             })
@@ -204,8 +255,9 @@ impl ScanPlan {
         let template_column = column(TEMPLATE_COLUMN)?;
         let row_templates = templates.for_rows(template_column, &self.paths)?;
         let mut keep = vec![true; batch.num_rows()];
-        for (index, wanted) in &self.conditions {
-            let (text, uuid, kind) = match self.paths[*index].1 {
+        for condition in &self.conditions {
+            let index = condition.index;
+            let (text, uuid, kind) = match self.paths[index].1 {
                 Place::Column(i) => (
                     column(COLUMNS[i].name)?.as_string_opt::<i32>(),
                     match COLUMNS[i].kind {
@@ -216,25 +268,22 @@ impl ScanPlan {
                 ),
                 Place::Template => (None, None, None),
             };
-            let wanted_uuid = wanted.as_deref().and_then(shred::uuid_bytes);
             for (row, keep) in keep.iter_mut().enumerate() {
                 if !*keep {
                     continue;
                 }
                 let facts = row_templates.row(row);
                 *keep = if let Some(text) = text.filter(|t| t.is_valid(row)) {
-                    wanted.as_deref().is_none_or(|w| text.value(row) == w)
+                    condition.wanted.matches(text.value(row))
                 } else if let Some(uuid) = uuid.filter(|u| u.is_valid(row)) {
-                    wanted.is_none() || wanted_uuid.is_some_and(|w| uuid.value(row) == w)
+                    condition.matches_uuid(uuid.value(row))
                 } else if kind == Some(Kind::EventTime) {
                     // Rare enough to be left to the filters that follow.
                     true
                 } else {
-                    match (&facts.literals[*index], wanted) {
-                        (Some(value), Some(wanted)) => value == wanted,
-                        (Some(_), None) => true,
-                        (None, _) => false,
-                    }
+                    facts.literals[index]
+                        .as_ref()
+                        .is_some_and(|value| condition.wanted.matches(value))
                 };
             }
         }

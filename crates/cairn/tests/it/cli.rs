@@ -390,6 +390,12 @@ fn cairn_import_adds_the_events_it_stores_to_an_event_data_store() {
     let other = datasets_dir().join("zmallen-cloudtrail2sightings");
     let out = cairn(&["import", "--data-dir", dir_arg, other.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let other_events: u64 = text(&out.stdout)
+        .strip_prefix("imported ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", text(&out.stdout)));
+    assert!(other_events > 0);
     assert_eq!(count(), "events\n0\n");
     // The OTRF events (another account's, 2020), imported into the store on purpose.
     let otrf = datasets_dir().join("otrf-security-datasets");
@@ -403,11 +409,37 @@ fn cairn_import_adds_the_events_it_stores_to_an_event_data_store() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("the events stored by this import are in event data store"),
+        text(&out.stdout).contains("the files' events are in event data store"),
         "{}",
         text(&out.stdout)
     );
     assert_eq!(count(), "events\n103\n");
+    // The events stored before, imported into the store: now its too, stored once (the
+    // import stores nothing), and counted once however often they are imported into it.
+    let import_into_store = |path: &std::path::Path| {
+        let out = cairn(&[
+            "import",
+            "--data-dir",
+            dir_arg,
+            "--event-data-store",
+            &store_id,
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("imported 0 events"),
+            "{}",
+            text(&out.stdout)
+        );
+    };
+    let before = dir_size(&dir.path().join("segments"));
+    import_into_store(&other);
+    let both = format!("events\n{}\n", 103 + other_events);
+    assert_eq!(count(), both);
+    assert_eq!(dir_size(&dir.path().join("segments")), before);
+    import_into_store(&other);
+    import_into_store(&otrf);
+    assert_eq!(count(), both);
     let out = cairn(&[
         "import",
         "--data-dir",
@@ -422,4 +454,23 @@ fn cairn_import_adds_the_events_it_stores_to_an_event_data_store() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The bytes of the files under `dir`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        dir_size(&path)
+                    } else {
+                        e.metadata().map_or(0, |m| m.len())
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
