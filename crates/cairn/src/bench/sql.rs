@@ -247,6 +247,42 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
     ))?;
     let full_scan_rss = peak_rss_kib().unwrap_or(0) / 1024;
 
+    // A second event data store given the same files by import: every event is stored
+    // already, so it is added by ID; what that costs, and a count over it.
+    let request = serde_json::from_value(json!({
+        "Name": "bench-again",
+        "RetentionPeriod": 3653,
+        "StartIngestion": false
+    }))?;
+    let made = ops::create(&stores, &scope, request, now_secs())
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let again_id = made["EventDataStoreArn"]
+        .as_str()
+        .and_then(|arn| arn.rsplit('/').next())
+        .context("no EventDataStoreArn")?
+        .to_owned();
+    let segment_bytes = store.stats()?.segment_bytes;
+    let started = Instant::now();
+    let (_, again) = stores
+        .import_into(&again_id, now_secs(), || {
+            crate::import::import_files(&store, &list, threads, |_, _| {})
+                .map(crate::import::ImportSummary::with_already_stored)
+        })
+        .map_err(anyhow::Error::msg)?;
+    let again_import = started.elapsed();
+    let added_bytes: u64 = {
+        let edit = stores.edit(now_secs()).map_err(|e| anyhow::anyhow!(e.message))?;
+        let eds = edit.find_id_anywhere(&again_id).map_err(|e| anyhow::anyhow!(e.message))?;
+        let mut bytes = 0;
+        for added in &edit.items[eds].added {
+            bytes += store.read_document(&added.document)?.map_or(0, |d| d.len() as u64);
+        }
+        bytes
+    };
+    let segments_grew = store.stats()?.segment_bytes - segment_bytes;
+    let (again_count, again_counted) =
+        run_in_process(&format!("SELECT count(*) FROM {again_id}"))?;
+
     // Through the API, with a principal of the store's account.
     let (access_key_id, secret_access_key) = generate_key()?;
     let principal = Principal {
@@ -385,6 +421,21 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
         } else {
             "(since start) "
         }
+    );
+    let _ = writeln!(
+        out,
+        "added by import: a second event data store given the same {} events (stored already) \
+         in {:.1} s: {added_bytes} bytes of IDs ({:.1} bytes an event), segments +{segments_grew} \
+         bytes; count(*) over it = {} in {:.0} ms",
+        again.duplicates,
+        again_import.as_secs_f64(),
+        added_bytes as f64 / again.duplicates.max(1) as f64,
+        again_counted
+            .rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default(),
+        again_count.as_secs_f64() * 1e3,
     );
     drop(stores);
     if let Ok(store) = Arc::try_unwrap(store) {
