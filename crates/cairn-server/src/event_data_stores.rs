@@ -341,6 +341,7 @@ impl EventDataStores {
                 eds: unbounded,
                 now,
                 counters: Arc::default(),
+                interrupt: None,
             };
             let held = events.held_event_ids(asked)?;
             let mut new_ids: Vec<&str> = Vec::new();
@@ -785,6 +786,7 @@ mod tests {
                 eds: eds.clone(),
                 now,
                 counters: Default::default(),
+                interrupt: None,
             };
             let request = cairn_lake::table::ScanRequest {
                 paths: vec!["eventID".into()],

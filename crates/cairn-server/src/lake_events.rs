@@ -34,13 +34,27 @@ fn value(column: &StringArray, row: usize) -> Option<&str> {
 }
 
 /// One event data store's events at one moment.
-#[derive(Debug)]
 pub struct EventDataStoreEvents {
     pub store: Arc<Store>,
     pub eds: EventDataStore,
     /// Now, in seconds since the epoch: retention counts back from it.
     pub now: f64,
     pub counters: Arc<ScanCounters>,
+    /// Asked before each batch is handed on: a reason to stop reading (the query was
+    /// cancelled, or ran out of time), or `None` to go on.
+    pub interrupt: Option<Interrupt>,
+}
+
+/// Why a query must stop now, if it must; see [`EventDataStoreEvents::interrupt`].
+pub type Interrupt = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
+impl std::fmt::Debug for EventDataStoreEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventDataStoreEvents")
+            .field("eds", &self.eds.id)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EventDataStoreEvents {
@@ -268,6 +282,9 @@ impl EventDataStoreEvents {
                         .map_err(|e| e.to_string())
                 })
                 .and_then(|taken| {
+                    if let Some(reason) = self.interrupt.as_ref().and_then(|stop| stop()) {
+                        return Err(reason);
+                    }
                     self.counters
                         .events
                         .fetch_add(taken.num_rows() as u64, Ordering::Relaxed);
@@ -296,5 +313,62 @@ mod tests {
         use cairn_store::segment::scan;
         assert_eq!(scan::TIME_COLUMN, columns::TIME_MEMBER);
         assert_eq!(scan::RECORD_COLUMN, columns::RECORD_MEMBER);
+    }
+
+    #[test]
+    fn an_interrupted_scan_stops_at_its_next_batch_and_says_why() {
+        use super::*;
+        use crate::actions::event_data_stores as ops;
+        use crate::event_data_stores::EventDataStores;
+        use crate::trails::Scope;
+        use cairn_model::Record;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), Default::default()).unwrap());
+        let stores = EventDataStores::load(store.clone()).unwrap();
+        let scope = Scope {
+            account_id: "111111111111".into(),
+            region: "us-east-1".into(),
+        };
+        let now = cairn_model::time::now_secs();
+        ops::create(
+            &stores,
+            &scope,
+            serde_json::from_str(r#"{"Name":"lake"}"#).unwrap(),
+            now,
+        )
+        .unwrap();
+        let time = cairn_model::time::format_event_time(cairn_model::time::now_ms());
+        let records: Vec<Record> = (0..20_000)
+            .map(|i| {
+                Record::parse(&format!(
+                    r#"{{"eventVersion":"1.09","eventTime":"{time}","eventID":"e-{i}","eventName":"GetObject","eventSource":"s3.amazonaws.com","awsRegion":"us-east-1","recipientAccountId":"111111111111"}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        store.append(records).unwrap();
+        let asked = Arc::new(AtomicU64::new(0));
+        let counted = asked.clone();
+        let source = EventDataStoreEvents {
+            store: store.clone(),
+            eds: stores.edit(now).unwrap().items[0].clone(),
+            now,
+            counters: Arc::default(),
+            interrupt: Some(Arc::new(move || {
+                (counted.fetch_add(1, Ordering::Relaxed) >= 1).then(|| "enough".to_owned())
+            })),
+        };
+        let request = cairn_lake::table::ScanRequest {
+            paths: vec!["eventID".into()],
+            ..Default::default()
+        };
+        let mut batches = 0;
+        let outcome = cairn_lake::table::EventSource::scan(&source, &request, &mut |_| {
+            batches += 1;
+            Ok(())
+        });
+        assert_eq!(outcome, Err("enough".to_owned()));
+        assert_eq!((batches, asked.load(Ordering::Relaxed)), (1, 2));
     }
 }

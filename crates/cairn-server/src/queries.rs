@@ -12,7 +12,7 @@
 //! statement runs over them. A query that is still QUEUED or RUNNING when cairn stops is FAILED
 //! at the next start. At most 10 queries an account are QUEUED or RUNNING at once. A query
 //! whose run took longer than the configured timeout is TIMED_OUT and keeps no results (the
-//! run is not interrupted; cairn checks when it ends).
+//! stores' scans stop at their next batch, as they do for a query cancelled while it runs).
 //!
 //! Catalog documents: `queries.json` (`{"version": 1, "queries": [Query...]}`, the members of
 //! [`Query`] in snake case) and one `query-<id>.json` per finished query: `{"labels": [...],
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog_list::{CatalogList, ListDocument};
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::{self, EventDataStore, EventDataStores};
-use crate::lake_events::{EventDataStoreEvents, ScanCounters};
+use crate::lake_events::{EventDataStoreEvents, Interrupt, ScanCounters};
 
 const DOCUMENT: ListDocument = ListDocument {
     name: "queries.json",
@@ -250,6 +250,12 @@ impl Queries {
         Ok(answer)
     }
 
+    /// Query `id`'s status now (`None`: no such query).
+    pub fn status(&self, id: &str) -> Option<QueryStatus> {
+        let edit = self.list.edit().ok()?;
+        edit.items.iter().find(|q| q.id == id).map(|q| q.status)
+    }
+
     /// A copy of the queries, for reading.
     pub fn all(&self) -> Result<Vec<Query>, ApiError> {
         Ok(self.list.edit()?.items.clone())
@@ -283,12 +289,13 @@ pub struct Scanned {
 
 /// Runs `prepared` over the event data stores it names, each found by `resolve` (from its ID)
 /// among `stores`: their events become the query's tables, read member by member
-/// ([`EventDataStoreEvents`]).
+/// ([`EventDataStoreEvents`]), until `interrupt` (if any) says to stop.
 pub fn execute(
     stores: &EventDataStores,
     resolve: impl Fn(&event_data_stores::Edit, &str) -> Result<usize, ApiError>,
     prepared: Prepared,
     now: f64,
+    interrupt: Option<Interrupt>,
 ) -> Result<(Results, Scanned), String> {
     let mut lake = Lake::new();
     let counters = Arc::new(ScanCounters::default());
@@ -303,6 +310,7 @@ pub fn execute(
             eds,
             now,
             counters: counters.clone(),
+            interrupt: interrupt.clone(),
         };
         lake.add_source(store_id, Arc::new(events))
             .map_err(|e| e.to_string())?;

@@ -206,7 +206,13 @@ fn local(data: &DataDirArgs, sql: &str) -> Result<Result<Results, ExitCode>> {
     )?);
     let stores = EventDataStores::load(store.clone()).map_err(anyhow::Error::msg)?;
     let now = cairn_model::time::now_secs();
-    let outcome = execute(&stores, |edit, id| edit.find_id_anywhere(id), prepared, now);
+    let outcome = execute(
+        &stores,
+        |edit, id| edit.find_id_anywhere(id),
+        prepared,
+        now,
+        None,
+    );
     drop(stores);
     if let Ok(store) = Arc::try_unwrap(store) {
         store.close();

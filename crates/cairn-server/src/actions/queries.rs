@@ -14,6 +14,7 @@ use crate::delivery::Target;
 use crate::delivery::query_results::{Delivered, ResultsFolder, deliver};
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::EventDataStores;
+use crate::lake_events::Interrupt;
 use crate::queries::{
     DeliveryStatus, MAX_CONCURRENT, Queries, Query, QueryStatus, execute, find, query_not_found,
 };
@@ -262,7 +263,7 @@ fn save_results(
 /// Runs query `id` to its end and records how it ended; its status then (`None` when it
 /// was no longer QUEUED, or is gone).
 fn run(
-    queries: &Queries,
+    queries: &Arc<Queries>,
     stores: &EventDataStores,
     scope: &Scope,
     id: &str,
@@ -283,11 +284,23 @@ fn run(
     if !matches!(set_running, Ok(true)) {
         return None;
     }
+    // Cancelled, or out of time: the scans stop at their next batch.
+    let interrupt: Interrupt = {
+        let (queries, id, timeout) = (queries.clone(), id.to_owned(), queries.timeout_secs);
+        Arc::new(move || {
+            if started.elapsed().as_secs_f64() > timeout {
+                return Some(format!("The query ran longer than {timeout} seconds."));
+            }
+            (queries.status(&id) != Some(QueryStatus::Running))
+                .then(|| "The query was cancelled.".to_owned())
+        })
+    };
     let outcome = execute(
         stores,
         |edit, store_id| edit.find_active(scope, store_id),
         prepared,
         now(),
+        Some(interrupt),
     );
     let elapsed = started.elapsed();
     let timed_out = elapsed.as_secs_f64() > queries.timeout_secs;

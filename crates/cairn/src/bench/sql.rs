@@ -219,6 +219,7 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
             |edit, id| edit.find_id_anywhere(id),
             prepared,
             now_secs(),
+            None,
         )
         .map_err(anyhow::Error::msg)?;
         Ok((started.elapsed(), results))
@@ -271,17 +272,22 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
         .map_err(anyhow::Error::msg)?;
     let again_import = started.elapsed();
     let added_bytes: u64 = {
-        let edit = stores.edit(now_secs()).map_err(|e| anyhow::anyhow!(e.message))?;
-        let eds = edit.find_id_anywhere(&again_id).map_err(|e| anyhow::anyhow!(e.message))?;
+        let edit = stores
+            .edit(now_secs())
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let eds = edit
+            .find_id_anywhere(&again_id)
+            .map_err(|e| anyhow::anyhow!(e.message))?;
         let mut bytes = 0;
         for added in &edit.items[eds].added {
-            bytes += store.read_document(&added.document)?.map_or(0, |d| d.len() as u64);
+            bytes += store
+                .read_document(&added.document)?
+                .map_or(0, |d| d.len() as u64);
         }
         bytes
     };
     let segments_grew = store.stats()?.segment_bytes - segment_bytes;
-    let (again_count, again_counted) =
-        run_in_process(&format!("SELECT count(*) FROM {again_id}"))?;
+    let (again_count, again_counted) = run_in_process(&format!("SELECT count(*) FROM {again_id}"))?;
 
     // Through the API, with a principal of the store's account.
     let (access_key_id, secret_access_key) = generate_key()?;

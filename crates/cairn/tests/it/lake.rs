@@ -92,3 +92,62 @@ fn cairn_query_runs_a_query_through_the_api() {
     );
     server.stop_cleanly();
 }
+
+#[test]
+fn a_query_past_the_configured_timeout_is_timed_out_without_results() {
+    use cairn::lookup_events::{ApiClient, ClientCredentials};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("cairn.toml");
+    // No query can finish within 0 seconds.
+    std::fs::write(
+        &config_path,
+        format!("{}\n[lake]\nquery_timeout_secs = 0\n", crate::api::CONFIG),
+    )
+    .unwrap();
+    let server = crate::api::TestServer::start(&dir.path().join("data"), Some(&config_path), &[]);
+    let credentials = ClientCredentials {
+        access_key_id: "AKIAALICE00000000001".to_owned(),
+        secret_access_key: "alice-secret-key".to_owned(),
+        session_token: None,
+        region: None,
+    };
+    let endpoint = format!("http://{}", server.endpoint);
+    let client = ApiClient::new(&endpoint, credentials, crate::api::REGION).unwrap();
+    let made = client
+        .call("CreateEventDataStore", br#"{"Name":"slow"}"#)
+        .unwrap();
+    let arn = made.body["EventDataStoreArn"].as_str().unwrap();
+    let store_id = arn.rsplit('/').next().unwrap();
+    let started = client
+        .call(
+            "StartQuery",
+            format!(r#"{{"QueryStatement":"SELECT count(*) FROM {store_id}"}}"#).as_bytes(),
+        )
+        .unwrap();
+    let query_id = started.body["QueryId"].as_str().unwrap().to_owned();
+    let request = format!(r#"{{"QueryId":"{query_id}"}}"#);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let described = loop {
+        let described = client.call("DescribeQuery", request.as_bytes()).unwrap();
+        let status = described.body["QueryStatus"].as_str().unwrap().to_owned();
+        if status != "QUEUED" && status != "RUNNING" {
+            break described;
+        }
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(
+        described.body["QueryStatus"], "TIMED_OUT",
+        "{:?}",
+        described.body
+    );
+    assert_eq!(
+        described.body["ErrorMessage"],
+        "The query ran longer than 0 seconds."
+    );
+    let results = client.call("GetQueryResults", request.as_bytes()).unwrap();
+    assert_eq!(results.body["QueryStatus"], "TIMED_OUT");
+    assert_eq!(results.body["QueryResultRows"], serde_json::json!([]));
+    server.stop_cleanly();
+}
