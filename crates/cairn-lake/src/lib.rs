@@ -106,7 +106,7 @@ impl Lake {
             .await
             .map_err(|e| LakeError::InvalidQueryStatement(plan_message(e)))?;
         let used =
-            table::struct_use::StructUse::of_plan(frame.logical_plan(), &schema::STRUCT_COLUMNS);
+            table::struct_use::StructUse::of_plan(frame.logical_plan(), &schema::PART_READ_COLUMNS);
         for table in &self.tables {
             table.set_struct_use(used.clone());
         }

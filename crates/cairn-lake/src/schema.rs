@@ -60,6 +60,19 @@ pub const MAP_COLUMNS: [&str; 7] = [
 /// The columns that are structs.
 pub const STRUCT_COLUMNS: [&str; 2] = ["useridentity", "tlsdetails"];
 
+/// The columns a query may read a part of: the structs' fields, the maps' keys.
+pub const PART_READ_COLUMNS: [&str; 9] = [
+    STRUCT_COLUMNS[0],
+    STRUCT_COLUMNS[1],
+    MAP_COLUMNS[0],
+    MAP_COLUMNS[1],
+    MAP_COLUMNS[2],
+    MAP_COLUMNS[3],
+    MAP_COLUMNS[4],
+    MAP_COLUMNS[5],
+    MAP_COLUMNS[6],
+];
+
 fn user_identity() -> Field {
     let issuer = object(
         "sessionissuer",

@@ -242,7 +242,7 @@ fn column<'a>(
                 .map(|v| cairn_model::time::parse_event_time(v?))
                 .collect::<TimestampMillisecondArray>(),
         ),
-        DataType::Map(_, _) => map_column(text(path)?),
+        DataType::Map(_, _) => map_column(text(path)?, used.keys_read(names).as_deref()),
         DataType::List(item) => list_column(item, text(path)?)?,
         DataType::Struct(children) => {
             let mut arrays = Vec::with_capacity(children.len());
@@ -274,41 +274,52 @@ fn column<'a>(
 }
 
 /// `map<string,string>` from JSON objects: each member's string, or its JSON text as the
-/// record has it; keys in order.
-fn map_column(texts: &StringArray) -> ArrayRef {
+/// record has it; keys in order. Only the keys `wanted` when the query reads no others.
+fn map_column(texts: &StringArray, wanted: Option<&[String]>) -> ArrayRef {
     let names = MapFieldNames {
         entry: "entries".into(),
         key: "key".into(),
         value: "value".into(),
     };
     let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
+    let takes = |key: &str| wanted.is_none_or(|keys| keys.iter().any(|k| k == key));
     for text in texts.iter() {
-        let members =
-            text.and_then(|t| serde_json::from_str::<BTreeMap<String, &RawValue>>(t).ok());
-        match members {
-            Some(members) => {
-                for (key, value) in members {
-                    builder.keys().append_value(key);
-                    let raw = value.get();
-                    if raw == "null" {
-                        builder.values().append_null();
-                    } else if !raw.starts_with('"') {
-                        builder.values().append_value(raw);
-                    } else if !raw.contains('\\') {
-                        builder.values().append_value(&raw[1..raw.len() - 1]);
-                    } else {
-                        let text: String = serde_json::from_str(raw).unwrap_or_default();
-                        builder.values().append_value(text);
-                    }
-                }
-                builder.append(true).ok();
+        // Keys borrowed from the text; a key with an escape is rare enough to parse again.
+        let parsed = text.is_some_and(|t| {
+            match serde_json::from_str::<BTreeMap<&str, &RawValue>>(t) {
+                Ok(members) => members
+                    .into_iter()
+                    .filter(|(k, _)| takes(k))
+                    .for_each(|(k, v)| add_entry(&mut builder, k, v)),
+                Err(_) => match serde_json::from_str::<BTreeMap<String, &RawValue>>(t) {
+                    Ok(members) => members
+                        .iter()
+                        .filter(|(k, _)| takes(k))
+                        .for_each(|(k, v)| add_entry(&mut builder, k, v)),
+                    Err(_) => return false,
+                },
             }
-            None => {
-                builder.append(false).ok();
-            }
-        }
+            true
+        });
+        builder.append(parsed).ok();
     }
     Arc::new(builder.finish())
+}
+
+/// One entry of a map of [`map_column`]: the value's string, or its JSON text.
+fn add_entry(builder: &mut MapBuilder<StringBuilder, StringBuilder>, key: &str, value: &RawValue) {
+    builder.keys().append_value(key);
+    let raw = value.get();
+    if raw == "null" {
+        builder.values().append_null();
+    } else if !raw.starts_with('"') {
+        builder.values().append_value(raw);
+    } else if !raw.contains('\\') {
+        builder.values().append_value(&raw[1..raw.len() - 1]);
+    } else {
+        let text: String = serde_json::from_str(raw).unwrap_or_default();
+        builder.values().append_value(text);
+    }
 }
 
 /// A list of structs (`resources`) from JSON arrays of objects, members matched by name in

@@ -1,8 +1,11 @@
-//! Which fields of the struct columns (`useridentity`, `tlsdetails`) a query reads, found in
-//! its plan before it runs: a table's projection names whole columns, and `useridentity` is
-//! some twenty-five members, while most queries read one (`useridentity.arn`). A field no
-//! expression reads is left null in the scan (never read from the store); a column named
-//! anywhere other than through its fields is read whole.
+//! Which fields of the struct columns (`useridentity`, `tlsdetails`) and which keys of the map
+//! columns (`requestparameters`, ...) a query reads, found in its plan before it runs: a
+//! table's projection names whole columns, and `useridentity` is some twenty-five members,
+//! while most queries read one (`useridentity.arn`); a map is every key of a JSON object,
+//! while most queries read one (`element_at(requestparameters, 'bucketName')`). A field no
+//! expression reads is left null in the scan (never read from the store), a key no expression
+//! reads is left out of the map; a column named anywhere other than through its fields or
+//! keys is read whole.
 
 use std::collections::HashMap;
 #[cfg(test)]
@@ -42,6 +45,26 @@ impl StructUse {
         StructUse {
             columns: Some(columns),
         }
+    }
+
+    /// The keys read of the map at `names` (a column's name, then field names): `None` when
+    /// it is read whole.
+    pub fn keys_read(&self, names: &[String]) -> Option<Vec<String>> {
+        let (column, below) = names.split_first()?;
+        let paths = self.columns.as_ref()?.get(column)?.as_ref()?;
+        let mut keys = Vec::new();
+        for path in paths {
+            if path.len() <= below.len() {
+                if path[..] == below[..path.len()] {
+                    return None;
+                }
+                continue;
+            }
+            if path[..below.len()] == below[..] {
+                keys.push(path[below.len()].clone());
+            }
+        }
+        Some(keys)
     }
 
     /// Whether the field at `names` (a column's name, then field names) is read.
@@ -92,13 +115,17 @@ fn visit(expr: &Expr, names: &[&str], columns: &mut HashMap<String, Option<Vec<V
     });
 }
 
-/// `get_field(... get_field(column, a) ..., b)` as (column, [a, ..., b]).
+/// `get_field(... get_field(column, a) ..., b)` as (column, [a, ..., b]); a map's
+/// `element_at(column, key)` (Trino's) as (column, [key]).
 fn field_chain(expr: &Expr) -> Option<(String, Vec<String>)> {
     let mut names = Vec::new();
     let mut at = expr;
     loop {
         match at {
-            Expr::ScalarFunction(call) if call.func.name() == "get_field" => {
+            Expr::ScalarFunction(call)
+                if call.func.name() == "get_field"
+                    || (call.func.name() == "element_at" && names.is_empty()) =>
+            {
                 let [inner, name] = call.args.as_slice() else {
                     return None;
                 };
@@ -124,19 +151,23 @@ fn field_chain(expr: &Expr) -> Option<(String, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{STRUCT_COLUMNS, cloudtrail_events};
+    use crate::schema::{MAP_COLUMNS, STRUCT_COLUMNS, cloudtrail_events};
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
 
     fn used(sql: &str) -> StructUse {
         let context = SessionContext::new();
+        crate::functions::register_all(&context);
         let table = MemTable::try_new(cloudtrail_events(), vec![vec![]]).unwrap();
         context.register_table("t", Arc::new(table)).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let frame = runtime.block_on(context.sql(sql)).unwrap();
-        StructUse::of_plan(frame.logical_plan(), &STRUCT_COLUMNS)
+        StructUse::of_plan(
+            frame.logical_plan(),
+            &[&STRUCT_COLUMNS[..], &MAP_COLUMNS[..]].concat(),
+        )
     }
 
     fn names(path: &str) -> Vec<String> {
@@ -166,5 +197,25 @@ mod tests {
         let all = used("SELECT * FROM t");
         assert!(all.reads(&names("tlsdetails.ciphersuite")));
         assert!(StructUse::default().reads(&names("useridentity.arn")));
+    }
+
+    #[test]
+    fn map_keys_read_by_element_at_or_subscript_are_the_keys_read() {
+        let u = used(
+            "SELECT element_at(requestparameters, 'bucketName'), \
+                    responseelements['ConsoleLogin'] FROM t \
+             WHERE element_at(requestparameters, 'key') IS NOT NULL",
+        );
+        let mut keys = u.keys_read(&names("requestparameters")).unwrap();
+        keys.sort();
+        assert_eq!(keys, ["bucketName", "key"]);
+        assert_eq!(
+            u.keys_read(&names("responseelements")),
+            Some(vec!["ConsoleLogin".to_owned()])
+        );
+        // Not named at all: nothing is read of it.
+        assert_eq!(u.keys_read(&names("additionaleventdata")), None);
+        let whole = used("SELECT cardinality(map_keys(requestparameters)) FROM t");
+        assert_eq!(whole.keys_read(&names("requestparameters")), None);
     }
 }
