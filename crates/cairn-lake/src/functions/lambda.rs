@@ -26,10 +26,12 @@ use datafusion::arrow::compute::{filter as keep, take};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{DFSchema, Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{
     ColumnarValue, ExprSchemable, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
     Volatility,
 };
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::prelude::{Expr, SessionContext};
 
 /// The column a lambda's parameter is in its body.
@@ -181,6 +183,11 @@ impl ScalarUDFImpl for ArrayLambda {
             _ => return exec_err!("{}'s lambda must be written in the query", self.name),
         };
         let (schema, expr) = self.plan_body(&args.arg_fields, body)?;
+        // Simplified first, as a plan's expressions are (`coalesce` runs as a CASE).
+        let context = SimplifyContext::builder()
+            .with_schema(Arc::new(schema.clone()))
+            .build();
+        let expr = ExprSimplifier::new(context).simplify(expr)?;
         let predicate = self.planner().create_physical_expr(expr, &schema)?;
         let rows = args.number_rows;
         let list = args.args[0].to_array(rows)?;
