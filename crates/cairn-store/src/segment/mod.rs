@@ -823,6 +823,37 @@ impl Segment {
                 )
                 .collect()
         };
+        // The rows the lookup index says may meet the conditions: none, and the segment is
+        // not read; few, and only they are.
+        let indexed = plan.indexed_conditions();
+        if !indexed.is_empty() && self.index.is_current() {
+            let mut candidates: Option<Vec<u32>> = None;
+            for (key, value) in indexed {
+                let postings = self.index.postings(attribute_index_key(key, value));
+                let rows: Vec<u32> = (0..postings.len()).map(|i| postings.get(i)).collect();
+                candidates = Some(match candidates {
+                    None => rows,
+                    Some(before) => before
+                        .into_iter()
+                        .filter(|row| rows.binary_search(row).is_ok())
+                        .collect(),
+                });
+            }
+            let rows = candidates.unwrap_or_default();
+            if rows.is_empty() {
+                return Ok(());
+            }
+            if rows.len() * SELECT_AT_MOST_ONE_ROW_IN < self.meta.rows as usize {
+                let selection = row_selection(rows.iter().map(|&r| r as usize), self.meta.rows);
+                for batch in self.scan_reader(leaves_of(plan.columns()), Some(selection))? {
+                    let batch = plan
+                        .convert(&batch?, templates)
+                        .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
+                    f(batch)?;
+                }
+                return Ok(());
+            }
+        }
         let mut selection = None;
         if plan.has_conditions() {
             let mut rows = Vec::new();
@@ -845,17 +876,7 @@ impl Segment {
             // Selecting many scattered rows costs more than reading them all and dropping
             // the others: select only when few rows are wanted.
             if rows.len() * SELECT_AT_MOST_ONE_ROW_IN < self.meta.rows as usize {
-                let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
-                for row in rows {
-                    match ranges.last_mut() {
-                        Some(last) if last.end == row => last.end += 1,
-                        _ => ranges.push(row..row + 1),
-                    }
-                }
-                selection = Some(RowSelection::from_consecutive_ranges(
-                    ranges.into_iter(),
-                    self.meta.rows as usize,
-                ));
+                selection = Some(row_selection(rows.into_iter(), self.meta.rows));
             }
         }
         for batch in self.scan_reader(leaves_of(plan.columns()), selection.clone())? {
@@ -950,4 +971,16 @@ fn map_segment_file(path: &Path) -> Result<Mmap> {
     #[allow(unsafe_code)]
     let map = unsafe { Mmap::map(&file) }.context(|| format!("mapping {}", path.display()))?;
     Ok(map)
+}
+
+/// A Parquet selection of `rows` (ascending) of a segment of `total` rows.
+fn row_selection(rows: impl Iterator<Item = usize>, total: u64) -> RowSelection {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for row in rows {
+        match ranges.last_mut() {
+            Some(last) if last.end == row => last.end += 1,
+            _ => ranges.push(row..row + 1),
+        }
+    }
+    RowSelection::from_consecutive_ranges(ranges.into_iter(), total as usize)
 }

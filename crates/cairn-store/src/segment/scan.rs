@@ -21,6 +21,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMillisecondType};
 use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use cairn_model::LookupAttributeKey;
 use serde_json::value::RawValue;
 
 use super::shred::{self, COLUMNS, Kind, Members};
@@ -224,6 +225,31 @@ impl ScanPlan {
 
     pub(crate) fn has_conditions(&self) -> bool {
         !self.conditions.is_empty()
+    }
+
+    /// The conditions a segment's lookup index can answer: a member's value that is a lookup
+    /// attribute's (`eventID`, `eventName`, `eventSource`, `userIdentity.accessKeyId`). The
+    /// index knows string members only, so a value that could be another JSON value's text
+    /// (`5`, `true`, `{}`) or empty is left to the columns. The rows the index gives are the
+    /// rows that may match: the conditions are still checked on them.
+    pub(crate) fn indexed_conditions(&self) -> Vec<(LookupAttributeKey, &str)> {
+        self.conditions
+            .iter()
+            .filter_map(|condition| {
+                let Wanted::Value(value) = &condition.wanted else {
+                    return None;
+                };
+                let key = match self.paths[condition.index].0.as_str() {
+                    "eventID" => LookupAttributeKey::EventId,
+                    "eventName" => LookupAttributeKey::EventName,
+                    "eventSource" => LookupAttributeKey::EventSource,
+                    "userIdentity.accessKeyId" => LookupAttributeKey::AccessKeyId,
+                    _ => return None,
+                };
+                let json = serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok();
+                (!value.is_empty() && !json).then_some((key, value.as_str()))
+            })
+            .collect()
     }
 
     /// The shredded columns the conditions read.
