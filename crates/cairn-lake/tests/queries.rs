@@ -602,6 +602,17 @@ fn resource_members(value: &Value) -> Vec<[Option<String>; 3]> {
         .unwrap_or_default()
 }
 
+/// An event with two or more resources, each with an ARN.
+fn with_named_resources() -> &'static (Record, Value) {
+    events()
+        .iter()
+        .find(|(_, v)| {
+            let members = resource_members(v);
+            members.len() >= 2 && members.iter().all(|m| m[1].is_some())
+        })
+        .unwrap()
+}
+
 #[test]
 fn lambdas_over_an_events_resources() {
     // any_match: the events that touched an S3 bucket.
@@ -691,13 +702,7 @@ fn lambdas_over_an_events_resources() {
     );
 
     // transform's answer is an array, rendered as Trino renders one.
-    let (record, value) = events()
-        .iter()
-        .find(|(_, v)| {
-            let members = resource_members(v);
-            members.len() >= 2 && members.iter().all(|m| m[1].is_some())
-        })
-        .unwrap();
+    let (record, value) = with_named_resources();
     let arns: Vec<String> = resource_members(value)
         .into_iter()
         .map(|[_, arn, _]| arn.unwrap())
@@ -760,13 +765,7 @@ fn unnest_gives_a_row_per_element_beside_its_event() {
     );
 
     // WITH ORDINALITY: each element's 1-based position.
-    let (record, value) = events()
-        .iter()
-        .find(|(_, v)| {
-            let members = resource_members(v);
-            members.len() >= 2 && members.iter().all(|m| m[1].is_some())
-        })
-        .unwrap();
+    let (record, value) = with_named_resources();
     let result = query(&format!(
         "SELECT n, t.arn FROM {STORE} CROSS JOIN UNNEST(resources) WITH ORDINALITY \
          AS t(accountid, type, arn, arnprefix, n) WHERE eventid = '{}' ORDER BY n",
