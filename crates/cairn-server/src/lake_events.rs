@@ -173,6 +173,7 @@ impl EventSource for EventDataStoreEvents {
             min_time_ms: request.min_time_ms,
             max_time_ms: request.max_time_ms,
             conditions,
+            part: request.part,
         };
         self.scan_members(&scan, f)
     }

@@ -916,10 +916,15 @@ fn scan_sources(
     let min = scan.min_time_ms.unwrap_or(i64::MIN);
     let max = scan.max_time_ms.unwrap_or(i64::MAX);
     let mut templates = TemplateCache::default();
-    for segment in &segments {
-        if segment.meta.max_time_ms >= min && segment.meta.min_time_ms <= max {
+    let (part, parts) = scan.part;
+    let in_part = |k: usize| parts <= 1 || k % parts == part;
+    for (k, segment) in segments.iter().enumerate() {
+        if in_part(k) && segment.meta.max_time_ms >= min && segment.meta.min_time_ms <= max {
             segment.scan(&plan, &mut templates, &mut *f)?;
         }
+    }
+    if parts > 1 && part != 0 {
+        return Ok(());
     }
     let recent: Vec<&Record> = memory
         .iter()

@@ -48,6 +48,17 @@ pub struct ScanRequest {
     pub max_time_ms: Option<i64>,
     /// Rows failing one of these are not wanted (they may still come).
     pub conditions: Vec<prefilter::Condition>,
+    /// Which part of the source to read: `(i, n)`, the `i`th of `n` parts that together are
+    /// every event once, read at the same time by `n` threads (`n` of 0 or 1: all of it).
+    pub part: (usize, usize),
+}
+
+impl ScanRequest {
+    /// Whether the `k`th of a source's pieces (segments, say) is in the requested part.
+    pub fn takes_piece(&self, k: usize) -> bool {
+        let (i, n) = self.part;
+        n <= 1 || k % n == i
+    }
 }
 
 /// Where a table's events come from. Batches have the column [`columns::TIME_MEMBER`]
@@ -103,7 +114,7 @@ impl TableProvider for EventsTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         _limit: Option<usize>,
@@ -133,17 +144,27 @@ impl TableProvider for EventsTable {
             min_time_ms: times.min_ms,
             max_time_ms: times.max_ms,
             conditions: conditions.clone(),
+            part: (0, 1),
         };
-        let stream = EventsStream {
-            source: self.source.clone(),
-            request,
-            conditions,
-            schema: projected.clone(),
-            used,
-        };
+        // A part of the source a thread, as many as the session runs at once.
+        let parts = state.config().target_partitions().max(1);
+        let streams: Vec<Arc<dyn PartitionStream>> = (0..parts)
+            .map(|i| {
+                Arc::new(EventsStream {
+                    source: self.source.clone(),
+                    request: ScanRequest {
+                        part: (i, parts),
+                        ..request.clone()
+                    },
+                    conditions: conditions.clone(),
+                    schema: projected.clone(),
+                    used: used.clone(),
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect();
         let plan: Arc<dyn ExecutionPlan> = Arc::new(StreamingTableExec::try_new(
             projected,
-            vec![Arc::new(stream)],
+            streams,
             None,
             Vec::new(),
             false,

@@ -39,7 +39,13 @@ impl EventSource for Records {
             fields.push(Field::new(RECORD_MEMBER, DataType::Utf8, false));
         }
         let schema = Arc::new(Schema::new(fields));
-        for chunk in self.0.chunks(BATCH_ROWS) {
+        for chunk in self
+            .0
+            .chunks(BATCH_ROWS)
+            .enumerate()
+            .filter(|(k, _)| request.takes_piece(*k))
+            .map(|(_, chunk)| chunk)
+        {
             let values: Vec<Value> = chunk
                 .iter()
                 .map(|r| serde_json::from_str(&r.json).unwrap_or(Value::Null))

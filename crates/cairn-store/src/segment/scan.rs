@@ -47,6 +47,10 @@ pub struct FieldScan {
     /// Only rows where each of these members (among `paths`) is as [`Wanted`] are wanted;
     /// they are taken out before anything else is built.
     pub conditions: Vec<(String, Wanted)>,
+    /// `(i, n)`: only the `i`th of `n` parts of the events (every `n`th segment from the
+    /// `i`th; the memtables in part 0), so that `n` threads can read them at once (`n` of 0
+    /// or 1: all).
+    pub part: (usize, usize),
 }
 
 /// What a scan condition wants of a member's text.
