@@ -331,8 +331,7 @@ impl EventDataStores {
         let eds = &mut edit.items[at];
         eds.add_import(from, to);
         if !already_stored.is_empty() {
-            let asked: Arc<HashSet<String>> =
-                Arc::new(already_stored.iter().map(|(id, _)| id.clone()).collect());
+            let asked: HashSet<String> = already_stored.iter().map(|(id, _)| id.clone()).collect();
             // Held whatever their times: retention hides events, and may be lengthened.
             let mut unbounded = eds.clone();
             unbounded.retention_period = u32::MAX;
@@ -342,6 +341,7 @@ impl EventDataStores {
                 now,
                 counters: Arc::default(),
                 interrupt: None,
+                added_ids: Default::default(),
             };
             let held = events.held_event_ids(asked)?;
             let mut new_ids: Vec<&str> = Vec::new();
@@ -787,6 +787,7 @@ mod tests {
                 now,
                 counters: Default::default(),
                 interrupt: None,
+                added_ids: Default::default(),
             };
             let request = cairn_lake::table::ScanRequest {
                 paths: vec!["eventID".into()],

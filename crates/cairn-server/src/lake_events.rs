@@ -6,8 +6,8 @@
 //! to whole records).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
@@ -15,10 +15,10 @@ use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
 use cairn_lake::table::prefilter::Condition;
 use cairn_lake::table::{EventSource, ScanRequest};
 use cairn_store::segment::scan::{ACCOUNT_COLUMN, TIME_COLUMN};
-use cairn_store::{FieldScan, Store, StoreError, Wanted};
+use cairn_store::{FieldScan, Store, StoreError, ValueSet, Wanted};
 use serde_json::value::RawValue;
 
-use crate::event_data_stores::{EventDataStore, IngestionWindow};
+use crate::event_data_stores::{AddedEvents, EventDataStore, IngestionWindow};
 use crate::selectors::{EventView, Selectors};
 
 /// What a query read: events and their bytes (Lake's `EventsScanned`, `BytesScanned`).
@@ -43,6 +43,8 @@ pub struct EventDataStoreEvents {
     /// Asked before each batch is handed on: a reason to stop reading (the query was
     /// cancelled, or ran out of time), or `None` to go on.
     pub interrupt: Option<Interrupt>,
+    /// The IDs of the store's added events, read once for all of a query's scans.
+    pub added_ids: OnceLock<Result<Vec<Arc<ValueSet>>, String>>,
 }
 
 /// Why a query must stop now, if it must; see [`EventDataStoreEvents::interrupt`].
@@ -184,10 +186,13 @@ const EVENT_ID_PATH: &str = "eventID";
 
 impl EventDataStoreEvents {
     /// Which of `ids` are the event IDs of events the store holds.
-    pub fn held_event_ids(&self, ids: Arc<HashSet<String>>) -> Result<HashSet<String>, String> {
+    pub fn held_event_ids(&self, ids: HashSet<String>) -> Result<HashSet<String>, String> {
         let scan = FieldScan {
             paths: vec![EVENT_ID_PATH.to_owned()],
-            conditions: vec![(EVENT_ID_PATH.to_owned(), Wanted::OneOf(ids))],
+            conditions: vec![(
+                EVENT_ID_PATH.to_owned(),
+                Wanted::OneOf(Arc::new(ValueSet::new(ids))),
+            )],
             ..FieldScan::default()
         };
         let mut held = HashSet::new();
@@ -239,16 +244,21 @@ impl EventDataStoreEvents {
             imported: true,
         };
         let rule = WindowRule::of(&everything);
-        for added in &self.eds.added {
+        let added_ids = self
+            .added_ids
+            .get_or_init(|| {
+                let read = |a: &AddedEvents| Ok(Arc::new(ValueSet::new(a.read(&self.store)?)));
+                self.eds.added.iter().map(read).collect()
+            })
+            .as_ref()
+            .map_err(|e: &String| e.clone())?;
+        for (added, ids) in self.eds.added.iter().zip(added_ids) {
             let mut paths = scan.paths.clone();
             if !paths.iter().any(|p| p == EVENT_ID_PATH) {
                 paths.push(EVENT_ID_PATH.to_owned());
             }
             let mut conditions = scan.conditions.clone();
-            conditions.push((
-                EVENT_ID_PATH.to_owned(),
-                Wanted::OneOf(Arc::new(added.read(&self.store)?)),
-            ));
+            conditions.push((EVENT_ID_PATH.to_owned(), Wanted::OneOf(ids.clone())));
             let added_scan = FieldScan {
                 paths,
                 min_time_ms: min_time_ms.map(|m| m.max(added.min_time_ms)),
@@ -359,6 +369,7 @@ mod tests {
             interrupt: Some(Arc::new(move || {
                 (counted.fetch_add(1, Ordering::Relaxed) >= 1).then(|| "enough".to_owned())
             })),
+            added_ids: OnceLock::new(),
         };
         let request = cairn_lake::table::ScanRequest {
             paths: vec!["eventID".into()],

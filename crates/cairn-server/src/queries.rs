@@ -311,6 +311,7 @@ pub fn execute(
             now,
             counters: counters.clone(),
             interrupt: interrupt.clone(),
+            added_ids: Default::default(),
         };
         lake.add_source(store_id, Arc::new(events))
             .map_err(|e| e.to_string())?;

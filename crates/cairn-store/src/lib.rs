@@ -22,5 +22,5 @@ pub mod wal;
 pub use catalog::Visibility;
 pub use error::{Result, StoreError};
 pub use log_cursor::{LogChunk, LogCursor, LogPosition};
-pub use segment::scan::{FieldScan, Wanted};
+pub use segment::scan::{FieldScan, ValueSet, Wanted};
 pub use store::{AppendStatus, LookupPage, RecoveryReport, Store, StoreOptions, StoreStats};

@@ -61,7 +61,7 @@ pub enum Wanted {
     /// This value.
     Value(String),
     /// One of these values.
-    OneOf(Arc<HashSet<String>>),
+    OneOf(Arc<ValueSet>),
 }
 
 impl Wanted {
@@ -69,27 +69,45 @@ impl Wanted {
         match self {
             Wanted::Present => true,
             Wanted::Value(value) => value == text,
-            Wanted::OneOf(values) => values.contains(text),
+            Wanted::OneOf(values) => values.texts.contains(text),
         }
     }
 }
 
-/// A [`Wanted`] with the UUID form of its values, for members kept as 16 bytes.
+/// The values of a [`Wanted::OneOf`], with the 16 bytes of those that are UUIDs (members kept
+/// as UUIDs are compared as their bytes); made once, however many scans use it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ValueSet {
+    texts: HashSet<String>,
+    uuids: HashSet<[u8; 16]>,
+}
+
+impl ValueSet {
+    pub fn new(texts: HashSet<String>) -> ValueSet {
+        let uuids = texts.iter().filter_map(|t| shred::uuid_bytes(t)).collect();
+        ValueSet { texts, uuids }
+    }
+}
+
+/// A [`Wanted`] resolved against the plan: the member's place, and a single wanted value's
+/// UUID form.
 #[derive(Debug)]
 struct Condition {
     /// Index in the plan's paths.
     index: usize,
     wanted: Wanted,
-    uuids: HashSet<[u8; 16]>,
+    uuid: Option<[u8; 16]>,
 }
 
 impl Condition {
     fn matches_uuid(&self, bytes: &[u8]) -> bool {
+        let Ok(bytes) = <[u8; 16]>::try_from(bytes) else {
+            return false;
+        };
         match &self.wanted {
             Wanted::Present => true,
-            Wanted::Value(_) | Wanted::OneOf(_) => {
-                <[u8; 16]>::try_from(bytes).is_ok_and(|b| self.uuids.contains(&b))
-            }
+            Wanted::Value(_) => self.uuid == Some(bytes),
+            Wanted::OneOf(values) => values.uuids.contains(&bytes),
         }
     }
 }
@@ -170,17 +188,14 @@ impl ScanPlan {
                         "a scan condition on {path}, which it does not read"
                     ))
                 })?;
-                let uuids = match wanted {
-                    Wanted::Present => HashSet::new(),
-                    Wanted::Value(value) => shred::uuid_bytes(value).into_iter().collect(),
-                    Wanted::OneOf(values) => {
-                        values.iter().filter_map(|v| shred::uuid_bytes(v)).collect()
-                    }
+                let uuid = match wanted {
+                    Wanted::Value(value) => shred::uuid_bytes(value),
+                    Wanted::Present | Wanted::OneOf(_) => None,
                 };
                 Ok(Condition {
                     index,
                     wanted: wanted.clone(),
-                    uuids,
+                    uuid,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
