@@ -184,6 +184,16 @@ impl EventSource for EventDataStoreEvents {
 /// The member holding an event's ID.
 const EVENT_ID_PATH: &str = "eventID";
 
+/// What decides whether an added event is the store's: as for an imported window, retention
+/// alone (the ID set chose it).
+static ADDED: IngestionWindow = IngestionWindow {
+    from: 0,
+    to: None,
+    selectors: Vec::new(),
+    multi_region: true,
+    imported: true,
+};
+
 impl EventDataStoreEvents {
     /// Which of `ids` are the event IDs of events the store holds.
     pub fn held_event_ids(&self, ids: HashSet<String>) -> Result<HashSet<String>, String> {
@@ -236,14 +246,7 @@ impl EventDataStoreEvents {
                     .scan_log_files(window.from, window.to, &window_scan, each)
             })?;
         }
-        let everything = IngestionWindow {
-            from: 0,
-            to: None,
-            selectors: Vec::new(),
-            multi_region: true,
-            imported: true,
-        };
-        let rule = WindowRule::of(&everything);
+        let rule = WindowRule::of(&ADDED);
         let added_ids = self
             .added_ids
             .get_or_init(|| {
@@ -286,16 +289,15 @@ impl EventDataStoreEvents {
     ) -> Result<(), String> {
         let mut failure = None;
         let scanned = scan(&mut |batch| {
-            let taken = self
-                .members(&batch, rule)
+            let interrupted = self.interrupt.as_ref().and_then(|stop| stop());
+            let taken = interrupted
+                .map_or(Ok(()), Err)
+                .and_then(|()| self.members(&batch, rule))
                 .and_then(|mask| {
                     arrow_select::filter::filter_record_batch(&batch, &mask)
                         .map_err(|e| e.to_string())
                 })
                 .and_then(|taken| {
-                    if let Some(reason) = self.interrupt.as_ref().and_then(|stop| stop()) {
-                        return Err(reason);
-                    }
                     self.counters
                         .events
                         .fetch_add(taken.num_rows() as u64, Ordering::Relaxed);

@@ -16,7 +16,7 @@
 //! is but some is NULL, else false (so false for an empty array); `all_match` and
 //! `none_match` likewise.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, ListArray, UInt32Array,
@@ -60,35 +60,20 @@ enum Kind {
     NoneMatch,
 }
 
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ArrayLambda {
     kind: Kind,
     name: &'static str,
     signature: Signature,
-    /// Where bodies are planned: a session with Lake's functions, made when first needed.
-    planner: OnceLock<SessionContext>,
 }
 
-impl std::fmt::Debug for ArrayLambda {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ArrayLambda")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PartialEq for ArrayLambda {
-    fn eq(&self, other: &ArrayLambda) -> bool {
-        self.kind == other.kind
-    }
-}
-
-impl Eq for ArrayLambda {}
-
-impl std::hash::Hash for ArrayLambda {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.kind.hash(state);
-    }
-}
+/// Where bodies are planned: a session with Lake's functions (nested lambdas included), made
+/// once, when a lambda is first met.
+static PLANNER: LazyLock<SessionContext> = LazyLock::new(|| {
+    let context = SessionContext::new();
+    super::register_all(&context);
+    context
+});
 
 impl ArrayLambda {
     pub fn all() -> Vec<ArrayLambda> {
@@ -105,17 +90,8 @@ impl ArrayLambda {
             kind,
             name,
             signature: Signature::variadic_any(Volatility::Immutable),
-            planner: OnceLock::new(),
         })
         .collect()
-    }
-
-    fn planner(&self) -> &SessionContext {
-        self.planner.get_or_init(|| {
-            let context = SessionContext::new();
-            super::register_all(&context);
-            context
-        })
     }
 
     /// The body's schema (the parameter, then the captures) and the body planned in it.
@@ -138,7 +114,7 @@ impl ArrayLambda {
             ));
         }
         let schema = DFSchema::try_from(Schema::new(columns))?;
-        let expr = self.planner().parse_sql_expr(body, &schema)?;
+        let expr = PLANNER.parse_sql_expr(body, &schema)?;
         Ok((schema, expr))
     }
 }
@@ -188,7 +164,7 @@ impl ScalarUDFImpl for ArrayLambda {
             .with_schema(Arc::new(schema.clone()))
             .build();
         let expr = ExprSimplifier::new(context).simplify(expr)?;
-        let predicate = self.planner().create_physical_expr(expr, &schema)?;
+        let predicate = PLANNER.create_physical_expr(expr, &schema)?;
         let rows = args.number_rows;
         let list = args.args[0].to_array(rows)?;
         let list = list.as_list::<i32>();
@@ -202,7 +178,7 @@ impl ScalarUDFImpl for ArrayLambda {
                 std::iter::repeat_n(row as u32, n)
             })
             .collect();
-        let mut columns: Vec<ArrayRef> = vec![elements];
+        let mut columns: Vec<ArrayRef> = vec![elements.clone()];
         for capture in &args.args[2..] {
             columns.push(take(capture.to_array(rows)?.as_ref(), &element_rows, None)?);
         }
@@ -225,7 +201,7 @@ impl ScalarUDFImpl for ArrayLambda {
                         .count()
                 });
                 let lengths: Vec<usize> = lengths.collect();
-                let kept_values = keep(list.values().slice(first, last - first).as_ref(), kept)?;
+                let kept_values = keep(elements.as_ref(), kept)?;
                 let DataType::List(item) = list.data_type() else {
                     return exec_err!("{}: not an array", self.name);
                 };

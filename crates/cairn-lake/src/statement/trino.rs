@@ -8,6 +8,17 @@ use super::LakeDialect;
 use crate::LakeError;
 use crate::functions::lambda;
 
+/// `root`'s fields `fields` (names folded to lower case, as Lake's are) as DataFusion's
+/// `get_field` calls: `get_field(get_field(root, 'a'), 'b')`.
+fn field_access<'a>(root: String, fields: impl IntoIterator<Item = &'a str>) -> String {
+    fields.into_iter().fold(root, |inner, field| {
+        format!(
+            "get_field({inner}, '{}')",
+            field.to_lowercase().replace('\'', "''")
+        )
+    })
+}
+
 fn parse_expression(text: &str) -> Result<Expr, String> {
     Parser::new(&LakeDialect)
         .try_with_sql(text)
@@ -30,17 +41,15 @@ pub fn rewrite_trino_functions(statement: &mut Statement) -> Result<bool, LakeEr
         if let Expr::CompoundFieldAccess { root, access_chain } = &*expr
             && !matches!(**root, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
         {
-            let fields: Option<Vec<String>> = access_chain
+            let fields: Option<Vec<&str>> = access_chain
                 .iter()
                 .map(|access| match access {
-                    AccessExpr::Dot(Expr::Identifier(ident)) => Some(ident.value.to_lowercase()),
+                    AccessExpr::Dot(Expr::Identifier(ident)) => Some(ident.value.as_str()),
                     _ => None,
                 })
                 .collect();
             if let Some(fields) = fields {
-                let text = fields.iter().fold(root.to_string(), |inner, field| {
-                    format!("get_field({inner}, '{}')", field.replace('\'', "''"))
-                });
+                let text = field_access(root.to_string(), fields);
                 return match parse_expression(&text) {
                     Ok(replacement) => {
                         *expr = replacement;
@@ -163,14 +172,10 @@ fn lambda_call(
         };
         let text = if parts[0].value.to_lowercase() == parameter {
             // The parameter and the fields of a struct element (`r.arn`).
-            parts[1..]
-                .iter()
-                .fold(format!("\"{}\"", lambda::PARAMETER), |inner, field| {
-                    format!(
-                        "get_field({inner}, '{}')",
-                        field.value.to_lowercase().replace('\'', "''")
-                    )
-                })
+            field_access(
+                format!("\"{}\"", lambda::PARAMETER),
+                parts[1..].iter().map(|field| field.value.as_str()),
+            )
         } else {
             let outer = e.to_string();
             let at = match captures.iter().position(|c| *c == outer) {

@@ -9,6 +9,7 @@ use datafusion::arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 
 use super::columns::member_path_of_field;
@@ -33,20 +34,15 @@ impl Condition {
 /// The conditions among `filters` (a conjunction) that can be checked on members' text.
 pub fn conditions(filters: &[Expr]) -> Vec<Condition> {
     let mut out = Vec::new();
-    filters.iter().for_each(|f| collect(f, &mut out));
+    filters
+        .iter()
+        .flat_map(split_conjunction)
+        .for_each(|f| collect(f, &mut out));
     out
 }
 
 fn collect(filter: &Expr, out: &mut Vec<Condition>) {
     match filter {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::And,
-            right,
-        }) => {
-            collect(left, out);
-            collect(right, out);
-        }
         Expr::BinaryExpr(BinaryExpr {
             left,
             op: Operator::Eq,

@@ -4,6 +4,7 @@
 //! Bounds are widened to whole milliseconds, never narrowed.
 
 use datafusion::common::ScalarValue;
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator};
 
 /// Inclusive bounds in ms; `None` is unbounded.
@@ -26,20 +27,15 @@ impl TimeRange {
 /// The range every one of `filters` (a conjunction) allows.
 pub fn of_filters(filters: &[Expr]) -> TimeRange {
     let mut range = TimeRange::default();
-    filters.iter().for_each(|f| narrow(f, &mut range));
+    filters
+        .iter()
+        .flat_map(split_conjunction)
+        .for_each(|f| narrow(f, &mut range));
     range
 }
 
 fn narrow(filter: &Expr, range: &mut TimeRange) {
     match filter {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: Operator::And,
-            right,
-        }) => {
-            narrow(left, range);
-            narrow(right, range);
-        }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (op, literal) = match (is_event_time(left), is_event_time(right)) {
                 (true, false) => (*op, right),

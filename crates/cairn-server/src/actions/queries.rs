@@ -16,7 +16,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::EventDataStores;
 use crate::lake_events::Interrupt;
 use crate::queries::{
-    DeliveryStatus, MAX_CONCURRENT, Queries, Query, QueryStatus, execute, find, query_not_found,
+    DeliveryStatus, MAX_CONCURRENT, Queries, Query, QueryStatus, Results, execute, find,
+    query_not_found,
 };
 use crate::signing_keys::SigningKeys;
 use crate::trails::Scope;
@@ -184,9 +185,9 @@ pub fn start(lakes: &Lakes, scope: &Scope, request: StartRequest) -> Result<Valu
     std::thread::Builder::new()
         .name("lake-query".to_owned())
         .spawn(move || {
-            let ended = run(&queries, &stores, &scope, &run_id, prepared);
+            let (ended, results) = run(&queries, &stores, &scope, &run_id, prepared);
             if let Some(delivery) = delivery {
-                save_results(&queries, &scope, &run_id, ended, &delivery);
+                save_results(&queries, &scope, &run_id, ended, results, &delivery);
             }
         })
         .map_err(ApiError::internal)?;
@@ -215,7 +216,7 @@ struct ResultsDelivery {
     runtime: tokio::runtime::Handle,
 }
 
-/// Saves the results of query `id`, which ended `ended`, to the bucket of `delivery`, and
+/// Saves `results`, those of query `id`, which ended `ended`, to the bucket of `delivery`, and
 /// records how that went. Only a FINISHED query's results are saved; AWS saves no partial
 /// results of a query that timed out.
 fn save_results(
@@ -223,22 +224,20 @@ fn save_results(
     scope: &Scope,
     id: &str,
     ended: Option<QueryStatus>,
+    results: Option<Results>,
     delivery: &ResultsDelivery,
 ) {
     let now = || cairn_model::time::now_secs();
-    let outcome = match ended {
-        Some(QueryStatus::Finished) => match queries.results(id) {
-            Ok(results) => delivery.runtime.block_on(deliver(
-                &delivery.target,
-                &delivery.keys,
-                &scope.region,
-                &delivery.folder,
-                &results,
-                cairn_model::time::now_ms(),
-            )),
-            Err(e) => Delivered::Failed(e.message),
-        },
-        Some(QueryStatus::Cancelled) => return,
+    let outcome = match (ended, results) {
+        (Some(QueryStatus::Finished), Some(results)) => delivery.runtime.block_on(deliver(
+            &delivery.target,
+            &delivery.keys,
+            &scope.region,
+            &delivery.folder,
+            &results,
+            cairn_model::time::now_ms(),
+        )),
+        (Some(QueryStatus::Cancelled), _) => return,
         _ => Delivered::Failed("the query did not finish".to_owned()),
     };
     let _ = queries.change(now(), |all| {
@@ -261,14 +260,14 @@ fn save_results(
 }
 
 /// Runs query `id` to its end and records how it ended; its status then (`None` when it
-/// was no longer QUEUED, or is gone).
+/// was no longer QUEUED, or is gone) and its results, if it had any.
 fn run(
     queries: &Arc<Queries>,
     stores: &EventDataStores,
     scope: &Scope,
     id: &str,
     prepared: Prepared,
-) -> Option<QueryStatus> {
+) -> (Option<QueryStatus>, Option<Results>) {
     let now = || cairn_model::time::now_secs();
     let started = Instant::now();
     let set_running = queries.change(now(), |all| {
@@ -282,7 +281,7 @@ fn run(
         })
     });
     if !matches!(set_running, Ok(true)) {
-        return None;
+        return (None, None);
     }
     // Cancelled, or out of time: the scans stop at their next batch.
     let interrupt: Interrupt = {
@@ -308,7 +307,7 @@ fn run(
         Ok((results, _)) if !timed_out => queries.save_results(id, results).map_err(|e| e.message),
         _ => Ok(()),
     };
-    queries
+    let status = queries
         .change(now(), |all| {
             let Some(query) = all.iter_mut().find(|q| q.id == id) else {
                 return Ok(None);
@@ -346,7 +345,8 @@ fn run(
             Ok(Some(query.status))
         })
         .ok()
-        .flatten()
+        .flatten();
+    (status, outcome.ok().map(|(results, _)| results))
 }
 
 fn query_id(request: &QueryIdRequest) -> Result<&str, ApiError> {

@@ -89,11 +89,6 @@ fn parse_uri(uri: &str) -> Result<(String, String), ApiError> {
     Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
 }
 
-/// Results as Lake's CSV file.
-pub fn csv(results: &Results) -> String {
-    results.csv(false)
-}
-
 /// How a delivery ended, as DescribeQuery's `DeliveryStatus` says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivered {
@@ -114,7 +109,7 @@ pub async fn deliver(
     results: &Results,
     complete_ms: i64,
 ) -> Delivered {
-    let file = gzip(csv(results).as_bytes());
+    let file = gzip(results.csv(false).as_bytes());
     let hash = hex::encode(Sha256::digest(&file));
     if let Err(e) = target
         .put(&folder.bucket, &folder.key(RESULT_FILE), file, &[])

@@ -181,32 +181,45 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
         account_id: ACCOUNT.to_owned(),
         region: REGION.to_owned(),
     };
-    let request = serde_json::from_value(json!({
+    // A new event data store (`request`, CreateEventDataStore's) and its ID; the generated
+    // files imported into a store, and how long that took.
+    let create = |request: Value| -> Result<String> {
+        let made = ops::create(
+            &stores,
+            &scope,
+            serde_json::from_value(request)?,
+            now_secs(),
+        )
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+        made["EventDataStoreArn"]
+            .as_str()
+            .and_then(|arn| arn.rsplit('/').next())
+            .map(str::to_owned)
+            .context("no EventDataStoreArn")
+    };
+    let list = crate::import::collect_files(std::slice::from_ref(&bench.files))?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let import_into = |eds_id: &str| -> Result<(crate::import::ImportSummary, Duration)> {
+        let started = Instant::now();
+        let (_, summary) = stores
+            .import_into(eds_id, now_secs(), || {
+                crate::import::import_files(&store, &list, threads, |_, _| {})
+                    .map(crate::import::ImportSummary::with_already_stored)
+            })
+            .map_err(anyhow::Error::msg)?;
+        Ok((summary, started.elapsed()))
+    };
+    let eds_id = create(json!({
         "Name": "bench",
         "BillingMode": "EXTENDABLE_RETENTION_PRICING",
         "RetentionPeriod": 3653
     }))?;
-    let made = ops::create(&stores, &scope, request, now_secs())
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    let arn = made["EventDataStoreArn"]
-        .as_str()
-        .context("no EventDataStoreArn")?
-        .to_owned();
-    let eds_id = arn.rsplit('/').next().unwrap_or_default().to_owned();
-    let list = crate::import::collect_files(std::slice::from_ref(&bench.files))?;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let started = Instant::now();
-    let (_, summary) = stores
-        .import_into(&eds_id, now_secs(), || {
-            crate::import::import_files(&store, &list, threads, |_, _| {})
-                .map(crate::import::ImportSummary::with_already_stored)
-        })
-        .map_err(anyhow::Error::msg)?;
+    let (summary, import_time) = import_into(&eds_id)?;
     let _ = writeln!(
         out,
         "sql: {} events imported into event data store {eds_id} in {:.1} s; DuckDB's Parquet holds {} rows",
         summary.imported,
-        started.elapsed().as_secs_f64(),
+        import_time.as_secs_f64(),
         needles.rows
     );
 
@@ -250,27 +263,13 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
 
     // A second event data store given the same files by import: every event is stored
     // already, so it is added by ID; what that costs, and a count over it.
-    let request = serde_json::from_value(json!({
+    let again_id = create(json!({
         "Name": "bench-again",
         "RetentionPeriod": 3653,
         "StartIngestion": false
     }))?;
-    let made = ops::create(&stores, &scope, request, now_secs())
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    let again_id = made["EventDataStoreArn"]
-        .as_str()
-        .and_then(|arn| arn.rsplit('/').next())
-        .context("no EventDataStoreArn")?
-        .to_owned();
     let segment_bytes = store.stats()?.segment_bytes;
-    let started = Instant::now();
-    let (_, again) = stores
-        .import_into(&again_id, now_secs(), || {
-            crate::import::import_files(&store, &list, threads, |_, _| {})
-                .map(crate::import::ImportSummary::with_already_stored)
-        })
-        .map_err(anyhow::Error::msg)?;
-    let again_import = started.elapsed();
+    let (again, again_import) = import_into(&again_id)?;
     let added_bytes: u64 = {
         let edit = stores
             .edit(now_secs())
