@@ -135,12 +135,26 @@ impl Lake {
 
     /// [`Self::run`] for callers without an async runtime of their own.
     pub fn run_blocking(&self, prepared: statement::Prepared) -> Result<QueryResult, LakeError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
+        let runtime = QUERY_RUNTIME
+            .as_ref()
             .map_err(|e| LakeError::Failed(format!("starting the query runtime: {e}")))?;
         runtime.block_on(self.run(prepared))
     }
 }
+
+/// The runtime queries run on, started with the first: a worker a core, so that the
+/// partitions of a plan (each scan's parts, their partial aggregates) run at once.
+static QUERY_RUNTIME: std::sync::LazyLock<Result<tokio::runtime::Runtime, String>> =
+    std::sync::LazyLock::new(|| {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("cairn-lake")
+            .build()
+            .map_err(|e| e.to_string())
+    });
+
+impl Lake {}
 
 /// DataFusion's planning error, without its error-kind prefix.
 fn plan_message(error: DataFusionError) -> String {

@@ -17,8 +17,10 @@ pub fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, None)
 }
 
+/// Text columns are string views: a scan's text points into the store's pages (see the
+/// store's `segment::scan`), and is handed on without a copy.
 fn text(name: &str) -> Field {
-    Field::new(name, DataType::Utf8, true)
+    Field::new(name, DataType::Utf8View, true)
 }
 
 fn strings(names: &[&str]) -> Vec<Field> {

@@ -795,7 +795,7 @@ mod tests {
             };
             cairn_lake::table::EventSource::scan(&source, &request, &mut |batch| {
                 use arrow_array::cast::AsArray;
-                let column = batch.column_by_name("eventID").unwrap().as_string::<i32>();
+                let column = batch.column_by_name("eventID").unwrap().as_string_view();
                 scanned.extend(column.iter().map(|id| id.unwrap().to_owned()));
                 Ok(())
             })

@@ -11,7 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
-use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
+use arrow_array::{Array, BooleanArray, RecordBatch, StringViewArray};
+use arrow_buffer::BooleanBuffer;
 use cairn_lake::table::prefilter::Condition;
 use cairn_lake::table::{EventSource, ScanRequest};
 use cairn_store::segment::scan::{ACCOUNT_COLUMN, TIME_COLUMN};
@@ -29,7 +30,7 @@ pub struct ScanCounters {
 }
 
 /// Row `row` of a text column.
-fn value(column: &StringArray, row: usize) -> Option<&str> {
+fn value(column: &StringViewArray, row: usize) -> Option<&str> {
     column.is_valid(row).then(|| column.value(row))
 }
 
@@ -72,17 +73,19 @@ impl EventDataStoreEvents {
             .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
             .ok_or("a scan without event times")?;
         if rule.window.imported {
-            return Ok(times.iter().map(|t| Some(t >= Some(oldest_ms))).collect());
+            let values = times.values();
+            let recent = BooleanBuffer::collect_bool(values.len(), |row| values[row] >= oldest_ms);
+            return Ok(BooleanArray::new(recent, None));
         }
-        let text = |path: &str| -> Result<&StringArray, String> {
+        let text = |path: &str| -> Result<&StringViewArray, String> {
             batch
                 .column_by_name(path)
-                .and_then(|c| c.as_string_opt::<i32>())
+                .and_then(|c| c.as_string_view_opt())
                 .ok_or_else(|| format!("a scan without {path}"))
         };
         let accounts = text(ACCOUNT_COLUMN)?;
         let regions = text(REGION_PATH)?;
-        let members: Vec<(&str, &StringArray)> = rule
+        let members: Vec<(&str, &StringViewArray)> = rule
             .member_paths
             .iter()
             .map(|p| Ok((p.as_str(), text(p)?)))
@@ -209,7 +212,7 @@ impl EventDataStoreEvents {
         self.scan_members(&scan, &mut |batch| {
             let column = batch
                 .column_by_name(EVENT_ID_PATH)
-                .and_then(|c| c.as_string_opt::<i32>())
+                .and_then(|c| c.as_string_view_opt())
                 .ok_or("a scan without eventID")?;
             held.extend(column.iter().flatten().map(str::to_owned));
             Ok(())
@@ -293,9 +296,10 @@ impl EventDataStoreEvents {
             let taken = interrupted
                 .map_or(Ok(()), Err)
                 .and_then(|()| self.members(&batch, rule))
-                .and_then(|mask| {
-                    arrow_select::filter::filter_record_batch(&batch, &mask)
-                        .map_err(|e| e.to_string())
+                .and_then(|mask| match mask.true_count() == batch.num_rows() {
+                    true => Ok(batch),
+                    false => arrow_select::filter::filter_record_batch(&batch, &mask)
+                        .map_err(|e| e.to_string()),
                 })
                 .and_then(|taken| {
                     self.counters

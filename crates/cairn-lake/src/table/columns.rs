@@ -11,8 +11,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, ListBuilder, MapBuilder, MapFieldNames, NullBufferBuilder,
-    RecordBatch, RecordBatchOptions, StringArray, StringBuilder, StructArray, StructBuilder,
-    TimestampMillisecondArray,
+    RecordBatch, RecordBatchOptions, StringBuilder, StringViewArray, StringViewBuilder,
+    StructArray, StructBuilder, TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use std::collections::BTreeMap;
@@ -175,10 +175,10 @@ pub fn lake_batch(
     used: &StructUse,
 ) -> Result<RecordBatch, String> {
     let rows = scanned.num_rows();
-    let text = |path: &str| -> Result<&StringArray, String> {
+    let text = |path: &str| -> Result<&StringViewArray, String> {
         scanned
             .column_by_name(path)
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .and_then(|c| c.as_any().downcast_ref::<StringViewArray>())
             .ok_or_else(|| format!("the scan did not give {path}"))
     };
     let mut columns = Vec::with_capacity(schema.fields().len());
@@ -195,7 +195,7 @@ pub fn lake_batch(
                 ))
             }
             "eventjson" => Arc::new(text(RECORD_MEMBER)?.clone()),
-            "eventjsonchecksum" => Arc::new(StringArray::new_null(rows)),
+            "eventjsonchecksum" => Arc::new(StringViewArray::new_null(rows)),
             name => column(
                 field,
                 &member_path("", name),
@@ -211,7 +211,7 @@ pub fn lake_batch(
     RecordBatch::try_new_with_options(schema.clone(), columns, &options).map_err(|e| e.to_string())
 }
 
-type Texts<'a> = dyn Fn(&str) -> Result<&'a StringArray, String> + 'a;
+type Texts<'a> = dyn Fn(&str) -> Result<&'a StringViewArray, String> + 'a;
 
 fn column<'a>(
     field: &Field,
@@ -225,7 +225,7 @@ fn column<'a>(
         return Ok(new_null_array(field.data_type(), rows));
     }
     Ok(match field.data_type() {
-        DataType::Utf8 => Arc::new(text(path)?.clone()),
+        DataType::Utf8View => Arc::new(text(path)?.clone()),
         DataType::Boolean => Arc::new(
             text(path)?
                 .iter()
@@ -275,7 +275,7 @@ fn column<'a>(
 
 /// `map<string,string>` from JSON objects: each member's string, or its JSON text as the
 /// record has it; keys in order. Only the keys `wanted` when the query reads no others.
-fn map_column(texts: &StringArray, wanted: Option<&[String]>) -> ArrayRef {
+fn map_column(texts: &StringViewArray, wanted: Option<&[String]>) -> ArrayRef {
     let names = MapFieldNames {
         entry: "entries".into(),
         key: "key".into(),
@@ -324,7 +324,7 @@ fn add_entry(builder: &mut MapBuilder<StringBuilder, StringBuilder>, key: &str, 
 
 /// A list of structs (`resources`) from JSON arrays of objects, members matched by name in
 /// any case; elements that are not objects are left out.
-fn list_column(item: &Arc<Field>, texts: &StringArray) -> Result<ArrayRef, String> {
+fn list_column(item: &Arc<Field>, texts: &StringViewArray) -> Result<ArrayRef, String> {
     let DataType::Struct(children) = item.data_type() else {
         return Err(format!("no rule for a list of {}", item.data_type()));
     };
@@ -347,7 +347,7 @@ fn list_column(item: &Arc<Field>, texts: &StringArray) -> Result<ArrayRef, Strin
                         other => Some(other.to_string()),
                     });
                 structs
-                    .field_builder::<StringBuilder>(i)
+                    .field_builder::<StringViewBuilder>(i)
                     .ok_or("resources' members are not text")?
                     .append_option(value);
             }

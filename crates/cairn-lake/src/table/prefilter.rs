@@ -5,7 +5,7 @@
 //! (they are `Inexact`), so leaving a row in is always safe; only rows that certainly fail are
 //! taken out.
 
-use datafusion::arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch, StringViewArray};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
@@ -107,7 +107,7 @@ fn text_member(expr: &Expr) -> Option<String> {
         };
         field = children.iter().find(|c| c.name() == name)?.as_ref().clone();
     }
-    if field.data_type() != &DataType::Utf8 {
+    if field.data_type() != &DataType::Utf8View {
         return None;
     }
     member_path_of_field(&names)
@@ -123,7 +123,7 @@ pub fn apply(conditions: &[Condition], batch: RecordBatch) -> Result<RecordBatch
     for condition in conditions {
         let Some(column) = batch
             .column_by_name(condition.path())
-            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .and_then(|c| c.as_any().downcast_ref::<StringViewArray>())
         else {
             continue;
         };

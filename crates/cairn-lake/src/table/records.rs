@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cairn_model::Record;
-use datafusion::arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::array::{ArrayRef, StringViewArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::Value;
@@ -33,10 +33,10 @@ impl EventSource for Records {
             request
                 .paths
                 .iter()
-                .map(|p| Field::new(p, DataType::Utf8, true)),
+                .map(|p| Field::new(p, DataType::Utf8View, true)),
         );
         if request.record_text {
-            fields.push(Field::new(RECORD_MEMBER, DataType::Utf8, false));
+            fields.push(Field::new(RECORD_MEMBER, DataType::Utf8View, false));
         }
         let schema = Arc::new(Schema::new(fields));
         for chunk in self
@@ -55,11 +55,11 @@ impl EventSource for Records {
                 TimestampMillisecondArray::from(times).with_timezone("UTC"),
             )];
             for path in &request.paths {
-                let texts: StringArray = values.iter().map(|v| member_text(v, path)).collect();
+                let texts: StringViewArray = values.iter().map(|v| member_text(v, path)).collect();
                 columns.push(Arc::new(texts));
             }
             if request.record_text {
-                let texts: StringArray = chunk.iter().map(|r| Some(r.json.as_str())).collect();
+                let texts: StringViewArray = chunk.iter().map(|r| Some(r.json.as_str())).collect();
                 columns.push(Arc::new(texts));
             }
             f(RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?)?;

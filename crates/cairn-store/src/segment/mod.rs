@@ -47,7 +47,7 @@ use arrow_array::builder::{FixedSizeBinaryBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, RecordBatch, StringArray, StringViewArray,
     TimestampMillisecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -314,8 +314,36 @@ pub(crate) fn scan_records(
     f: &mut dyn FnMut(RecordBatch) -> Result<()>,
 ) -> Result<()> {
     let schema = arrow_schema();
+    // Text as a segment's is read for a scan: as views (of the same bytes); the templates stay
+    // text.
+    let read_schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|field| match field.data_type() {
+                DataType::Utf8 if field.name() != TEMPLATE_COLUMN => {
+                    Arc::new(field.as_ref().clone().with_data_type(DataType::Utf8View))
+                }
+                _ => field.clone(),
+            })
+            .collect::<arrow_schema::Fields>(),
+    ));
     for chunk in records.chunks(scan::SCAN_BATCH_ROWS) {
         let batch = record_batch(&schema, chunk)?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(read_schema.fields())
+            .map(
+                |(column, field)| match (column.as_string_opt::<i32>(), field.data_type()) {
+                    (Some(texts), DataType::Utf8View) => {
+                        Arc::new(StringViewArray::from(texts)) as ArrayRef
+                    }
+                    _ => column.clone(),
+                },
+            )
+            .collect();
+        let batch = RecordBatch::try_new(read_schema.clone(), columns)?;
         f(plan
             .convert(&batch, templates)
             .map_err(StoreError::Failed)?)?;
@@ -399,10 +427,42 @@ pub(crate) struct Candidate {
     pub row: u32,
 }
 
+/// A text column as read: plain strings (lookups, memtables) or views (scans, see
+/// [`scan_read_fields`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Texts<'b> {
+    Plain(&'b StringArray),
+    Views(&'b StringViewArray),
+}
+
+impl<'b> Texts<'b> {
+    pub(crate) fn of(array: &'b dyn Array) -> Option<Texts<'b>> {
+        match array.data_type() {
+            DataType::Utf8 => array.as_string_opt::<i32>().map(Texts::Plain),
+            DataType::Utf8View => array.as_string_view_opt().map(Texts::Views),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn is_valid(&self, row: usize) -> bool {
+        match self {
+            Texts::Plain(texts) => texts.is_valid(row),
+            Texts::Views(texts) => texts.is_valid(row),
+        }
+    }
+
+    pub(crate) fn value(&self, row: usize) -> &'b str {
+        match self {
+            Texts::Plain(texts) => texts.value(row),
+            Texts::Views(texts) => texts.value(row),
+        }
+    }
+}
+
 /// One shredded column as read from a segment: its text, and for a UUID column its bytes.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ShreddedValues<'b> {
-    pub(crate) text: &'b StringArray,
+    pub(crate) text: Texts<'b>,
     pub(crate) uuid: Option<&'b FixedSizeBinaryArray>,
 }
 
@@ -432,6 +492,10 @@ pub(crate) struct Segment {
     account_leaf: usize,
     template_leaf: usize,
     shredded_leaves: Vec<Vec<usize>>,
+    /// By shredded column: whether its text may be null in some row (its statistics say so,
+    /// or it has none); a scan reads templates only for members that may not be in their
+    /// column.
+    text_may_be_null: Vec<bool>,
     index: SegmentIndex<Mmap>,
     /// The store's decompressed dictionary pages, this segment's among them.
     dictionaries: Arc<DictionaryCache>,
@@ -496,6 +560,16 @@ impl Segment {
                 Ok(leaves)
             })
             .collect::<Result<Vec<_>>>()?;
+        let metadata = reader_metadata.metadata();
+        let text_may_be_null = shredded_leaves
+            .iter()
+            .map(|leaves| {
+                metadata.row_groups().iter().any(|group| {
+                    let statistics = group.column(leaves[0]).statistics();
+                    statistics.and_then(|s| s.null_count_opt()) != Some(0)
+                })
+            })
+            .collect();
         let index_path = index_path(dir, meta.id);
         let index = SegmentIndex::open(map_segment_file(&index_path)?, &index_path)?;
         if index.rows() as u64 != meta.rows
@@ -515,6 +589,7 @@ impl Segment {
             account_leaf,
             template_leaf,
             shredded_leaves,
+            text_may_be_null,
             index,
             dictionaries,
         };
@@ -645,7 +720,7 @@ impl Segment {
         };
         let text = batch
             .column_by_name(column.name)
-            .and_then(|c| c.as_string_opt::<i32>())
+            .and_then(|c| Texts::of(c.as_ref()))
             .ok_or_else(|| missing(column.name))?;
         let uuid = match column.kind {
             shred::Kind::Uuid => {
@@ -812,10 +887,20 @@ impl Segment {
         templates: &mut scan::TemplateCache,
         f: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<()> {
-        let heads = [self.event_time_leaf, self.account_leaf, self.template_leaf];
-        let leaves_of = |columns: Vec<usize>| -> Vec<usize> {
+        let may_be_null = |i: usize| self.text_may_be_null[i];
+        let heads: &[usize] = match plan.needs_templates(plan.columns(), may_be_null) {
+            true => &[self.event_time_leaf, self.account_leaf, self.template_leaf],
+            false => &[self.event_time_leaf, self.account_leaf],
+        };
+        let condition_heads: &[usize] =
+            match plan.needs_templates(plan.condition_columns(), may_be_null) {
+                true => &[self.template_leaf],
+                false => &[],
+            };
+        let leaves_of = |heads: &[usize], columns: Vec<usize>| -> Vec<usize> {
             heads
-                .into_iter()
+                .iter()
+                .copied()
                 .chain(
                     columns
                         .into_iter()
@@ -845,7 +930,7 @@ impl Segment {
             }
             if rows.len() * SELECT_AT_MOST_ONE_ROW_IN < self.meta.rows as usize {
                 let selection = row_selection(rows.iter().map(|&r| r as usize), self.meta.rows);
-                for batch in self.scan_reader(leaves_of(plan.columns()), Some(selection))? {
+                for batch in self.scan_reader(leaves_of(heads, plan.columns()), Some(selection))? {
                     let batch = plan
                         .convert(&batch?, templates)
                         .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
@@ -858,7 +943,10 @@ impl Segment {
         if plan.has_conditions() {
             let mut rows = Vec::new();
             let mut offset = 0;
-            for batch in self.scan_reader(leaves_of(plan.condition_columns()), None)? {
+            // Conditions read their members alone (and the templates that may write them).
+            for batch in
+                self.scan_reader(leaves_of(condition_heads, plan.condition_columns()), None)?
+            {
                 let batch = batch?;
                 let keep = plan
                     .rows_meeting_conditions(&batch, templates)
@@ -879,7 +967,7 @@ impl Segment {
                 selection = Some(row_selection(rows.into_iter(), self.meta.rows));
             }
         }
-        for batch in self.scan_reader(leaves_of(plan.columns()), selection.clone())? {
+        for batch in self.scan_reader(leaves_of(heads, plan.columns()), selection.clone())? {
             let batch = batch?;
             let batch = match selection {
                 Some(_) => plan.build(&batch, templates),
@@ -898,21 +986,7 @@ impl Segment {
         leaves: Vec<usize>,
         selection: Option<RowSelection>,
     ) -> Result<ParquetRecordBatchReader> {
-        // Templates as a dictionary: a row is then an index into the distinct templates.
-        let fields: arrow_schema::Fields = self
-            .reader_metadata
-            .schema()
-            .fields()
-            .iter()
-            .map(|field| match field.name().as_str() {
-                TEMPLATE_COLUMN => Arc::new(Field::new(
-                    TEMPLATE_COLUMN,
-                    scan::template_as_dictionary(),
-                    field.is_nullable(),
-                )),
-                _ => field.clone(),
-            })
-            .collect();
+        let fields = scan_read_fields(self.reader_metadata.schema().fields());
         self.reader(leaves, selection, scan::SCAN_BATCH_ROWS, &fields)
     }
 
@@ -960,6 +1034,26 @@ impl Segment {
         let dir = self.parquet_path.parent().unwrap_or(Path::new(""));
         (len(&self.parquet_path), len(&index_path(dir, self.meta.id)))
     }
+}
+
+/// How a scan reads a segment's columns (`fields`, the segment's schema): templates as a
+/// dictionary (a row is then an index into the distinct templates) and other text as views,
+/// which point into the pages' dictionaries instead of copying each row's text.
+fn scan_read_fields(fields: &arrow_schema::Fields) -> arrow_schema::Fields {
+    fields
+        .iter()
+        .map(|field| match (field.name().as_str(), field.data_type()) {
+            (TEMPLATE_COLUMN, _) => Arc::new(Field::new(
+                TEMPLATE_COLUMN,
+                scan::template_as_dictionary(),
+                field.is_nullable(),
+            )),
+            (_, DataType::Utf8) => {
+                Arc::new(field.as_ref().clone().with_data_type(DataType::Utf8View))
+            }
+            _ => field.clone(),
+        })
+        .collect()
 }
 
 /// Maps a sealed segment file read-only.

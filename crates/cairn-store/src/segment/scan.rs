@@ -1,6 +1,8 @@
-//! Field scans: chosen members of every event, as Arrow text columns, read from a segment's
-//! own columns (only those asked for) without re-making the records. SQL over the store
-//! (CloudTrail Lake) reads events this way.
+//! Field scans: chosen members of every event, as Arrow text columns (string views), read
+//! from a segment's own columns (only those asked for) without re-making the records. SQL over
+//! the store (CloudTrail Lake) reads events this way. Views point into the pages' dictionaries,
+//! so a member's text is not copied row by row; the templates are read only where a member
+//! may be written in them (the column's statistics count nulls).
 //!
 //! A member's value in a scan ([`member_text`]): a JSON string gives its characters
 //! (unescaped); `null` or an absent member gives null; anything else (numbers, booleans,
@@ -16,16 +18,19 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
+use std::borrow::Cow;
+
+use arrow_array::builder::StringViewBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMillisecondType};
-use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringViewArray};
+use arrow_data::ByteView;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use cairn_model::LookupAttributeKey;
 use serde_json::value::RawValue;
 
 use super::shred::{self, COLUMNS, Kind, Members};
-use super::{EVENT_TIME_COLUMN, ShreddedValues, TEMPLATE_COLUMN, uuid_column};
+use super::{EVENT_TIME_COLUMN, ShreddedValues, TEMPLATE_COLUMN, Texts, uuid_column};
 use crate::error::{Result, StoreError};
 
 /// What a field scan reads.
@@ -169,15 +174,15 @@ impl ScanPlan {
                 DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
                 false,
             ),
-            Field::new(ACCOUNT_COLUMN, DataType::Utf8, true),
+            Field::new(ACCOUNT_COLUMN, DataType::Utf8View, true),
         ];
         fields.extend(
             paths
                 .iter()
-                .map(|(path, _)| Field::new(path, DataType::Utf8, true)),
+                .map(|(path, _)| Field::new(path, DataType::Utf8View, true)),
         );
         if scan.record_text {
-            fields.push(Field::new(RECORD_COLUMN, DataType::Utf8, false));
+            fields.push(Field::new(RECORD_COLUMN, DataType::Utf8View, false));
         }
         let conditions = scan
             .conditions
@@ -271,6 +276,23 @@ impl ScanPlan {
             .collect()
     }
 
+    /// Whether reading the shredded `columns` (of [`Self::columns`] or
+    /// [`Self::condition_columns`]) needs the rows' templates: for the record text, for a
+    /// member only templates write, or for one whose column `may_be_null` (a template may
+    /// write a member its column does not hold).
+    pub(crate) fn needs_templates(
+        &self,
+        columns: Vec<usize>,
+        may_be_null: impl Fn(usize) -> bool,
+    ) -> bool {
+        self.record_text
+            || self
+                .paths
+                .iter()
+                .any(|(_, place)| *place == Place::Template)
+            || columns.into_iter().any(may_be_null)
+    }
+
     /// The shredded columns the conditions read.
     pub(crate) fn condition_columns(&self) -> Vec<usize> {
         let mut columns: Vec<usize> = self
@@ -297,14 +319,18 @@ impl ScanPlan {
                 .column_by_name(name)
                 .ok_or_else(|| format!("no column {name}"))
         };
-        let template_column = column(TEMPLATE_COLUMN)?;
-        let row_templates = templates.for_rows(template_column, &self.paths)?;
+        // Without templates (no condition member may be null: see `needs_templates`), no row
+        // looks at one.
+        let row_templates = match batch.column_by_name(TEMPLATE_COLUMN) {
+            Some(template_column) => templates.for_rows(template_column, &self.paths)?,
+            None => RowTemplates::default(),
+        };
         let mut keep = vec![true; batch.num_rows()];
         for condition in &self.conditions {
             let index = condition.index;
             let (text, uuid, kind) = match self.paths[index].1 {
                 Place::Column(i) => (
-                    column(COLUMNS[i].name)?.as_string_opt::<i32>(),
+                    column(COLUMNS[i].name)?.as_string_view_opt(),
                     match COLUMNS[i].kind {
                         Kind::Uuid => column(&uuid_column(&COLUMNS[i]))?.as_fixed_size_binary_opt(),
                         _ => None,
@@ -317,7 +343,6 @@ impl ScanPlan {
                 if !*keep {
                     continue;
                 }
-                let facts = row_templates.row(row);
                 *keep = if let Some(text) = text.filter(|t| t.is_valid(row)) {
                     condition.wanted.matches(text.value(row))
                 } else if let Some(uuid) = uuid.filter(|u| u.is_valid(row)) {
@@ -326,8 +351,8 @@ impl ScanPlan {
                     // Rare enough to be left to the filters that follow.
                     true
                 } else {
-                    facts.literals[index]
-                        .as_ref()
+                    row_templates
+                        .literal(row, index)?
                         .is_some_and(|value| condition.wanted.matches(value))
                 };
             }
@@ -350,69 +375,82 @@ impl ScanPlan {
         let time_values = times
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or("eventTime is not a timestamp")?;
-        let template_column = column(TEMPLATE_COLUMN)?;
         let rows = batch.num_rows();
-        let row_templates = templates.for_rows(template_column, &self.paths)?;
+        // Templates matter only where a member may be written in them: when every member
+        // asked for is wholly in its column, they are not looked at.
+        let wholly_in_columns = !self.record_text
+            && self.paths.iter().all(|(_, place)| match *place {
+                Place::Column(i) => column(COLUMNS[i].name).is_ok_and(|c| c.null_count() == 0),
+                Place::Template => false,
+            });
+        let row_templates = match wholly_in_columns {
+            true => RowTemplates::default(),
+            false => templates.for_rows(column(TEMPLATE_COLUMN)?, &self.paths)?,
+        };
         let distinct = &row_templates.distinct;
         // A member no template of the batch writes itself is wholly in its column.
         let literal_somewhere: Vec<bool> = (0..self.paths.len())
             .map(|index| distinct.iter().any(|f| f.literals[index].is_some()))
             .collect();
         let mut out: Vec<ArrayRef> = vec![times.clone(), column("accountId")?.clone()];
-        let shredded = |i: usize| -> std::result::Result<ShreddedValues<'_>, String> {
-            let text = column(COLUMNS[i].name)?
-                .as_string_opt::<i32>()
-                .ok_or_else(|| format!("column {} is not text", COLUMNS[i].name))?;
-            let uuid = match COLUMNS[i].kind {
-                Kind::Uuid => Some(
-                    column(&uuid_column(&COLUMNS[i]))?
-                        .as_fixed_size_binary_opt()
-                        .ok_or("a UUID column is not bytes")?,
-                ),
-                _ => None,
+        let shredded =
+            |i: usize| -> std::result::Result<(&StringViewArray, ShreddedValues<'_>), String> {
+                let text = column(COLUMNS[i].name)?
+                    .as_string_view_opt()
+                    .ok_or_else(|| format!("column {} is not text", COLUMNS[i].name))?;
+                let uuid = match COLUMNS[i].kind {
+                    Kind::Uuid => Some(
+                        column(&uuid_column(&COLUMNS[i]))?
+                            .as_fixed_size_binary_opt()
+                            .ok_or("a UUID column is not bytes")?,
+                    ),
+                    _ => None,
+                };
+                Ok((
+                    text,
+                    ShreddedValues {
+                        text: Texts::Views(text),
+                        uuid,
+                    },
+                ))
             };
-            Ok(ShreddedValues { text, uuid })
-        };
         for (index, (_, place)) in self.paths.iter().enumerate() {
             let literal = |row: usize| row_templates.row(row).literals[index].as_deref();
             let array: ArrayRef = match *place {
                 Place::Column(i) => {
-                    let values = shredded(i)?;
+                    let (text, values) = shredded(i)?;
                     let whole_in_column = !literal_somewhere[index]
                         && values.uuid.is_none()
                         && COLUMNS[i].kind != Kind::EventTime;
-                    if values.text.null_count() == 0 || whole_in_column {
-                        Arc::new(values.text.clone())
+                    if text.null_count() == 0 || whole_in_column {
+                        Arc::new(text.clone())
                     } else {
-                        let mut builder = StringBuilder::with_capacity(rows, rows * 16);
-                        for (row, facts) in row_templates.rows().enumerate() {
-                            if values.text.is_valid(row) {
-                                builder.append_value(values.text.value(row));
-                            } else if let Some(uuid) = values.uuid.filter(|u| u.is_valid(row)) {
-                                builder.append_value(shred::uuid_text(uuid.value(row)));
+                        Arc::new(filled(text, |row| {
+                            let facts = row_templates.row(row);
+                            if let Some(uuid) = values.uuid.filter(|u| u.is_valid(row)) {
+                                Some(Cow::Owned(shred::uuid_text(uuid.value(row))))
                             } else if COLUMNS[i].kind == Kind::EventTime && facts.holes[i] {
-                                builder.append_value(cairn_model::time::format_event_time(
+                                Some(Cow::Owned(cairn_model::time::format_event_time(
                                     time_values.value(row),
-                                ));
+                                )))
                             } else {
-                                builder.append_option(facts.literals[index].as_deref());
+                                facts.literals[index].as_deref().map(Cow::Borrowed)
                             }
-                        }
-                        Arc::new(builder.finish())
+                        })?)
                     }
                 }
                 Place::Template if !literal_somewhere[index] => {
-                    Arc::new(StringArray::new_null(rows))
+                    Arc::new(StringViewArray::new_null(rows))
                 }
-                Place::Template => Arc::new((0..rows).map(literal).collect::<StringArray>()),
+                Place::Template => Arc::new((0..rows).map(literal).collect::<StringViewArray>()),
             };
             out.push(array);
         }
         if self.record_text {
             let columns = (0..COLUMNS.len())
-                .map(shredded)
+                .map(|i| shredded(i).map(|(_, values)| values))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            let mut builder = StringBuilder::with_capacity(rows, rows * 1024);
+            let mut builder = StringViewBuilder::with_capacity(rows);
             for (row, facts) in row_templates.rows().enumerate() {
                 let value = |i: usize| columns[i].value(row);
                 let text = shred::fill(&facts.template, time_values.value(row), value)
@@ -424,6 +462,38 @@ impl ScanPlan {
         RecordBatch::try_new(self.schema.clone(), out).map_err(|e| e.to_string())
     }
 }
+
+/// `texts` with each null row given `fill(row)` (null when that is `None`); the values already
+/// there are not copied (their views point into the same buffers).
+fn filled<'a>(
+    texts: &StringViewArray,
+    mut fill: impl FnMut(usize) -> Option<Cow<'a, str>>,
+) -> std::result::Result<StringViewArray, String> {
+    let mut builder = StringViewBuilder::with_capacity(texts.len());
+    let blocks: Vec<u32> = texts
+        .data_buffers()
+        .iter()
+        .map(|buffer| builder.append_block(buffer.clone()))
+        .collect();
+    for (row, &view) in texts.views().iter().enumerate() {
+        if texts.is_null(row) {
+            builder.append_option(fill(row));
+            continue;
+        }
+        let view = ByteView::from(view);
+        if view.length <= MAX_INLINE_VIEW_LEN {
+            builder.append_value(texts.value(row));
+        } else {
+            builder
+                .try_append_view(blocks[view.buffer_index as usize], view.offset, view.length)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// The longest text a view holds itself (longer texts are in the array's buffers).
+const MAX_INLINE_VIEW_LEN: u32 = 12;
 
 /// What a scan needs to know about one template: which columns it has holes for, and the
 /// value it writes itself for each asked-for member.
@@ -465,6 +535,7 @@ impl TemplateFacts {
 
 /// The facts of each row's template: the distinct facts of a batch, and each row's index
 /// among them (an index a row, not a counted reference).
+#[derive(Default)]
 pub(crate) struct RowTemplates {
     keys: Vec<u32>,
     distinct: Vec<Arc<TemplateFacts>>,
@@ -473,6 +544,16 @@ pub(crate) struct RowTemplates {
 impl RowTemplates {
     fn row(&self, row: usize) -> &TemplateFacts {
         &self.distinct[self.keys[row] as usize]
+    }
+
+    /// The value row `row`'s template writes for asked-for member `index`; an error when
+    /// the templates were not read.
+    fn literal(&self, row: usize, index: usize) -> std::result::Result<Option<&str>, String> {
+        let key = self
+            .keys
+            .get(row)
+            .ok_or("a member's value is in the templates, which were not read")?;
+        Ok(self.distinct[*key as usize].literals[index].as_deref())
     }
 
     fn rows(&self) -> impl Iterator<Item = &TemplateFacts> {
@@ -599,6 +680,38 @@ mod tests {
         assert_eq!(text("t").as_deref(), Some("true"));
         assert_eq!(text("missing"), None);
         assert_eq!(text("a.b.c"), None);
+    }
+
+    #[test]
+    fn filling_a_columns_nulls_keeps_its_values_and_adds_the_fill() {
+        let texts = StringViewArray::from(vec![
+            Some("short"),
+            None,
+            Some("a value longer than twelve bytes"),
+            None,
+            None,
+        ]);
+        let fill = |row: usize| match row {
+            1 => Some(Cow::Borrowed("also longer than twelve bytes")),
+            3 => Some(Cow::Owned("tiny".to_owned())),
+            _ => None,
+        };
+        let filled = filled(&texts, fill).unwrap();
+        assert_eq!(
+            filled.iter().collect::<Vec<_>>(),
+            vec![
+                Some("short"),
+                Some("also longer than twelve bytes"),
+                Some("a value longer than twelve bytes"),
+                Some("tiny"),
+                None
+            ]
+        );
+        // The column's own text is not copied: its buffer is the first of the result's.
+        assert_eq!(
+            filled.data_buffers()[0].as_ptr(),
+            texts.data_buffers()[0].as_ptr()
+        );
     }
 
     #[test]

@@ -572,7 +572,7 @@ fn a_scan_with_conditions_gives_the_rows_of_a_full_scan(imported: &Imported) {
             .scan_all(&scan, |batch| {
                 let columns: Vec<_> = PATHS
                     .iter()
-                    .map(|p| batch.column_by_name(p).unwrap().as_string::<i32>().clone())
+                    .map(|p| batch.column_by_name(p).unwrap().as_string_view().clone())
                     .collect();
                 for row in 0..batch.num_rows() {
                     rows.push(
@@ -634,7 +634,7 @@ fn a_field_scan_gives_every_stored_records_members(imported: &Imported) {
             let text_column = batch
                 .column_by_name(scan::RECORD_COLUMN)
                 .unwrap()
-                .as_string::<i32>();
+                .as_string_view();
             let times = batch
                 .column_by_name(scan::TIME_COLUMN)
                 .unwrap()
@@ -642,7 +642,7 @@ fn a_field_scan_gives_every_stored_records_members(imported: &Imported) {
             let accounts = batch
                 .column_by_name(scan::ACCOUNT_COLUMN)
                 .unwrap()
-                .as_string::<i32>();
+                .as_string_view();
             for row in 0..batch.num_rows() {
                 let text = text_column.value(row);
                 let record = Record::parse(text).unwrap();
@@ -653,7 +653,7 @@ fn a_field_scan_gives_every_stored_records_members(imported: &Imported) {
                 );
                 let value: Value = serde_json::from_str(text).unwrap();
                 for path in SCANNED_PATHS {
-                    let column = batch.column_by_name(path).unwrap().as_string::<i32>();
+                    let column = batch.column_by_name(path).unwrap().as_string_view();
                     let scanned = column.is_valid(row).then(|| column.value(row));
                     let expected = member_value(&value, path);
                     let same = match (&expected, scanned) {
