@@ -284,6 +284,16 @@ fn map_column(texts: &StringViewArray, wanted: Option<&[String]>) -> ArrayRef {
     let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
     let takes = |key: &str| wanted.is_none_or(|keys| keys.iter().any(|k| k == key));
     for text in texts.iter() {
+        if let Some(members) = wanted
+            .zip(text)
+            .and_then(|(keys, t)| wanted_members(t, keys))
+        {
+            for (key, value) in members {
+                add_entry(&mut builder, key, value);
+            }
+            builder.append(true).ok();
+            continue;
+        }
         // Keys borrowed from the text; a key with an escape is rare enough to parse again.
         let parsed = text.is_some_and(|t| {
             match serde_json::from_str::<BTreeMap<&str, &RawValue>>(t) {
@@ -304,6 +314,43 @@ fn map_column(texts: &StringViewArray, wanted: Option<&[String]>) -> ArrayRef {
         builder.append(parsed).ok();
     }
     Arc::new(builder.finish())
+}
+
+/// The members named `keys` of the JSON object `text`, in key order (the last of a repeated
+/// key, as a map of all its members would keep); the other members are skipped, not kept.
+/// `None` when `text` is not an object, or has a key with an escape (rare: such a text is
+/// read whole instead).
+fn wanted_members<'t>(text: &'t str, keys: &[String]) -> Option<Vec<(&'t str, &'t RawValue)>> {
+    struct Wanted<'k>(&'k [String]);
+    impl<'de> serde::de::Visitor<'de> for Wanted<'_> {
+        type Value = Vec<(&'de str, &'de RawValue)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut found: Self::Value = Vec::new();
+            while let Some(key) = map.next_key::<&'de str>()? {
+                if !self.0.iter().any(|k| *k == key) {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+                let value = map.next_value::<&'de RawValue>()?;
+                found.retain(|(k, _)| *k != key);
+                found.push((key, value));
+            }
+            found.sort_by(|a, b| a.0.cmp(b.0));
+            Ok(found)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let members = serde::Deserializer::deserialize_map(&mut deserializer, Wanted(keys)).ok()?;
+    deserializer.end().ok()?;
+    Some(members)
 }
 
 /// One entry of a map of [`map_column`]: the value's string, or its JSON text.
@@ -356,4 +403,46 @@ fn list_column(item: &Arc<Field>, texts: &StringViewArray) -> Result<ArrayRef, S
         builder.append(true);
     }
     Ok(Arc::new(builder.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render;
+
+    #[test]
+    fn a_map_read_for_some_keys_holds_those_keys_as_the_whole_map_does() {
+        let texts = StringViewArray::from(vec![
+            Some(r#"{"bucketName":"b1","key":"k","nested":{"bucketName":"x"}}"#),
+            Some(r#"{"key":"k2"}"#),
+            Some(r#"{"bucketName":"first","bucketName":"last"}"#),
+            Some(r#"{"bucket\u004eame":"escaped","o":{"a":[1]},"bucketName":"plain"}"#),
+            Some(r#"{"o":{"a":[1]},"bucketName":null,"n":5}"#),
+            Some("[1,2]"),
+            Some("not json"),
+            None,
+        ]);
+        let keys = ["bucketName".to_owned(), "o".to_owned()];
+        let rendered = |map: &ArrayRef| -> Vec<Option<String>> {
+            (0..texts.len())
+                .map(|row| render::value(map.as_ref(), row).unwrap())
+                .collect()
+        };
+        let some = rendered(&map_column(&texts, Some(&keys)));
+        let whole = rendered(&map_column(&texts, None));
+        let expected = [
+            Some("{bucketName=b1}"),
+            Some("{}"),
+            Some("{bucketName=last}"),
+            Some(r#"{bucketName=plain, o={"a":[1]}}"#),
+            Some(r#"{bucketName=NULL, o={"a":[1]}}"#),
+            None,
+            None,
+            None,
+        ];
+        assert_eq!(some, expected.map(|e| e.map(str::to_owned)));
+        // The same rows are maps when the whole of each is read.
+        let maps = |rows: &[Option<String>]| rows.iter().map(Option::is_some).collect::<Vec<_>>();
+        assert_eq!(maps(&some), maps(&whole));
+    }
 }

@@ -102,9 +102,28 @@ struct Condition {
     index: usize,
     wanted: Wanted,
     uuid: Option<[u8; 16]>,
+    /// A single wanted value as a string view (see [`Condition::matches_view`]).
+    view: Option<u128>,
 }
 
 impl Condition {
+    /// Whether row `row` of `texts` (not null) is wanted. A single value is compared as views
+    /// are: a short text (12 bytes or fewer) is wholly in its view; a longer one's view starts
+    /// with its length and first 4 bytes, so most other texts differ there already.
+    fn matches_view(&self, texts: &StringViewArray, row: usize) -> bool {
+        match (&self.wanted, self.view) {
+            (Wanted::Value(value), Some(wanted)) => {
+                let view = texts.views()[row];
+                if value.len() <= MAX_INLINE_VIEW_LEN as usize {
+                    view == wanted
+                } else {
+                    view as u64 == wanted as u64 && texts.value(row) == value
+                }
+            }
+            _ => self.wanted.matches(texts.value(row)),
+        }
+    }
+
     fn matches_uuid(&self, bytes: &[u8]) -> bool {
         let Ok(bytes) = <[u8; 16]>::try_from(bytes) else {
             return false;
@@ -193,14 +212,18 @@ impl ScanPlan {
                         "a scan condition on {path}, which it does not read"
                     ))
                 })?;
-                let uuid = match wanted {
-                    Wanted::Value(value) => shred::uuid_bytes(value),
-                    Wanted::Present | Wanted::OneOf(_) => None,
+                let (uuid, view) = match wanted {
+                    Wanted::Value(value) => (
+                        shred::uuid_bytes(value),
+                        Some(arrow_array::builder::make_view(value.as_bytes(), 0, 0)),
+                    ),
+                    Wanted::Present | Wanted::OneOf(_) => (None, None),
                 };
                 Ok(Condition {
                     index,
                     wanted: wanted.clone(),
                     uuid,
+                    view,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -344,7 +367,7 @@ impl ScanPlan {
                     continue;
                 }
                 *keep = if let Some(text) = text.filter(|t| t.is_valid(row)) {
-                    condition.wanted.matches(text.value(row))
+                    condition.matches_view(text, row)
                 } else if let Some(uuid) = uuid.filter(|u| u.is_valid(row)) {
                     condition.matches_uuid(uuid.value(row))
                 } else if kind == Some(Kind::EventTime) {
@@ -680,6 +703,36 @@ mod tests {
         assert_eq!(text("t").as_deref(), Some("true"));
         assert_eq!(text("missing"), None);
         assert_eq!(text("a.b.c"), None);
+    }
+
+    #[test]
+    fn a_wanted_value_is_matched_by_its_view_as_by_its_text() {
+        let texts = StringViewArray::from(vec![
+            "s3.amazonaws.com",
+            "s3.amazonaws.co",
+            "s3.amazonaws.comm",
+            "s3.amazonaws.con",
+            "sts",
+            "stsx",
+            "",
+        ]);
+        for wanted in ["s3.amazonaws.com", "sts", "", "s3.a"] {
+            let plan = ScanPlan::new(&FieldScan {
+                paths: vec!["eventSource".to_owned()],
+                conditions: vec![("eventSource".to_owned(), Wanted::Value(wanted.to_owned()))],
+                ..FieldScan::default()
+            })
+            .unwrap();
+            let condition = &plan.conditions[0];
+            for row in 0..texts.len() {
+                assert_eq!(
+                    condition.matches_view(&texts, row),
+                    texts.value(row) == wanted,
+                    "{wanted:?} against {:?}",
+                    texts.value(row)
+                );
+            }
+        }
     }
 
     #[test]
