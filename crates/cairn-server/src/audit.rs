@@ -69,6 +69,18 @@ pub struct ApiCall {
     /// For a call to another service through the capture proxy: what its event says, decoded
     /// from the wire (`crate::capture`); it replaces the members derived above.
     pub captured: Option<Captured>,
+    /// For a call made in the console (`crate::console`): a sign-in, or an API call.
+    pub console: Option<ConsoleCall>,
+}
+
+/// What the console did, as AWS records console activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleCall {
+    /// A sign-in (`ConsoleLogin` of `signin.amazonaws.com`, event type `AwsConsoleSignIn`):
+    /// whether it succeeded, and the page it led to.
+    SignIn { succeeded: bool, login_to: String },
+    /// An API call of a signed-in session (`sessionCredentialFromConsole`).
+    Api,
 }
 
 /// The members of a captured call's event that differ from cairn's own API events.
@@ -270,7 +282,9 @@ struct AuditRecord<'a> {
     error_message: Option<&'a str>,
     request_parameters: Value,
     response_elements: Value,
-    #[serde(rename = "requestID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_event_data: Option<Value>,
+    #[serde(rename = "requestID", skip_serializing_if = "str::is_empty")]
     request_id: &'a str,
     #[serde(rename = "eventID")]
     event_id: String,
@@ -281,6 +295,8 @@ struct AuditRecord<'a> {
     management_event: bool,
     recipient_account_id: &'a str,
     event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_credential_from_console: Option<&'static str>,
 }
 
 impl ApiCall {
@@ -314,6 +330,7 @@ impl ApiCall {
             error_message: self.error.as_ref().map(|e| e.message.as_str()),
             request_parameters: parameters,
             response_elements,
+            additional_event_data: None,
             request_id: &self.request_id,
             event_id: uuid::Uuid::new_v4().to_string(),
             read_only: self.read_only,
@@ -322,7 +339,33 @@ impl ApiCall {
             management_event: true,
             recipient_account_id: &self.account_id,
             event_category: "Management",
+            session_credential_from_console: None,
         };
+        match &self.console {
+            // As AWS records a console sign-in: no request parameters or request ID, the
+            // outcome in responseElements, where it led in additionalEventData.
+            Some(ConsoleCall::SignIn {
+                succeeded,
+                login_to,
+            }) => {
+                record.event_source = "signin.amazonaws.com";
+                record.event_type = "AwsConsoleSignIn";
+                record.request_parameters = Value::Null;
+                record.request_id = "";
+                record.error_code = None;
+                record.error_message = (!succeeded).then_some("Failed authentication");
+                record.response_elements = serde_json::json!({
+                    "ConsoleLogin": if *succeeded { "Success" } else { "Failure" }
+                });
+                record.additional_event_data = Some(serde_json::json!({
+                    "LoginTo": login_to,
+                    "MobileVersion": "No",
+                    "MFAUsed": "No"
+                }));
+            }
+            Some(ConsoleCall::Api) => record.session_credential_from_console = Some("true"),
+            None => {}
+        }
         if let Some(captured) = &self.captured {
             record.event_source = &captured.event_source;
             record.error_code = captured.error_code.as_deref();
@@ -460,6 +503,7 @@ mod tests {
             request_id: "r-1".into(),
             at: UNIX_EPOCH + std::time::Duration::from_millis(1_704_067_200_123),
             captured: None,
+            console: None,
         };
         let record = call.to_record().unwrap();
         let v: Value = serde_json::from_str(&record.json).unwrap();

@@ -379,7 +379,7 @@ fn payload_hash_is_a_mode(claimed: &[u8]) -> bool {
     claimed == b"UNSIGNED-PAYLOAD" || claimed.starts_with(b"STREAMING-")
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -205,6 +205,7 @@ pub async fn handle(
         error: None,
         request_id: local_request_id.clone(),
         at: now,
+        console: None,
         captured: Some(Captured {
             event_source: model.map_or_else(
                 || format!("{service}.amazonaws.com"),

@@ -16,7 +16,9 @@
 //! - [`queries`]: Lake queries, their life and results (SQL by `cairn-lake`);
 //! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
 //! - [`delivery`]: trail log files and digests to a local folder or S3, exactly once;
-//! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys).
+//! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys);
+//! - [`console`]: the console in a browser (`/console/`): sign-in sessions, pages, and the
+//!   API called with a session instead of a signature.
 
 pub mod actions;
 pub mod audit;
@@ -24,6 +26,7 @@ pub mod auth;
 pub mod capture;
 pub mod catalog_list;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod error;
 pub mod event_data_stores;

@@ -28,6 +28,7 @@ use cairn_store::Store;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tower::ServiceExt as _;
 
 use crate::actions::{
     Operation, create_trail, delete_trail, describe_trails, event_data_stores, event_selectors,
@@ -37,7 +38,8 @@ use crate::actions::{
 use crate::audit::{self, ApiCall, AuditSender, Caller, principal_arn};
 use crate::auth::{IncomingRequest, authenticate};
 use crate::capture::{self, Proxy, Route};
-use crate::config::{Config, Permissions};
+use crate::config::{Config, Permissions, Principal};
+use crate::console;
 use crate::delivery::{Deliverer, DeliverySettings, StatusBoard, Target};
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::EventDataStores;
@@ -54,10 +56,12 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 const CONTROL_PLANE_SERVICE: &str = "cloudtrail";
 const EVENT_SOURCE: &str = "cloudtrail.amazonaws.com";
 
-struct AppState {
+pub(crate) struct AppState {
     store: Arc<Store>,
-    config: Config,
-    audit: AuditSender,
+    pub(crate) config: Config,
+    pub(crate) audit: AuditSender,
+    /// The console's signed-in browsers.
+    pub(crate) sessions: console::sessions::Sessions,
     metrics: Arc<Metrics>,
     trails: Arc<Trails>,
     event_data_stores: Arc<EventDataStores>,
@@ -114,11 +118,13 @@ pub async fn run(
         keys,
         target: delivery.target,
         delivery_status,
+        sessions: console::sessions::Sessions::default(),
     });
+    let console = console::routes().with_state(state.clone());
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(serve_metrics))
-        .fallback(route_request)
+        .fallback(move |state, peer, request| route_request(state, peer, request, console))
         .with_state(state);
     axum::serve(
         listener,
@@ -159,9 +165,21 @@ async fn route_request(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
+    console: Router,
 ) -> Response {
     let (parts, body) = request.into_parts();
     match state.proxy.route(&parts.headers, parts.uri.query()) {
+        // The console (a browser's requests are never signed).
+        Route::ControlPlane if console::serves(parts.uri.path()) => {
+            let request = Request::from_parts(parts, body);
+            match console.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+        Route::ControlPlane if parts.method == http::Method::GET && parts.uri.path() == "/" => {
+            axum::response::Redirect::to("/console/").into_response()
+        }
         Route::Capture(service) => {
             let context = capture::Context {
                 config: &state.config,
@@ -238,6 +256,7 @@ async fn control_plane(
         request_id: request_id.clone(),
         at: now,
         captured: None,
+        console: None,
     };
     let result = match authenticate(&state.config, incoming, CONTROL_PLANE_SERVICE, now) {
         Err(rejected) => {
@@ -259,28 +278,54 @@ async fn control_plane(
             call.account_id = principal.account_id.clone();
             call.region = authenticated.region;
             call.caller = Caller::Principal(principal.clone());
-            match &operation {
-                Err(e) => Err(e.clone()),
-                Ok(op) if !permitted(principal.permissions, *op) => Err(ApiError::new(
-                    ErrorCode::AccessDenied,
-                    format!(
-                        "User: {} is not authorized to perform: cloudtrail:{op} because no \
-                         identity-based policy allows the cloudtrail:{op} action",
-                        principal_arn(&principal),
-                        op = op.name()
-                    ),
-                )),
-                Ok(op) => {
-                    let scope = Scope {
-                        account_id: call.account_id.clone(),
-                        region: call.region.clone(),
-                    };
-                    dispatch(&state, *op, &body, scope, now).await
-                }
-            }
+            run_authorized(&state, &operation, &principal, &call.region, &body, now).await
         }
     };
-    if operation == Ok(Operation::LookupEvents) && result.is_ok() {
+    finish_call(&state, call, &operation, result, started)
+}
+
+/// Runs `operation` for an authenticated `principal` in `region`: the permission check, then
+/// its handler. The console's calls come here too, with its session's principal.
+pub(crate) async fn run_authorized(
+    state: &Arc<AppState>,
+    operation: &Result<Operation, ApiError>,
+    principal: &Principal,
+    region: &str,
+    body: &Bytes,
+    now: SystemTime,
+) -> Result<Value, ApiError> {
+    match operation {
+        Err(e) => Err(e.clone()),
+        Ok(op) if !permitted(principal.permissions, *op) => Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "User: {} is not authorized to perform: cloudtrail:{op} because no \
+                 identity-based policy allows the cloudtrail:{op} action",
+                principal_arn(principal),
+                op = op.name()
+            ),
+        )),
+        Ok(op) => {
+            let scope = Scope {
+                account_id: principal.account_id.clone(),
+                region: region.to_owned(),
+            };
+            dispatch(state, *op, body, scope, now).await
+        }
+    }
+}
+
+/// The answer to an API call (AWS JSON, or AWS's error), once it is counted and its audit
+/// event is on its way to the store.
+pub(crate) fn finish_call(
+    state: &AppState,
+    mut call: ApiCall,
+    operation: &Result<Operation, ApiError>,
+    result: Result<Value, ApiError>,
+    started: Instant,
+) -> Response {
+    let request_id = call.request_id.clone();
+    if *operation == Ok(Operation::LookupEvents) && result.is_ok() {
         state
             .metrics
             .lookup_seconds

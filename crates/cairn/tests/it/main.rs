@@ -5,6 +5,7 @@
 mod api;
 mod capture;
 mod cli;
+mod console;
 mod datasets;
 mod delivery;
 mod lake;

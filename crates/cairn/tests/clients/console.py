@@ -1,0 +1,280 @@
+"""The console in a real browser: Playwright for Python driving Debian's chromium (installed by
+scripts/setup-browser.sh; never `playwright install`) against a live `cairn serve` holding the
+repository's datasets plus one hostile event.
+
+Run by crates/cairn/tests/it/console.rs: `python console.py SCENARIO.json`. The scenario adds
+to the usual one `screenshots` (a folder: each journey saves its final page there) and
+`hostile_event_id` (an event whose userAgent and requestParameters hold HTML). Each journey
+prints one line; the first failure raises. No page may log a console error.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.parse
+
+from playwright.sync_api import expect, sync_playwright
+
+from scenario import Scenario, ok
+
+setup = Scenario(sys.argv[1])
+BASE = setup.endpoint
+SHOTS = setup.data["screenshots"]
+HOSTILE_ID = setup.data["hostile_event_id"]
+HOSTILE_TEXT = setup.data["hostile_text"]
+REGION = setup.data["console_region"]
+alice = setup.principals["alice"]
+auditor = setup.principals["auditor"]
+api = setup.client("alice", region=REGION)
+os.makedirs(SHOTS, exist_ok=True)
+problems = []
+
+
+def watch(page):
+    """Every console error or uncaught exception of `page` is a failure; a dialog (an alert a
+    hostile value would open) too."""
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+
+
+def shot(page, name):
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def sign_in(page, who, secret=None):
+    page.goto(f"{BASE}/console/events")
+    expect(page).to_have_url(f"{BASE}/console/signin")
+    page.get_by_label("Access key ID").fill(who["access_key_id"])
+    page.get_by_label("Secret access key").fill(secret or who["secret_access_key"])
+    page.get_by_role("button", name="Sign in").click()
+
+
+STARTED = time.time() - 5
+
+
+def lookup_events(**query):
+    """LookupEvents' first page (50), asked through boto3: (ID, time) of each event."""
+    out = api.lookup_events(MaxResults=50, **query)
+    return [(e["EventId"], e["EventTime"].timestamp()) for e in out["Events"]]
+
+
+def lookup_ids(**query):
+    return [event_id for event_id, _ in lookup_events(**query)]
+
+
+def shown_events(page):
+    """The rows the page shows: (ID, time) of each."""
+    rows = page.locator("#events tbody tr.event").evaluate_all(
+        "rows => rows.map(r => [r.getAttribute('data-event-id'), r.querySelector('td.time').textContent])")
+    return [(event_id, datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp())
+            for event_id, t in rows]
+
+
+def shown_ids(page):
+    return [event_id for event_id, _ in shown_events(page)]
+
+
+def same_events(shown, expected):
+    """Whether the page shows LookupEvents' answer. Both are newest first; the test's own calls
+    (the console's and boto3's, recorded as they happen) may differ between the two moments they
+    were asked, so those are left out and the rest must agree."""
+    older = lambda events: [e for e, t in events if t < STARTED]
+    a, b = older(shown), older(expected)
+    n = min(len(a), len(b))
+    return a[:n] == b[:n] and (n > 0 or not a and not b)
+
+
+def wait_loaded(page):
+    expect(page.locator("#status")).not_to_have_text("Loading…")
+    expect(page.locator("#status")).not_to_have_text("")
+
+
+def journey_wrong_secret(browser):
+    page = browser.new_page()
+    watch(page)
+    sign_in(page, alice, secret="not-the-secret")
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    expect(page).to_have_url(f"{BASE}/console/signin")
+    assert "not-the-secret" not in page.content()
+    page.goto(f"{BASE}/console/events")
+    expect(page).to_have_url(f"{BASE}/console/signin")
+    shot(page, "wrong-secret")
+    page.close()
+    # Recorded as AWS records a failed console sign-in.
+    failures = [json.loads(e["CloudTrailEvent"]) for e in api.lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}])["Events"]]
+    failure = next(e for e in failures if e["responseElements"]["ConsoleLogin"] == "Failure")
+    assert failure["eventSource"] == "signin.amazonaws.com", failure
+    assert failure["eventType"] == "AwsConsoleSignIn", failure
+    assert failure["errorMessage"] == "Failed authentication", failure
+    assert failure["userIdentity"]["userName"] == "alice", failure
+    assert "not-the-secret" not in json.dumps(failure)
+    ok("a wrong secret is refused, says so, and is recorded as a failed ConsoleLogin")
+
+
+def journey_history(browser):
+    page = browser.new_page()
+    watch(page)
+    sign_in(page, alice)
+    expect(page).to_have_url(f"{BASE}/console/events")
+    expect(page.get_by_role("heading", name="Event history")).to_be_visible()
+    wait_loaded(page)
+    # Newest first, the same events LookupEvents gives, the console's own calls among them.
+    assert same_events(shown_events(page), lookup_events()), "the first page differs from LookupEvents'"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "cairn-session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie
+    success = json.loads(api.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}])["Events"][0]["CloudTrailEvent"])
+    assert success["responseElements"] == {"ConsoleLogin": "Success"}, success
+    ok("signing in shows event history, newest first, as LookupEvents gives it")
+
+    # Each attribute: the form's filter is LookupEvents' filter.
+    names = {}
+    for event in api.lookup_events(MaxResults=50)["Events"]:
+        names.setdefault(event["EventName"], event)
+    sample = next(e for e in api.lookup_events(
+        LookupAttributes=[{"AttributeKey": "ReadOnly", "AttributeValue": "false"}],
+        EndTime=1767225600)["Events"])
+    resource = next(r for e in api.lookup_events(EndTime=1767225600, MaxResults=50)["Events"]
+                    for r in e.get("Resources", []))
+    cases = [
+        ("EventName", sample["EventName"]),
+        ("EventSource", sample["EventSource"]),
+        ("Username", sample.get("Username") or "alice"),
+        ("EventId", sample["EventId"]),
+        ("ReadOnly", "false"),
+        ("ResourceType", resource["ResourceType"]),
+        ("ResourceName", resource["ResourceName"]),
+        ("AccessKeyId", alice["access_key_id"]),
+    ]
+    for attribute, value in cases:
+        page.get_by_label("Lookup attribute").select_option(attribute)
+        page.get_by_label("Attribute value").fill(value)
+        page.get_by_role("button", name="Apply").click()
+        expect(page).to_have_url(
+            f"{BASE}/console/events?" + urllib.parse.urlencode({"attribute": attribute, "value": value}))
+        wait_loaded(page)
+        expected = lookup_events(LookupAttributes=[{"AttributeKey": attribute, "AttributeValue": value}])
+        assert expected, (attribute, value)
+        assert same_events(shown_events(page), expected), (attribute, value)
+    ok(f"each of the {len(cases)} lookup attributes filters as LookupEvents does")
+
+    # The back button returns to the filter before.
+    page.go_back()
+    expect(page).to_have_url(
+        f"{BASE}/console/events?" + urllib.parse.urlencode({"attribute": cases[-2][0], "value": cases[-2][1]}))
+    expect(page.get_by_label("Attribute value")).to_have_value(cases[-2][1])
+    ok("the view is in the URL: the back button restores the filter before")
+
+    # A preset: only events of the last hour (the console's own calls).
+    page.goto(f"{BASE}/console/events?range=1h")
+    wait_loaded(page)
+    expect(page.get_by_label("Time range")).to_have_value("1h")
+    times = page.locator("#events tbody td.time").all_inner_texts()
+    assert times, "no event of the last hour"
+    assert all(t >= "2026" for t in times), times
+    # A custom range of the datasets' years.
+    # A custom range: the day around a dataset event.
+    around = sample["EventTime"].timestamp()
+    iso = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start, end = int(around) - 43200, int(around) + 43200
+    page.goto(f"{BASE}/console/events?start={iso(start)}&end={iso(end)}")
+    wait_loaded(page)
+    expected = lookup_ids(StartTime=start, EndTime=end)
+    assert expected and shown_ids(page) == expected, "a custom range differs from LookupEvents'"
+    ok("time presets and a custom range filter by time")
+
+    # Expand a row: its whole record.
+    first = page.locator("#events tbody tr.event").first
+    event_id = first.get_attribute("data-event-id")
+    first.get_by_role("button").click()
+    record = page.locator("#events tbody tr.detail pre").first.inner_text()
+    truth = next(e for e in api.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventId", "AttributeValue": event_id}])["Events"])
+    assert json.loads(record) == json.loads(truth["CloudTrailEvent"])
+    # Keyboard: Enter on a focused row toggles it back.
+    first.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#events tbody tr.detail")).to_have_count(0)
+    ok("a row expands to its record JSON, and collapses from the keyboard")
+
+    # The permalink.
+    first.get_by_role("link").click()
+    expect(page).to_have_url(f"{BASE}/console/events/{event_id}")
+    expect(page.locator("#event dl.facts")).to_contain_text(event_id)
+    assert json.loads(page.locator("#event pre").inner_text()) == json.loads(truth["CloudTrailEvent"])
+    shot(page, "event-page")
+    ok("an event's page is its permalink")
+
+    # Paging.
+    page.goto(f"{BASE}/console/events?range=all")
+    wait_loaded(page)
+    before = len(shown_ids(page))
+    page.get_by_role("button", name="Load more").click()
+    expect(page.locator("#events tbody tr.event")).to_have_count(before + 50)
+    all_ids = shown_ids(page)
+    assert len(set(all_ids)) == len(all_ids) == before + 50, "a page repeated events"
+    shot(page, "history")
+    ok("Load more pages on")
+
+    # Signing out ends the session.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{BASE}/console/signin")
+    page.goto(f"{BASE}/console/events")
+    expect(page).to_have_url(f"{BASE}/console/signin")
+    page.close()
+    ok("signing out ends the session")
+
+
+def journey_hostile_event(browser):
+    page = browser.new_page()
+    watch(page)
+    sign_in(page, auditor)
+    page.goto(f"{BASE}/console/events?attribute=EventId&value={HOSTILE_ID}")
+    wait_loaded(page)
+    row = page.locator("#events tbody tr.event")
+    expect(row).to_have_count(1)
+    row.get_by_role("button").click()
+    record = json.loads(page.locator("#events tbody tr.detail pre").inner_text())
+    assert HOSTILE_TEXT in record["userAgent"], record
+    assert record["requestParameters"]["filterSet"]["items"][0]["name"] == HOSTILE_TEXT, record
+    expect(row.locator("td.user")).to_have_text("<script>window.__pwned=1</script>")
+    page.goto(f"{BASE}/console/events/{HOSTILE_ID}")
+    expect(page.locator("#event dl.facts")).to_contain_text("<script>window.__pwned=1</script>")
+    assert json.loads(page.locator("#event pre").inner_text())["userAgent"] == record["userAgent"]
+    # Shown as text: nothing ran, no element was made of it.
+    assert page.evaluate("window.__pwned === undefined")
+    assert page.locator("img").count() == 0
+    assert page.locator("main script").count() == 0
+    shot(page, "hostile-event")
+    page.close()
+    ok("an event holding HTML and script is shown as text and runs nothing")
+
+
+def journey_api_without_session(browser):
+    # Not watched: the refused call is logged by the browser as the error it is.
+    page = browser.new_page()
+    page.goto(f"{BASE}/console/signin")
+    status = page.evaluate(
+        """async () => (await fetch('/console/api/LookupEvents', {method: 'POST', body: '{}'})).status""")
+    assert status == 400 or status == 403, status
+    page.close()
+    ok("the console's API answers nothing without a session")
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=shutil.which("chromium"),
+                                args=["--no-sandbox"])
+    try:
+        journey_wrong_secret(browser)
+        journey_history(browser)
+        journey_hostile_event(browser)
+        journey_api_without_session(browser)
+    finally:
+        browser.close()
+assert not problems, problems
+ok("no page logged an error")
