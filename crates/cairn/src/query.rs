@@ -128,6 +128,9 @@ pub fn query_through_api(client: &ApiClient, sql: &str) -> Result<Result<Results
         .as_str()
         .context("StartQuery answered without a QueryId")?
         .to_owned();
+    // Polled often while a query is young (most end within a second), then less: each
+    // DescribeQuery is an API call, and an audit event.
+    let polling = std::time::Instant::now();
     let mut pause = std::time::Duration::from_millis(1);
     loop {
         let described = match call("DescribeQuery", json!({ "QueryId": id }))? {
@@ -137,7 +140,11 @@ pub fn query_through_api(client: &ApiClient, sql: &str) -> Result<Result<Results
         match described["QueryStatus"].as_str() {
             Some("QUEUED" | "RUNNING") => {
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                let most = match polling.elapsed().as_secs() {
+                    0..2 => 10,
+                    _ => 500,
+                };
+                pause = (pause * 2).min(std::time::Duration::from_millis(most));
             }
             Some("FINISHED") => break,
             other => {

@@ -64,6 +64,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/signout", post(sign_out))
         .route("/console/events", get(events_page))
         .route("/console/events/{event_id}", get(event_page))
+        .route("/console/lake", get(lake_page))
+        .route("/console/trails", get(trails_page))
         .route("/console/api/{operation}", post(api_call))
         .route("/console/assets/{name}", get(asset))
         .fallback(|| async { page_response(StatusCode::NOT_FOUND, pages::not_found()) })
@@ -266,12 +268,21 @@ async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
     response
 }
 
-async fn events_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some((principal, session)) = signed_in(&state, &headers) else {
+/// A page for a signed-in browser (the sign-in page for another).
+fn signed_in_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    page: impl FnOnce(&pages::Frame) -> String,
+) -> Response {
+    let Some((principal, session)) = signed_in(state, headers) else {
         return to_sign_in();
     };
     let frame = pages::Frame::of(&principal, &session, &state.config.default_region);
-    page_response(StatusCode::OK, pages::events(&frame))
+    page_response(StatusCode::OK, page(&frame))
+}
+
+async fn events_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    signed_in_page(&state, &headers, pages::events)
 }
 
 async fn event_page(
@@ -279,11 +290,15 @@ async fn event_page(
     Path(event_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some((principal, session)) = signed_in(&state, &headers) else {
-        return to_sign_in();
-    };
-    let frame = pages::Frame::of(&principal, &session, &state.config.default_region);
-    page_response(StatusCode::OK, pages::event(&frame, &event_id))
+    signed_in_page(&state, &headers, |frame| pages::event(frame, &event_id))
+}
+
+async fn lake_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    signed_in_page(&state, &headers, pages::lake)
+}
+
+async fn trails_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    signed_in_page(&state, &headers, pages::trails)
 }
 
 /// An AWS region's name (`us-east-1`, `ap-southeast-2`, `us-gov-west-1`).
@@ -367,7 +382,24 @@ async fn api_call(
             format!("{region:?} is not a region name."),
         ))
     };
-    finish_call(&state, call, &operation, result, started)
+    into_page_answer(finish_call(&state, call, &operation, result, started))
+}
+
+/// The header an API call's own status is in, when the console's answer is 200.
+const API_STATUS_HEADER: &str = "x-cairn-api-status";
+
+/// An API answer as the console's pages take it: an error the API gave is still the page's
+/// answer (shown in the page), so it comes with status 200 and the API's status in
+/// [`API_STATUS_HEADER`]; browsers log every error status as an error of the page.
+fn into_page_answer(mut response: Response) -> Response {
+    let status = response.status();
+    if !status.is_success() {
+        *response.status_mut() = StatusCode::OK;
+        response
+            .headers_mut()
+            .insert(API_STATUS_HEADER, HeaderValue::from(status.as_u16()));
+    }
+    response
 }
 
 /// The console's script and style, embedded in the binary.

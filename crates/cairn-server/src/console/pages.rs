@@ -81,6 +81,8 @@ fn signed_in(frame: &Frame, title: &str, page: &str, main: &str) -> String {
 <a class="brand" href="/console/">cairn</a>
 <nav aria-label="Console">
 <a href="/console/events">Event history</a>
+<a href="/console/lake">Lake</a>
+<a href="/console/trails">Trails</a>
 </nav>
 <label class="region">Region <input id="region" name="region" size="14" value="{region}"></label>
 <span class="who" title="Account {account}">{who}</span>
@@ -190,6 +192,66 @@ pub fn event(frame: &Frame, event_id: &str) -> String {
         escape(event_id)
     );
     signed_in(frame, "Event", "event", &main)
+}
+
+pub fn lake(frame: &Frame) -> String {
+    let main = r#"<section class="lake-store">
+<label>Event data store <select id="store" name="store"></select></label>
+<label>Its ID <input id="store-id" readonly size="40"></label>
+<button id="copy-id" type="button">Copy ID</button>
+</section>
+<section class="editor">
+<label for="query">Query</label>
+<textarea id="query" name="query" rows="6" cols="100" spellcheck="false"></textarea>
+<div class="editor-actions">
+<label>Sample queries <select id="samples"><option value="">(choose one)</option></select></label>
+<button id="run" type="button">Run</button>
+<button id="cancel" type="button" disabled>Cancel</button>
+<label>Save as <input id="query-name" size="20" placeholder="a name"></label>
+<button id="save-query" type="button">Save</button>
+<label>Saved queries <select id="saved"><option value="">(none)</option></select></label>
+</div>
+</section>
+<p id="status" role="status" aria-live="polite"></p>
+<section class="results" hidden>
+<h2>Results</h2>
+<div class="results-actions">
+<label>Filter rows <input id="results-filter" size="24"></label>
+<button id="previous-page" type="button" disabled>Previous page</button>
+<span id="page-number"></span>
+<button id="next-page" type="button" disabled>Next page</button>
+<button id="download-results" type="button">Download CSV</button>
+</div>
+<table id="results" class="events"><thead></thead><tbody></tbody></table>
+</section>
+<section class="history">
+<h2>Query history</h2>
+<table id="history" class="events">
+<thead><tr><th scope="col">Query</th><th scope="col">Status</th><th scope="col">Created</th></tr></thead>
+<tbody></tbody>
+</table>
+</section>"#;
+    signed_in(frame, "Lake", "lake", main)
+}
+
+pub fn trails(frame: &Frame) -> String {
+    let main = r#"<p id="status" role="status" aria-live="polite"></p>
+<table id="trails" class="events">
+<thead><tr><th scope="col">Name</th><th scope="col">Home region</th><th scope="col">S3 bucket</th><th scope="col">Logging</th><th scope="col">Last delivery</th><th scope="col">Last error</th><th scope="col">Last digest</th><th scope="col">Actions</th></tr></thead>
+<tbody></tbody>
+</table>
+<form id="trail-form" class="trail-form">
+<h2 id="trail-form-title">Create trail</h2>
+<p id="trail-error" class="error" role="alert" hidden></p>
+<label>Trail name <input id="trail-name" name="name" required></label>
+<label>S3 bucket <input id="trail-bucket" name="bucket" required></label>
+<label>S3 key prefix <input id="trail-prefix" name="prefix"></label>
+<label><input id="trail-multi-region" name="multi_region" type="checkbox"> Multi-region trail</label>
+<label><input id="trail-validation" name="validation" type="checkbox" checked> Log file validation</label>
+<button id="trail-submit" type="submit">Create trail</button>
+<button id="trail-new" type="button" hidden>New trail instead</button>
+</form>"#;
+    signed_in(frame, "Trails", "trails", main)
 }
 
 pub fn not_found() -> String {

@@ -61,6 +61,8 @@ fn the_console_in_a_browser_signs_in_shows_filters_and_expands_event_history_saf
         "screenshots": screenshots,
         "hostile_event_id": hostile_id,
         "hostile_text": HOSTILE_TEXT,
+        // The server's local delivery target: a bucket is a folder of its data directory.
+        "buckets": data_dir.join("buckets"),
     });
     run_scenario(dir.path(), "console.py", &scenario, &[]);
     server.stop_cleanly();

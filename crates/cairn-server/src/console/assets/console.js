@@ -38,7 +38,8 @@
     } catch (e) {
       data = {};
     }
-    if (!response.ok) {
+    // An error of the API itself comes with status 200 and its own status in this header.
+    if (!response.ok || response.headers.get("x-cairn-api-status")) {
       const error = new Error(data.message || data.Message || text || response.statusText);
       error.type = (data.__type || "").split("#").pop();
       throw error;
@@ -321,8 +322,318 @@
     }
   }
 
+  // ---- Lake ----------------------------------------------------------------------------
+
+  // A cell of a CSV file; a value a spreadsheet would run as a formula is kept as text.
+  function csvCell(value) {
+    let text = value === null || value === undefined ? "" : String(value);
+    if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  }
+
+  function download(name, type, text) {
+    const link = el("a", { href: URL.createObjectURL(new Blob([text], { type })), download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }
+
+  const SAMPLES = [
+    ["Events by name", "SELECT eventName, count(*) AS events FROM $EDS GROUP BY eventName ORDER BY events DESC"],
+    ["Errors by principal", "SELECT userIdentity.arn AS principal, errorCode, count(*) AS errors FROM $EDS WHERE errorCode IS NOT NULL GROUP BY 1, 2 ORDER BY errors DESC"],
+    ["Latest events", "SELECT eventTime, eventName, eventSource, userIdentity.arn FROM $EDS ORDER BY eventTime DESC LIMIT 100"],
+    ["SSH keys sent to instances", "SELECT eventTime, userIdentity.arn, element_at(requestParameters, 'instanceId') AS instance, sourceIPAddress FROM $EDS WHERE eventName = 'SendSSHPublicKey' ORDER BY eventTime DESC"],
+  ];
+  const SAVED_KEY = "cairn-saved-queries";
+
+  function lakePage() {
+    const storeSelect = document.getElementById("store");
+    const storeId = document.getElementById("store-id");
+    const query = document.getElementById("query");
+    const run = document.getElementById("run");
+    const cancel = document.getElementById("cancel");
+    const samples = document.getElementById("samples");
+    const saved = document.getElementById("saved");
+    const results = document.querySelector("section.results");
+    const filter = document.getElementById("results-filter");
+    const previous = document.getElementById("previous-page");
+    const next = document.getElementById("next-page");
+    const pageNumber = document.getElementById("page-number");
+    let current = null; // the query shown: {id, tokens: [token of each page], page}
+    let running = null;
+
+    function storeIdOf(arn) {
+      return arn.split("/").pop();
+    }
+
+    async function loadStores() {
+      const answer = await api("ListEventDataStores", {});
+      storeSelect.replaceChildren();
+      for (const store of answer.EventDataStores || []) {
+        storeSelect.append(el("option", { value: storeIdOf(store.EventDataStoreArn), text: `${store.Name} (${storeIdOf(store.EventDataStoreArn)})` }));
+      }
+      const wanted = params().get("store");
+      if (wanted) storeSelect.value = wanted;
+      storeChanged();
+    }
+
+    function storeChanged() {
+      storeId.value = storeSelect.value;
+      if (!query.value && storeSelect.value) {
+        query.value = SAMPLES[0][1].replace("$EDS", storeSelect.value);
+      }
+      loadHistory();
+    }
+
+    function showSaved() {
+      const all = JSON.parse(localStorage.getItem(SAVED_KEY) || "{}");
+      saved.replaceChildren(el("option", { value: "", text: "(none)" }));
+      for (const name of Object.keys(all).sort()) {
+        saved.append(el("option", { value: name, text: name }));
+      }
+    }
+
+    function statistics(described) {
+      const s = described.QueryStatistics || {};
+      const parts = [`Status: ${described.QueryStatus}`];
+      if (s.EventsMatched !== undefined) parts.push(`${s.EventsMatched} events matched`);
+      if (s.EventsScanned !== undefined) parts.push(`${s.EventsScanned} scanned`);
+      if (s.BytesScanned !== undefined) parts.push(`${s.BytesScanned} bytes`);
+      if (s.ExecutionTimeInMillis !== undefined) parts.push(`${s.ExecutionTimeInMillis} ms`);
+      if (described.ErrorMessage) parts.push(described.ErrorMessage);
+      return parts.join(" · ");
+    }
+
+    async function showPage() {
+      const body = { QueryId: current.id, MaxQueryResults: 50 };
+      const token = current.tokens[current.page];
+      if (token) body.NextToken = token;
+      const answer = await api("GetQueryResults", body);
+      const rows = answer.QueryResultRows || [];
+      const head = document.querySelector("#results thead");
+      const tbody = document.querySelector("#results tbody");
+      const labels = rows.length ? rows[0].map((cell) => Object.keys(cell)[0]) : [];
+      head.replaceChildren(el("tr", {}, ...labels.map((label) => el("th", { scope: "col", text: label }))));
+      tbody.replaceChildren(...rows.map((row) => el("tr", {}, ...row.map((cell) => el("td", { text: Object.values(cell)[0] })))));
+      current.tokens[current.page + 1] = answer.NextToken || null;
+      previous.disabled = current.page === 0;
+      next.disabled = !answer.NextToken;
+      pageNumber.textContent = `Page ${current.page + 1}`;
+      results.hidden = false;
+      applyFilter();
+    }
+
+    function applyFilter() {
+      const wanted = filter.value.toLowerCase();
+      for (const row of document.querySelectorAll("#results tbody tr")) {
+        row.hidden = wanted !== "" && !row.textContent.toLowerCase().includes(wanted);
+      }
+    }
+
+    async function follow(queryId) {
+      running = queryId;
+      cancel.disabled = false;
+      for (;;) {
+        const described = await api("DescribeQuery", { QueryId: queryId, EventDataStore: storeSelect.value });
+        setStatus(statistics(described), described.QueryStatus === "FAILED" || described.QueryStatus === "TIMED_OUT");
+        if (described.QueryStatus !== "QUEUED" && described.QueryStatus !== "RUNNING") {
+          running = null;
+          cancel.disabled = true;
+          if (described.QueryStatus === "FINISHED") {
+            current = { id: queryId, tokens: [null], page: 0 };
+            await showPage();
+          }
+          loadHistory();
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+
+    async function loadHistory() {
+      if (!storeSelect.value) return;
+      try {
+        const answer = await api("ListQueries", { EventDataStore: storeSelect.value, MaxResults: 20 });
+        const tbody = document.querySelector("#history tbody");
+        tbody.replaceChildren(...(answer.Queries || []).map((q) => {
+          const open = el("button", { type: "button", class: "link", text: q.QueryId });
+          open.addEventListener("click", () => follow(q.QueryId).catch((e) => setStatus(e.message, true)));
+          return el("tr", {}, el("td", {}, open), el("td", { text: q.QueryStatus }), el("td", { text: isoTime(q.CreationTime) }));
+        }));
+      } catch (error) {
+        setStatus(error.message, true);
+      }
+    }
+
+    for (const [name, sql] of SAMPLES) {
+      samples.append(el("option", { value: sql, text: name }));
+    }
+    samples.addEventListener("change", () => {
+      if (samples.value) query.value = samples.value.replace("$EDS", storeSelect.value || "<store ID>");
+    });
+    storeSelect.addEventListener("change", storeChanged);
+    document.getElementById("copy-id").addEventListener("click", () => {
+      storeId.select();
+      if (navigator.clipboard) navigator.clipboard.writeText(storeId.value).catch(() => {});
+    });
+    run.addEventListener("click", async () => {
+      results.hidden = true;
+      setStatus("Starting…");
+      try {
+        const started = await api("StartQuery", { QueryStatement: query.value });
+        await follow(started.QueryId);
+      } catch (error) {
+        setStatus(error.message, true);
+      }
+    });
+    cancel.addEventListener("click", () => {
+      if (running) api("CancelQuery", { QueryId: running, EventDataStore: storeSelect.value }).catch((e) => setStatus(e.message, true));
+    });
+    previous.addEventListener("click", () => {
+      current.page -= 1;
+      showPage().catch((e) => setStatus(e.message, true));
+    });
+    next.addEventListener("click", () => {
+      current.page += 1;
+      showPage().catch((e) => setStatus(e.message, true));
+    });
+    filter.addEventListener("input", applyFilter);
+    document.getElementById("download-results").addEventListener("click", async () => {
+      const lines = [];
+      let token = null;
+      do {
+        const body = { QueryId: current.id, MaxQueryResults: 1000 };
+        if (token) body.NextToken = token;
+        const answer = await api("GetQueryResults", body);
+        for (const row of answer.QueryResultRows || []) {
+          if (lines.length === 0) lines.push(row.map((cell) => csvCell(Object.keys(cell)[0])).join(","));
+          lines.push(row.map((cell) => csvCell(Object.values(cell)[0])).join(","));
+        }
+        token = answer.NextToken;
+      } while (token);
+      download(`${current.id}.csv`, "text/csv", lines.join("\r\n") + "\r\n");
+    });
+    document.getElementById("save-query").addEventListener("click", () => {
+      const name = document.getElementById("query-name").value.trim();
+      if (!name) return;
+      const all = JSON.parse(localStorage.getItem(SAVED_KEY) || "{}");
+      all[name] = query.value;
+      localStorage.setItem(SAVED_KEY, JSON.stringify(all));
+      showSaved();
+      saved.value = name;
+    });
+    saved.addEventListener("change", () => {
+      const all = JSON.parse(localStorage.getItem(SAVED_KEY) || "{}");
+      if (saved.value in all) query.value = all[saved.value];
+    });
+    showSaved();
+    loadStores().catch((error) => setStatus(error.message, true));
+  }
+
+  // ---- Trails --------------------------------------------------------------------------
+
+  function trailsPage() {
+    const readOnly = meta("cairn-read-only") === "true";
+    const form = document.getElementById("trail-form");
+    const error = document.getElementById("trail-error");
+    const submit = document.getElementById("trail-submit");
+    const title = document.getElementById("trail-form-title");
+    const fresh = document.getElementById("trail-new");
+    let editing = null;
+    form.hidden = readOnly;
+
+    function showError(message) {
+      error.textContent = message || "";
+      error.hidden = !message;
+    }
+
+    function edit(trail) {
+      editing = trail ? trail.Name : null;
+      form.elements.name.value = trail ? trail.Name : "";
+      form.elements.name.readOnly = Boolean(trail);
+      form.elements.bucket.value = trail ? trail.S3BucketName || "" : "";
+      form.elements.prefix.value = trail ? trail.S3KeyPrefix || "" : "";
+      form.elements.multi_region.checked = trail ? Boolean(trail.IsMultiRegionTrail) : false;
+      form.elements.validation.checked = trail ? Boolean(trail.LogFileValidationEnabled) : true;
+      title.textContent = trail ? `Edit trail ${trail.Name}` : "Create trail";
+      submit.textContent = trail ? "Save changes" : "Create trail";
+      fresh.hidden = !trail;
+      showError("");
+    }
+
+    async function act(operation, body) {
+      try {
+        await api(operation, body);
+        await load();
+      } catch (e) {
+        showError(e.message);
+        setStatus(e.message, true);
+      }
+    }
+
+    async function load() {
+      setStatus("Loading…");
+      const answer = await api("DescribeTrails", { includeShadowTrails: false });
+      const tbody = document.querySelector("#trails tbody");
+      const rows = [];
+      for (const trail of answer.trailList || []) {
+        const status = await api("GetTrailStatus", { Name: trail.TrailARN });
+        const when = (t) => (t ? isoTime(t) : "");
+        const actions = el("td", { class: "actions" });
+        if (!readOnly) {
+          const logging = el("button", { type: "button", text: status.IsLogging ? "Stop logging" : "Start logging" });
+          logging.addEventListener("click", () => act(status.IsLogging ? "StopLogging" : "StartLogging", { Name: trail.TrailARN }));
+          const change = el("button", { type: "button", text: "Edit" });
+          change.addEventListener("click", () => edit(trail));
+          const remove = el("button", { type: "button", text: "Delete" });
+          remove.addEventListener("click", () => {
+            if (remove.textContent === "Delete") {
+              remove.textContent = "Confirm delete";
+              return;
+            }
+            act("DeleteTrail", { Name: trail.TrailARN });
+          });
+          actions.append(logging, change, remove);
+        }
+        rows.push(el("tr", { "data-trail": trail.Name },
+          el("td", { class: "name", text: trail.Name }),
+          el("td", { text: trail.HomeRegion || "" }),
+          el("td", { text: trail.S3BucketName || "" }),
+          el("td", { class: "logging", text: status.IsLogging ? "Logging" : "Not logging" }),
+          el("td", { text: when(status.LatestDeliveryTime) }),
+          el("td", { text: status.LatestDeliveryError || "" }),
+          el("td", { text: when(status.LatestDigestDeliveryTime) }),
+          actions));
+      }
+      tbody.replaceChildren(...rows);
+      setStatus(rows.length ? `${rows.length} trails.` : "No trails in this region.");
+    }
+
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const body = {
+        Name: form.elements.name.value.trim(),
+        S3BucketName: form.elements.bucket.value.trim(),
+        IsMultiRegionTrail: form.elements.multi_region.checked,
+        EnableLogFileValidation: form.elements.validation.checked,
+      };
+      if (form.elements.prefix.value.trim()) body.S3KeyPrefix = form.elements.prefix.value.trim();
+      try {
+        await api(editing ? "UpdateTrail" : "CreateTrail", body);
+        edit(null);
+        await load();
+      } catch (err) {
+        showError(err.message);
+      }
+    });
+    fresh.addEventListener("click", () => edit(null));
+    load().catch((e) => setStatus(e.message, true));
+  }
+
   const main = document.querySelector("main[data-page]");
   const pageName = main ? main.getAttribute("data-page") : "";
   if (pageName === "events") eventsPage();
   if (pageName === "event") eventPage();
+  if (pageName === "lake") lakePage();
+  if (pageName === "trails") trailsPage();
 })();
