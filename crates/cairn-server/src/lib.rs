@@ -17,6 +17,7 @@
 //! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
 //! - [`delivery`]: trail log files and digests to a local folder or S3, exactly once;
 //! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys);
+//! - [`csv`]: CSV for people (Lake results, event history downloads);
 //! - [`console`]: the console in a browser (`/console/`): sign-in sessions, pages, and the
 //!   API called with a session instead of a signature.
 
@@ -27,6 +28,7 @@ pub mod capture;
 pub mod catalog_list;
 pub mod config;
 pub mod console;
+pub mod csv;
 pub mod delivery;
 pub mod error;
 pub mod event_data_stores;

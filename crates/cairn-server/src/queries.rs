@@ -150,31 +150,15 @@ pub struct Results {
 }
 
 impl Results {
-    /// The results as CSV: a header of the labels, then a line per row (RFC 4180: a field with
-    /// a comma, quote or line break is quoted; NULL is an empty field). With
-    /// `guard_formulas`, a field a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab,
-    /// carriage return first) starts with `'`, for people who open it in one.
+    /// The results as CSV ([`crate::csv`]): a header of the labels, then a line per row (NULL
+    /// is an empty field); with `guard_formulas`, guarded for people who open it in a
+    /// spreadsheet.
     pub fn csv(&self, guard_formulas: bool) -> String {
-        let field = |text: &str| {
-            let text = if guard_formulas && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-                format!("'{text}")
-            } else {
-                text.to_owned()
-            };
-            if text.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", text.replace('"', "\"\""))
-            } else {
-                text
-            }
-        };
-        let line = |values: Vec<&str>| {
-            let fields: Vec<String> = values.into_iter().map(field).collect();
-            format!("{}\n", fields.join(","))
-        };
-        let mut out = line(self.labels.iter().map(String::as_str).collect());
+        let mut out = crate::csv::line(self.labels.iter().map(String::as_str), guard_formulas);
         for row in &self.rows {
-            out.push_str(&line(
-                row.iter().map(|v| v.as_deref().unwrap_or("")).collect(),
+            out.push_str(&crate::csv::line(
+                row.iter().map(|v| v.as_deref().unwrap_or("")),
+                guard_formulas,
             ));
         }
         out

@@ -57,7 +57,7 @@ const CONTROL_PLANE_SERVICE: &str = "cloudtrail";
 const EVENT_SOURCE: &str = "cloudtrail.amazonaws.com";
 
 pub(crate) struct AppState {
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     pub(crate) config: Config,
     pub(crate) audit: AuditSender,
     /// The console's signed-in browsers.
@@ -365,7 +365,7 @@ pub(crate) fn aws_json_response(status: StatusCode, body: String, request_id: &s
 }
 
 /// Whether a principal's permission set allows an operation.
-fn permitted(permissions: Permissions, op: Operation) -> bool {
+pub(crate) fn permitted(permissions: Permissions, op: Operation) -> bool {
     match permissions {
         Permissions::Admin => true,
         // Reading principals may also run Lake queries (and cancel them): a query only reads.

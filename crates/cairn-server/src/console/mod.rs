@@ -15,6 +15,7 @@
 //! - Every value of an event is attacker-controlled text: the script writes text only
 //!   (`textContent`), and a Content-Security-Policy allows no inline script or style.
 
+pub mod download;
 pub mod pages;
 pub mod sessions;
 
@@ -63,6 +64,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/signin", get(sign_in_page).post(sign_in))
         .route("/console/signout", post(sign_out))
         .route("/console/events", get(events_page))
+        .route("/console/events/download", get(download::download))
         .route("/console/events/{event_id}", get(event_page))
         .route("/console/lake", get(lake_page))
         .route("/console/trails", get(trails_page))

@@ -173,6 +173,7 @@ pub fn events(frame: &Frame) -> String {
 <button type="submit">Apply</button>
 </form>
 <p id="status" role="status" aria-live="polite"></p>
+<p class="downloads"><a id="download-csv" download>Download events (CSV)</a> <a id="download-json" download>Download events (JSON)</a></p>
 <table id="events" class="events">
 <thead><tr><th scope="col"><span class="visually-hidden">Expand</span></th><th scope="col">Event name</th><th scope="col">Event time</th><th scope="col">User name</th><th scope="col">Event source</th><th scope="col">Resource type</th><th scope="col">Resource name</th></tr></thead>
 <tbody></tbody>
@@ -252,6 +253,20 @@ pub fn trails(frame: &Frame) -> String {
 <button id="trail-new" type="button" hidden>New trail instead</button>
 </form>"#;
     signed_in(frame, "Trails", "trails", main)
+}
+
+/// A page saying why something the console was asked could not be done.
+pub fn error_page(title: &str, message: &str) -> String {
+    document(
+        title,
+        "",
+        &format!(
+            "<main><h1>{}</h1><p class=\"error\" role=\"alert\">{}</p>\
+             <p><a href=\"/console/events\">Event history</a></p></main>",
+            escape(title),
+            escape(message)
+        ),
+    )
 }
 
 pub fn not_found() -> String {

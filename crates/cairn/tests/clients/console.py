@@ -8,6 +8,7 @@ to the usual one `screenshots` (a folder: each journey saves its final page ther
 prints one line; the first failure raises. No page may log a console error.
 """
 
+import csv
 import datetime
 import json
 import os
@@ -210,6 +211,27 @@ def journey_history(browser):
     assert json.loads(page.locator("#event pre").inner_text()) == json.loads(truth["CloudTrailEvent"])
     shot(page, "event-page")
     ok("an event's page is its permalink")
+
+    # Downloads: every event of the filter, as LookupEvents pages through them.
+    page.goto(f"{BASE}/console/events?attribute=ReadOnly&value=false&end=2026-01-01T00:00:00Z")
+    wait_loaded(page)
+    paginator = api.get_paginator("lookup_events")
+    expected = [e["EventId"] for p in paginator.paginate(
+        LookupAttributes=[{"AttributeKey": "ReadOnly", "AttributeValue": "false"}], EndTime=1767225600)
+        for e in p["Events"]]
+    assert len(expected) > 50, len(expected)
+    with page.expect_download() as downloaded:
+        page.get_by_role("link", name="Download events (CSV)").click()
+    with open(downloaded.value.path(), newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0][:4] == ["Event ID", "Event time", "User name", "Event name"], table[0]
+    assert [row[0] for row in table[1:]] == expected, "the CSV differs from LookupEvents"
+    assert all(json.loads(row[-1])["eventID"] == row[0] for row in table[1:])
+    with page.expect_download() as downloaded:
+        page.get_by_role("link", name="Download events (JSON)").click()
+    records = json.load(open(downloaded.value.path()))["Records"]
+    assert [r["eventID"] for r in records] == expected, "the JSON differs from LookupEvents"
+    ok(f"the filter's {len(expected)} events download as CSV and as JSON, as LookupEvents gives them")
 
     # Paging.
     page.goto(f"{BASE}/console/events?range=all")

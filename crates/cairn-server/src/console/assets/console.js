@@ -256,6 +256,12 @@
         setStatus(error.message, true);
         return;
       }
+      // The downloads: every event of this filter, read by the server.
+      for (const format of ["csv", "json"]) {
+        const link = document.getElementById(`download-${format}`);
+        const query = new URLSearchParams({ format, region: region(), request: JSON.stringify(request) });
+        link.href = `/console/events/download?${query}`;
+      }
       page();
     }
 
