@@ -173,9 +173,15 @@ pub fn events(frame: &Frame) -> String {
 <button type="submit">Apply</button>
 </form>
 <p id="status" role="status" aria-live="polite"></p>
-<p class="downloads"><a id="download-csv" download>Download events (CSV)</a> <a id="download-json" download>Download events (JSON)</a></p>
+<div class="table-actions">
+<a id="download-csv" download>Download events (CSV)</a>
+<a id="download-json" download>Download events (JSON)</a>
+<details id="columns" class="columns"><summary>Columns</summary></details>
+<button id="compare" type="button" disabled>Compare selected (0)</button>
+</div>
+<section id="comparison" class="comparison" hidden></section>
 <table id="events" class="events">
-<thead><tr><th scope="col"><span class="visually-hidden">Expand</span></th><th scope="col">Event name</th><th scope="col">Event time</th><th scope="col">User name</th><th scope="col">Event source</th><th scope="col">Resource type</th><th scope="col">Resource name</th></tr></thead>
+<thead></thead>
 <tbody></tbody>
 </table>
 <button id="more" type="button" hidden>Load more</button>"#,

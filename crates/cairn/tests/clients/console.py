@@ -212,6 +212,48 @@ def journey_history(browser):
     shot(page, "event-page")
     ok("an event's page is its permalink")
 
+    # A value of an expanded event filters on click.
+    page.goto(f"{BASE}/console/events?end=2026-01-01T00:00:00Z")
+    wait_loaded(page)
+    first = page.locator("#events tbody tr.event").first
+    name = first.locator("td.name").inner_text()
+    first.get_by_role("button", name=f"Show the record of {name}").click()
+    page.locator("tr.detail button.filter-by[data-attribute='EventName']").click()
+    expect(page).to_have_url(f"{BASE}/console/events?" + urllib.parse.urlencode(
+        {"end": "2026-01-01T00:00:00Z", "attribute": "EventName", "value": name}))
+    wait_loaded(page)
+    names = page.locator("#events tbody td.name").all_inner_texts()
+    assert names and set(names) == {name}, names
+    ok("a value of an expanded event filters event history on click")
+
+    # The column chooser, kept in the URL.
+    expect(page.locator("#events thead th.error")).to_be_hidden()
+    page.locator("#columns summary").click()
+    page.locator("#columns").get_by_label("Error code").check()
+    page.locator("#columns").get_by_label("Resource type").uncheck()
+    expect(page.locator("#events thead th.error")).to_be_visible()
+    expect(page.locator("#events thead th.rtype")).to_be_hidden()
+    assert "columns=" in page.url, page.url
+    page.reload()
+    wait_loaded(page)
+    expect(page.locator("#events thead th.error")).to_be_visible()
+    expect(page.locator("#events tbody tr.event td.rtype").first).to_be_hidden()
+    ok("a column chooser shows and hides columns, and the URL keeps the choice")
+
+    # Compare events side by side (at most 5).
+    page.goto(f"{BASE}/console/events?end=2026-01-01T00:00:00Z")
+    wait_loaded(page)
+    picks = page.locator("#events tbody input.pick")
+    for i in range(5):
+        picks.nth(i).check()
+    expect(picks.nth(5)).to_be_disabled()
+    page.get_by_role("button", name="Compare selected (5)").click()
+    compare = page.locator("#comparison table")
+    expect(compare.locator("thead th")).to_have_count(6)
+    expect(compare.locator("tbody tr.differs th", has_text="eventID")).to_have_count(1)
+    shot(page, "compare")
+    ok("up to 5 events compare side by side, their differences marked")
+
     # Downloads: every event of the filter, as LookupEvents pages through them.
     page.goto(f"{BASE}/console/events?attribute=ReadOnly&value=false&end=2026-01-01T00:00:00Z")
     wait_loaded(page)

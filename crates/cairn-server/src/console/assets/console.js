@@ -152,65 +152,81 @@
     return request;
   }
 
-  function eventRow(event) {
-    const resource = (event.Resources || [])[0] || {};
-    const expand = el("button", {
-      type: "button",
-      class: "expand",
-      "aria-expanded": "false",
-      "aria-label": `Show the record of ${event.EventName}`,
-      text: "▸",
-    });
-    const link = el("a", {
-      href: `/console/events/${encodeURIComponent(event.EventId)}`,
-      text: event.EventName || "",
-    });
-    const row = el(
-      "tr",
-      { class: "event", "data-event-id": event.EventId, tabindex: "0" },
-      el("td", {}, expand),
-      el("td", { class: "name" }, link),
-      el("td", { class: "time", text: isoTime(event.EventTime) }),
-      el("td", { class: "user", text: event.Username || "" }),
-      el("td", { class: "source", text: event.EventSource || "" }),
-      el("td", { text: resource.ResourceType || "" }),
-      el("td", { text: resource.ResourceName || "" })
-    );
-    let detail = null;
-    const toggle = () => {
-      if (detail) {
-        detail.remove();
-        detail = null;
-        expand.setAttribute("aria-expanded", "false");
-        expand.textContent = "▸";
-        return;
-      }
-      detail = el(
-        "tr",
-        { class: "detail" },
-        el("td", { colspan: "7" }, el("pre", { class: "record", text: recordText(event) }))
-      );
-      row.after(detail);
-      expand.setAttribute("aria-expanded", "true");
-      expand.textContent = "▾";
+  // The record of an event, parsed (an empty object when it is not JSON).
+  function recordOf(event) {
+    try {
+      return JSON.parse(event.CloudTrailEvent) || {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  // The columns event history can show: key (the cell's class), label, value, shown at first.
+  const COLUMNS = [
+    { key: "name", label: "Event name", shown: true, value: (e) => e.EventName },
+    { key: "time", label: "Event time", shown: true, value: (e) => isoTime(e.EventTime) },
+    { key: "user", label: "User name", shown: true, value: (e) => e.Username },
+    { key: "source", label: "Event source", shown: true, value: (e) => e.EventSource },
+    { key: "rtype", label: "Resource type", shown: true, value: (e) => ((e.Resources || [])[0] || {}).ResourceType },
+    { key: "rname", label: "Resource name", shown: true, value: (e) => ((e.Resources || [])[0] || {}).ResourceName },
+    { key: "key", label: "AWS access key", shown: false, value: (e) => e.AccessKeyId },
+    { key: "readonly", label: "Read-only", shown: false, value: (e) => e.ReadOnly },
+    { key: "region", label: "AWS region", shown: false, value: (e, r) => r.awsRegion },
+    { key: "error", label: "Error code", shown: false, value: (e, r) => r.errorCode },
+    { key: "ip", label: "Source IP address", shown: false, value: (e, r) => r.sourceIPAddress },
+  ];
+
+  // The columns the URL asks for (`columns=name,time,...`), else the usual ones.
+  function shownColumns() {
+    const asked = (params().get("columns") || "").split(",").filter((k) => COLUMNS.some((c) => c.key === k));
+    return new Set(asked.length ? asked : COLUMNS.filter((c) => c.shown).map((c) => c.key));
+  }
+
+  // The values of an event that are lookup attributes: [attribute, label, value].
+  function filterableValues(event) {
+    const out = [];
+    const add = (attribute, label, value) => {
+      if (value !== undefined && value !== null && value !== "") out.push([attribute, label, String(value)]);
     };
-    expand.addEventListener("click", toggle);
-    row.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" && e.target === row) toggle();
-      if (e.key === "ArrowDown" && row.nextElementSibling) row.nextElementSibling.focus();
-      if (e.key === "ArrowUp" && row.previousElementSibling) row.previousElementSibling.focus();
-    });
-    return row;
+    add("EventName", "Event name", event.EventName);
+    add("EventSource", "Event source", event.EventSource);
+    add("Username", "User name", event.Username);
+    add("AccessKeyId", "AWS access key", event.AccessKeyId);
+    add("ReadOnly", "Read-only", event.ReadOnly);
+    for (const resource of event.Resources || []) {
+      add("ResourceType", "Resource type", resource.ResourceType);
+      add("ResourceName", "Resource name", resource.ResourceName);
+    }
+    return out;
+  }
+
+  // Each leaf of a record as [path, text], paths joined by ".".
+  function leaves(value, path, out) {
+    if (value !== null && typeof value === "object") {
+      const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
+      if (entries.length === 0) out.push([path, Array.isArray(value) ? "[]" : "{}"]);
+      for (const [key, inner] of entries) leaves(inner, path ? `${path}.${key}` : key, out);
+    } else {
+      out.push([path, value === null ? "null" : String(value)]);
+    }
+    return out;
   }
 
   function eventsPage() {
     const form = document.getElementById("filters");
-    const tbody = document.querySelector("#events tbody");
+    const table = document.getElementById("events");
+    const tbody = table.querySelector("tbody");
     const more = document.getElementById("more");
+    const chooser = document.getElementById("columns");
+    const compareButton = document.getElementById("compare");
+    const comparison = document.getElementById("comparison");
+    const MAX_COMPARED = 5;
     let nextToken = null;
     let request = null;
     let shown = 0;
     let loading = 0;
+    let columns = shownColumns();
+    const compared = new Map(); // event ID -> event
 
     function showFilter(filter) {
       form.attribute.value = filter.attribute;
@@ -221,6 +237,152 @@
       document.querySelectorAll(".custom").forEach((label) => {
         label.hidden = filter.range !== "custom";
       });
+    }
+
+    // The URL of this view with `changes` made to its parameters (null removes one).
+    function viewUrl(changes) {
+      const p = params();
+      for (const [name, value] of Object.entries(changes)) {
+        if (value === null || value === "") p.delete(name);
+        else p.set(name, value);
+      }
+      const query = p.toString();
+      return query ? `?${query}` : window.location.pathname;
+    }
+
+    function go(changes) {
+      window.history.pushState(null, "", viewUrl(changes));
+      load();
+    }
+
+    function header() {
+      const row = el("tr", {}, el("th", { scope: "col" }, el("span", { class: "visually-hidden", text: "Expand" })));
+      for (const column of COLUMNS) {
+        row.append(el("th", { scope: "col", class: column.key, text: column.label }));
+      }
+      row.append(el("th", { scope: "col" }, el("span", { class: "visually-hidden", text: "Compare" })));
+      table.querySelector("thead").replaceChildren(row);
+      showColumns();
+    }
+
+    function showColumns() {
+      for (const column of COLUMNS) {
+        table.querySelectorAll(`.${column.key}`).forEach((cell) => {
+          cell.hidden = !columns.has(column.key);
+        });
+      }
+    }
+
+    function buildChooser() {
+      const boxes = COLUMNS.map((column) => {
+        const box = el("input", { type: "checkbox", name: column.key });
+        box.checked = columns.has(column.key);
+        box.addEventListener("change", () => {
+          const keys = COLUMNS.filter((c) => chooser.querySelector(`input[name="${c.key}"]`).checked).map((c) => c.key);
+          window.history.replaceState(null, "", viewUrl({ columns: keys.join(",") }));
+          columns = new Set(keys);
+          showColumns();
+        });
+        return el("label", {}, box, ` ${column.label}`);
+      });
+      chooser.replaceChildren(el("summary", { text: "Columns" }), ...boxes);
+    }
+
+    function updateCompare() {
+      compareButton.disabled = compared.size < 2;
+      compareButton.textContent = `Compare selected (${compared.size})`;
+      tbody.querySelectorAll("input.pick").forEach((box) => {
+        box.disabled = !box.checked && compared.size >= MAX_COMPARED;
+      });
+    }
+
+    function showComparison() {
+      const events = [...compared.values()];
+      const paths = new Map(); // path -> texts by event
+      events.forEach((event, i) => {
+        for (const [path, text] of leaves(recordOf(event), "", [])) {
+          if (!paths.has(path)) paths.set(path, new Array(events.length).fill(""));
+          paths.get(path)[i] = text;
+        }
+      });
+      const head = el("tr", {}, el("th", { scope: "col", text: "Member" }),
+        ...events.map((e) => el("th", { scope: "col", text: `${e.EventName} ${isoTime(e.EventTime)}` })));
+      const rows = [...paths.keys()].sort().map((path) => {
+        const texts = paths.get(path);
+        const differs = texts.some((t) => t !== texts[0]);
+        return el("tr", { class: differs ? "differs" : "same" }, el("th", { scope: "row", text: path }),
+          ...texts.map((t) => el("td", { text: t })));
+      });
+      const close = el("button", { type: "button", text: "Close comparison" });
+      close.addEventListener("click", () => {
+        comparison.hidden = true;
+      });
+      comparison.replaceChildren(el("h2", { text: `${events.length} events side by side` }), close,
+        el("table", { class: "events compare" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+      comparison.hidden = false;
+    }
+
+    function eventRow(event) {
+      const record = recordOf(event);
+      const expand = el("button", {
+        type: "button",
+        class: "expand",
+        "aria-expanded": "false",
+        "aria-label": `Show the record of ${event.EventName}`,
+        text: "▸",
+      });
+      const cells = COLUMNS.map((column) => {
+        if (column.key === "name") {
+          return el("td", { class: "name" }, el("a", { href: `/console/events/${encodeURIComponent(event.EventId)}`, text: event.EventName || "" }));
+        }
+        const value = column.value(event, record);
+        return el("td", { class: column.key, text: value === undefined || value === null ? "" : String(value) });
+      });
+      const pick = el("input", { type: "checkbox", class: "pick", "aria-label": `Compare ${event.EventName} ${isoTime(event.EventTime)}` });
+      pick.checked = compared.has(event.EventId);
+      pick.addEventListener("change", () => {
+        if (pick.checked) compared.set(event.EventId, event);
+        else compared.delete(event.EventId);
+        updateCompare();
+      });
+      const row = el("tr", { class: "event", "data-event-id": event.EventId, tabindex: "0" },
+        el("td", {}, expand), ...cells, el("td", {}, pick));
+      let detail = null;
+      const toggle = () => {
+        if (detail) {
+          detail.remove();
+          detail = null;
+          expand.setAttribute("aria-expanded", "false");
+          expand.textContent = "▸";
+          return;
+        }
+        const filters = filterableValues(event).map(([attribute, label, value]) => {
+          const button = el("button", { type: "button", class: "filter-by", "data-attribute": attribute, text: `${label}: ${value}` });
+          button.addEventListener("click", () => {
+            const range = params().get("range");
+            go({ attribute, value, range, start: params().get("start"), end: params().get("end") });
+          });
+          return button;
+        });
+        detail = el("tr", { class: "detail" },
+          el("td", { colspan: String(COLUMNS.length + 2) },
+            el("div", { class: "filter-values" }, el("span", { text: "Filter by " }), ...filters),
+            el("pre", { class: "record", text: recordText(event) })));
+        row.after(detail);
+        showColumns();
+        expand.setAttribute("aria-expanded", "true");
+        expand.textContent = "▾";
+      };
+      expand.addEventListener("click", toggle);
+      row.addEventListener("keydown", (e) => {
+        if (e.target !== row) return;
+        if (e.key === "Enter") toggle();
+        const rows = [...tbody.querySelectorAll("tr.event")];
+        const at = rows.indexOf(row);
+        if (e.key === "ArrowDown" && rows[at + 1]) rows[at + 1].focus();
+        if (e.key === "ArrowUp" && rows[at - 1]) rows[at - 1].focus();
+      });
+      return row;
     }
 
     async function page() {
@@ -236,6 +398,8 @@
           tbody.append(eventRow(event));
           shown += 1;
         }
+        showColumns();
+        updateCompare();
         nextToken = answer.NextToken || null;
         more.hidden = !nextToken;
         setStatus(shown === 0 ? "No events match." : `${shown} events shown${nextToken ? "; more match" : ""}.`);
@@ -247,7 +411,12 @@
     function load() {
       const filter = filterOfUrl();
       showFilter(filter);
+      columns = shownColumns();
+      buildChooser();
+      header();
       tbody.replaceChildren();
+      compared.clear();
+      comparison.hidden = true;
       shown = 0;
       nextToken = null;
       try {
@@ -272,22 +441,20 @@
     });
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      const p = new URLSearchParams();
-      if (params().get("region")) p.set("region", params().get("region"));
+      const changes = { attribute: null, value: null, range: null, start: null, end: null };
       if (form.attribute.value && form.value.value !== "") {
-        p.set("attribute", form.attribute.value);
-        p.set("value", form.value.value);
+        changes.attribute = form.attribute.value;
+        changes.value = form.value.value;
       }
       if (form.range.value === "custom") {
-        if (form.start.value) p.set("start", form.start.value.trim());
-        if (form.end.value) p.set("end", form.end.value.trim());
+        changes.start = form.start.value.trim();
+        changes.end = form.end.value.trim();
       } else if (form.range.value !== "all") {
-        p.set("range", form.range.value);
+        changes.range = form.range.value;
       }
-      const query = p.toString();
-      window.history.pushState(null, "", query ? `?${query}` : window.location.pathname);
-      load();
+      go(changes);
     });
+    compareButton.addEventListener("click", showComparison);
     more.addEventListener("click", page);
     window.addEventListener("popstate", load);
     load();
