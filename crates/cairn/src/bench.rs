@@ -3,7 +3,7 @@
 //! the same records) and lookup latency (`run`); the HTTP API (`api`, in `bench/api.rs`);
 //! trail delivery throughput and lag (`delivery`, in `bench/delivery.rs`); the latency the
 //! capture proxy adds (`capture`, in `bench/capture.rs`); Lake SQL against DuckDB (`sql`, in
-//! `bench/sql.rs`).
+//! `bench/sql.rs`); the console in a browser (`console`, in `bench/console.rs`).
 //!
 //! The generator writes gzipped `{"Records":[...]}` files in AWS's key layout, ~2,000 records a
 //! file, over many accounts, regions, services and identity types, with errors and S3 data
@@ -13,6 +13,7 @@
 
 mod api;
 pub mod capture;
+pub mod console;
 pub mod delivery;
 pub mod sql;
 
@@ -88,10 +89,16 @@ pub enum BenchCommand {
     /// Lake SQL over an event data store of the generated records, against DuckDB over its
     /// Parquet of them and over the log files; in process and through the API.
     Sql(sql::SqlBench),
+    /// The console in a browser: event history's first page after navigation, and the
+    /// download's throughput, over a store of generated events.
+    Console(console::ConsoleBench),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Console(bench) => {
+            print!("{}", console::run_console_benchmark(&bench)?);
+        }
         BenchCommand::Sql(bench) => {
             print!("{}", sql::run_sql_benchmark(&bench)?);
         }

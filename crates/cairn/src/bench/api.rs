@@ -282,9 +282,9 @@ fn report_load(out: &mut String, load: &Load, samples: &[Sample], clients: usize
 
 /// The scope the clients read.
 #[derive(Debug, Clone)]
-struct Scope {
-    account: String,
-    region: String,
+pub(super) struct Scope {
+    pub(super) account: String,
+    pub(super) region: String,
 }
 
 /// A random time of the generated events' span (the store also holds the benchmark's own
@@ -318,7 +318,7 @@ fn needles(store: &Store, scope: &Scope) -> Result<Vec<String>> {
 
 /// The (account, region) with the most events among a sample spread over the stored time
 /// range.
-fn busiest_scope(store: &Store) -> Result<Scope> {
+pub(super) fn busiest_scope(store: &Store) -> Result<Scope> {
     let mut rng = Rng::new(7);
     let mut sample = Vec::new();
     for _ in 0..400 {

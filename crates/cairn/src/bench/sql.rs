@@ -145,7 +145,7 @@ struct DuckDbTimes {
     files_rows: Option<usize>,
 }
 
-fn median(times: &mut [f64]) -> f64 {
+pub(super) fn median(times: &mut [f64]) -> f64 {
     times.sort_by(f64::total_cmp);
     times.get(times.len() / 2).copied().unwrap_or(0.0)
 }
