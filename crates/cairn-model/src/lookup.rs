@@ -189,6 +189,26 @@ impl LookupQuery {
     }
 }
 
+/// What cairn's event search (the console's) adds to a lookup, beyond AWS's LookupEvents (one
+/// attribute): more attributes, every one of which must match as LookupEvents matches it;
+/// errors only (an `errorCode`); writes only (`readOnly` false).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventFilter {
+    pub attributes: Vec<(LookupAttributeKey, String)>,
+    pub errors_only: bool,
+    pub writes_only: bool,
+}
+
+impl EventFilter {
+    pub fn matches(&self, fields: &RecordFields) -> bool {
+        self.attributes
+            .iter()
+            .all(|(key, value)| fields.lookup_values(*key).contains(&value.as_str()))
+            && (!self.errors_only || fields.error_code.is_some())
+            && (!self.writes_only || fields.read_only == Some(false))
+    }
+}
+
 /// Where the next page starts: just after the event with this time and fingerprint, in the
 /// order (eventTime, fingerprint) descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

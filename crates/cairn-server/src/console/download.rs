@@ -1,7 +1,7 @@
 //! "Download events": every event of the current filter, as CSV or as JSON, streamed while it
-//! is read. The filter is a LookupEvents request (the page sends the one it shows), validated
-//! and run as LookupEvents runs it, page after page (pages larger than the API's 50: the
-//! download is one call); the call is recorded as one LookupEvents event of the console.
+//! is read. The filter is the page's search (LookupEvents' request, with the search's extra
+//! attributes and toggles: [`super::search`]), read as the search reads it, to the end; the
+//! call is recorded as one LookupEvents event of the console.
 //!
 //! - CSV: a header, then a line per event (the columns of AWS's event history download, the
 //!   record last), guarded against formula injection ([`crate::csv`]);
@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
-use cairn_model::{LookupEvent, LookupEventsRequest, Record};
+use cairn_model::{LookupEvent, Record};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 
 use crate::actions::Operation;
@@ -24,8 +24,8 @@ use crate::audit::{ApiCall, Caller, ConsoleCall};
 use crate::error::{ApiError, ErrorCode};
 use crate::server::{AppState, finish_call, permitted};
 
-/// Events read from the store at a time.
-const PAGE_EVENTS: usize = 1000;
+/// Bytes sent at a time (about a thousand events).
+const CHUNK_BYTES: usize = 1 << 20;
 /// Chunks waiting to be sent at most (the reader waits for a slow browser).
 const CHUNKS_IN_FLIGHT: usize = 4;
 
@@ -118,16 +118,13 @@ pub(crate) async fn download(
         captured: None,
         console: Some(ConsoleCall::Api),
     };
-    // The request as LookupEvents takes it (its paging is the download's own).
-    let valid = serde_json::from_str::<LookupEventsRequest>(&request_text)
+    // The request as the page's search takes it (its paging is the download's own).
+    let valid = serde_json::from_str::<super::search::SearchRequest>(&request_text)
         .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))
         .and_then(|request| {
-            let request = LookupEventsRequest {
-                next_token: None,
-                max_results: None,
-                ..request
-            };
-            Ok(request.validate(Some(principal.account_id.clone()), Some(region.clone()))?)
+            request
+                .for_download()
+                .validate(&principal.account_id, &region)
         })
         .and_then(
             |valid| match permitted(principal.permissions, Operation::LookupEvents) {
@@ -151,7 +148,6 @@ pub(crate) async fn download(
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || {
-        let mut cursor = None;
         let mut first = true;
         let opening = match format {
             Format::Csv => crate::csv::line(CSV_HEADER, false),
@@ -160,31 +156,28 @@ pub(crate) async fn download(
         if sender.blocking_send(Bytes::from(opening)).is_err() {
             return;
         }
-        loop {
-            let Ok(page) = store.lookup(&valid.query, cursor, PAGE_EVENTS) else {
-                // The body ends short: the browser reports a failed download.
-                return;
-            };
-            let mut chunk = String::with_capacity(page.records.len() * 1024);
-            for record in &page.records {
-                match format {
-                    Format::Csv => chunk.push_str(&csv_line(record)),
-                    Format::Json => {
-                        if !first {
-                            chunk.push(',');
-                        }
-                        chunk.push_str(&record.json);
+        let mut chunk = String::new();
+        let read = super::search::each_match(&store, &valid, |record| {
+            match format {
+                Format::Csv => chunk.push_str(&csv_line(record)),
+                Format::Json => {
+                    if !first {
+                        chunk.push(',');
                     }
+                    chunk.push_str(&record.json);
                 }
-                first = false;
             }
-            if sender.blocking_send(Bytes::from(chunk)).is_err() {
-                return;
+            first = false;
+            if chunk.len() < CHUNK_BYTES {
+                return true;
             }
-            cursor = page.next;
-            if cursor.is_none() {
-                break;
-            }
+            sender
+                .blocking_send(Bytes::from(std::mem::take(&mut chunk)))
+                .is_ok()
+        });
+        // On a failed read the body ends short: the browser reports a failed download.
+        if read.is_err() || sender.blocking_send(Bytes::from(chunk)).is_err() {
+            return;
         }
         if format == Format::Json {
             let _ = sender.blocking_send(Bytes::from_static(b"]}\n"));

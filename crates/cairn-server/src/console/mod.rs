@@ -17,6 +17,7 @@
 
 pub mod download;
 pub mod pages;
+pub mod search;
 pub mod sessions;
 
 use std::net::SocketAddr;
@@ -69,6 +70,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/console/lake", get(lake_page))
         .route("/console/trails", get(trails_page))
         .route("/console/api/{operation}", post(api_call))
+        .route("/console/search", post(search::search))
         .route("/console/assets/{name}", get(asset))
         .fallback(|| async { page_response(StatusCode::NOT_FOUND, pages::not_found()) })
 }
@@ -314,6 +316,39 @@ fn is_region_name(name: &str) -> bool {
         && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The principal and region of a console page's call: its session (live, and the CSRF token
+/// it was given sent back) and the region it names.
+fn api_session(state: &AppState, headers: &HeaderMap) -> Result<(Principal, String), ApiError> {
+    let Some((principal, session)) = signed_in(state, headers) else {
+        return Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            "The console session has ended: sign in again.",
+        ));
+    };
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
+        return Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            "The request did not come from a console page (its CSRF token is missing or wrong).",
+        ));
+    }
+    let region = headers
+        .get(REGION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(&state.config.default_region)
+        .to_owned();
+    if !is_region_name(&region) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("{region:?} is not a region name."),
+        ));
+    }
+    Ok((principal, region))
+}
+
 /// One API call of a signed-in page: the operation named in the path, the JSON body as
 /// the API takes it, the region of the `X-Cairn-Region` header.
 async fn api_call(
@@ -325,29 +360,10 @@ async fn api_call(
 ) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let Some((principal, session)) = signed_in(&state, &headers) else {
-        return ApiError::new(
-            ErrorCode::AccessDenied,
-            "The console session has ended: sign in again.",
-        )
-        .into_response(&request_id);
+    let (principal, region) = match api_session(&state, &headers) {
+        Ok(found) => found,
+        Err(error) => return error.into_response(&request_id),
     };
-    let sent = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes()) {
-        return ApiError::new(
-            ErrorCode::AccessDenied,
-            "The request did not come from a console page (its CSRF token is missing or wrong).",
-        )
-        .into_response(&request_id);
-    }
-    let region = headers
-        .get(REGION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(&state.config.default_region)
-        .to_owned();
     if body.len() > MAX_BODY_BYTES {
         return ApiError::new(
             ErrorCode::SerializationException,
@@ -376,14 +392,7 @@ async fn api_call(
         captured: None,
         console: Some(ConsoleCall::Api),
     };
-    let result = if is_region_name(&region) {
-        run_authorized(&state, &operation, &principal, &region, &body, call.at).await
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!("{region:?} is not a region name."),
-        ))
-    };
+    let result = run_authorized(&state, &operation, &principal, &region, &body, call.at).await;
     into_page_answer(finish_call(&state, call, &operation, result, started))
 }
 

@@ -170,8 +170,15 @@ pub fn events(frame: &Frame) -> String {
 <label>Time range <select id="range" name="range">{ranges}</select></label>
 <label class="custom">Start <input id="start" name="start" placeholder="2024-01-01T00:00:00Z" size="22"></label>
 <label class="custom">End <input id="end" name="end" placeholder="2024-01-02T00:00:00Z" size="22"></label>
+<label class="toggle"><input id="errors" name="errors" type="checkbox"> Errors only</label>
+<label class="toggle"><input id="writes" name="writes" type="checkbox"> Writes only</label>
 <button type="submit">Apply</button>
 </form>
+<div id="more-filters" class="more-filters"></div>
+<section class="overview">
+<div class="chart"><p id="matched" class="matched"></p><div id="histogram"></div></div>
+<div id="top-values" class="top-values"></div>
+</section>
 <p id="status" role="status" aria-live="polite"></p>
 <div class="table-actions">
 <a id="download-csv" download>Download events (CSV)</a>

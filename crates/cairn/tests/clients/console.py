@@ -12,6 +12,7 @@ import csv
 import datetime
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -253,6 +254,76 @@ def journey_history(browser):
     expect(compare.locator("tbody tr.differs th", has_text="eventID")).to_have_count(1)
     shot(page, "compare")
     ok("up to 5 events compare side by side, their differences marked")
+
+    # Beyond AWS: facets, toggles, several attributes, the histogram, all checked against
+    # every event LookupEvents gives for the same range (the datasets: before 2026).
+    everything = [e for p in api.get_paginator("lookup_events").paginate(EndTime=1767225600)
+                  for e in p["Events"]]
+    # (Some events share an ID: each is read from its own record.)
+    for e in everything:
+        e["record"] = json.loads(e["CloudTrailEvent"])
+    page.goto(f"{BASE}/console/events?end=2026-01-01T00:00:00Z")
+    wait_loaded(page)
+    expect(page.locator("#matched")).to_have_text(f"{len(everything)} events match")
+    names = {}
+    for e in everything:
+        names[e["EventName"]] = names.get(e["EventName"], 0) + 1
+    top_name, top_count = sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+    first_name = page.locator("[data-facet='EventName'] li").first
+    expect(first_name.locator("button")).to_have_text(top_name)
+    expect(first_name.locator(".count")).to_have_text(str(top_count))
+    bars = page.locator("#histogram rect.bar")
+    assert bars.count() == 60, bars.count()
+    ok("the overview counts the matching events, their top values and a histogram, as LookupEvents' events give them")
+
+    page.get_by_label("Errors only").check()
+    page.get_by_role("button", name="Apply").click()
+    wait_loaded(page)
+    errors = [e["EventId"] for e in everything if isinstance(e["record"].get("errorCode"), str)]
+    expect(page.locator("#matched")).to_have_text(f"{len(errors)} events match")
+    assert shown_ids(page) == errors[:50], "errors only differs from the errors among LookupEvents' events"
+    page.get_by_label("Errors only").uncheck()
+    page.get_by_label("Writes only").check()
+    page.get_by_role("button", name="Apply").click()
+    wait_loaded(page)
+    writes = [e["EventId"] for e in everything if e.get("ReadOnly") == "false"]
+    expect(page.locator("#matched")).to_have_text(f"{len(writes)} events match")
+    assert shown_ids(page) == writes[:50], "writes only differs"
+    ok("'errors only' and 'writes only' keep the errors and the writes")
+
+    # Two attributes at once: a top value's click adds its attribute.
+    user = page.locator("[data-facet='Username'] li button").first.inner_text()
+    page.locator("[data-facet='Username'] li button").first.click()
+    wait_loaded(page)
+    source = page.locator("[data-facet='EventSource'] li button").first.inner_text()
+    page.locator("[data-facet='EventSource'] li button").first.click()
+    wait_loaded(page)
+    both = [e["EventId"] for e in everything if e.get("ReadOnly") == "false"
+            and e.get("Username") == user and e.get("EventSource") == source]
+    assert both, (user, source)
+    assert shown_ids(page) == both[:50], "two attributes differ from both filters"
+    expect(page.locator("#more-filters button.chip")).to_have_count(1)
+    with page.expect_download() as downloaded:
+        page.get_by_role("link", name="Download events (JSON)").click()
+    assert [r["eventID"] for r in json.load(open(downloaded.value.path()))["Records"]] == both
+    page.locator("#more-filters button.chip").click()
+    wait_loaded(page)
+    assert "EventSource" not in page.url, page.url
+    ok("top values filter on click, several attributes at once, and the download keeps them")
+
+    # The histogram: a click on a bar zooms to its time.
+    page.goto(f"{BASE}/console/events?end=2026-01-01T00:00:00Z")
+    wait_loaded(page)
+    busiest = max(range(60), key=lambda i: int(bars.nth(i).get_attribute("height").split(".")[0]))
+    bars.nth(busiest).click()
+    expect(page).to_have_url(re.compile(r"start=.*&end=|end=.*&start="))
+    wait_loaded(page)
+    start = datetime.datetime.fromisoformat(page.locator("#start").input_value().replace("Z", "+00:00")).timestamp()
+    end = datetime.datetime.fromisoformat(page.locator("#end").input_value().replace("Z", "+00:00")).timestamp()
+    inside = [e["EventId"] for e in everything if start <= e["EventTime"].timestamp() <= end]
+    assert inside and shown_ids(page) == inside[:50], "the zoomed range differs"
+    shot(page, "overview")
+    ok("a click on the histogram zooms to its time")
 
     # Downloads: every event of the filter, as LookupEvents pages through them.
     page.goto(f"{BASE}/console/events?attribute=ReadOnly&value=false&end=2026-01-01T00:00:00Z")

@@ -116,23 +116,28 @@
     if (!(range in PRESETS) && range !== "all" && range !== "custom") {
       range = "all";
     }
-    return {
-      attribute: p.get("attribute") || "",
-      value: p.get("value") || "",
-      range,
-      start,
-      end,
-    };
+    // Attributes are `attribute` and `value` pairs, in order.
+    const keys = p.getAll("attribute");
+    const values = p.getAll("value");
+    const attributes = keys.map((key, i) => [key, values[i] || ""]).filter(([key, value]) => key && value !== "");
+    return { attributes, range, start, end, errors: p.get("errors") === "1", writes: p.get("writes") === "1" };
   }
 
-  // LookupEvents' request for a filter (without paging).
+  // Whether LookupEvents itself can answer a filter (one attribute, no toggles); cairn's
+  // event search answers the others.
+  function plainLookup(filter) {
+    return filter.attributes.length <= 1 && !filter.errors && !filter.writes;
+  }
+
+  // The request for a filter (without paging): LookupEvents', with the search's members
+  // when it has more.
   function lookupRequest(filter) {
     const request = { MaxResults: 50 };
-    if (filter.attribute && filter.value !== "") {
-      request.LookupAttributes = [
-        { AttributeKey: filter.attribute, AttributeValue: filter.value },
-      ];
+    if (filter.attributes.length) {
+      request.LookupAttributes = filter.attributes.map(([key, value]) => ({ AttributeKey: key, AttributeValue: value }));
     }
+    if (filter.errors) request.ErrorsOnly = true;
+    if (filter.writes) request.WritesOnly = true;
     if (filter.range in PRESETS) {
       const now = Date.now() / 1000;
       request.StartTime = now - PRESETS[filter.range];
@@ -150,6 +155,21 @@
       if (filter.end) request.EndTime = end / 1000;
     }
     return request;
+  }
+
+  // cairn's event search (POST /console/search), with the session's CSRF token and region.
+  async function search(body) {
+    const response = await fetch("/console/search", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Cairn-Csrf": csrf, "X-Cairn-Region": region() },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok || response.headers.get("x-cairn-api-status")) {
+      throw new Error(data.message || data.Message || response.statusText);
+    }
+    return data;
   }
 
   // The record of an event, parsed (an empty object when it is not JSON).
@@ -229,8 +249,18 @@
     const compared = new Map(); // event ID -> event
 
     function showFilter(filter) {
-      form.attribute.value = filter.attribute;
-      form.value.value = filter.value;
+      const [first, ...more] = filter.attributes;
+      form.attribute.value = first ? first[0] : "";
+      form.value.value = first ? first[1] : "";
+      form.errors.checked = filter.errors;
+      form.writes.checked = filter.writes;
+      // Attributes beyond the form's, each removable.
+      const chips = document.getElementById("more-filters");
+      chips.replaceChildren(...more.map(([key, value], i) => {
+        const remove = el("button", { type: "button", class: "chip", "aria-label": `Remove the filter ${key} ${value}`, text: `${key}: ${value} ×` });
+        remove.addEventListener("click", () => setAttributes(filter.attributes.filter((_, j) => j !== i + 1)));
+        return remove;
+      }));
       form.range.value = filter.range;
       form.start.value = filter.start;
       form.end.value = filter.end;
@@ -253,6 +283,112 @@
     function go(changes) {
       window.history.pushState(null, "", viewUrl(changes));
       load();
+    }
+
+    // A view with these attributes (pairs), the rest of the URL kept.
+    function setAttributes(attributes) {
+      const p = params();
+      p.delete("attribute");
+      p.delete("value");
+      for (const [key, value] of attributes) {
+        p.append("attribute", key);
+        p.append("value", value);
+      }
+      window.history.pushState(null, "", `?${p.toString()}`);
+      load();
+    }
+
+    // Adds an attribute to the view's (replacing one of the same key).
+    function addAttribute(key, value) {
+      const kept = filterOfUrl().attributes.filter(([k]) => k !== key);
+      setAttributes([...kept, [key, value]]);
+    }
+
+    const FACETS = [
+      ["EventName", "Event name"],
+      ["EventSource", "Event source"],
+      ["Username", "User name"],
+      ["ErrorCode", "Error code"],
+      ["SourceIPAddress", "Source IP address"],
+    ];
+    const SVG = "http://www.w3.org/2000/svg";
+
+    function svg(tag, attributes) {
+      const node = document.createElementNS(SVG, tag);
+      for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+      return node;
+    }
+
+    // The histogram of the matching events: a bar a bucket; a click zooms to its bucket, a
+    // drag to the buckets it spans.
+    function drawHistogram(histogram) {
+      const holder = document.getElementById("histogram");
+      const counts = histogram.Counts || [];
+      const most = Math.max(1, ...counts);
+      const width = 600;
+      const height = 80;
+      const barWidth = width / Math.max(1, counts.length);
+      const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "histogram", role: "img", "aria-label": "Matching events over time" });
+      const bucketTime = (i) => histogram.StartTime + i * histogram.BucketSeconds;
+      counts.forEach((count, i) => {
+        const barHeight = (count / most) * (height - 4);
+        const bar = svg("rect", { x: i * barWidth + 0.5, y: height - barHeight, width: Math.max(1, barWidth - 1), height: barHeight, class: "bar", "data-bucket": i });
+        const title = svg("title", {});
+        title.textContent = `${count} events from ${isoTime(bucketTime(i))}`;
+        bar.append(title);
+        chart.append(bar);
+      });
+      const bucketAt = (event) => {
+        const box = chart.getBoundingClientRect();
+        return Math.min(counts.length - 1, Math.max(0, Math.floor(((event.clientX - box.left) / box.width) * counts.length)));
+      };
+      let from = null;
+      chart.addEventListener("mousedown", (event) => {
+        from = bucketAt(event);
+        event.preventDefault();
+      });
+      chart.addEventListener("mouseup", (event) => {
+        if (from === null) return;
+        const to = bucketAt(event);
+        const [a, b] = [Math.min(from, to), Math.max(from, to)];
+        from = null;
+        go({ range: null, start: isoTime(Math.floor(bucketTime(a))), end: isoTime(Math.ceil(bucketTime(b + 1))) });
+      });
+      const first = counts.length ? isoTime(histogram.StartTime) : "";
+      const last = counts.length ? isoTime(bucketTime(counts.length)) : "";
+      holder.replaceChildren(chart, el("div", { class: "axis" }, el("span", { text: first }), el("span", { text: last })));
+    }
+
+    function drawTop(top) {
+      const holder = document.getElementById("top-values");
+      holder.replaceChildren(...FACETS.map(([key, label]) => {
+        const items = (top[key] || []).map(({ Value, Count }) => {
+          const pick = el("button", { type: "button", class: "link", text: Value });
+          // Error codes and source IPs are not lookup attributes: they show, but filter only
+          // through the toggles and the other values.
+          if (key === "ErrorCode") {
+            pick.addEventListener("click", () => go({ errors: "1" }));
+          } else if (key === "SourceIPAddress") {
+            pick.disabled = true;
+          } else {
+            pick.addEventListener("click", () => addAttribute(key, Value));
+          }
+          return el("li", {}, pick, el("span", { class: "count", text: String(Count) }));
+        });
+        return el("section", { class: "facet", "data-facet": key }, el("h2", { text: label }), el("ol", {}, ...items));
+      }));
+    }
+
+    async function loadFacets(mine) {
+      try {
+        const answer = await search(Object.assign({}, request, { Facets: true, MaxResults: undefined }));
+        if (mine !== loading) return;
+        document.getElementById("matched").textContent = `${answer.Matched} events match`;
+        drawHistogram(answer.Histogram || {});
+        drawTop(answer.Top || {});
+      } catch (error) {
+        if (mine === loading) setStatus(error.message, true);
+      }
     }
 
     function header() {
@@ -392,7 +528,7 @@
       try {
         const body = Object.assign({}, request);
         if (nextToken) body.NextToken = nextToken;
-        const answer = await api("LookupEvents", body);
+        const answer = plainLookup(filterOfUrl()) ? await api("LookupEvents", body) : await search(body);
         if (mine !== loading) return;
         for (const event of answer.Events || []) {
           tbody.append(eventRow(event));
@@ -432,6 +568,7 @@
         link.href = `/console/events/download?${query}`;
       }
       page();
+      loadFacets(loading);
     }
 
     form.range.addEventListener("change", () => {
@@ -441,18 +578,30 @@
     });
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      const changes = { attribute: null, value: null, range: null, start: null, end: null };
-      if (form.attribute.value && form.value.value !== "") {
-        changes.attribute = form.attribute.value;
-        changes.value = form.value.value;
-      }
+      const changes = { range: null, start: null, end: null, errors: form.errors.checked ? "1" : null, writes: form.writes.checked ? "1" : null };
       if (form.range.value === "custom") {
         changes.start = form.start.value.trim();
         changes.end = form.end.value.trim();
       } else if (form.range.value !== "all") {
         changes.range = form.range.value;
       }
-      go(changes);
+      // The form's attribute first, the others kept.
+      const others = filterOfUrl().attributes.slice(1);
+      const first = form.attribute.value && form.value.value !== "" ? [[form.attribute.value, form.value.value]] : [];
+      const p = params();
+      for (const [name, value] of Object.entries(changes)) {
+        if (value === null || value === "") p.delete(name);
+        else p.set(name, value);
+      }
+      p.delete("attribute");
+      p.delete("value");
+      for (const [key, value] of [...first, ...others]) {
+        p.append("attribute", key);
+        p.append("value", value);
+      }
+      const query = p.toString();
+      window.history.pushState(null, "", query ? `?${query}` : window.location.pathname);
+      load();
     });
     compareButton.addEventListener("click", showComparison);
     more.addEventListener("click", page);

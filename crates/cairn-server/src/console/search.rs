@@ -1,0 +1,273 @@
+//! Event search, the console's extension of LookupEvents: several lookup attributes at once,
+//! errors only, writes only, and facets of everything that matches (a histogram over time and
+//! the top values of event name, source, user, error code and source IP). `POST
+//! /console/search` (a session and its CSRF token, as every console call) with LookupEvents'
+//! members plus `ErrorsOnly`, `WritesOnly` and `Facets`.
+//!
+//! The events are LookupEvents' own: the first attribute, the times and the scope are a
+//! LookupEvents request, validated as one and read from the store as one, page after page;
+//! each further attribute is validated the same way and matched as LookupEvents matches it
+//! ([`EventFilter`]). Pages answer as LookupEvents does (`Events`, `NextToken`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+use cairn_model::lookup::{EventFilter, LookupAttribute, decode_next_token, encode_next_token};
+use cairn_model::{LookupEvent, LookupEventsRequest, LookupQuery, PageCursor, Record};
+use cairn_store::Store;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::actions::Operation;
+use crate::audit::{ApiCall, Caller, ConsoleCall};
+use crate::error::{ApiError, ErrorCode};
+use crate::server::{AppState, finish_call, permitted};
+
+/// Records read from the store at a time.
+const READ_EVENTS: usize = 1000;
+/// Bars of the histogram.
+const BUCKETS: i64 = 60;
+/// Values listed per facet.
+const TOP_VALUES: usize = 10;
+
+/// The request: LookupEvents' members (any number of attributes), and the search's own.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct SearchRequest {
+    #[serde(default)]
+    lookup_attributes: Vec<LookupAttribute>,
+    start_time: Option<f64>,
+    end_time: Option<f64>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+    #[serde(default)]
+    errors_only: bool,
+    #[serde(default)]
+    writes_only: bool,
+    /// Answer the facets of every matching event instead of a page.
+    #[serde(default)]
+    facets: bool,
+}
+
+/// A search checked: the lookup that reads its events, what else they must meet.
+pub(super) struct Search {
+    query: LookupQuery,
+    filter: EventFilter,
+    max_results: usize,
+    cursor: Option<PageCursor>,
+    facets: bool,
+}
+
+impl SearchRequest {
+    /// The request for every matching event: from the first, no page size of its own.
+    pub(super) fn for_download(self) -> SearchRequest {
+        SearchRequest {
+            max_results: None,
+            next_token: None,
+            facets: false,
+            ..self
+        }
+    }
+
+    pub(super) fn validate(self, account_id: &str, region: &str) -> Result<Search, ApiError> {
+        // Each attribute, the times and the paging as LookupEvents checks them.
+        let lookup = |attribute: Option<LookupAttribute>| LookupEventsRequest {
+            lookup_attributes: attribute.map(|a| vec![a]),
+            start_time: self.start_time,
+            end_time: self.end_time,
+            event_category: None,
+            max_results: self.max_results,
+            next_token: None,
+        };
+        let mut attributes = self.lookup_attributes.clone().into_iter();
+        let first = lookup(attributes.next())
+            .validate(Some(account_id.to_owned()), Some(region.to_owned()))?;
+        let mut filter = EventFilter {
+            attributes: Vec::new(),
+            errors_only: self.errors_only,
+            writes_only: self.writes_only,
+        };
+        for attribute in attributes {
+            let valid = lookup(Some(attribute)).validate(None, None)?;
+            filter.attributes.extend(valid.query.attribute);
+        }
+        let cursor = match &self.next_token {
+            Some(token) => Some(decode_next_token(&first.query, token)?),
+            None => None,
+        };
+        Ok(Search {
+            query: first.query,
+            filter,
+            max_results: first.max_results,
+            cursor,
+            facets: self.facets,
+        })
+    }
+}
+
+/// Calls `f` with each matching event after `cursor`, newest first, until it says stop.
+pub(super) fn each_match(
+    store: &Store,
+    search: &Search,
+    mut f: impl FnMut(&Record) -> bool,
+) -> Result<(), ApiError> {
+    let mut cursor = search.cursor;
+    loop {
+        let page = store
+            .lookup(&search.query, cursor, READ_EVENTS)
+            .map_err(ApiError::internal)?;
+        for record in &page.records {
+            if search.filter.matches(&record.fields) && !f(record) {
+                return Ok(());
+            }
+        }
+        cursor = page.next;
+        if cursor.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// One page, as LookupEvents answers.
+fn page(store: &Store, search: &Search) -> Result<Value, ApiError> {
+    let mut events = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    each_match(store, search, |record| {
+        if events.len() == search.max_results {
+            more = true;
+            return false;
+        }
+        events.push(LookupEvent::from_record(record));
+        last = Some(PageCursor {
+            time_ms: record.fields.event_time_ms,
+            fingerprint: record.fingerprint,
+        });
+        true
+    })?;
+    let mut answer = json!({ "Events": events });
+    if let (true, Some(last)) = (more, last) {
+        answer["NextToken"] = encode_next_token(&search.query, last).into();
+    }
+    Ok(answer)
+}
+
+/// The facets of every matching event: how many; a histogram over the search's times (or,
+/// without them, the matching events' own); the most frequent values of five members.
+fn facets(store: &Store, search: &Search) -> Result<Value, ApiError> {
+    let mut times = Vec::new();
+    let mut counts: [HashMap<String, u64>; 5] = Default::default();
+    each_match(store, search, |record| {
+        let f = &record.fields;
+        times.push(f.event_time_ms);
+        let values = [
+            &f.event_name,
+            &f.event_source,
+            &f.username,
+            &f.error_code,
+            &f.source_ip_address,
+        ];
+        for (count, value) in counts.iter_mut().zip(values) {
+            if let Some(value) = value {
+                *count.entry(value.clone()).or_default() += 1;
+            }
+        }
+        true
+    })?;
+    let start = search
+        .query
+        .start_ms
+        .or_else(|| times.iter().min().copied())
+        .unwrap_or(0);
+    let end = search
+        .query
+        .end_ms
+        .or_else(|| times.iter().max().copied())
+        .unwrap_or(start)
+        .max(start);
+    let bucket_ms = ((end - start) / BUCKETS + 1).max(1);
+    let mut histogram = vec![0u64; BUCKETS as usize];
+    for time in &times {
+        let bucket = ((time - start) / bucket_ms).clamp(0, BUCKETS - 1);
+        histogram[bucket as usize] += 1;
+    }
+    let top = |count: &HashMap<String, u64>| -> Vec<Value> {
+        let mut values: Vec<(&String, &u64)> = count.iter().collect();
+        values.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        values
+            .into_iter()
+            .take(TOP_VALUES)
+            .map(|(value, n)| json!({"Value": value, "Count": n}))
+            .collect()
+    };
+    Ok(json!({
+        "Matched": times.len(),
+        "Histogram": {"StartTime": start as f64 / 1000.0, "BucketSeconds": bucket_ms as f64 / 1000.0, "Counts": histogram},
+        "Top": {
+            "EventName": top(&counts[0]),
+            "EventSource": top(&counts[1]),
+            "Username": top(&counts[2]),
+            "ErrorCode": top(&counts[3]),
+            "SourceIPAddress": top(&counts[4]),
+        }
+    }))
+}
+
+/// `POST /console/search`: recorded as a LookupEvents call of the console.
+pub(crate) async fn search(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (principal, region) = match super::api_session(&state, &headers) {
+        Ok(found) => found,
+        Err(error) => return error.into_response(&request_id),
+    };
+    let operation = Ok(Operation::LookupEvents);
+    let call = ApiCall {
+        event_name: "LookupEvents".to_owned(),
+        event_source: "cloudtrail.amazonaws.com",
+        read_only: true,
+        caller: Caller::Principal(principal.clone()),
+        account_id: principal.account_id.clone(),
+        region: region.clone(),
+        source_ip: peer.ip().to_string(),
+        user_agent: super::user_agent(&headers),
+        request: serde_json::from_slice(&body).ok(),
+        response: None,
+        error: None,
+        request_id,
+        at: SystemTime::now(),
+        captured: None,
+        console: Some(ConsoleCall::Api),
+    };
+    let store = state.store.clone();
+    let result = async {
+        if !permitted(principal.permissions, Operation::LookupEvents) {
+            return Err(ApiError::new(
+                ErrorCode::AccessDenied,
+                "This principal may not look up events.",
+            ));
+        }
+        let request: SearchRequest = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(ErrorCode::SerializationException, e.to_string()))?;
+        let search = request.validate(&principal.account_id, &region)?;
+        tokio::task::spawn_blocking(move || match search.facets {
+            true => facets(&store, &search),
+            false => page(&store, &search),
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+    .await;
+    super::into_page_answer(finish_call(&state, call, &operation, result, started))
+}
