@@ -12,4 +12,4 @@ pub mod resources;
 pub mod time;
 
 pub use lookup::{LookupAttributeKey, LookupEvent, LookupEventsRequest, LookupQuery, PageCursor};
-pub use record::{HistoryCategory, Record, RecordError, RecordFields, Resource};
+pub use record::{HistoryCategory, IdentityNames, Record, RecordError, RecordFields, Resource};

@@ -380,34 +380,83 @@ pub fn history_category(
 /// 5. for an `AWSService` identity, `userIdentity.invokedBy`;
 /// 6. otherwise none.
 fn derive_username(identity: &UserIdentity<'_>) -> Option<String> {
-    if let Some(name) = non_empty(string(identity.user_name)) {
-        return Some(name);
+    let (user_name, identity_type, arn, invoked_by) = (
+        string(identity.user_name),
+        string(identity.identity_type),
+        string(identity.arn),
+        string(identity.invoked_by),
+    );
+    let names = IdentityNames {
+        user_name: user_name.as_deref(),
+        identity_type: identity_type.as_deref(),
+        arn: arn.as_deref(),
+        issuer_user_name: None,
+        invoked_by: invoked_by.as_deref(),
+    };
+    if let Some(name) = names.own_name() {
+        return Some(name.to_owned());
     }
-    let identity_type = string(identity.identity_type);
-    if identity_type.as_deref() == Some("Root") {
-        return Some("root".to_owned());
-    }
-    let arn = string(identity.arn).unwrap_or_default();
-    let temporary = matches!(
-        identity_type.as_deref(),
-        Some("AssumedRole" | "FederatedUser")
-    ) || arn.contains(":assumed-role/")
-        || arn.contains(":federated-user/");
-    if temporary
-        && let Some((_, session)) = arn.rsplit_once('/')
-        && !session.is_empty()
-    {
-        return Some(session.to_owned());
-    }
+    // The session context is parsed only when the identity's own members do not tell.
     let context: SessionContext<'_> = object(identity.session_context);
     let issuer: SessionIssuer<'_> = object(context.session_issuer);
-    if let Some(name) = non_empty(string(issuer.user_name)) {
-        return Some(name);
+    let issuer_user_name = string(issuer.user_name);
+    IdentityNames {
+        issuer_user_name: issuer_user_name.as_deref(),
+        ..names
     }
-    if identity_type.as_deref() == Some("AWSService") {
-        return non_empty(string(identity.invoked_by));
+    .username()
+    .map(str::to_owned)
+}
+
+/// The members of `userIdentity` that LookupEvents' `Username` is made of (string members;
+/// `None` for null, absent or another type), for readers that have them without the record
+/// (a field scan of the store).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdentityNames<'a> {
+    /// `userIdentity.userName`.
+    pub user_name: Option<&'a str>,
+    /// `userIdentity.type`.
+    pub identity_type: Option<&'a str>,
+    /// `userIdentity.arn`.
+    pub arn: Option<&'a str>,
+    /// `userIdentity.sessionContext.sessionIssuer.userName`.
+    pub issuer_user_name: Option<&'a str>,
+    /// `userIdentity.invokedBy`.
+    pub invoked_by: Option<&'a str>,
+}
+
+impl<'a> IdentityNames<'a> {
+    /// The user name, by the rule of [`derive_username`].
+    pub fn username(&self) -> Option<&'a str> {
+        if let Some(name) = self.own_name() {
+            return Some(name);
+        }
+        if let Some(name) = self.issuer_user_name.filter(|v| !v.is_empty()) {
+            return Some(name);
+        }
+        if self.identity_type == Some("AWSService") {
+            return self.invoked_by.filter(|v| !v.is_empty());
+        }
+        None
     }
-    None
+
+    /// Steps 1 to 3 of the rule: the name the identity's own members give.
+    fn own_name(&self) -> Option<&'a str> {
+        if let Some(name) = self.user_name.filter(|v| !v.is_empty()) {
+            return Some(name);
+        }
+        if self.identity_type == Some("Root") {
+            return Some("root");
+        }
+        let arn = self.arn.unwrap_or_default();
+        let temporary = matches!(self.identity_type, Some("AssumedRole" | "FederatedUser"))
+            || arn.contains(":assumed-role/")
+            || arn.contains(":federated-user/");
+        match arn.rsplit_once('/') {
+            Some((_, session)) if temporary && !session.is_empty() => Some(session),
+            _ => None,
+        }
+    }
 }
 
 /// The `eventID` cairn gives a record that has none: the record's 128-bit XXH3 written as a

@@ -337,6 +337,7 @@ impl EventDataStores {
             unbounded.retention_period = u32::MAX;
             let events = crate::lake_events::EventDataStoreEvents {
                 store: store.clone(),
+                snapshot: store.snapshot().map_err(|e| e.to_string())?,
                 eds: unbounded,
                 now,
                 counters: Arc::default(),
@@ -783,6 +784,7 @@ mod tests {
             let mut scanned = Vec::new();
             let source = crate::lake_events::EventDataStoreEvents {
                 store: cairn.clone(),
+                snapshot: cairn.snapshot().unwrap(),
                 eds: eds.clone(),
                 now,
                 counters: Default::default(),

@@ -16,7 +16,7 @@ use arrow_buffer::BooleanBuffer;
 use cairn_lake::table::prefilter::Condition;
 use cairn_lake::table::{EventSource, ScanRequest};
 use cairn_store::segment::scan::{ACCOUNT_COLUMN, TIME_COLUMN};
-use cairn_store::{FieldScan, Store, StoreError, ValueSet, Wanted};
+use cairn_store::{FieldScan, Snapshot, Store, StoreError, ValueSet, Wanted};
 use serde_json::value::RawValue;
 
 use crate::event_data_stores::{AddedEvents, EventDataStore, IngestionWindow};
@@ -37,6 +37,8 @@ fn value(column: &StringViewArray, row: usize) -> Option<&str> {
 /// One event data store's events at one moment.
 pub struct EventDataStoreEvents {
     pub store: Arc<Store>,
+    /// The store's events as the query found them: every scan of the query reads these.
+    pub snapshot: Snapshot,
     pub eds: EventDataStore,
     /// Now, in seconds since the epoch: retention counts back from it.
     pub now: f64,
@@ -245,7 +247,7 @@ impl EventDataStoreEvents {
                 ..scan.clone()
             };
             self.scan_taking(&rule, f, |each| {
-                self.store
+                self.snapshot
                     .scan_log_files(window.from, window.to, &window_scan, each)
             })?;
         }
@@ -275,7 +277,7 @@ impl EventDataStoreEvents {
                 conditions,
                 ..scan.clone()
             };
-            self.scan_taking(&rule, f, |each| self.store.scan_all(&added_scan, each))?;
+            self.scan_taking(&rule, f, |each| self.snapshot.scan_all(&added_scan, each))?;
         }
         Ok(())
     }
@@ -369,6 +371,7 @@ mod tests {
         let counted = asked.clone();
         let source = EventDataStoreEvents {
             store: store.clone(),
+            snapshot: store.snapshot().unwrap(),
             eds: stores.edit(now).unwrap().items[0].clone(),
             now,
             counters: Arc::default(),

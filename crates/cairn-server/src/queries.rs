@@ -283,6 +283,8 @@ pub fn execute(
 ) -> Result<(Results, Scanned), String> {
     let mut lake = Lake::new();
     let counters = Arc::new(ScanCounters::default());
+    // One state of the store for every table and part of the query.
+    let snapshot = stores.store().snapshot().map_err(|e| e.to_string())?;
     for store_id in &prepared.store_ids {
         let eds: EventDataStore = {
             let edit = stores.edit(now).map_err(|e| e.message)?;
@@ -291,6 +293,7 @@ pub fn execute(
         };
         let events = EventDataStoreEvents {
             store: stores.store().clone(),
+            snapshot: snapshot.clone(),
             eds,
             now,
             counters: counters.clone(),

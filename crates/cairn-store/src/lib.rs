@@ -23,4 +23,6 @@ pub use catalog::Visibility;
 pub use error::{Result, StoreError};
 pub use log_cursor::{LogChunk, LogCursor, LogPosition};
 pub use segment::scan::{FieldScan, ValueSet, Wanted};
-pub use store::{AppendStatus, LookupPage, RecoveryReport, Store, StoreOptions, StoreStats};
+pub use store::{
+    AppendStatus, LookupPage, RecoveryReport, Snapshot, Store, StoreOptions, StoreStats,
+};

@@ -688,7 +688,7 @@ impl Store {
         to: Option<u64>,
         mut f: impl FnMut(&str),
     ) -> Result<()> {
-        let (segments, memory) = self.sources_of_log_files(from, to)?;
+        let (segments, memory) = self.snapshot()?.sources_of_log_files(from, to);
         for segment in &segments {
             for text in segment.fetch_all()? {
                 f(&text);
@@ -698,67 +698,28 @@ impl Store {
         Ok(())
     }
 
-    /// Like [`Self::for_each_record_in_log_files`], but calls `f` with batches of the members
-    /// `scan` asks for (see [`FieldScan`]), read from the segments' columns: what SQL over the
-    /// store reads. Segments wholly outside the scan's times are skipped.
-    pub fn scan_log_files(
-        &self,
-        from: u64,
-        to: Option<u64>,
-        scan: &FieldScan,
-        mut f: impl FnMut(RecordBatch) -> Result<()>,
-    ) -> Result<()> {
-        let sources = self.sources_of_log_files(from, to)?;
-        scan_sources(sources, scan, &mut f)
+    /// The store's events at this moment, for scans that must read one state of the store
+    /// however many parts or passes they take (events sealed meanwhile are neither read twice
+    /// nor missed).
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let state = self.shared.state.read().map_err(lock_poisoned)?;
+        Ok(Snapshot {
+            segments: state.segments.clone(),
+            frozen: state.frozen.as_ref().map(|m| m.records().to_vec()),
+            active: state.active.records().to_vec(),
+            wal_floor: state.manifest.wal_floor,
+            active_from: state.active_from,
+            cutoff_ms: self.shared.options.cutoff_ms(),
+        })
     }
 
-    /// [`Self::scan_log_files`] over every stored event, wherever it is (segments sealed
-    /// before cairn recorded their log files included).
+    /// [`Snapshot::scan_all`] of the store now.
     pub fn scan_all(
         &self,
         scan: &FieldScan,
-        mut f: impl FnMut(RecordBatch) -> Result<()>,
+        f: impl FnMut(RecordBatch) -> Result<()>,
     ) -> Result<()> {
-        let sources = {
-            let state = self.shared.state.read().map_err(lock_poisoned)?;
-            let memory = std::iter::once(&state.active)
-                .chain(state.frozen.as_deref())
-                .flat_map(|m| m.records().iter().cloned())
-                .collect();
-            (state.segments.clone(), memory)
-        };
-        scan_sources(sources, scan, &mut f)
-    }
-
-    /// The segments and the memtable events of log files `from..to` (see
-    /// [`Self::for_each_record_in_log_files`]), taken at one moment.
-    fn sources_of_log_files(&self, from: u64, to: Option<u64>) -> Result<Sources> {
-        let within = |first: u64, end: Option<u64>| {
-            from <= first
-                && match (end, to) {
-                    (_, None) => true,
-                    (Some(end), Some(to)) => end <= to,
-                    (None, Some(_)) => false,
-                }
-        };
-        let state = self.shared.state.read().map_err(lock_poisoned)?;
-        let segments = state
-            .segments
-            .iter()
-            .filter(|s| s.meta.log_files.is_some_and(|[a, b]| within(a, Some(b))))
-            .cloned()
-            .collect();
-        let frozen = state
-            .frozen
-            .as_deref()
-            .filter(|_| within(state.manifest.wal_floor, Some(state.active_from)));
-        let active = Some(&state.active).filter(|_| within(state.active_from, None));
-        let memory = frozen
-            .into_iter()
-            .chain(active)
-            .flat_map(|m| m.records().iter().cloned())
-            .collect();
-        Ok((segments, memory))
+        self.snapshot()?.scan_all(scan, f)
     }
 
     /// Calls `f` with every stored record's JSON text (segments in order, then the memtable).
@@ -903,6 +864,112 @@ fn run_writer(
         if full || !seals.is_empty() {
             freeze(shared, &mut wal, sealer, seals);
         }
+    }
+}
+
+/// The store's events at one moment ([`Store::snapshot`]): its segments and the events of its
+/// memtables then. Scans of a snapshot read exactly those events, whatever the store does
+/// meanwhile; a segment a snapshot holds is not deleted while it does.
+#[derive(Clone)]
+pub struct Snapshot {
+    segments: Vec<Arc<Segment>>,
+    /// The frozen memtable's events (being sealed), if any.
+    frozen: Option<Vec<Arc<Record>>>,
+    active: Vec<Arc<Record>>,
+    /// The first log file of the frozen memtable's events.
+    wal_floor: u64,
+    /// The first log file of the active memtable's events.
+    active_from: u64,
+    /// The store's retention: events before this (ms) are no longer its.
+    cutoff_ms: Option<i64>,
+}
+
+impl Snapshot {
+    /// Like [`Store::for_each_record_in_log_files`], but calls `f` with batches of the members
+    /// `scan` asks for (see [`FieldScan`]), read from the segments' columns: what SQL over the
+    /// store reads. Segments wholly outside the scan's times are skipped.
+    pub fn scan_log_files(
+        &self,
+        from: u64,
+        to: Option<u64>,
+        scan: &FieldScan,
+        mut f: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        scan_sources(self.sources_of_log_files(from, to), scan, &mut f)
+    }
+
+    /// [`Self::scan_log_files`] over every event of the snapshot, wherever it is (segments
+    /// sealed before cairn recorded their log files included).
+    pub fn scan_all(
+        &self,
+        scan: &FieldScan,
+        mut f: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let memory = self.frozen.iter().flatten().chain(&self.active).cloned();
+        scan_sources((self.segments.clone(), memory.collect()), scan, &mut f)
+    }
+
+    /// A field scan ([`Self::scan_all`]) of the events `query` looks up (its scope, history
+    /// category and times, within the store's retention), in no particular order: for reading
+    /// a member of many matching events at once (the console's facets). The segments' lookup
+    /// indexes choose their rows, and know an attribute's value by a hash: a rare collision
+    /// adds events of another value, so a caller of a query with an attribute re-checks it on
+    /// the members it reads. The scan's `conditions` and `part` apply too (its times do not:
+    /// the query's do).
+    pub fn scan_lookup(
+        &self,
+        query: &LookupQuery,
+        scan: &FieldScan,
+        mut f: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let mut query = query.clone();
+        if let Some(cutoff) = self.cutoff_ms {
+            query.start_ms = Some(query.start_ms.map_or(cutoff, |s| s.max(cutoff)));
+        }
+        let plan = ScanPlan::new(scan)?;
+        let mut templates = TemplateCache::default();
+        let (part, parts) = scan.part;
+        let in_part = |k: usize| parts <= 1 || k % parts == part;
+        for (k, segment) in self.segments.iter().enumerate() {
+            if in_part(k) {
+                let rows = segment.lookup_rows(&query);
+                segment.scan_rows(&plan, &mut templates, &rows, &mut f)?;
+            }
+        }
+        if parts > 1 && part != 0 {
+            return Ok(());
+        }
+        let recent: Vec<&Record> = (self.frozen.iter().flatten().chain(&self.active))
+            .map(Arc::as_ref)
+            .filter(|r| query.matches(&r.fields))
+            .collect();
+        segment::scan_records(&plan, &mut templates, &recent, &mut f)
+    }
+
+    /// The segments and the memtable events of log files `from..to` (see
+    /// [`Store::for_each_record_in_log_files`]).
+    fn sources_of_log_files(&self, from: u64, to: Option<u64>) -> Sources {
+        let within = |first: u64, end: Option<u64>| {
+            from <= first
+                && match (end, to) {
+                    (_, None) => true,
+                    (Some(end), Some(to)) => end <= to,
+                    (None, Some(_)) => false,
+                }
+        };
+        let segments = self
+            .segments
+            .iter()
+            .filter(|s| s.meta.log_files.is_some_and(|[a, b]| within(a, Some(b))))
+            .cloned()
+            .collect();
+        let frozen = self
+            .frozen
+            .iter()
+            .filter(|_| within(self.wal_floor, Some(self.active_from)));
+        let active = Some(&self.active).filter(|_| within(self.active_from, None));
+        let memory = frozen.chain(active).flatten().cloned().collect();
+        (segments, memory)
     }
 }
 

@@ -42,6 +42,10 @@ pub enum BenchCommand {
         records_per_file: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Every event in one account and region (the console's worst case: one scope holds
+        /// them all), instead of 16 accounts over many regions.
+        #[arg(long)]
+        one_scope: bool,
     },
     /// Import generated files into a fresh store and print throughput, size and lookup latency.
     Run {
@@ -126,8 +130,9 @@ pub fn run(command: BenchCommand) -> Result<ExitCode> {
             records,
             records_per_file,
             seed,
+            one_scope,
         } => {
-            let report = generate(&out, records, records_per_file, seed)?;
+            let report = generate(&out, records, records_per_file, seed, one_scope)?;
             println!(
                 "wrote {} records in {} files ({} bytes gzipped) to {}",
                 report.records,
@@ -145,7 +150,7 @@ pub fn run(command: BenchCommand) -> Result<ExitCode> {
         } => {
             if !files.exists() {
                 println!("generating {records} records into {}", files.display());
-                generate(&files, records, 2_000, 1)?;
+                generate(&files, records, 2_000, 1, false)?;
             }
             print!("{}", run_benchmark(&files, &data_dir, &python, lookups)?);
         }
@@ -567,8 +572,15 @@ pub fn generated_span() -> (i64, i64) {
     (start, start + 30 * 86_400_000)
 }
 
-/// Writes `records` records in files of `per_file` into `out`, from `seed`.
-pub fn generate(out: &Path, records: usize, per_file: usize, seed: u64) -> Result<GenerateReport> {
+/// Writes `records` records in files of `per_file` into `out`, from `seed`; with `one_scope`,
+/// all of one account and region.
+pub fn generate(
+    out: &Path,
+    records: usize,
+    per_file: usize,
+    seed: u64,
+    one_scope: bool,
+) -> Result<GenerateReport> {
     let mut rng = Rng::new(seed);
     let world = World::new(&mut rng);
     let (start, end) = generated_span();
@@ -581,8 +593,10 @@ pub fn generate(out: &Path, records: usize, per_file: usize, seed: u64) -> Resul
         bytes: 0,
     };
     for f in 0..files {
-        let account = rng.pick(&world.accounts).clone();
-        let region = *rng.pick(REGIONS);
+        let (account, region) = match one_scope {
+            true => (world.accounts[0].clone(), REGIONS[0]),
+            false => (rng.pick(&world.accounts).clone(), *rng.pick(REGIONS)),
+        };
         let window_start = start + f as i64 * step;
         let count = per_file.min(records - report.records);
         let mut times: Vec<i64> = (0..count)

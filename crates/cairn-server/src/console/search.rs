@@ -14,12 +14,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{Array, RecordBatch, StringViewArray};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use cairn_model::lookup::{EventFilter, LookupAttribute, decode_next_token, encode_next_token};
-use cairn_model::{LookupEvent, LookupEventsRequest, LookupQuery, PageCursor, Record};
-use cairn_store::Store;
+use cairn_model::record::boolean_text;
+use cairn_model::{
+    IdentityNames, LookupAttributeKey, LookupEvent, LookupEventsRequest, LookupQuery, PageCursor,
+    Record,
+};
+use cairn_store::segment::scan::TIME_COLUMN;
+use cairn_store::{FieldScan, Store};
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -161,62 +169,257 @@ fn page(store: &Store, search: &Search) -> Result<Value, ApiError> {
 /// The facets of every matching event: how many; a histogram over the search's times (or,
 /// without them, the matching events' own); the most frequent values of five members.
 fn facets(store: &Store, search: &Search) -> Result<Value, ApiError> {
-    let mut times = Vec::new();
-    let mut counts: [HashMap<String, u64>; 5] = Default::default();
-    each_match(store, search, |record| {
-        let f = &record.fields;
-        times.push(f.event_time_ms);
-        let values = [
-            &f.event_name,
-            &f.event_source,
-            &f.username,
-            &f.error_code,
-            &f.source_ip_address,
-        ];
-        for (count, value) in counts.iter_mut().zip(values) {
-            if let Some(value) = value {
-                *count.entry(value.clone()).or_default() += 1;
+    let tally = match readable_from_columns(search) {
+        true => tally_from_columns(store, search)?,
+        false => {
+            let mut tally = Tally::default();
+            each_match(store, search, |record| {
+                let f = &record.fields;
+                let values = [
+                    &f.event_name,
+                    &f.event_source,
+                    &f.username,
+                    &f.error_code,
+                    &f.source_ip_address,
+                ];
+                tally.add(f.event_time_ms, values.map(Option::as_deref));
+                true
+            })?;
+            tally
+        }
+    };
+    Ok(tally.answer(search))
+}
+
+/// What the facets count: each matching event's time, and how often each value of the five
+/// members came.
+#[derive(Default)]
+struct Tally {
+    times: Vec<i64>,
+    counts: [HashMap<String, u64>; 5],
+}
+
+impl Tally {
+    /// One event: its time and its event name, source, user name, error code and source IP.
+    fn add(&mut self, time_ms: i64, values: [Option<&str>; 5]) {
+        self.times.push(time_ms);
+        for (count, value) in self.counts.iter_mut().zip(values) {
+            let Some(value) = value else { continue };
+            match count.get_mut(value) {
+                Some(n) => *n += 1,
+                None => {
+                    count.insert(value.to_owned(), 1);
+                }
             }
         }
-        true
-    })?;
-    let start = search
-        .query
-        .start_ms
-        .or_else(|| times.iter().min().copied())
-        .unwrap_or(0);
-    let end = search
-        .query
-        .end_ms
-        .or_else(|| times.iter().max().copied())
-        .unwrap_or(start)
-        .max(start);
-    let bucket_ms = ((end - start) / BUCKETS + 1).max(1);
-    let mut histogram = vec![0u64; BUCKETS as usize];
-    for time in &times {
-        let bucket = ((time - start) / bucket_ms).clamp(0, BUCKETS - 1);
-        histogram[bucket as usize] += 1;
     }
-    let top = |count: &HashMap<String, u64>| -> Vec<Value> {
-        let mut values: Vec<(&String, &u64)> = count.iter().collect();
-        values.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        values
-            .into_iter()
-            .take(TOP_VALUES)
-            .map(|(value, n)| json!({"Value": value, "Count": n}))
-            .collect()
-    };
-    Ok(json!({
-        "Matched": times.len(),
-        "Histogram": {"StartTime": start as f64 / 1000.0, "BucketSeconds": bucket_ms as f64 / 1000.0, "Counts": histogram},
-        "Top": {
-            "EventName": top(&counts[0]),
-            "EventSource": top(&counts[1]),
-            "Username": top(&counts[2]),
-            "ErrorCode": top(&counts[3]),
-            "SourceIPAddress": top(&counts[4]),
+
+    fn merge(&mut self, other: Tally) {
+        self.times.extend(other.times);
+        for (count, other) in self.counts.iter_mut().zip(other.counts) {
+            for (value, n) in other {
+                *count.entry(value).or_default() += n;
+            }
         }
-    }))
+    }
+
+    fn answer(&self, search: &Search) -> Value {
+        let times = &self.times;
+        let start = search
+            .query
+            .start_ms
+            .or_else(|| times.iter().min().copied())
+            .unwrap_or(0);
+        let end = search
+            .query
+            .end_ms
+            .or_else(|| times.iter().max().copied())
+            .unwrap_or(start)
+            .max(start);
+        let bucket_ms = ((end - start) / BUCKETS + 1).max(1);
+        let mut histogram = vec![0u64; BUCKETS as usize];
+        for time in times {
+            let bucket = ((time - start) / bucket_ms).clamp(0, BUCKETS - 1);
+            histogram[bucket as usize] += 1;
+        }
+        let top = |count: &HashMap<String, u64>| -> Vec<Value> {
+            let mut values: Vec<(&String, &u64)> = count.iter().collect();
+            values.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            values
+                .into_iter()
+                .take(TOP_VALUES)
+                .map(|(value, n)| json!({"Value": value, "Count": n}))
+                .collect()
+        };
+        let counts = &self.counts;
+        json!({
+            "Matched": times.len(),
+            "Histogram": {"StartTime": start as f64 / 1000.0, "BucketSeconds": bucket_ms as f64 / 1000.0, "Counts": histogram},
+            "Top": {
+                "EventName": top(&counts[0]),
+                "EventSource": top(&counts[1]),
+                "Username": top(&counts[2]),
+                "ErrorCode": top(&counts[3]),
+                "SourceIPAddress": top(&counts[4]),
+            }
+        })
+    }
+}
+
+/// Whether every attribute of the search is a record member or made from `userIdentity`'s
+/// (so its events' facets can be read from the store's columns): resource types and names
+/// are derived from the whole call (`cairn_model::resources`), and need the records.
+fn readable_from_columns(search: &Search) -> bool {
+    let attributes = search
+        .query
+        .attribute
+        .iter()
+        .chain(&search.filter.attributes);
+    attributes.into_iter().all(|(key, _)| {
+        !matches!(
+            key,
+            LookupAttributeKey::ResourceType | LookupAttributeKey::ResourceName
+        )
+    })
+}
+
+/// The members a column tally reads: the facets' own, and those the user name is made of.
+const FACET_PATHS: [&str; 9] = [
+    "eventName",
+    "eventSource",
+    "errorCode",
+    "sourceIPAddress",
+    "userIdentity.userName",
+    "userIdentity.type",
+    "userIdentity.arn",
+    "userIdentity.sessionContext.sessionIssuer.userName",
+    "userIdentity.invokedBy",
+];
+/// And those that only some searches need.
+const EVENT_ID: &str = "eventID";
+const ACCESS_KEY_ID: &str = "userIdentity.accessKeyId";
+const READ_ONLY: &str = "readOnly";
+
+/// The facets of the events the search matches, from the members the store's columns hold
+/// (a field scan of the lookup's events in a snapshot of the store, in as many parts as there
+/// are cores), checked
+/// against the search as [`RecordFields`](cairn_model::RecordFields) would be: LookupEvents'
+/// user name by its rule ([`IdentityNames`]), `readOnly` by [`boolean_text`]. A member that
+/// is not a JSON string is counted by its JSON text here (the records' fields leave it out).
+fn tally_from_columns(store: &Store, search: &Search) -> Result<Tally, ApiError> {
+    let attributes: Vec<&(LookupAttributeKey, String)> = search
+        .query
+        .attribute
+        .iter()
+        .chain(&search.filter.attributes)
+        .collect();
+    let wants = |key: LookupAttributeKey| attributes.iter().any(|(k, _)| *k == key);
+    let mut paths: Vec<String> = FACET_PATHS.iter().map(|p| p.to_string()).collect();
+    let extra = [
+        (wants(LookupAttributeKey::EventId), EVENT_ID),
+        (wants(LookupAttributeKey::AccessKeyId), ACCESS_KEY_ID),
+        (
+            wants(LookupAttributeKey::ReadOnly) || search.filter.writes_only,
+            READ_ONLY,
+        ),
+    ];
+    paths.extend(extra.iter().filter(|(w, _)| *w).map(|(_, p)| p.to_string()));
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One state of the store for every part.
+    let snapshot = store.snapshot().map_err(ApiError::internal)?;
+    let tallies: Vec<Result<Tally, ApiError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..parts)
+            .map(|part| {
+                let scan = FieldScan {
+                    paths: paths.clone(),
+                    part: (part, parts),
+                    ..FieldScan::default()
+                };
+                let (attributes, snapshot) = (&attributes, &snapshot);
+                scope.spawn(move || {
+                    let mut tally = Tally::default();
+                    snapshot
+                        .scan_lookup(&search.query, &scan, |batch| {
+                            tally_batch(&mut tally, &batch, attributes, &search.filter)
+                        })
+                        .map_err(ApiError::internal)?;
+                    Ok(tally)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(ApiError::internal("a facets scan failed")))
+            })
+            .collect()
+    });
+    let mut all = Tally::default();
+    for tally in tallies {
+        all.merge(tally?);
+    }
+    Ok(all)
+}
+
+/// Row `row` of `column`, when the column is there and the row not null.
+fn text(column: Option<&StringViewArray>, row: usize) -> Option<&str> {
+    column.filter(|c| c.is_valid(row)).map(|c| c.value(row))
+}
+
+/// Adds the events of one scan batch that meet the search.
+fn tally_batch(
+    tally: &mut Tally,
+    batch: &RecordBatch,
+    attributes: &[&(LookupAttributeKey, String)],
+    filter: &EventFilter,
+) -> cairn_store::Result<()> {
+    let texts = |name: &str| -> Option<&StringViewArray> {
+        batch.column_by_name(name)?.as_string_view_opt()
+    };
+    let times = batch
+        .column_by_name(TIME_COLUMN)
+        .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+        .ok_or_else(|| cairn_store::StoreError::Failed("a scan without times".to_owned()))?;
+    let columns: Vec<Option<&StringViewArray>> = FACET_PATHS.iter().map(|p| texts(p)).collect();
+    let (event_id, access_key_id, read_only) =
+        (texts(EVENT_ID), texts(ACCESS_KEY_ID), texts(READ_ONLY));
+    for row in 0..batch.num_rows() {
+        let member = |i: usize| text(columns[i], row);
+        let username = IdentityNames {
+            user_name: member(4),
+            identity_type: member(5),
+            arn: member(6),
+            issuer_user_name: member(7),
+            invoked_by: member(8),
+        }
+        .username();
+        let read_only = text(read_only, row).and_then(boolean_text);
+        let meets = |(key, value): &&(LookupAttributeKey, String)| {
+            let found = match key {
+                LookupAttributeKey::EventId => text(event_id, row),
+                LookupAttributeKey::EventName => member(0),
+                LookupAttributeKey::EventSource => member(1),
+                LookupAttributeKey::Username => username,
+                LookupAttributeKey::AccessKeyId => {
+                    text(access_key_id, row).filter(|k| !k.is_empty())
+                }
+                LookupAttributeKey::ReadOnly => read_only.map(|r| if r { "true" } else { "false" }),
+                LookupAttributeKey::ResourceType | LookupAttributeKey::ResourceName => None,
+            };
+            found == Some(value.as_str())
+        };
+        if attributes.iter().all(meets)
+            && (!filter.errors_only || member(2).is_some())
+            && (!filter.writes_only || read_only == Some(false))
+        {
+            tally.add(
+                times.value(row),
+                [member(0), member(1), username, member(2), member(3)],
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `POST /console/search`: recorded as a LookupEvents call of the console.

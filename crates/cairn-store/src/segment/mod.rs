@@ -756,32 +756,12 @@ impl Segment {
         if self.meta.max_time_ms < start || self.meta.min_time_ms > end || limit == 0 {
             return Vec::new();
         }
-        let key = query
-            .attribute
-            .as_ref()
-            .map(|(key, value)| attribute_index_key(*key, value));
-        let covered: Vec<(u32, u32)> = (self.index.scopes.iter().enumerate())
-            .filter(|(_, (account, region))| {
-                query.covers_scope(account.as_deref(), region.as_deref())
-            })
-            .map(|(scope, _)| self.index.scope_rows(scope as u32))
-            .collect();
-        // A query of one scope (every API call) decodes only that scope's part of a long
-        // posting list; a query of several decodes the whole list once.
-        let whole_list = key
-            .filter(|_| covered.len() > 1)
-            .map(|key| self.index.postings(key));
         let history = query.history();
         let cursor_time = cursor.map(|c| c.time_ms);
         let mut out = Vec::new();
         // Each scope the query covers is one stretch of rows, sorted by time: take the newest
         // candidates of each, then the newest of all.
-        for rows in covered {
-            let within = match (key, &whole_list) {
-                (Some(_), Some(list)) => list.within(rows),
-                (Some(key), None) => self.index.postings_within(key, rows),
-                (None, _) => Postings::Range(rows.0, rows.1),
-            };
+        self.each_covered_stretch(query, |within| {
             let upper = within.partition_point(|row| self.index.time(row) <= end);
             let mut taken = 0;
             let mut last_taken_time = None;
@@ -800,9 +780,60 @@ impl Segment {
                     last_taken_time = Some(time_ms);
                 }
             }
-        }
+        });
         out.sort_unstable_by_key(|c| std::cmp::Reverse(c.time_ms));
         out
+    }
+
+    /// Calls `f` with the rows of each scope `query` covers (in row order) that its
+    /// attribute's postings list (every row of the scope without one): each one stretch of
+    /// time-sorted rows.
+    fn each_covered_stretch(&self, query: &LookupQuery, mut f: impl FnMut(Postings<'_>)) {
+        let key = query
+            .attribute
+            .as_ref()
+            .map(|(key, value)| attribute_index_key(*key, value));
+        let covered: Vec<(u32, u32)> = (self.index.scopes.iter().enumerate())
+            .filter(|(_, (account, region))| {
+                query.covers_scope(account.as_deref(), region.as_deref())
+            })
+            .map(|(scope, _)| self.index.scope_rows(scope as u32))
+            .collect();
+        // A query of one scope (every API call) decodes only that scope's part of a long
+        // posting list; a query of several decodes the whole list once.
+        let whole_list = key
+            .filter(|_| covered.len() > 1)
+            .map(|key| self.index.postings(key));
+        for rows in covered {
+            f(match (key, &whole_list) {
+                (Some(_), Some(list)) => list.within(rows),
+                (Some(key), None) => self.index.postings_within(key, rows),
+                (None, _) => Postings::Range(rows.0, rows.1),
+            });
+        }
+    }
+
+    /// Every row `query` may match, ascending: of its scopes, times and history category,
+    /// and with an attribute, those the index lists under its value's hash (a rare collision
+    /// adds rows of another value: the caller re-checks the attribute).
+    pub(crate) fn lookup_rows(&self, query: &LookupQuery) -> Vec<u32> {
+        let start = query.start_ms.unwrap_or(i64::MIN);
+        let end = query.end_ms.unwrap_or(i64::MAX);
+        if self.meta.max_time_ms < start || self.meta.min_time_ms > end {
+            return Vec::new();
+        }
+        let history = query.history();
+        let mut rows = Vec::new();
+        self.each_covered_stretch(query, |within| {
+            let from = within.partition_point(|row| self.index.time(row) < start);
+            let to = within.partition_point(|row| self.index.time(row) <= end);
+            rows.extend(
+                (from..to)
+                    .map(|i| within.get(i))
+                    .filter(|&row| self.index.history(row) == Some(history)),
+            );
+        });
+        rows
     }
 
     /// The JSON text of `rows` (ascending, distinct), in that order.
@@ -974,6 +1005,56 @@ impl Segment {
                 None => plan.convert(&batch, templates),
             }
             .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
+            f(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the scan's batches of `rows` (ascending, distinct) alone. Few rows are
+    /// selected one by one; many are read as the stretch from the first to the last, the
+    /// others dropped (selecting many scattered rows costs more than reading them).
+    pub(crate) fn scan_rows(
+        &self,
+        plan: &scan::ScanPlan,
+        templates: &mut scan::TemplateCache,
+        rows: &[u32],
+        f: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let (Some(&first), Some(&last)) = (rows.first(), rows.last()) else {
+            return Ok(());
+        };
+        let may_be_null = |i: usize| self.text_may_be_null[i];
+        let mut leaves = match plan.needs_templates(plan.columns(), may_be_null) {
+            true => vec![self.event_time_leaf, self.account_leaf, self.template_leaf],
+            false => vec![self.event_time_leaf, self.account_leaf],
+        };
+        leaves.extend(
+            plan.columns()
+                .into_iter()
+                .flat_map(|i| self.shredded_leaves[i].iter().copied()),
+        );
+        let stretch = (last - first + 1) as usize;
+        let one_by_one = rows.len() == stretch || rows.len() * SELECT_AT_MOST_ONE_ROW_IN < stretch;
+        let selection = match one_by_one {
+            true => row_selection(rows.iter().map(|&r| r as usize), self.meta.rows),
+            false => row_selection(first as usize..=last as usize, self.meta.rows),
+        };
+        let (mut row, mut wanted) = (first, rows.iter().peekable());
+        for batch in self.scan_reader(leaves, Some(selection))? {
+            let mut batch = batch?;
+            if !one_by_one {
+                let keep: arrow_array::BooleanArray = (0..batch.num_rows())
+                    .map(|_| {
+                        let kept = wanted.next_if_eq(&&row).is_some();
+                        row += 1;
+                        Some(kept)
+                    })
+                    .collect();
+                batch = arrow_select::filter::filter_record_batch(&batch, &keep)?;
+            }
+            let batch = plan
+                .convert(&batch, templates)
+                .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
             f(batch)?;
         }
         Ok(())

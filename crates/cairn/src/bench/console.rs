@@ -1,7 +1,9 @@
 //! `cairn bench console`: the console in a real browser (`scripts/console_bench.py`:
 //! Playwright driving Debian's chromium) over a store of generated events, as the busiest
 //! account and region's read-only principal: how long event history's first page takes to be
-//! on screen after navigation, and how fast "Download events" streams.
+//! on screen after navigation; how long the overview of the generator's 30 days (the count of
+//! matching events, the histogram and the top values) takes; and how fast "Download events"
+//! streams. `cairn bench generate --one-scope` makes a store whose one scope holds every event.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub struct ConsoleBench {
 #[derive(Debug, Deserialize)]
 struct Measured {
     first_page_ms: Vec<f64>,
+    facets_ms: Vec<f64>,
+    facets_matched: u64,
     download_events: usize,
     download_seconds: f64,
 }
@@ -54,6 +58,8 @@ pub fn run_console_benchmark(bench: &ConsoleBench) -> Result<String> {
         },
         permissions: Permissions::ReadOnly,
     };
+    let (span_start, span_end) = super::generated_span();
+    let iso = cairn_model::time::format_event_time;
     let (runtime, server) =
         InProcessServer::start_with(store.clone(), &scope.region, vec![principal])?;
     let measured = super::run_script(
@@ -65,6 +71,8 @@ pub fn run_console_benchmark(bench: &ConsoleBench) -> Result<String> {
             &secret_access_key,
             &bench.repeat.to_string(),
             &bench.download_events.to_string(),
+            &iso(span_start),
+            &iso(span_end),
         ],
         None,
     );
@@ -72,13 +80,17 @@ pub fn run_console_benchmark(bench: &ConsoleBench) -> Result<String> {
     drop(runtime);
     let mut measured: Measured = serde_json::from_str(&measured?)?;
     let first_page = super::sql::median(&mut measured.first_page_ms);
+    let facets = super::sql::median(&mut measured.facets_ms);
     Ok(format!(
         "console: {stored} events stored; account {}, region {}\n\
          event history's first page on screen {first_page:.0} ms after navigation (median of {})\n\
+         the generator's 30 days ({} events): count, histogram and top values on screen \
+         {facets:.0} ms after navigation (median)\n\
          download: {} events as CSV in {:.2} s: {:.0} events/s\n",
         scope.account,
         scope.region,
         measured.first_page_ms.len(),
+        measured.facets_matched,
         measured.download_events,
         measured.download_seconds,
         measured.download_events as f64 / measured.download_seconds.max(1e-9),

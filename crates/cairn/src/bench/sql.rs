@@ -157,7 +157,7 @@ pub fn run_sql_benchmark(bench: &SqlBench) -> Result<String> {
             bench.records,
             bench.files.display()
         );
-        super::generate(&bench.files, bench.records, 2_000, 1)?;
+        super::generate(&bench.files, bench.records, 2_000, 1, false)?;
     }
     let mut out = String::new();
     let files = bench.files.to_string_lossy().into_owned();

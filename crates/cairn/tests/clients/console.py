@@ -276,6 +276,66 @@ def journey_history(browser):
     assert bars.count() == 60, bars.count()
     ok("the overview counts the matching events, their top values and a histogram, as LookupEvents' events give them")
 
+    # The facets of many searches, each as counting LookupEvents' events for it gives them
+    # (the store's columns answer most; resource attributes read the records).
+    def expected_facets(events):
+        def top(values):
+            counts = {}
+            for v in values:
+                if isinstance(v, str):
+                    counts[v] = counts.get(v, 0) + 1
+            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+            return [{"Value": v, "Count": n} for v, n in ranked]
+        return {
+            "Matched": len(events),
+            "EventName": top(e.get("EventName") for e in events),
+            "EventSource": top(e.get("EventSource") for e in events),
+            "Username": top(e.get("Username") for e in events),
+            "ErrorCode": top(e["record"].get("errorCode") for e in events),
+            "SourceIPAddress": top(e["record"].get("sourceIPAddress") for e in events),
+        }
+
+    def has(e, key, value):
+        if key in ("ResourceType", "ResourceName"):
+            return any(r.get(key) == value for r in e.get("Resources", []))
+        if key == "ReadOnly":
+            return e.get("ReadOnly") == value
+        if key == "AccessKeyId":
+            return e.get("AccessKeyId") == value
+        return e.get(key) == value
+
+    some = next(e for e in everything if e.get("AccessKeyId") and e.get("Resources"))
+    searches = [
+        ([], False, False),
+        ([], True, False),
+        ([], False, True),
+        ([("EventName", top_name)], False, False),
+        ([("Username", some["Username"])], False, False),
+        ([("EventSource", some["EventSource"]), ("ReadOnly", "true")], False, False),
+        ([("AccessKeyId", some["AccessKeyId"])], True, False),
+        ([("EventId", some["EventId"])], False, False),
+        ([("ResourceType", some["Resources"][0]["ResourceType"])], False, False),
+        ([("EventSource", some["EventSource"]), ("ResourceName", some["Resources"][0]["ResourceName"])], False, False),
+    ]
+    for attributes, errors_only, writes_only in searches:
+        answer = page.evaluate("""async ([request, region]) => {
+            const csrf = document.querySelector('meta[name="cairn-csrf"]').content;
+            const response = await fetch('/console/search', {method: 'POST', body: JSON.stringify(request),
+                headers: {'Content-Type': 'application/json', 'X-Cairn-Csrf': csrf, 'X-Cairn-Region': region}});
+            return await response.json();
+        }""", [{"LookupAttributes": [{"AttributeKey": k, "AttributeValue": v} for k, v in attributes],
+                "EndTime": 1767225600, "ErrorsOnly": errors_only, "WritesOnly": writes_only, "Facets": True},
+               REGION])
+        matching = [e for e in everything
+                    if all(has(e, k, v) for k, v in attributes)
+                    and (not errors_only or isinstance(e["record"].get("errorCode"), str))
+                    and (not writes_only or e.get("ReadOnly") == "false")]
+        want = expected_facets(matching)
+        got = {"Matched": answer["Matched"], **answer["Top"]}
+        assert got == want, (attributes, errors_only, writes_only, got, want)
+        assert sum(answer["Histogram"]["Counts"]) == len(matching), (attributes, answer["Histogram"])
+    ok("the facets of every kind of search are those of the events LookupEvents gives for it")
+
     page.get_by_label("Errors only").check()
     page.get_by_role("button", name="Apply").click()
     wait_loaded(page)

@@ -630,6 +630,8 @@ fn a_field_scan_gives_every_stored_records_members(imported: &Imported) {
     let mut texts = BTreeSet::new();
     imported
         .store
+        .snapshot()
+        .unwrap()
         .scan_log_files(0, None, &scan, |batch| {
             let text_column = batch
                 .column_by_name(scan::RECORD_COLUMN)
