@@ -162,9 +162,30 @@ fn leaf_paths(
                 names.pop();
             }
         }
+        DataType::Map(_, _) if used.reads(names) => match keys_read_alone(names, used) {
+            Some(keys) => out.extend(keys.iter().map(|key| format!("{path}.{key}"))),
+            None => out.push(path.to_owned()),
+        },
         _ if used.reads(names) => out.push(path.to_owned()),
         _ => {}
     }
+}
+
+/// The keys of the map column at `names` to read one by one (the store gives one key of a
+/// top-level JSON member, `requestParameters.bucketName`, from a column of its own where a
+/// segment has one): those the query reads, when it reads the map only through them (its
+/// rows' results then depend on those keys' values alone, not on which other keys there
+/// are or whether the map is null) and they are keys the store can tell apart from paths.
+fn keys_read_alone(names: &[String], used: &StructUse) -> Option<Vec<String>> {
+    if names.len() != 1 {
+        return None;
+    }
+    let mut keys = used.keys_read(names)?;
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter()
+        .all(|key| !key.is_empty() && !key.contains('.'))
+        .then_some(keys)
 }
 
 /// Lake's batch of `schema` (projected columns of the events table) from a scanned batch;
@@ -242,7 +263,16 @@ fn column<'a>(
                 .map(|v| cairn_model::time::parse_event_time(v?))
                 .collect::<TimestampMillisecondArray>(),
         ),
-        DataType::Map(_, _) => map_column(text(path)?, used.keys_read(names).as_deref()),
+        DataType::Map(_, _) => match keys_read_alone(names, used) {
+            Some(keys) => {
+                let values = keys
+                    .iter()
+                    .map(|key| text(&format!("{path}.{key}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                map_of_keys(&keys, &values, rows)
+            }
+            None => map_column(text(path)?, used.keys_read(names).as_deref()),
+        },
         DataType::List(item) => list_column(item, text(path)?)?,
         DataType::Struct(children) => {
             let mut arrays = Vec::with_capacity(children.len());
@@ -351,6 +381,28 @@ fn wanted_members<'t>(text: &'t str, keys: &[String]) -> Option<Vec<(&'t str, &'
     let members = serde::Deserializer::deserialize_map(&mut deserializer, Wanted(keys)).ok()?;
     deserializer.end().ok()?;
     Some(members)
+}
+
+/// `map<string,string>` of `keys` (ascending), whose values in each row `values` (by key)
+/// give: an entry for each key whose value is not null. Every row is a map (see
+/// [`keys_read_alone`]: a query reading these keys alone cannot tell).
+fn map_of_keys(keys: &[String], values: &[&StringViewArray], rows: usize) -> ArrayRef {
+    let names = MapFieldNames {
+        entry: "entries".into(),
+        key: "key".into(),
+        value: "value".into(),
+    };
+    let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
+    for row in 0..rows {
+        for (key, values) in keys.iter().zip(values) {
+            if values.is_valid(row) {
+                builder.keys().append_value(key);
+                builder.values().append_value(values.value(row));
+            }
+        }
+        builder.append(true).ok();
+    }
+    Arc::new(builder.finish())
 }
 
 /// One entry of a map of [`map_column`]: the value's string, or its JSON text.

@@ -20,7 +20,9 @@
 //!     that are usually UUIDs (`eventID`, `requestID`, `sharedEventID`) a second column
 //!     `<name>.uuid` of 16-byte values: the record's JSON text exactly as stored (whitespace
 //!     removed), taken apart as [`shred`] documents, so that each field compresses as a
-//!     column and is there for SQL as one.
+//!     column and is there for SQL as one;
+//!   - optionally, member columns `<parent>.<key>`: copies of the frequent keys of
+//!     `requestParameters`, `responseElements` and `additionalEventData` ([`members`]).
 //!
 //!   The key-value metadata `cairn.segment.version` = `3` marks the format. Version 2 kept the
 //!   whole text in one `record` column beside copies of the lookup fields; version 1 sorted by
@@ -32,6 +34,7 @@
 //! whole segments.
 
 pub(crate) mod index;
+mod members;
 mod pages;
 pub mod scan;
 mod shred;
@@ -69,6 +72,7 @@ use crate::error::{IoContext, Result, StoreError};
 use crate::memtable::{Seen, json_equal};
 use crate::wal::sync_dir;
 use index::{Postings, SegmentIndex};
+use members::MemberColumn;
 use pages::SegmentColumns;
 pub(crate) use pages::{DictionaryCache, dictionary_cache};
 
@@ -101,8 +105,24 @@ const WRITE_BATCH_ROWS: usize = 8192;
 /// those rows alone; otherwise it reads every row.
 const SELECT_AT_MOST_ONE_ROW_IN: usize = 16;
 
+/// The Parquet schema of a segment with the member columns `members` (see [`members`]):
+/// [`arrow_schema`], then one text column per member column.
+fn segment_schema(members: &[MemberColumn]) -> SchemaRef {
+    let mut fields: Vec<Field> = arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend(
+        members
+            .iter()
+            .map(|m| Field::new(&m.name, DataType::Utf8, true)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
 /// The Parquet schema of a segment: the columns cairn derives, the template, then one column
-/// per [`shred::COLUMNS`] entry.
+/// per [`shred::COLUMNS`] entry (and optional member columns: [`members`]).
 pub fn arrow_schema() -> SchemaRef {
     let mut fields = vec![
         Field::new(
@@ -289,15 +309,19 @@ fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
         source,
     };
     let file = File::create(path).context(|| format!("creating {}", path.display()))?;
-    let schema = arrow_schema();
+    let members = members::choose(rows.len(), |row| {
+        let record = rows[row];
+        shred::shred(&record.json, record.fields.event_time_ms).values
+    });
+    let schema = segment_schema(&members);
     let mut chunks = rows.chunks(WRITE_BATCH_ROWS);
-    let first = record_batch(&schema, chunks.next().unwrap_or_default())?;
+    let first = record_batch(&schema, chunks.next().unwrap_or_default(), &members)?;
     let properties = writer_properties(&first);
     let mut writer =
         ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(parquet_err)?;
     writer.write(&first).map_err(parquet_err)?;
     for chunk in chunks {
-        let batch = record_batch(&schema, chunk)?;
+        let batch = record_batch(&schema, chunk, &members)?;
         writer.write(&batch).map_err(parquet_err)?;
     }
     let file = writer.into_inner().map_err(parquet_err)?;
@@ -329,7 +353,7 @@ pub(crate) fn scan_records(
             .collect::<arrow_schema::Fields>(),
     ));
     for chunk in records.chunks(scan::SCAN_BATCH_ROWS) {
-        let batch = record_batch(&schema, chunk)?;
+        let batch = record_batch(&schema, chunk, &[])?;
         let columns = batch
             .columns()
             .iter()
@@ -351,7 +375,12 @@ pub(crate) fn scan_records(
     Ok(())
 }
 
-fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
+/// The batch of `rows` in the segment schema `schema`, with the member columns `members`.
+fn record_batch(
+    schema: &SchemaRef,
+    rows: &[&Record],
+    members: &[MemberColumn],
+) -> Result<RecordBatch> {
     let mut templates = StringBuilder::with_capacity(rows.len(), rows.len() * 256);
     let mut texts: Vec<StringBuilder> = shred::COLUMNS
         .iter()
@@ -364,6 +393,18 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
                 .then(|| FixedSizeBinaryBuilder::with_capacity(rows.len(), 16))
         })
         .collect();
+    let mut member_texts: Vec<StringBuilder> = members
+        .iter()
+        .map(|_| StringBuilder::with_capacity(rows.len(), rows.len() * 8))
+        .collect();
+    // The member columns of each parent: (parent, first, end) in `members`.
+    let mut parents: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        match parents.last_mut() {
+            Some((parent, _, end)) if *parent == member.parent => *end = i + 1,
+            _ => parents.push((member.parent, i, i + 1)),
+        }
+    }
     let mut row_values: Vec<Option<&str>> = vec![None; shred::COLUMNS.len()];
     for record in rows {
         let shredded = shred::shred(&record.json, record.fields.event_time_ms);
@@ -387,6 +428,16 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
                     uuid.append_null();
                     text.append_option(*value);
                 }
+            }
+        }
+        for &(parent, first, end) in &parents {
+            let keys = members[first..end].iter().map(|m| m.key.as_str());
+            let texts = match row_values[parent] {
+                Some(object) => members::key_texts(object, keys),
+                None => vec![None; end - first],
+            };
+            for (builder, text) in member_texts[first..end].iter_mut().zip(texts) {
+                builder.append_option(text);
             }
         }
     }
@@ -417,6 +468,11 @@ fn record_batch(schema: &SchemaRef, rows: &[&Record]) -> Result<RecordBatch> {
             columns.push(Arc::new(uuid.finish()));
         }
     }
+    columns.extend(
+        member_texts
+            .iter_mut()
+            .map(|builder| Arc::new(builder.finish()) as ArrayRef),
+    );
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
@@ -496,6 +552,8 @@ pub(crate) struct Segment {
     /// or it has none); a scan reads templates only for members that may not be in their
     /// column.
     text_may_be_null: Vec<bool>,
+    /// Leaf indexes of the segment's member columns, by name (see [`members`]).
+    member_leaves: HashMap<String, usize>,
     index: SegmentIndex<Mmap>,
     /// The store's decompressed dictionary pages, this segment's among them.
     dictionaries: Arc<DictionaryCache>,
@@ -560,6 +618,12 @@ impl Segment {
                 Ok(leaves)
             })
             .collect::<Result<Vec<_>>>()?;
+        let member_leaves = leaves
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| MemberColumn::named(name).is_some())
+            .map(|(leaf, name)| (name.clone(), leaf))
+            .collect();
         let metadata = reader_metadata.metadata();
         let text_may_be_null = shredded_leaves
             .iter()
@@ -590,6 +654,7 @@ impl Segment {
             template_leaf,
             shredded_leaves,
             text_may_be_null,
+            member_leaves,
             index,
             dictionaries,
         };
@@ -928,17 +993,8 @@ impl Segment {
                 true => &[self.template_leaf],
                 false => &[],
             };
-        let leaves_of = |heads: &[usize], columns: Vec<usize>| -> Vec<usize> {
-            heads
-                .iter()
-                .copied()
-                .chain(
-                    columns
-                        .into_iter()
-                        .flat_map(|i| self.shredded_leaves[i].iter().copied()),
-                )
-                .collect()
-        };
+        let leaves_of =
+            |heads: &[usize], columns: Vec<usize>, members| self.leaves(heads, columns, members);
         // The rows the lookup index says may meet the conditions: none, and the segment is
         // not read; few, and only they are.
         let indexed = plan.indexed_conditions();
@@ -961,7 +1017,8 @@ impl Segment {
             }
             if rows.len() * SELECT_AT_MOST_ONE_ROW_IN < self.meta.rows as usize {
                 let selection = row_selection(rows.iter().map(|&r| r as usize), self.meta.rows);
-                for batch in self.scan_reader(leaves_of(heads, plan.columns()), Some(selection))? {
+                let leaves = leaves_of(heads, plan.columns(), plan.members());
+                for batch in self.scan_reader(leaves, Some(selection))? {
                     let batch = plan
                         .convert(&batch?, templates)
                         .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
@@ -975,9 +1032,12 @@ impl Segment {
             let mut rows = Vec::new();
             let mut offset = 0;
             // Conditions read their members alone (and the templates that may write them).
-            for batch in
-                self.scan_reader(leaves_of(condition_heads, plan.condition_columns()), None)?
-            {
+            let leaves = leaves_of(
+                condition_heads,
+                plan.condition_columns(),
+                plan.condition_members(),
+            );
+            for batch in self.scan_reader(leaves, None)? {
                 let batch = batch?;
                 let keep = plan
                     .rows_meeting_conditions(&batch, templates)
@@ -998,7 +1058,8 @@ impl Segment {
                 selection = Some(row_selection(rows.into_iter(), self.meta.rows));
             }
         }
-        for batch in self.scan_reader(leaves_of(heads, plan.columns()), selection.clone())? {
+        let leaves = leaves_of(heads, plan.columns(), plan.members());
+        for batch in self.scan_reader(leaves, selection.clone())? {
             let batch = batch?;
             let batch = match selection {
                 Some(_) => plan.build(&batch, templates),
@@ -1024,15 +1085,11 @@ impl Segment {
             return Ok(());
         };
         let may_be_null = |i: usize| self.text_may_be_null[i];
-        let mut leaves = match plan.needs_templates(plan.columns(), may_be_null) {
-            true => vec![self.event_time_leaf, self.account_leaf, self.template_leaf],
-            false => vec![self.event_time_leaf, self.account_leaf],
+        let heads: &[usize] = match plan.needs_templates(plan.columns(), may_be_null) {
+            true => &[self.event_time_leaf, self.account_leaf, self.template_leaf],
+            false => &[self.event_time_leaf, self.account_leaf],
         };
-        leaves.extend(
-            plan.columns()
-                .into_iter()
-                .flat_map(|i| self.shredded_leaves[i].iter().copied()),
-        );
+        let leaves = self.leaves(heads, plan.columns(), plan.members());
         let stretch = (last - first + 1) as usize;
         let one_by_one = rows.len() == stretch || rows.len() * SELECT_AT_MOST_ONE_ROW_IN < stretch;
         let selection = match one_by_one {
@@ -1058,6 +1115,30 @@ impl Segment {
             f(batch)?;
         }
         Ok(())
+    }
+
+    /// The leaves a scan reads: `heads`, the shredded `columns` (by index in `COLUMNS`), and
+    /// for each of `members` (path and object column) its member column, or where this
+    /// segment has none its object's column.
+    fn leaves(
+        &self,
+        heads: &[usize],
+        columns: Vec<usize>,
+        members: Vec<(&str, usize)>,
+    ) -> Vec<usize> {
+        let mut leaves = heads.to_vec();
+        leaves.extend(
+            columns
+                .into_iter()
+                .flat_map(|i| self.shredded_leaves[i].iter().copied()),
+        );
+        for (path, parent) in members {
+            match self.member_leaves.get(path) {
+                Some(&leaf) => leaves.push(leaf),
+                None => leaves.extend(self.shredded_leaves[parent].iter().copied()),
+            }
+        }
+        leaves
     }
 
     /// A reader of the columns `leaves` (the template as a dictionary) of the `selection`'s

@@ -29,6 +29,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use cairn_model::LookupAttributeKey;
 use serde_json::value::RawValue;
 
+use super::members;
 use super::shred::{self, COLUMNS, Kind, Members};
 use super::{EVENT_TIME_COLUMN, ShreddedValues, TEMPLATE_COLUMN, Texts, uuid_column};
 use crate::error::{Result, StoreError};
@@ -156,6 +157,9 @@ enum Place {
     Column(usize),
     /// Only ever in the template.
     Template,
+    /// A key of the object in this shredded JSON column: in the segment's member column of
+    /// that key where it has one, else taken from the object ([`members`]).
+    Member(usize),
 }
 
 /// A [`FieldScan`] checked and resolved against the segment format.
@@ -181,10 +185,25 @@ impl ScanPlan {
                     "a field scan cannot read `{path}` whole: ask for its members or the record"
                 )));
             }
-            let place = COLUMNS
-                .iter()
-                .position(|c| c.path == path)
-                .map_or(Place::Template, Place::Column);
+            let below_json = COLUMNS.iter().find(|c| {
+                c.kind == Kind::Json
+                    && path
+                        .strip_prefix(c.path)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            });
+            let place = match (members::key_path(path), below_json) {
+                (Some((parent, _)), _) => Place::Member(parent),
+                (None, Some(parent)) => {
+                    return Err(StoreError::Failed(format!(
+                        "a field scan reads one key of `{}`, not `{path}`",
+                        parent.path
+                    )));
+                }
+                (None, None) => COLUMNS
+                    .iter()
+                    .position(|c| c.path == path)
+                    .map_or(Place::Template, Place::Column),
+            };
             paths.push((path.clone(), place));
         }
         let mut fields = vec![
@@ -235,7 +254,8 @@ impl ScanPlan {
         })
     }
 
-    /// The shredded columns (by index in `COLUMNS`) a batch must have.
+    /// The shredded columns (by index in `COLUMNS`) a batch must have, besides what
+    /// [`Self::members`] needs.
     pub(crate) fn columns(&self) -> Vec<usize> {
         if self.record_text {
             return (0..COLUMNS.len()).collect();
@@ -245,12 +265,93 @@ impl ScanPlan {
             .iter()
             .filter_map(|(_, place)| match place {
                 Place::Column(i) => Some(*i),
-                Place::Template => None,
+                Place::Template | Place::Member(_) => None,
             })
             .collect();
         columns.sort_unstable();
         columns.dedup();
         columns
+    }
+
+    /// The keys of JSON objects asked for: their path (the name of their member column, where
+    /// a segment has one) and the shredded column of their object, which a batch must have
+    /// where it has no member column.
+    pub(crate) fn members(&self) -> Vec<(&str, usize)> {
+        self.paths
+            .iter()
+            .filter_map(|(path, place)| match place {
+                Place::Member(parent) => Some((path.as_str(), *parent)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The same for the conditions' members.
+    pub(crate) fn condition_members(&self) -> Vec<(&str, usize)> {
+        self.conditions
+            .iter()
+            .filter_map(|condition| match &self.paths[condition.index] {
+                (path, Place::Member(parent)) => Some((path.as_str(), *parent)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The values of the asked-for members (by index) that are [`Place::Member`]s and
+    /// `wanted`, in `batch`: each its member column's, or else taken from its object's column
+    /// (each object parsed once for all its keys).
+    fn member_values(
+        &self,
+        batch: &RecordBatch,
+        wanted: impl Fn(usize) -> bool,
+    ) -> std::result::Result<Vec<Option<StringViewArray>>, String> {
+        let mut out: Vec<Option<StringViewArray>> = vec![None; self.paths.len()];
+        // By object column: the asked-for members (index, key) to take from it.
+        let mut from_objects: Vec<(usize, Vec<(usize, &str)>)> = Vec::new();
+        for (index, (path, place)) in self.paths.iter().enumerate() {
+            let Place::Member(parent) = *place else {
+                continue;
+            };
+            if !wanted(index) {
+                continue;
+            }
+            if let Some(column) = batch.column_by_name(path) {
+                let texts = column
+                    .as_string_view_opt()
+                    .ok_or_else(|| format!("member column {path} is not text"))?;
+                out[index] = Some(texts.clone());
+                continue;
+            }
+            let key = &path[COLUMNS[parent].path.len() + 1..];
+            match from_objects.iter_mut().find(|(p, _)| *p == parent) {
+                Some((_, keys)) => keys.push((index, key)),
+                None => from_objects.push((parent, vec![(index, key)])),
+            }
+        }
+        for (parent, keys) in from_objects {
+            let name = COLUMNS[parent].name;
+            let objects = batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_view_opt())
+                .ok_or_else(|| format!("no column {name}"))?;
+            let mut builders: Vec<StringViewBuilder> = keys
+                .iter()
+                .map(|_| StringViewBuilder::with_capacity(objects.len()))
+                .collect();
+            for object in objects.iter() {
+                let texts = match object {
+                    Some(object) => members::key_texts(object, keys.iter().map(|(_, k)| *k)),
+                    None => vec![None; keys.len()],
+                };
+                for (builder, text) in builders.iter_mut().zip(texts) {
+                    builder.append_option(text);
+                }
+            }
+            for ((index, _), mut builder) in keys.into_iter().zip(builders) {
+                out[index] = Some(builder.finish());
+            }
+        }
+        Ok(out)
     }
 
     /// The scan's batch from `batch`, a batch in the segment schema holding at least the
@@ -323,7 +424,7 @@ impl ScanPlan {
             .iter()
             .filter_map(|condition| match self.paths[condition.index].1 {
                 Place::Column(i) => Some(i),
-                Place::Template => None,
+                Place::Template | Place::Member(_) => None,
             })
             .collect();
         columns.sort_unstable();
@@ -349,6 +450,8 @@ impl ScanPlan {
             None => RowTemplates::default(),
         };
         let mut keep = vec![true; batch.num_rows()];
+        let member_values =
+            self.member_values(batch, |i| self.conditions.iter().any(|c| c.index == i))?;
         for condition in &self.conditions {
             let index = condition.index;
             let (text, uuid, kind) = match self.paths[index].1 {
@@ -361,6 +464,7 @@ impl ScanPlan {
                     Some(COLUMNS[i].kind),
                 ),
                 Place::Template => (None, None, None),
+                Place::Member(_) => (member_values[index].as_ref(), None, None),
             };
             for (row, keep) in keep.iter_mut().enumerate() {
                 if !*keep {
@@ -373,6 +477,8 @@ impl ScanPlan {
                 } else if kind == Some(Kind::EventTime) {
                     // Rare enough to be left to the filters that follow.
                     true
+                } else if matches!(self.paths[index].1, Place::Member(_)) {
+                    false
                 } else {
                     row_templates
                         .literal(row, index)?
@@ -405,6 +511,7 @@ impl ScanPlan {
             && self.paths.iter().all(|(_, place)| match *place {
                 Place::Column(i) => column(COLUMNS[i].name).is_ok_and(|c| c.null_count() == 0),
                 Place::Template => false,
+                Place::Member(_) => true,
             });
         let row_templates = match wholly_in_columns {
             true => RowTemplates::default(),
@@ -415,6 +522,7 @@ impl ScanPlan {
         let literal_somewhere: Vec<bool> = (0..self.paths.len())
             .map(|index| distinct.iter().any(|f| f.literals[index].is_some()))
             .collect();
+        let mut member_values = self.member_values(batch, |_| true)?;
         let mut out: Vec<ArrayRef> = vec![times.clone(), column("accountId")?.clone()];
         let shredded =
             |i: usize| -> std::result::Result<(&StringViewArray, ShreddedValues<'_>), String> {
@@ -462,6 +570,11 @@ impl ScanPlan {
                         })?)
                     }
                 }
+                Place::Member(_) => Arc::new(
+                    member_values[index]
+                        .take()
+                        .ok_or("a member's values were not made")?,
+                ),
                 Place::Template if !literal_somewhere[index] => {
                     Arc::new(StringViewArray::new_null(rows))
                 }
@@ -545,6 +658,7 @@ impl TemplateFacts {
             .iter()
             .map(|(path, place)| match place {
                 Place::Column(i) if holes[*i] => None,
+                Place::Member(_) => None,
                 _ => member(&shape, path).and_then(member_text),
             })
             .collect();
@@ -780,5 +894,8 @@ mod tests {
         assert!(scan("userIdentity.arn").is_ok());
         assert!(scan("userIdentity.sessionContext.webIdFederationData").is_ok());
         assert!(scan("managementEvent").is_ok());
+        // One key of a JSON member is read; deeper paths are not.
+        assert!(scan("requestParameters.bucketName").is_ok());
+        assert!(scan("requestParameters.bucketName.x").is_err());
     }
 }

@@ -346,6 +346,16 @@ pub(crate) struct Members<'a>(pub Vec<(Key<'a>, &'a RawValue)>);
 /// An object key: borrowed from the input unless it has escapes.
 pub(crate) struct Key<'a>(Cow<'a, str>);
 
+impl<'a> Key<'a> {
+    /// The key as a slice of the input, when it has no escapes.
+    pub(crate) fn borrowed(&self) -> Option<&'a str> {
+        match self.0 {
+            Cow::Borrowed(key) => Some(key),
+            Cow::Owned(_) => None,
+        }
+    }
+}
+
 impl AsRef<str> for Key<'_> {
     fn as_ref(&self) -> &str {
         &self.0

@@ -304,11 +304,15 @@ fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
         r#"{"Name":"lab","RetentionPeriod":3653}"#,
         |store| {
             import_files(store, &files, 2, |_, _| {}).unwrap();
+            // Sealed, the events' frequent requestParameters keys have columns of their own.
+            store.seal().unwrap();
         },
     );
-    // Independently: the account's management events within 3653 days, by event source.
+    // Independently: the account's management events within 3653 days, by event source, and
+    // by the bucket and instance their requests name.
     let oldest = (now * 1000.0) as i64 - 3653 * 86_400_000;
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut by_request: std::collections::BTreeMap<(String, String), usize> = Default::default();
     let mut seen = std::collections::BTreeSet::new();
     for path in &files {
         for record in parse_file(&read_file(path).unwrap()).records {
@@ -327,6 +331,16 @@ fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
                 *counts
                     .entry(f.event_source.clone().unwrap_or_default())
                     .or_default() += 1;
+                let value: serde_json::Value = serde_json::from_str(&record.json).unwrap();
+                let key = |name: &str| match &value["requestParameters"][name] {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => "none".to_owned(),
+                    other => panic!("{name} is not a string: {other}"),
+                };
+                let named = (key("bucketName"), key("instanceId"));
+                if named != ("none".to_owned(), "none".to_owned()) {
+                    *by_request.entry(named).or_default() += 1;
+                }
             }
         }
     }
@@ -343,6 +357,21 @@ fn cairn_query_runs_lake_sql_over_a_data_directorys_event_data_stores() {
          ORDER BY n DESC, eventSource LIMIT 5"
     );
     let dir_arg = dir.path().to_str().unwrap();
+    let out = cairn(&["query", "--data-dir", dir_arg, "--output", "csv", &sql]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), csv);
+
+    assert!(by_request.len() > 3, "{by_request:?}");
+    let mut csv = String::from("bucket,instance,n\n");
+    for ((bucket, instance), n) in &by_request {
+        csv.push_str(&format!("{bucket},{instance},{n}\n"));
+    }
+    let sql = format!(
+        "SELECT coalesce(element_at(requestParameters, 'bucketName'), 'none') AS bucket, \
+         coalesce(requestParameters['instanceId'], 'none') AS instance, count(*) AS n \
+         FROM {store_id} WHERE element_at(requestParameters, 'bucketName') IS NOT NULL \
+         OR element_at(requestParameters, 'instanceId') IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+    );
     let out = cairn(&["query", "--data-dir", dir_arg, "--output", "csv", &sql]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), csv);

@@ -684,3 +684,103 @@ fn a_field_scan_gives_every_stored_records_members(imported: &Imported) {
     assert_eq!(rows, stored.len(), "every event once");
     assert_eq!(texts, stored);
 }
+
+#[test]
+fn a_scan_of_keys_of_json_members_gives_each_records_values() {
+    a_scan_of_keys_gives_each_records_values(imported());
+}
+
+#[test]
+fn a_scan_of_keys_over_the_shared_datasets_gives_each_records_values() {
+    if let Some(imported) = imported_shared() {
+        a_scan_of_keys_gives_each_records_values(imported);
+    }
+}
+
+/// A scan of one key of `requestParameters` (and the other JSON members) gives the key's value
+/// in every event, whether its segment keeps the key in a column of its own (frequent keys)
+/// or not (rare keys, events not sealed yet): the most frequent keys of each member and a
+/// sample of the others, against the records' JSON.
+fn a_scan_of_keys_gives_each_records_values(imported: &Imported) {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use cairn_store::FieldScan;
+
+    const PARENTS: [&str; 4] = [
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "serviceEventDetails",
+    ];
+    let records = stored_records(&imported.store);
+    let mut paths: Vec<String> = Vec::new();
+    for parent in PARENTS {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for record in &records {
+            let value: Value = serde_json::from_str(&record.json).unwrap();
+            for key in value[parent].as_object().into_iter().flat_map(|o| o.keys()) {
+                if !key.is_empty() && !key.contains('.') {
+                    *counts.entry(key.clone()).or_default() += 1;
+                }
+            }
+        }
+        let mut by_count: Vec<(usize, String)> = counts.into_iter().map(|(k, n)| (n, k)).collect();
+        by_count.sort_by(|a, b| b.cmp(a));
+        let frequent = by_count.iter().take(40);
+        let rare = by_count.iter().skip(40).step_by(25);
+        paths.extend(
+            frequent
+                .chain(rare)
+                .map(|(_, key)| format!("{parent}.{key}")),
+        );
+    }
+    assert!(paths.len() > 40, "{paths:?}");
+    // Each event by its ID; IDs that several stored records share (rare conflicting copies)
+    // are not told apart here, and left out.
+    let mut by_id: BTreeMap<&str, Option<Value>> = BTreeMap::new();
+    for record in &records {
+        by_id
+            .entry(record.fields.event_id.as_str())
+            .and_modify(|shared| *shared = None)
+            .or_insert_with(|| Some(serde_json::from_str(&record.json).unwrap()));
+    }
+    let mut rows = 0;
+    let mut values = 0;
+    let scan = FieldScan {
+        paths: [vec!["eventID".to_owned()], paths.clone()].concat(),
+        ..FieldScan::default()
+    };
+    imported
+        .store
+        .scan_all(&scan, |batch| {
+            let ids = batch.column_by_name("eventID").unwrap().as_string_view();
+            for row in 0..batch.num_rows() {
+                let Some(Some(record)) = ids.is_valid(row).then(|| &by_id[ids.value(row)]) else {
+                    continue;
+                };
+                for path in &paths {
+                    let column = batch.column_by_name(path).unwrap().as_string_view();
+                    let scanned = column.is_valid(row).then(|| column.value(row));
+                    let expected = member_value(record, path);
+                    let same = match (&expected, scanned) {
+                        (Some(Value::String(s)), Some(t)) => s == t,
+                        (Some(v), Some(t)) => {
+                            serde_json::from_str::<Value>(t).ok().as_ref() == Some(v)
+                        }
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    assert!(same, "{path}: scanned {scanned:?}, record has {expected:?}");
+                    values += usize::from(scanned.is_some());
+                }
+                rows += 1;
+            }
+            Ok(())
+        })
+        .unwrap();
+    println!(
+        "{rows} events, {} keys, {values} values compared",
+        paths.len()
+    );
+    assert!(rows > records.len() / 2 && values > rows, "{rows} {values}");
+}
