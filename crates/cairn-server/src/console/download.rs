@@ -11,7 +11,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
@@ -20,7 +20,6 @@ use cairn_model::{LookupEvent, Record};
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 
 use crate::actions::Operation;
-use crate::audit::{ApiCall, Caller, ConsoleCall};
 use crate::error::{ApiError, ErrorCode};
 use crate::server::{AppState, finish_call, permitted};
 
@@ -101,23 +100,15 @@ pub(crate) async fn download(
         .unwrap_or_else(|| state.config.default_region.clone());
     let request_text = super::form_field(query, "request").unwrap_or_else(|| "{}".to_owned());
     let operation = Ok(Operation::LookupEvents);
-    let call = ApiCall {
-        event_name: "LookupEvents".to_owned(),
-        event_source: "cloudtrail.amazonaws.com",
-        read_only: true,
-        caller: Caller::Principal(principal.clone()),
-        account_id: principal.account_id.clone(),
-        region: region.clone(),
-        source_ip: peer.ip().to_string(),
-        user_agent: super::user_agent(&headers),
-        request: serde_json::from_str(&request_text).ok(),
-        response: None,
-        error: None,
-        request_id: request_id.clone(),
-        at: SystemTime::now(),
-        captured: None,
-        console: Some(ConsoleCall::Api),
-    };
+    let mut call = super::console_api_call(
+        "LookupEvents".to_owned(),
+        &principal,
+        &region,
+        peer,
+        &headers,
+        request_id.clone(),
+    );
+    call.request = serde_json::from_str(&request_text).ok();
     // The request as the page's search takes it (its paging is the download's own).
     let valid = serde_json::from_str::<super::search::SearchRequest>(&request_text)
         .map_err(|e| ApiError::new(ErrorCode::InvalidParameter, e.to_string()))

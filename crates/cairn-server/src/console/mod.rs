@@ -316,6 +316,36 @@ fn is_region_name(name: &str) -> bool {
         && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The audit record of an API call the console makes for `principal` (as the API records
+/// it, marked as the console's): its request, response and error are filled in by the caller
+/// or by `finish_call`.
+fn console_api_call(
+    event_name: String,
+    principal: &Principal,
+    region: &str,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request_id: String,
+) -> ApiCall {
+    ApiCall {
+        event_name,
+        event_source: "cloudtrail.amazonaws.com",
+        read_only: true,
+        caller: Caller::Principal(principal.clone()),
+        account_id: principal.account_id.clone(),
+        region: region.to_owned(),
+        source_ip: peer.ip().to_string(),
+        user_agent: user_agent(headers),
+        request: None,
+        response: None,
+        error: None,
+        request_id,
+        at: SystemTime::now(),
+        captured: None,
+        console: Some(ConsoleCall::Api),
+    }
+}
+
 /// The principal and region of a console page's call: its session (live, and the CSRF token
 /// it was given sent back) and the region it names.
 fn api_session(state: &AppState, headers: &HeaderMap) -> Result<(Principal, String), ApiError> {
@@ -372,26 +402,13 @@ async fn api_call(
         .into_response(&request_id);
     }
     let operation = Operation::from_target(&format!("{TARGET_PREFIX}.{operation_name}"));
-    let call = ApiCall {
-        event_name: match &operation {
-            Ok(op) => op.name().to_owned(),
-            Err(_) => operation_name.chars().take(128).collect(),
-        },
-        event_source: "cloudtrail.amazonaws.com",
-        read_only: operation.as_ref().is_ok_and(|op| op.read_only()),
-        caller: Caller::Principal(principal.clone()),
-        account_id: principal.account_id.clone(),
-        region: region.clone(),
-        source_ip: peer.ip().to_string(),
-        user_agent: user_agent(&headers),
-        request: serde_json::from_slice(&body).ok(),
-        response: None,
-        error: None,
-        request_id,
-        at: SystemTime::now(),
-        captured: None,
-        console: Some(ConsoleCall::Api),
+    let event_name = match &operation {
+        Ok(op) => op.name().to_owned(),
+        Err(_) => operation_name.chars().take(128).collect(),
     };
+    let mut call = console_api_call(event_name, &principal, &region, peer, &headers, request_id);
+    call.read_only = operation.as_ref().is_ok_and(|op| op.read_only());
+    call.request = serde_json::from_slice(&body).ok();
     let result = run_authorized(&state, &operation, &principal, &region, &body, call.at).await;
     into_page_answer(finish_call(&state, call, &operation, result, started))
 }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
@@ -33,7 +33,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::actions::Operation;
-use crate::audit::{ApiCall, Caller, ConsoleCall};
 use crate::error::{ApiError, ErrorCode};
 use crate::server::{AppState, finish_call, permitted};
 
@@ -436,23 +435,15 @@ pub(crate) async fn search(
         Err(error) => return error.into_response(&request_id),
     };
     let operation = Ok(Operation::LookupEvents);
-    let call = ApiCall {
-        event_name: "LookupEvents".to_owned(),
-        event_source: "cloudtrail.amazonaws.com",
-        read_only: true,
-        caller: Caller::Principal(principal.clone()),
-        account_id: principal.account_id.clone(),
-        region: region.clone(),
-        source_ip: peer.ip().to_string(),
-        user_agent: super::user_agent(&headers),
-        request: serde_json::from_slice(&body).ok(),
-        response: None,
-        error: None,
+    let mut call = super::console_api_call(
+        "LookupEvents".to_owned(),
+        &principal,
+        &region,
+        peer,
+        &headers,
         request_id,
-        at: SystemTime::now(),
-        captured: None,
-        console: Some(ConsoleCall::Api),
-    };
+    );
+    call.request = serde_json::from_slice(&body).ok();
     let store = state.store.clone();
     let result = async {
         if !permitted(principal.permissions, Operation::LookupEvents) {

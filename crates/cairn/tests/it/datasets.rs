@@ -520,6 +520,17 @@ fn member_value(record: &Value, path: &str) -> Option<Value> {
     (!value.is_null()).then(|| value.clone())
 }
 
+/// Whether a scan's text of a member is the member's value: a string's characters, other
+/// values' JSON text, null for none.
+fn is_scanned_as(expected: &Option<Value>, scanned: Option<&str>) -> bool {
+    match (expected, scanned) {
+        (Some(Value::String(s)), Some(t)) => s == t,
+        (Some(v), Some(t)) => serde_json::from_str::<Value>(t).ok().as_ref() == Some(v),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 #[test]
 fn a_field_scan_gives_every_stored_records_members_and_text() {
     a_field_scan_gives_every_stored_records_members(imported());
@@ -658,16 +669,8 @@ fn a_field_scan_gives_every_stored_records_members(imported: &Imported) {
                     let column = batch.column_by_name(path).unwrap().as_string_view();
                     let scanned = column.is_valid(row).then(|| column.value(row));
                     let expected = member_value(&value, path);
-                    let same = match (&expected, scanned) {
-                        (Some(Value::String(s)), Some(t)) => s == t,
-                        (Some(v), Some(t)) => {
-                            serde_json::from_str::<Value>(t).ok().as_ref() == Some(v)
-                        }
-                        (None, None) => true,
-                        _ => false,
-                    };
                     assert!(
-                        same,
+                        is_scanned_as(&expected, scanned),
                         "{path} of {text}: scanned {scanned:?}, record has {expected:?}"
                     );
                 }
@@ -762,15 +765,10 @@ fn a_scan_of_keys_gives_each_records_values(imported: &Imported) {
                     let column = batch.column_by_name(path).unwrap().as_string_view();
                     let scanned = column.is_valid(row).then(|| column.value(row));
                     let expected = member_value(record, path);
-                    let same = match (&expected, scanned) {
-                        (Some(Value::String(s)), Some(t)) => s == t,
-                        (Some(v), Some(t)) => {
-                            serde_json::from_str::<Value>(t).ok().as_ref() == Some(v)
-                        }
-                        (None, None) => true,
-                        _ => false,
-                    };
-                    assert!(same, "{path}: scanned {scanned:?}, record has {expected:?}");
+                    assert!(
+                        is_scanned_as(&expected, scanned),
+                        "{path}: scanned {scanned:?}, record has {expected:?}"
+                    );
                     values += usize::from(scanned.is_some());
                 }
                 rows += 1;
