@@ -995,15 +995,17 @@ impl Segment {
             };
         let leaves_of =
             |heads: &[usize], columns: Vec<usize>, members| self.leaves(heads, columns, members);
-        // The rows the lookup index says may meet the conditions: none, and the segment is
-        // not read; few, and only they are.
+        // The rows that may meet the conditions, and whether they were checked: the rows the
+        // lookup index lists under the values of indexed conditions (not checked: a key is a
+        // hash), else those the conditions' own members meet.
+        let mut candidates: Option<(Vec<u32>, bool)> = None;
         let indexed = plan.indexed_conditions();
         if !indexed.is_empty() && self.index.is_current() {
-            let mut candidates: Option<Vec<u32>> = None;
+            let mut listed: Option<Vec<u32>> = None;
             for (key, value) in indexed {
                 let postings = self.index.postings(attribute_index_key(key, value));
                 let rows: Vec<u32> = (0..postings.len()).map(|i| postings.get(i)).collect();
-                candidates = Some(match candidates {
+                listed = Some(match listed {
                     None => rows,
                     Some(before) => before
                         .into_iter()
@@ -1011,24 +1013,8 @@ impl Segment {
                         .collect(),
                 });
             }
-            let rows = candidates.unwrap_or_default();
-            if rows.is_empty() {
-                return Ok(());
-            }
-            if rows.len() * SELECT_AT_MOST_ONE_ROW_IN < self.meta.rows as usize {
-                let selection = row_selection(rows.iter().map(|&r| r as usize), self.meta.rows);
-                let leaves = leaves_of(heads, plan.columns(), plan.members());
-                for batch in self.scan_reader(leaves, Some(selection))? {
-                    let batch = plan
-                        .convert(&batch?, templates)
-                        .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
-                    f(batch)?;
-                }
-                return Ok(());
-            }
-        }
-        let mut selection = None;
-        if plan.has_conditions() {
+            candidates = listed.map(|rows| (rows, false));
+        } else if plan.has_conditions() {
             let mut rows = Vec::new();
             let mut offset = 0;
             // Conditions read their members alone (and the templates that may write them).
@@ -1042,28 +1028,50 @@ impl Segment {
                 let keep = plan
                     .rows_meeting_conditions(&batch, templates)
                     .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
-                rows.extend(
-                    (0..batch.num_rows())
-                        .filter(|&i| keep.value(i))
-                        .map(|i| offset + i),
-                );
+                rows.extend(keep.values().set_indices().map(|i| (offset + i) as u32));
                 offset += batch.num_rows();
             }
-            if rows.is_empty() {
-                return Ok(());
-            }
-            // Selecting many scattered rows costs more than reading them all and dropping
-            // the others: select only when few rows are wanted.
-            if rows.len() * SELECT_AT_MOST_ONE_ROW_IN < self.meta.rows as usize {
-                selection = Some(row_selection(rows.into_iter(), self.meta.rows));
-            }
+            candidates = Some((rows, true));
         }
         let leaves = leaves_of(heads, plan.columns(), plan.members());
-        for batch in self.scan_reader(leaves, selection.clone())? {
-            let batch = batch?;
-            let batch = match selection {
-                Some(_) => plan.build(&batch, templates),
-                None => plan.convert(&batch, templates),
+        let Some((rows, checked)) = candidates else {
+            for batch in self.scan_reader(leaves, None)? {
+                let batch = plan
+                    .build(&batch?, templates)
+                    .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
+                f(batch)?;
+            }
+            return Ok(());
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Few rows are selected one by one; many are read with the others, which are then
+        // dropped (selecting many scattered rows costs more than reading them all).
+        let few = rows.len() * SELECT_AT_MOST_ONE_ROW_IN < self.meta.rows as usize;
+        let selection =
+            few.then(|| row_selection(rows.iter().map(|&r| r as usize), self.meta.rows));
+        let mut offset = 0u32;
+        let mut wanted = rows.iter().copied().peekable();
+        for batch in self.scan_reader(leaves, selection)? {
+            let mut batch = batch?;
+            if !few {
+                let end = offset + batch.num_rows() as u32;
+                let mut keep = arrow_array::builder::BooleanBufferBuilder::new(batch.num_rows());
+                keep.append_n(batch.num_rows(), false);
+                while let Some(row) = wanted.next_if(|&row| row < end) {
+                    keep.set_bit((row - offset) as usize, true);
+                }
+                offset = end;
+                let keep = BooleanArray::new(keep.finish(), None);
+                batch = arrow_select::filter::filter_record_batch(&batch, &keep)?;
+                if batch.num_rows() == 0 {
+                    continue;
+                }
+            }
+            let batch = match checked {
+                true => plan.build(&batch, templates),
+                false => plan.convert(&batch, templates),
             }
             .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
             f(batch)?;

@@ -466,12 +466,25 @@ impl ScanPlan {
                 Place::Template => (None, None, None),
                 Place::Member(_) => (member_values[index].as_ref(), None, None),
             };
+            // The view of a long text that matched: rows of one value read from a page's
+            // dictionary have the very same view (same buffer and offset), and need no
+            // comparison of their bytes.
+            let mut matched_view: Option<u128> = None;
             for (row, keep) in keep.iter_mut().enumerate() {
                 if !*keep {
                     continue;
                 }
                 *keep = if let Some(text) = text.filter(|t| t.is_valid(row)) {
-                    condition.matches_view(text, row)
+                    let view = text.views()[row];
+                    if matched_view == Some(view) {
+                        true
+                    } else {
+                        let matches = condition.matches_view(text, row);
+                        if matches {
+                            matched_view = Some(view);
+                        }
+                        matches
+                    }
                 } else if let Some(uuid) = uuid.filter(|u| u.is_valid(row)) {
                     condition.matches_uuid(uuid.value(row))
                 } else if kind == Some(Kind::EventTime) {
