@@ -7,7 +7,7 @@
 //!
 //! A segment may have, after the columns of [`super::arrow_schema`], text columns named
 //! `<parent>.<key>` (`requestParameters.bucketName`), where `<parent>` is one of [`PARENTS`]
-//! and `<key>` a key without `.`. Row `r` holds [`key_text`] of that key in row `r`'s parent
+//! and `<key>` a key without `.`. Row `r` holds [`key_texts`] of that key in row `r`'s parent
 //! object: a string's characters, other JSON values' text, null where the parent has no such
 //! key, has it as `null`, or is not an object. The object itself stays whole in its own
 //! column (member columns are copies: records are never re-made from them), so a reader that
@@ -23,8 +23,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::value::RawValue;
-
+use super::scan::member_text;
 use super::shred::{COLUMNS, Kind, Members};
 
 /// The shredded JSON columns whose keys may have columns of their own.
@@ -80,7 +79,8 @@ pub(crate) fn key_path(path: &str) -> Option<(usize, &str)> {
 }
 
 /// The member columns for a segment of `rows` rows, whose shredded values (column index,
-/// value, as [`super::shred::shred`] gives them) row `row` has in `values(row)`.
+/// value, as [`super::shred::shred`] gives them) row `row` has in `values(row)`; ordered by
+/// parent, then key.
 pub(crate) fn choose<'a>(
     rows: usize,
     values: impl Fn(usize) -> Vec<(u8, &'a str)>,
@@ -130,13 +130,10 @@ pub(crate) fn choose<'a>(
     chosen
 }
 
-/// The values of `keys` in the JSON object `object` (see [`key_text`]); all `None` when it is
-/// not an object.
-pub(crate) fn key_texts<'k>(
-    object: &str,
-    keys: impl ExactSizeIterator<Item = &'k str>,
-) -> Vec<Option<String>> {
-    let keys: Vec<&str> = keys.collect();
+/// The values of `keys` in the JSON object `object`, as a field scan gives members
+/// (`scan::member_text`: a string's characters, `None` for `null`, else the JSON text); all
+/// `None` when it is not an object.
+pub(crate) fn key_texts(object: &str, keys: &[&str]) -> Vec<Option<String>> {
     let mut out = vec![None; keys.len()];
     if !object.starts_with('{') {
         return out;
@@ -146,16 +143,30 @@ pub(crate) fn key_texts<'k>(
     };
     for (key, value) in &members {
         if let Some(i) = keys.iter().position(|k| *k == key.as_ref()) {
-            out[i] = key_text(value);
+            out[i] = member_text(value);
         }
     }
     out
 }
 
-/// A key's value as a member column holds it: a string's characters, `None` for `null`, else
-/// its JSON text (the rule of a field scan's members, `scan::member_text`).
-fn key_text(value: &RawValue) -> Option<String> {
-    super::scan::member_text(value)
+/// Calls `append(i, value)` with the value of each of `keys` (`i` its index there) in each of
+/// `objects` (rows of a JSON object column, null where a row has none), row by row: how a
+/// member column is made, when written and where a segment has none.
+pub(crate) fn each_rows_keys<'o>(
+    objects: impl Iterator<Item = Option<&'o str>>,
+    keys: &[&str],
+    mut append: impl FnMut(usize, Option<String>),
+) {
+    for object in objects {
+        match object {
+            Some(object) => {
+                for (i, text) in key_texts(object, keys).into_iter().enumerate() {
+                    append(i, text);
+                }
+            }
+            None => (0..keys.len()).for_each(|i| append(i, None)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,7 +205,7 @@ mod tests {
     #[test]
     fn a_key_gives_the_text_of_its_last_value() {
         let object = r#"{"a":"x\"y","n":null,"o":{"p":[1]},"a":"last","t":true,"k\u0065y":5}"#;
-        let texts = key_texts(object, ["a", "n", "o", "t", "key", "missing"].into_iter());
+        let texts = key_texts(object, &["a", "n", "o", "t", "key", "missing"]);
         assert_eq!(
             texts,
             vec![
@@ -206,8 +217,8 @@ mod tests {
                 None
             ]
         );
-        assert_eq!(key_texts("[1,2]", ["a"].into_iter()), vec![None]);
-        assert_eq!(key_texts("{broken", ["a"].into_iter()), vec![None]);
+        assert_eq!(key_texts("[1,2]", &["a"]), vec![None]);
+        assert_eq!(key_texts("{broken", &["a"]), vec![None]);
     }
 
     #[test]

@@ -393,18 +393,6 @@ fn record_batch(
                 .then(|| FixedSizeBinaryBuilder::with_capacity(rows.len(), 16))
         })
         .collect();
-    let mut member_texts: Vec<StringBuilder> = members
-        .iter()
-        .map(|_| StringBuilder::with_capacity(rows.len(), rows.len() * 8))
-        .collect();
-    // The member columns of each parent: (parent, first, end) in `members`.
-    let mut parents: Vec<(usize, usize, usize)> = Vec::new();
-    for (i, member) in members.iter().enumerate() {
-        match parents.last_mut() {
-            Some((parent, _, end)) if *parent == member.parent => *end = i + 1,
-            _ => parents.push((member.parent, i, i + 1)),
-        }
-    }
     let mut row_values: Vec<Option<&str>> = vec![None; shred::COLUMNS.len()];
     for record in rows {
         let shredded = shred::shred(&record.json, record.fields.event_time_ms);
@@ -430,16 +418,6 @@ fn record_batch(
                 }
             }
         }
-        for &(parent, first, end) in &parents {
-            let keys = members[first..end].iter().map(|m| m.key.as_str());
-            let texts = match row_values[parent] {
-                Some(object) => members::key_texts(object, keys),
-                None => vec![None; end - first],
-            };
-            for (builder, text) in member_texts[first..end].iter_mut().zip(texts) {
-                builder.append_option(text);
-            }
-        }
     }
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(
@@ -462,17 +440,30 @@ fn record_batch(
         ),
         Arc::new(templates.finish()),
     ];
-    for (text, uuid) in texts.iter_mut().zip(&mut uuids) {
-        columns.push(Arc::new(text.finish()));
+    let texts: Vec<StringArray> = texts.iter_mut().map(StringBuilder::finish).collect();
+    for (text, uuid) in texts.iter().zip(&mut uuids) {
+        columns.push(Arc::new(text.clone()));
         if let Some(uuid) = uuid {
             columns.push(Arc::new(uuid.finish()));
         }
     }
-    columns.extend(
-        member_texts
-            .iter_mut()
-            .map(|builder| Arc::new(builder.finish()) as ArrayRef),
-    );
+    // Member columns from their objects' columns, parent by parent (`members` is in that
+    // order).
+    for of_parent in members.chunk_by(|a, b| a.parent == b.parent) {
+        let keys: Vec<&str> = of_parent.iter().map(|m| m.key.as_str()).collect();
+        let mut builders: Vec<StringBuilder> = keys
+            .iter()
+            .map(|_| StringBuilder::with_capacity(rows.len(), rows.len() * 8))
+            .collect();
+        members::each_rows_keys(texts[of_parent[0].parent].iter(), &keys, |i, text| {
+            builders[i].append_option(text)
+        });
+        columns.extend(
+            builders
+                .iter_mut()
+                .map(|builder| Arc::new(builder.finish()) as ArrayRef),
+        );
+    }
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 

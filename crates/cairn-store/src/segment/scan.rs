@@ -338,15 +338,10 @@ impl ScanPlan {
                 .iter()
                 .map(|_| StringViewBuilder::with_capacity(objects.len()))
                 .collect();
-            for object in objects.iter() {
-                let texts = match object {
-                    Some(object) => members::key_texts(object, keys.iter().map(|(_, k)| *k)),
-                    None => vec![None; keys.len()],
-                };
-                for (builder, text) in builders.iter_mut().zip(texts) {
-                    builder.append_option(text);
-                }
-            }
+            let names: Vec<&str> = keys.iter().map(|(_, key)| *key).collect();
+            members::each_rows_keys(objects.iter(), &names, |i, text| {
+                builders[i].append_option(text)
+            });
             for ((index, _), mut builder) in keys.into_iter().zip(builders) {
                 out[index] = Some(builder.finish());
             }
