@@ -27,7 +27,6 @@
 //! `sourceIPAddress` is the peer's address, or, when the peer is a trusted proxy, the last
 //! address in `X-Forwarded-For` that is not one.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::SystemTime;
 
@@ -67,8 +66,8 @@ const HOP_BY_HOP: [&str; 8] = [
 /// The proxy's settings and its HTTP client.
 #[derive(Debug, Clone)]
 pub struct Proxy {
-    default_upstream: Option<String>,
-    upstreams: BTreeMap<String, String>,
+    /// Where each service's calls go (`upstream`, `upstreams`).
+    routes: CaptureConfig,
     trusted_proxies: Vec<IpAddr>,
     durability: Durability,
     redaction: Redaction,
@@ -93,8 +92,7 @@ impl Proxy {
             .build()
             .map_err(|e| format!("building the upstream HTTP client: {e}"))?;
         Ok(Proxy {
-            default_upstream: config.upstream.clone(),
-            upstreams: config.upstreams.clone(),
+            routes: config.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             durability: config.durability,
             redaction: Redaction::with_extra(&config.redact),
@@ -104,10 +102,7 @@ impl Proxy {
     }
 
     fn upstream_for(&self, service: &str) -> Option<&str> {
-        self.upstreams
-            .get(service)
-            .or(self.default_upstream.as_ref())
-            .map(String::as_str)
+        self.routes.upstream_for(service)
     }
 
     /// Where a request goes: by the service its signature is scoped to; an unsigned request
@@ -123,7 +118,8 @@ impl Proxy {
                     .get("x-amz-target")
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|t| t.contains("CloudTrail"));
-                let any_upstream = self.default_upstream.is_some() || !self.upstreams.is_empty();
+                let any_upstream =
+                    self.routes.upstream.is_some() || !self.routes.upstreams.is_empty();
                 if any_upstream && !cloudtrail_target {
                     Route::Capture(None)
                 } else {

@@ -36,7 +36,8 @@
 //! allow_http = true
 //!
 //! # The capture proxy (all optional): calls signed for other services than CloudTrail are
-//! # forwarded to their upstream and recorded as their CloudTrail events.
+//! # forwarded to their upstream and recorded as their CloudTrail events. Trails call the same
+//! # upstreams for `sns` (notifications), `logs` (CloudWatch Logs) and `kms` (their key).
 //! [capture]
 //! upstream = "http://127.0.0.1:5000"     # every service (also `cairn serve --upstream`)
 //! durability = "sync"                    # sync (answer once the event is durable) | async
@@ -113,6 +114,17 @@ struct RawConfig {
 pub struct LakeConfig {
     /// A query that runs longer is TIMED_OUT; default one hour, as AWS's.
     pub query_timeout_secs: Option<u64>,
+}
+
+impl CaptureConfig {
+    /// Where the calls of `service` (a SigV4 signing name) go: its own upstream, else the
+    /// default one (without a trailing `/`).
+    pub fn upstream_for(&self, service: &str) -> Option<&str> {
+        self.upstreams
+            .get(service)
+            .or(self.upstream.as_ref())
+            .map(|u| u.trim_end_matches('/'))
+    }
 }
 
 impl LakeConfig {

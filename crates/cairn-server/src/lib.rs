@@ -17,6 +17,7 @@
 //! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
 //! - [`delivery`]: trail log files and digests to a local folder or S3, exactly once;
 //! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys);
+//! - [`upstream`]: cairn as a client of other AWS services (SNS, CloudWatch Logs, KMS);
 //! - [`csv`]: CSV for people (Lake results, event history downloads);
 //! - [`console`]: the console in a browser (`/console/`): sign-in sessions, pages, and the
 //!   API called with a session instead of a signature.
@@ -39,6 +40,7 @@ pub mod selectors;
 pub mod server;
 pub mod signing_keys;
 pub mod trails;
+pub mod upstream;
 
 pub use config::{Config, ConfigError};
 pub use server::run;

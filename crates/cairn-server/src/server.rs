@@ -40,13 +40,15 @@ use crate::auth::{IncomingRequest, authenticate};
 use crate::capture::{self, Proxy, Route};
 use crate::config::{Config, Permissions, Principal};
 use crate::console;
-use crate::delivery::{Deliverer, DeliverySettings, StatusBoard, Target};
+use crate::delivery::services::Services;
+use crate::delivery::{Deliverer, DeliverySettings, StatusBoard};
 use crate::error::{ApiError, ErrorCode};
 use crate::event_data_stores::EventDataStores;
 use crate::metrics::Metrics;
 use crate::queries::Queries;
 use crate::signing_keys::SigningKeys;
 use crate::trails::{Scope, Trails};
+use crate::upstream::Upstreams;
 
 /// The largest request body accepted (CloudTrail's largest inputs, such as resource policies
 /// and event selectors, are far smaller).
@@ -67,7 +69,8 @@ pub(crate) struct AppState {
     event_data_stores: Arc<EventDataStores>,
     queries: Arc<Queries>,
     keys: Arc<SigningKeys>,
-    target: Target,
+    /// Where trails deliver, and the services they notify.
+    services: Services,
     delivery_status: StatusBoard,
     proxy: Proxy,
 }
@@ -94,6 +97,13 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     let (audit, audit_task) = audit::start(store.clone(), metrics.clone());
     let delivery_status = StatusBoard::default();
+    let services = Services {
+        target: delivery.target.clone(),
+        upstreams: Upstreams::new(&config.capture, &config.delivery, |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(std::io::Error::other)?,
+    };
     let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
     let deliverer = tokio::spawn(
         Deliverer {
@@ -101,6 +111,7 @@ pub async fn run(
             trails: trails.clone(),
             keys: keys.clone(),
             settings: delivery.clone(),
+            upstreams: services.upstreams.clone(),
             status: delivery_status.clone(),
         }
         .run(delivery_stopped),
@@ -116,7 +127,7 @@ pub async fn run(
         event_data_stores,
         queries,
         keys,
-        target: delivery.target,
+        services,
         delivery_status,
         sessions: console::sessions::Sessions::default(),
     });
@@ -401,9 +412,9 @@ async fn dispatch(
             })
         }
         Operation::CreateTrail => {
-            let target = state.target.clone();
+            let services = state.services.clone();
             trail_work(op, body, trails, scope, move |trails, scope, request| {
-                create_trail::handle(trails, scope, request, &|b| bucket_exists(&target, b))
+                create_trail::handle(trails, scope, request, &services)
             })?
         }
         Operation::GetTrail => trail_work(op, body, trails, scope, get_trail::handle)?,
@@ -423,9 +434,9 @@ async fn dispatch(
             })?
         }
         Operation::UpdateTrail => {
-            let target = state.target.clone();
+            let services = state.services.clone();
             trail_work(op, body, trails, scope, move |trails, scope, request| {
-                update_trail::handle(trails, scope, request, &|b| bucket_exists(&target, b))
+                update_trail::handle(trails, scope, request, &services)
             })?
         }
         Operation::ListPublicKeys => {
@@ -537,7 +548,7 @@ fn lakes(state: &AppState, now: f64) -> queries::Lakes {
     queries::Lakes {
         queries: state.queries.clone(),
         stores: state.event_data_stores.clone(),
-        target: state.target.clone(),
+        target: state.services.target.clone(),
         keys: state.keys.clone(),
         now,
     }
@@ -550,11 +561,4 @@ fn tagged(state: &AppState, now: f64) -> tags::Tagged {
         stores: state.event_data_stores.clone(),
         now,
     }
-}
-
-/// Whether `bucket` exists in the delivery target (run on a blocking thread).
-fn bucket_exists(target: &Target, bucket: &str) -> Result<bool, ApiError> {
-    tokio::runtime::Handle::current()
-        .block_on(target.bucket_exists(bucket))
-        .map_err(ApiError::internal)
 }

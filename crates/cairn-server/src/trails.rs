@@ -148,7 +148,8 @@ impl Trail {
         out
     }
 
-    fn sns_topic_arn(&self, topic: &str) -> String {
+    /// The ARN of the topic `topic` (a name or an ARN) names, from the trail's account and home region.
+    pub fn sns_topic_arn(&self, topic: &str) -> String {
         if topic.starts_with("arn:") {
             topic.to_owned()
         } else {

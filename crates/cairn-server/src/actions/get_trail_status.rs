@@ -58,6 +58,14 @@ pub fn handle(
             "LatestDigestDeliveryError",
             delivery.latest_digest_delivery_error.map(|e| json!(e)),
         ),
+        (
+            "LatestNotificationTime",
+            delivery.latest_notification_time.map(|t| json!(t)),
+        ),
+        (
+            "LatestNotificationError",
+            delivery.latest_notification_error.map(|e| json!(e)),
+        ),
     ];
     for (member, value) in members {
         if let Some(value) = value {

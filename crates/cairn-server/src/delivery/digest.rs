@@ -277,7 +277,13 @@ pub async fn write(
         ("signature-algorithm", SIGNATURE_ALGORITHM.to_owned()),
     ];
     target
-        .put(&trail.s3_bucket_name, &key, gzip(&json), &metadata)
+        .put(
+            &trail.s3_bucket_name,
+            &key,
+            gzip(&json),
+            &metadata,
+            trail.kms_key_id.as_deref(),
+        )
         .await?;
     Ok(RegionDigest {
         period_start_ms: end_ms,

@@ -17,8 +17,12 @@
 //!    one signed digest per region for each whole [`DeliverySettings::digest_interval`] gone
 //!    by (back to back, each listing the files delivered in its period; `digest.rs`), also
 //!    when no file was delivered;
-//! 4. after StopLogging, delivers up to where the trail stopped, writes final digests and
-//!    removes the cursor.
+//! 4. with an SNS topic, publishes AWS's notification of each batch's files
+//!    (`{"s3Bucket", "s3ObjectKey": [...]}`) to it through the SNS upstream
+//!    ([`crate::upstream`]): kept in the cursor's state until SNS has it, so at least once,
+//!    and a failing topic neither stops nor repeats file delivery;
+//! 5. after StopLogging, delivers up to where the trail stopped, writes final digests, and
+//!    once every notification is out removes the cursor.
 //!
 //! A failure (an unreachable bucket) leaves the cursor where it was: the trail's status shows
 //! the error, and the deliverer retries with backoff from 1 s up to the interval, catching up
@@ -29,10 +33,12 @@
 //! `{"pending": {"until": {"file", "offset"}, "delivered_at_ms"} | null,
 //!   "digests": {"<region>": {"period_start_ms",
 //!                            "files": [{"delivered_at_ms", <digest logFiles entry's members>}],
-//!                            "previous": {"bucket", "object", "hash", "signature"} | null}}}`
+//!                            "previous": {"bucket", "object", "hash", "signature"} | null}},
+//!   "notifications": [{"s3Bucket", "s3ObjectKey": [...]}] (absent when none)}`
 
 pub mod digest;
 pub mod query_results;
+pub mod services;
 pub mod target;
 pub mod validate;
 
@@ -51,6 +57,7 @@ use sha2::{Digest as _, Sha256};
 use crate::selectors::{EventView, Selectors};
 use crate::signing_keys::SigningKeys;
 use crate::trails::{Trail, Trails};
+use crate::upstream::Upstreams;
 use digest::{DigestLogFile, RegionDigest};
 pub use target::{S3Settings, Target};
 
@@ -163,6 +170,8 @@ pub struct DeliveryStatus {
     pub latest_delivery_error: Option<String>,
     pub latest_digest_delivery_time: Option<f64>,
     pub latest_digest_delivery_error: Option<String>,
+    pub latest_notification_time: Option<f64>,
+    pub latest_notification_error: Option<String>,
 }
 
 /// The delivery status of every trail, by trail id.
@@ -178,6 +187,20 @@ struct CursorState {
     pending: Option<PendingBatch>,
     #[serde(default)]
     digests: BTreeMap<String, RegionDigest>,
+    /// Notifications of delivered files not yet published to the trail's SNS topic, oldest
+    /// first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notifications: Vec<Notification>,
+}
+
+/// The SNS message of one batch's log files, as AWS publishes it:
+/// `{"s3Bucket": ..., "s3ObjectKey": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Notification {
+    #[serde(rename = "s3Bucket")]
+    s3_bucket: String,
+    #[serde(rename = "s3ObjectKey")]
+    s3_object_key: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,6 +239,8 @@ pub struct Deliverer {
     pub trails: Arc<Trails>,
     pub keys: Arc<SigningKeys>,
     pub settings: DeliverySettings,
+    /// The services trails notify (SNS).
+    pub upstreams: Upstreams,
     pub status: StatusBoard,
 }
 
@@ -260,6 +285,16 @@ impl Deliverer {
                         }
                         status.latest_delivery_error = None;
                         status.latest_digest_delivery_error = None;
+                        if let Some(at) = round.notified_at_ms {
+                            status.latest_notification_time = Some(at as f64 / 1000.0);
+                        }
+                        match &round.notification_error {
+                            Some(e) => status.latest_notification_error = Some(e.clone()),
+                            None if round.notified_at_ms.is_some() => {
+                                status.latest_notification_error = None;
+                            }
+                            None => {}
+                        }
                     }
                     Err(Failure::Delivery(e)) => status.latest_delivery_error = Some(e.clone()),
                     Err(Failure::Digest(e)) => {
@@ -267,7 +302,9 @@ impl Deliverer {
                     }
                 }
             }
-            all_ok &= outcome.is_ok();
+            all_ok &= outcome
+                .as_ref()
+                .is_ok_and(|round| round.notification_error.is_none());
         }
         self.remove_orphan_cursors();
         all_ok
@@ -345,11 +382,18 @@ impl Deliverer {
                     .map_err(delivery)?;
             }
             let wrote_files = !files.is_empty();
+            let mut keys = Vec::new();
             for file in files {
                 let listed = DigestLogFile::new(&trail.s3_bucket_name, &file);
                 self.settings
                     .target
-                    .put(&trail.s3_bucket_name, &file.key, file.gzipped, &[])
+                    .put(
+                        &trail.s3_bucket_name,
+                        &file.key,
+                        file.gzipped,
+                        &[],
+                        trail.kms_key_id.as_deref(),
+                    )
                     .await
                     .map_err(delivery)?;
                 if trail.log_file_validation_enabled {
@@ -360,17 +404,27 @@ impl Deliverer {
                         .add_file(delivered_at_ms, listed);
                 }
                 round.delivered_files = true;
+                keys.push(file.key);
             }
             if wrote_files && crash_after_writing() {
                 // Test hook: die like a kill -9 between writing a batch and saving the cursor.
                 std::process::abort();
             }
             state.pending = None;
+            if trail.sns_topic_name.is_some() && !keys.is_empty() {
+                state.notifications.push(Notification {
+                    s3_bucket: trail.s3_bucket_name.clone(),
+                    s3_object_key: keys,
+                });
+            }
             cursor.position = chunk.end;
             self.save(&name, &mut cursor, &state)
                 .await
                 .map_err(delivery)?;
         }
+        self.notify(trail, &name, &mut cursor, &mut state, &mut round)
+            .await
+            .map_err(delivery)?;
 
         let stopped = !trail.logging.is_logging && cursor.position >= limit;
         if trail.log_file_validation_enabled {
@@ -416,10 +470,61 @@ impl Deliverer {
                 .await
                 .map_err(delivery)?;
         }
-        if stopped {
+        if stopped && state.notifications.is_empty() {
             self.finish_stopped(trail, &name).map_err(delivery)?;
         }
         Ok(round)
+    }
+
+    /// Publishes the trail's pending notifications to its SNS topic, oldest first, each
+    /// forgotten once SNS has it (so at least once); the first failure leaves it and the
+    /// rest for the next round and is reported in `round`. A trail without a topic any more
+    /// drops them.
+    async fn notify(
+        &self,
+        trail: &Trail,
+        name: &str,
+        cursor: &mut LogCursor,
+        state: &mut CursorState,
+        round: &mut Round,
+    ) -> Result<(), String> {
+        let Some(topic) = &trail.sns_topic_name else {
+            if !state.notifications.is_empty() {
+                state.notifications.clear();
+                self.save(name, cursor, state).await?;
+            }
+            return Ok(());
+        };
+        let topic_arn = trail.sns_topic_arn(topic);
+        let region = topic_arn.split(':').nth(3).unwrap_or_default().to_owned();
+        while let Some(notification) = state.notifications.first() {
+            let message = serde_json::to_string(notification).map_err(|e| e.to_string())?;
+            let published = self
+                .upstreams
+                .query(
+                    "sns",
+                    &region,
+                    &[
+                        ("Action", "Publish"),
+                        ("Version", services::SNS_VERSION),
+                        ("TopicArn", &topic_arn),
+                        ("Message", &message),
+                    ],
+                )
+                .await;
+            match published {
+                Ok(_) => {
+                    state.notifications.remove(0);
+                    self.save(name, cursor, state).await?;
+                    round.notified_at_ms = Some(now_ms());
+                }
+                Err(e) => {
+                    round.notification_error = Some(format!("publishing to {topic_arn}: {e}"));
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Removes a stopped trail's cursor once it has delivered everything, unless the trail
@@ -474,6 +579,9 @@ impl Deliverer {
 struct Round {
     delivered_files: bool,
     delivered_digests: bool,
+    /// When the last notification was published.
+    notified_at_ms: Option<i64>,
+    notification_error: Option<String>,
 }
 
 enum Failure {

@@ -112,7 +112,7 @@ pub async fn deliver(
     let file = gzip(results.csv(false).as_bytes());
     let hash = hex::encode(Sha256::digest(&file));
     if let Err(e) = target
-        .put(&folder.bucket, &folder.key(RESULT_FILE), file, &[])
+        .put(&folder.bucket, &folder.key(RESULT_FILE), file, &[], None)
         .await
     {
         return Delivered::Failed(e);
@@ -122,7 +122,7 @@ pub async fn deliver(
         Err(e) => return Delivered::FailedSigningFile(e),
     };
     match target
-        .put(&folder.bucket, &folder.key(SIGN_FILE), sign_file, &[])
+        .put(&folder.bucket, &folder.key(SIGN_FILE), sign_file, &[], None)
         .await
     {
         Ok(()) => Delivered::Success,

@@ -88,23 +88,33 @@ impl Target {
 
     /// The client of `bucket` (the local one serves every bucket).
     fn bucket(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+        self.bucket_writing(bucket, None)
+    }
+
+    /// The client of `bucket` that writes objects encrypted with the KMS key `kms_key`
+    /// (SSE-KMS) when given.
+    fn bucket_writing(
+        &self,
+        bucket: &str,
+        kms_key: Option<&str>,
+    ) -> Result<Arc<dyn ObjectStore>, String> {
         let cache_key = match &self.place {
-            Place::Local { .. } => "",
-            Place::S3(_) => bucket,
+            Place::Local { .. } => String::new(),
+            Place::S3(_) => format!("{bucket} {}", kms_key.unwrap_or_default()),
         };
         let mut stores = self
             .stores
             .lock()
             .map_err(|_| "the bucket client lock is poisoned".to_owned())?;
-        if let Some(store) = stores.get(cache_key) {
+        if let Some(store) = stores.get(&cache_key) {
             return Ok(store.clone());
         }
-        let store = self.connect(bucket)?;
-        stores.insert(cache_key.to_owned(), store.clone());
+        let store = self.connect(bucket, kms_key)?;
+        stores.insert(cache_key, store.clone());
         Ok(store)
     }
 
-    fn connect(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    fn connect(&self, bucket: &str, kms_key: Option<&str>) -> Result<Arc<dyn ObjectStore>, String> {
         match &self.place {
             Place::Local { root } => {
                 let store = LocalFileSystem::new_with_prefix(root)
@@ -122,6 +132,9 @@ impl Target {
                     builder = builder
                         .with_endpoint(endpoint)
                         .with_virtual_hosted_style_request(false);
+                }
+                if let Some(key) = kms_key {
+                    builder = builder.with_sse_kms_encryption(key);
                 }
                 let store = builder
                     .build()
@@ -163,18 +176,20 @@ impl Target {
         }
     }
 
-    /// Writes an object whole, with user metadata (`x-amz-meta-<name>` on S3). On return it
-    /// is durable: synced to disk locally, acknowledged by the S3 server otherwise. A missing
-    /// bucket is an error (S3 says so itself; a local folder would be created by the write,
-    /// so it is checked first).
+    /// Writes an object whole, with user metadata (`x-amz-meta-<name>` on S3), encrypted on
+    /// S3 with the KMS key `kms_key` when given (SSE-KMS: the server encrypts; local folders
+    /// keep no encryption). On return it is durable: synced to disk locally, acknowledged by
+    /// the S3 server otherwise. A missing bucket is an error (S3 says so itself; a local
+    /// folder would be created by the write, so it is checked first).
     pub async fn put(
         &self,
         bucket: &str,
         key: &str,
         bytes: Vec<u8>,
         metadata: &[(&str, String)],
+        kms_key: Option<&str>,
     ) -> Result<(), String> {
-        let store = self.bucket(bucket)?;
+        let store = self.bucket_writing(bucket, kms_key)?;
         let path = self.object_path(bucket, key)?;
         let failed = |e: object_store::Error| format!("writing s3://{bucket}/{key}: {e}");
         match &self.place {

@@ -148,6 +148,12 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
             digest_interval: Duration::from_secs(3600),
             target: target.clone(),
         },
+        upstreams: cairn_server::upstream::Upstreams::new(
+            &Default::default(),
+            &Default::default(),
+            |_| None,
+        )
+        .map_err(anyhow::Error::msg)?,
         status: StatusBoard::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -373,9 +379,16 @@ pub struct Moto {
 impl Moto {
     /// Starts `program` (`.venv/bin/moto_server`) and waits until it listens.
     pub fn start(program: &Path) -> Result<Moto> {
+        Moto::start_with(program, &[])
+    }
+
+    /// [`Moto::start`] with more environment: `MOTO_ACCOUNT_ID` makes every resource one
+    /// account's.
+    pub fn start_with(program: &Path, env: &[(&str, &str)]) -> Result<Moto> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

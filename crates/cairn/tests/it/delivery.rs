@@ -96,6 +96,47 @@ fn delivery_conforms_on_local_folders() {
 }
 
 #[test]
+fn trails_notify_sns_and_encrypt_with_kms_on_the_services_around_them() {
+    // moto_server is the S3 target and cairn's upstream for every other service, with every
+    // resource in alice's account.
+    let dir = tempfile::tempdir().unwrap();
+    let account = scenario_principals()["alice"]["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let moto = Moto::start_with(
+        &venv_python().with_file_name("moto_server"),
+        &[("MOTO_ACCOUNT_ID", &account)],
+    )
+    .expect("starting moto_server");
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config_path,
+        format!("{CONFIG}\n[capture]\nupstream = \"{}\"\n", moto.endpoint),
+    )
+    .unwrap();
+    let env = [
+        ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
+        ("CAIRN_DIGEST_INTERVAL_SECS", "2"),
+        ("CAIRN_DELIVERY_TARGET", "s3"),
+        ("AWS_ENDPOINT_URL_S3", moto.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "moto"),
+        ("AWS_SECRET_ACCESS_KEY", "moto"),
+        ("AWS_REGION", REGION),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    let server = TestServer::start(&dir.path().join("data"), Some(&config_path), &env);
+    let scenario = json!({
+        "endpoint": format!("http://{}", server.endpoint),
+        "region": REGION,
+        "principals": scenario_principals(),
+        "moto": moto.endpoint,
+    });
+    run_scenario(dir.path(), "notifications.py", &scenario, &[]);
+    server.stop_cleanly();
+}
+
+#[test]
 fn each_event_is_delivered_exactly_once_across_crashes() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
