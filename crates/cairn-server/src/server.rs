@@ -113,6 +113,7 @@ pub async fn run(
             settings: delivery.clone(),
             upstreams: services.upstreams.clone(),
             status: delivery_status.clone(),
+            log_streams: Default::default(),
         }
         .run(delivery_stopped),
     );

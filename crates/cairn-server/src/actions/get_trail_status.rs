@@ -66,6 +66,18 @@ pub fn handle(
             "LatestNotificationError",
             delivery.latest_notification_error.map(|e| json!(e)),
         ),
+        (
+            "LatestCloudWatchLogsDeliveryTime",
+            delivery
+                .latest_cloud_watch_logs_delivery_time
+                .map(|t| json!(t)),
+        ),
+        (
+            "LatestCloudWatchLogsDeliveryError",
+            delivery
+                .latest_cloud_watch_logs_delivery_error
+                .map(|e| json!(e)),
+        ),
     ];
     for (member, value) in members {
         if let Some(value) = value {

@@ -24,6 +24,9 @@
 //! 5. after StopLogging, delivers up to where the trail stopped, writes final digests, and
 //!    once every notification is out removes the cursor.
 //!
+//! A trail with a CloudWatch Logs log group also sends the events it takes there, through a
+//! cursor of its own (`cloudwatch_logs.rs`).
+//!
 //! A failure (an unreachable bucket) leaves the cursor where it was: the trail's status shows
 //! the error, and the deliverer retries with backoff from 1 s up to the interval, catching up
 //! with no gap when the bucket is back.
@@ -36,6 +39,7 @@
 //!                            "previous": {"bucket", "object", "hash", "signature"} | null}},
 //!   "notifications": [{"s3Bucket", "s3ObjectKey": [...]}] (absent when none)}`
 
+pub mod cloudwatch_logs;
 pub mod digest;
 pub mod query_results;
 pub mod services;
@@ -172,6 +176,8 @@ pub struct DeliveryStatus {
     pub latest_digest_delivery_error: Option<String>,
     pub latest_notification_time: Option<f64>,
     pub latest_notification_error: Option<String>,
+    pub latest_cloud_watch_logs_delivery_time: Option<f64>,
+    pub latest_cloud_watch_logs_delivery_error: Option<String>,
 }
 
 /// The delivery status of every trail, by trail id.
@@ -239,9 +245,11 @@ pub struct Deliverer {
     pub trails: Arc<Trails>,
     pub keys: Arc<SigningKeys>,
     pub settings: DeliverySettings,
-    /// The services trails notify (SNS).
+    /// The services trails notify (SNS) and send events to (CloudWatch Logs).
     pub upstreams: Upstreams,
     pub status: StatusBoard,
+    /// CloudWatch Logs streams known to exist.
+    pub log_streams: Arc<Mutex<std::collections::HashSet<(String, String)>>>,
 }
 
 impl Deliverer {
@@ -270,8 +278,36 @@ impl Deliverer {
             Err(_) => return false,
         };
         let mut all_ok = true;
+        let cloud_watch = cloudwatch_logs::Sender {
+            store: self.store.clone(),
+            upstreams: self.upstreams.clone(),
+            streams: self.log_streams.clone(),
+        };
         for trail in trails {
             let now_ms = now_ms();
+            // Where file delivery stands is where events to CloudWatch Logs start.
+            let files_position = self
+                .store
+                .log_cursor(&cursor_name(&trail))
+                .ok()
+                .flatten()
+                .map(|c| c.position);
+            let logs_outcome = match cloud_watch.keep_cursor(&trail, files_position).await {
+                Ok(()) => {
+                    let limit = match trail.logging.is_logging {
+                        true => self.store.log_end().map_err(|e| e.to_string()),
+                        false => Ok(trail
+                            .logging
+                            .stop_position
+                            .unwrap_or(LogPosition { file: 0, offset: 0 })),
+                    };
+                    match limit {
+                        Ok(limit) => cloud_watch.send(&trail, limit).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
             let outcome = self.deliver_trail(&trail, now_ms).await;
             if let Ok(mut board) = self.status.lock() {
                 let status = board.entry(trail.id.clone()).or_default();
@@ -301,7 +337,26 @@ impl Deliverer {
                         status.latest_digest_delivery_error = Some(e.clone());
                     }
                 }
+                match &logs_outcome {
+                    Ok(None) => {}
+                    Ok(Some(sent)) => {
+                        if sent.events > 0 {
+                            status.latest_cloud_watch_logs_delivery_time =
+                                Some(now_ms as f64 / 1000.0);
+                        }
+                        status.latest_cloud_watch_logs_delivery_error =
+                            (sent.refused > 0).then(|| {
+                                format!(
+                                    "{} events were not taken by CloudWatch Logs (larger than \
+                                     256 KB, or outside the times it accepts)",
+                                    sent.refused
+                                )
+                            });
+                    }
+                    Err(e) => status.latest_cloud_watch_logs_delivery_error = Some(e.clone()),
+                }
             }
+            all_ok &= logs_outcome.is_ok();
             all_ok &= outcome
                 .as_ref()
                 .is_ok_and(|round| round.notification_error.is_none());
@@ -317,7 +372,14 @@ impl Deliverer {
             return;
         };
         for name in names {
-            if name.starts_with("trail-") && !edit.items.iter().any(|t| cursor_name(t) == name) {
+            let orphan = (name.starts_with("trail-")
+                && !edit.items.iter().any(|t| cursor_name(t) == name))
+                || (name.starts_with(cloudwatch_logs::CURSOR_PREFIX)
+                    && !edit
+                        .items
+                        .iter()
+                        .any(|t| cloudwatch_logs::cursor_name(t) == name));
+            if orphan {
                 let _ = self.store.remove_log_cursor(&name);
             }
         }

@@ -11,7 +11,9 @@
 //!   and counted (each selected event exactly once);
 //! - *lag*: a writer stores events at a steady rate while the deliverer runs on its interval;
 //!   a poller lists the bucket every 50 ms and takes, for every delivered event, the time from
-//!   its append to the poll that found its object (so lag is over-estimated by up to 50 ms).
+//!   its append to the poll that found its object (so lag is over-estimated by up to 50 ms);
+//! - with `--cloudwatch-logs`, *CloudWatch Logs*: before the file round, the same backlog is
+//!   sent to a log group on moto_server in one timed round, then counted back.
 
 use cairn_model::time::now_ms;
 use std::collections::{HashMap, HashSet};
@@ -68,7 +70,14 @@ pub struct DeliveryBench {
     pub lag_rate: usize,
     #[arg(long, default_value_t = 10)]
     pub lag_seconds: u64,
+    /// Also send the trail's events to a CloudWatch Logs log group on moto_server (the S3
+    /// endpoint's, or one started here), timed on its own before the file round.
+    #[arg(long)]
+    pub cloudwatch_logs: bool,
 }
+
+/// The log group of `--cloudwatch-logs`.
+const LOG_GROUP: &str = "bench-trail-events";
 
 pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
     if bench.data_dir.exists() {
@@ -77,6 +86,18 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
     }
     let store = Arc::new(Store::open(&bench.data_dir, StoreOptions::default())?);
     let mut moto = None;
+    let mut moto_endpoint = || -> Result<String> {
+        if let Some(endpoint) = &bench.s3_endpoint {
+            return Ok(endpoint.clone());
+        }
+        if moto.is_none() {
+            moto = Some(Moto::start(&bench.moto_server)?);
+        }
+        Ok(moto
+            .as_ref()
+            .map(|m| m.endpoint.clone())
+            .unwrap_or_default())
+    };
     let target = match bench.target {
         TargetKind::Local => {
             let root = bench.data_dir.join("buckets");
@@ -84,15 +105,7 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
             Target::local(root)
         }
         TargetKind::S3 => {
-            let endpoint = match &bench.s3_endpoint {
-                Some(endpoint) => endpoint.clone(),
-                None => {
-                    let server = Moto::start(&bench.moto_server)?;
-                    let endpoint = server.endpoint.clone();
-                    moto = Some(server);
-                    endpoint
-                }
-            };
+            let endpoint = moto_endpoint()?;
             // moto creates a bucket on an unsigned PUT.
             let created = ureq::put(&format!("{endpoint}/{BUCKET}")).send_empty();
             if let Err(e) = created {
@@ -107,6 +120,23 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
             })
         }
     };
+    // The services trails call: moto for CloudWatch Logs when asked for.
+    let logs_endpoint = match bench.cloudwatch_logs {
+        true => Some(moto_endpoint()?),
+        false => None,
+    };
+    let upstreams = cairn_server::upstream::Upstreams::new(
+        &cairn_server::config::CaptureConfig {
+            upstream: logs_endpoint.clone(),
+            ..Default::default()
+        },
+        &Default::default(),
+        |name| match name {
+            "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("bench".to_owned()),
+            _ => None,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
     let mut rng = Rng::new(7);
     let world = World::new(&mut rng);
     let account = world.accounts[0].clone();
@@ -122,8 +152,15 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
         include_global_service_events: true,
         is_multi_region_trail: true,
         log_file_validation_enabled: true,
-        cloud_watch_logs_log_group_arn: None,
-        cloud_watch_logs_role_arn: None,
+        cloud_watch_logs_log_group_arn: logs_endpoint.as_ref().map(|_| {
+            format!(
+                "arn:aws:logs:{}:{account}:log-group:{LOG_GROUP}:*",
+                REGIONS[0]
+            )
+        }),
+        cloud_watch_logs_role_arn: logs_endpoint
+            .as_ref()
+            .map(|_| format!("arn:aws:iam::{account}:role/bench")),
         kms_key_id: None,
         is_organization_trail: false,
         tags: Vec::new(),
@@ -148,13 +185,9 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
             digest_interval: Duration::from_secs(3600),
             target: target.clone(),
         },
-        upstreams: cairn_server::upstream::Upstreams::new(
-            &Default::default(),
-            &Default::default(),
-            |_| None,
-        )
-        .map_err(anyhow::Error::msg)?,
+        upstreams: upstreams.clone(),
         status: StatusBoard::default(),
+        log_streams: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -178,6 +211,13 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
             .count();
         store.append(batch)?;
         written += count;
+    }
+    if logs_endpoint.is_some() {
+        let _ = writeln!(
+            out,
+            "{}",
+            runtime.block_on(time_cloudwatch_logs(&store, &trail, &upstreams, selected))?
+        );
     }
     let started = Instant::now();
     let delivered_ok = runtime.block_on(deliverer.deliver_all());
@@ -309,6 +349,87 @@ pub fn run_delivery_benchmark(bench: &DeliveryBench) -> Result<String> {
         store.close();
     }
     Ok(out)
+}
+
+/// Sends the stored events the trail takes to its log group in one timed round of the
+/// CloudWatch Logs sender, then counts them back from the log group's streams.
+async fn time_cloudwatch_logs(
+    store: &Arc<Store>,
+    trail: &Trail,
+    upstreams: &cairn_server::upstream::Upstreams,
+    selected: usize,
+) -> Result<String> {
+    use cairn_server::delivery::cloudwatch_logs::{Sender, stream_name};
+    let logs = |operation: &str, request: serde_json::Value| {
+        let upstreams = upstreams.clone();
+        let target = format!("Logs_20140328.{operation}");
+        async move {
+            upstreams
+                .json("logs", REGIONS[0], &target, &request)
+                .await
+                .map_err(|e| anyhow::anyhow!("{target}: {e}"))
+        }
+    };
+    logs(
+        "CreateLogGroup",
+        serde_json::json!({ "logGroupName": LOG_GROUP }),
+    )
+    .await?;
+    let sender = Sender {
+        store: store.clone(),
+        upstreams: upstreams.clone(),
+        streams: Arc::default(),
+    };
+    let files_cursor = store
+        .log_cursor(&cairn_server::delivery::cursor_name(trail))?
+        .map(|c| c.position);
+    sender
+        .keep_cursor(trail, files_cursor)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let sent = sender
+        .send(trail, store.log_end()?)
+        .await
+        .map_err(anyhow::Error::msg)?
+        .context("the trail sends nothing to CloudWatch Logs")?;
+    let took = started.elapsed();
+    let mut counted = 0;
+    for region in REGIONS {
+        let mut token: Option<String> = None;
+        loop {
+            let mut request = serde_json::json!({
+                "logGroupName": LOG_GROUP,
+                "logStreamName": stream_name(trail, region),
+                "startFromHead": true,
+            });
+            if let Some(token) = &token {
+                request["nextToken"] = serde_json::json!(token);
+            }
+            let page = logs("GetLogEvents", request).await?;
+            let events = page["events"].as_array().map_or(0, Vec::len);
+            counted += events;
+            let next = page["nextForwardToken"].as_str().map(str::to_owned);
+            if events == 0 || next == token {
+                break;
+            }
+            token = next;
+        }
+    }
+    if sent.events != selected || counted != selected || sent.refused != 0 {
+        bail!(
+            "{selected} events selected, {} sent ({} refused), {counted} in the log group",
+            sent.events,
+            sent.refused
+        );
+    }
+    Ok(format!(
+        "CloudWatch Logs: {selected} events sent to moto_server in {:.2} s: {:.0} events/s, \
+         each once in the log group's {} streams",
+        took.as_secs_f64(),
+        selected as f64 / took.as_secs_f64(),
+        REGIONS.len()
+    ))
 }
 
 /// `count` generated events of `account` over [`REGIONS`], stamped now.

@@ -137,6 +137,59 @@ fn trails_notify_sns_and_encrypt_with_kms_on_the_services_around_them() {
 }
 
 #[test]
+fn a_trail_sends_each_event_once_to_cloudwatch_logs_across_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let account = scenario_principals()["alice"]["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let moto = Moto::start_with(
+        &venv_python().with_file_name("moto_server"),
+        &[("MOTO_ACCOUNT_ID", &account)],
+    )
+    .expect("starting moto_server");
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config_path,
+        format!("{CONFIG}\n[capture]\nupstream = \"{}\"\n", moto.endpoint),
+    )
+    .unwrap();
+    let calls = 12;
+    let calls_text = calls.to_string();
+    let mut env = vec![
+        ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
+        ("CAIRN_DELIVERY_TARGET", "s3"),
+        ("AWS_ENDPOINT_URL_S3", moto.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "moto"),
+        ("AWS_SECRET_ACCESS_KEY", "moto"),
+        ("AWS_REGION", REGION),
+        ("AWS_ALLOW_HTTP", "true"),
+    ];
+    let data_dir = dir.path().join("data");
+    let client = |server: &TestServer, phase: &str| {
+        let scenario = json!({
+            "endpoint": format!("http://{}", server.endpoint),
+            "region": REGION,
+            "principals": scenario_principals(),
+            "moto": moto.endpoint,
+            "calls": calls,
+        });
+        run_scenario(dir.path(), "cloudwatch_logs.py", &scenario, &[phase]);
+    };
+    // The server dies right after sending the calls' events, before noting them sent.
+    let mut crashing = env.clone();
+    crashing.push(("CAIRN_TEST_CRASH_AFTER_LOG_EVENTS", &calls_text));
+    let mut server = TestServer::start(&data_dir, Some(&config_path), &crashing);
+    client(&server, "start");
+    let status = server.wait();
+    assert!(!status.success(), "the crash hook did not fire");
+    env.push(("CAIRN_DIGEST_INTERVAL_SECS", "3600"));
+    let server = TestServer::start(&data_dir, Some(&config_path), &env);
+    client(&server, "check");
+    server.stop_cleanly();
+}
+
+#[test]
 fn each_event_is_delivered_exactly_once_across_crashes() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
@@ -184,6 +237,8 @@ fn each_event_is_delivered_exactly_once_across_crashes() {
 fn the_delivery_benchmark_delivers_each_selected_event_once() {
     // A small run of `cairn bench delivery`: it fails unless every selected event of the
     // backlog was delivered exactly once and every event of the steady load arrived.
+    // With --cloudwatch-logs it also fails unless moto's log group holds each event once.
+    let moto_server = venv_python().with_file_name("moto_server");
     let stdout = crate::run_bench(&[
         "delivery",
         "--events",
@@ -192,10 +247,14 @@ fn the_delivery_benchmark_delivers_each_selected_event_once() {
         "500",
         "--lag-seconds",
         "2",
+        "--cloudwatch-logs",
+        "--moto-server",
+        moto_server.to_str().unwrap(),
     ]);
     assert!(
         stdout.contains("throughput: 3000 events stored"),
         "{stdout}"
     );
     assert!(stdout.contains("lag: "), "{stdout}");
+    assert!(stdout.contains("CloudWatch Logs: "), "{stdout}");
 }
