@@ -80,6 +80,8 @@ pub struct Proxy {
 pub enum Route {
     /// cairn's own API (CloudTrail).
     ControlPlane,
+    /// cairn's rules API (EventBridge's, signing name `events`).
+    Rules,
     /// Another service's upstream, by signing name (`None`: unsigned).
     Capture(Option<String>),
 }
@@ -112,6 +114,8 @@ impl Proxy {
             Some(service) if service == "cloudtrail" || service == "cloudtrail-data" => {
                 Route::ControlPlane
             }
+            // cairn serves EventBridge's rules itself.
+            Some(service) if service == "events" => Route::Rules,
             Some(service) => Route::Capture(Some(service)),
             None => {
                 let cloudtrail_target = headers

@@ -20,6 +20,8 @@ pub struct ListDocument {
     pub version: u32,
     /// The member that holds the list.
     pub member: &'static str,
+    /// Whether the document holds secrets (readable by the owner only).
+    pub visibility: Visibility,
 }
 
 /// The items of one catalog document.
@@ -94,7 +96,7 @@ impl<T: Serialize> ListEdit<'_, T> {
         let bytes = serde_json::to_vec_pretty(&value).map_err(ApiError::internal)?;
         self.list
             .store
-            .write_document(document.name, &bytes, Visibility::Plain)
+            .write_document(document.name, &bytes, document.visibility)
             .map_err(ApiError::internal)
     }
 }

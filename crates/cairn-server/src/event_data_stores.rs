@@ -56,6 +56,7 @@ const DOCUMENT: ListDocument = ListDocument {
     name: "event-data-stores.json",
     version: 1,
     member: "event_data_stores",
+    visibility: cairn_store::Visibility::Plain,
 };
 
 /// AWS's quota: event data stores per account and region.

@@ -14,6 +14,8 @@
 //! - [`event_data_stores`]: CloudTrail Lake's event data stores, their rules and catalog
 //!   document ([`catalog_list`]: a list kept in one catalog document);
 //! - [`queries`]: Lake queries, their life and results (SQL by `cairn-lake`);
+//! - [`rules`]: EventBridge-style rules (the `events` API) and the engine that delivers their
+//!   matches;
 //! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
 //! - [`delivery`]: trail log files and digests to a local folder or S3, exactly once;
 //! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys);
@@ -36,6 +38,7 @@ pub mod event_data_stores;
 pub mod lake_events;
 pub mod metrics;
 pub mod queries;
+pub mod rules;
 pub mod selectors;
 pub mod server;
 pub mod signing_keys;

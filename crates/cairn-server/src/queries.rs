@@ -35,6 +35,7 @@ const DOCUMENT: ListDocument = ListDocument {
     name: "queries.json",
     version: 1,
     member: "queries",
+    visibility: cairn_store::Visibility::Plain,
 };
 
 /// How long queries and their results are kept: 7 days, in seconds.

@@ -69,6 +69,8 @@ pub(crate) struct AppState {
     event_data_stores: Arc<EventDataStores>,
     queries: Arc<Queries>,
     keys: Arc<SigningKeys>,
+    /// Rules, connections and API destinations (the rules API).
+    rules: Arc<crate::rules::model::RuleCatalog>,
     /// Where trails deliver, and the services they notify.
     services: Services,
     delivery_status: StatusBoard,
@@ -117,6 +119,15 @@ pub async fn run(
         }
         .run(delivery_stopped),
     );
+    let rules = Arc::new(
+        crate::rules::model::RuleCatalog::load(store.clone()).map_err(std::io::Error::other)?,
+    );
+    let (stop_rules, rules_stopped) = tokio::sync::watch::channel(false);
+    let rules_engine = tokio::spawn(
+        crate::rules::engine::Engine::new(store.clone(), rules.clone(), services.upstreams.clone())
+            .map_err(std::io::Error::other)?
+            .run(rules_stopped),
+    );
     let proxy = Proxy::new(&config.capture).map_err(std::io::Error::other)?;
     let state = Arc::new(AppState {
         store,
@@ -128,6 +139,7 @@ pub async fn run(
         event_data_stores,
         queries,
         keys,
+        rules,
         services,
         delivery_status,
         sessions: console::sessions::Sessions::default(),
@@ -145,7 +157,9 @@ pub async fn run(
     .with_graceful_shutdown(shutdown)
     .await?;
     let _ = stop_delivery.send(true);
+    let _ = stop_rules.send(true);
     deliverer.await.map_err(std::io::Error::other)?;
+    rules_engine.await.map_err(std::io::Error::other)?;
     // The router and with it every audit sender is gone: the writer drains and ends.
     audit_task.await.map_err(std::io::Error::other)
 }
@@ -201,7 +215,11 @@ async fn route_request(
             };
             capture::handle(context, peer, service, parts, body).await
         }
-        Route::ControlPlane => {
+        route @ (Route::ControlPlane | Route::Rules) => {
+            let api = match route {
+                Route::Rules => Api::Events,
+                _ => Api::CloudTrail,
+            };
             if parts.method != http::Method::POST || parts.uri.path() != "/" {
                 let error = ApiError::new(
                     ErrorCode::UnknownOperation,
@@ -214,7 +232,7 @@ async fn route_request(
                 return error.into_response(&uuid::Uuid::new_v4().to_string());
             }
             match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-                Ok(body) => control_plane(state, peer, parts.uri, parts.headers, body).await,
+                Ok(body) => control_plane(state, peer, parts.uri, parts.headers, body, api).await,
                 Err(_) => ApiError::new(
                     ErrorCode::SerializationException,
                     format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
@@ -225,12 +243,67 @@ async fn route_request(
     }
 }
 
+/// An API cairn serves itself, by SigV4 signing name: CloudTrail's, or EventBridge's for
+/// rules (`crate::rules`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    CloudTrail,
+    Events,
+}
+
+/// An operation of one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ApiOperation {
+    CloudTrail(Operation),
+    Events(crate::rules::Operation),
+}
+
+impl Api {
+    fn event_source(self) -> &'static str {
+        match self {
+            Api::CloudTrail => EVENT_SOURCE,
+            Api::Events => "events.amazonaws.com",
+        }
+    }
+
+    fn signing_name(self) -> &'static str {
+        match self {
+            Api::CloudTrail => CONTROL_PLANE_SERVICE,
+            Api::Events => "events",
+        }
+    }
+
+    fn operation(self, target: &str) -> Result<ApiOperation, ApiError> {
+        match self {
+            Api::CloudTrail => Operation::from_target(target).map(ApiOperation::CloudTrail),
+            Api::Events => crate::rules::Operation::from_target(target).map(ApiOperation::Events),
+        }
+    }
+}
+
+impl ApiOperation {
+    fn name(self) -> &'static str {
+        match self {
+            ApiOperation::CloudTrail(op) => op.name(),
+            ApiOperation::Events(op) => op.name(),
+        }
+    }
+
+    fn read_only(self) -> bool {
+        match self {
+            ApiOperation::CloudTrail(op) => op.read_only(),
+            ApiOperation::Events(op) => op.read_only(),
+        }
+    }
+}
+
 async fn control_plane(
     state: Arc<AppState>,
     peer: SocketAddr,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
+    api: Api,
 ) -> Response {
     let started = Instant::now();
     let now = SystemTime::now();
@@ -240,7 +313,7 @@ async fn control_plane(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let operation = Operation::from_target(&target);
+    let operation = api.operation(&target);
     let incoming = IncomingRequest {
         method: "POST",
         path_and_query: uri.path_and_query().map_or("/", |p| p.as_str()),
@@ -252,7 +325,7 @@ async fn control_plane(
             Ok(op) => op.name().to_owned(),
             Err(_) => target.rsplit('.').next().unwrap_or_default().to_owned(),
         },
-        event_source: EVENT_SOURCE,
+        event_source: api.event_source(),
         read_only: operation.as_ref().is_ok_and(|op| op.read_only()),
         caller: Caller::Anonymous,
         account_id: state.config.fallback_account(),
@@ -270,7 +343,7 @@ async fn control_plane(
         captured: None,
         console: None,
     };
-    let result = match authenticate(&state.config, incoming, CONTROL_PLANE_SERVICE, now) {
+    let result = match authenticate(&state.config, incoming, api.signing_name(), now) {
         Err(rejected) => {
             // An unverified signature never lends its claimed identity to the event.
             call.caller = match &rejected.access_key_id {
@@ -290,10 +363,61 @@ async fn control_plane(
             call.account_id = principal.account_id.clone();
             call.region = authenticated.region;
             call.caller = Caller::Principal(principal.clone());
-            run_authorized(&state, &operation, &principal, &call.region, &body, now).await
+            match &operation {
+                Err(e) => Err(e.clone()),
+                Ok(ApiOperation::CloudTrail(op)) => {
+                    run_authorized(&state, &Ok(*op), &principal, &call.region, &body, now).await
+                }
+                Ok(ApiOperation::Events(op)) => {
+                    run_rules_operation(&state, *op, &principal, &call.region, &body, now).await
+                }
+            }
         }
     };
-    finish_call(&state, call, &operation, result, started)
+    let lookup = operation == Ok(ApiOperation::CloudTrail(Operation::LookupEvents));
+    finish_call(&state, call, lookup, result, started)
+}
+
+/// Runs an operation of the rules API for an authenticated `principal`: admins may call all;
+/// read-only principals the reading ones.
+async fn run_rules_operation(
+    state: &Arc<AppState>,
+    op: crate::rules::Operation,
+    principal: &Principal,
+    region: &str,
+    body: &Bytes,
+    now: SystemTime,
+) -> Result<Value, ApiError> {
+    let allowed = match principal.permissions {
+        Permissions::Admin => true,
+        Permissions::ReadOnly => op.read_only(),
+        Permissions::Ingest => false,
+    };
+    if !allowed {
+        return Err(ApiError::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "User: {} is not authorized to perform: events:{op} because no identity-based \
+                 policy allows the events:{op} action",
+                principal_arn(principal),
+                op = op.name()
+            ),
+        ));
+    }
+    let scope = Scope {
+        account_id: principal.account_id.clone(),
+        region: region.to_owned(),
+    };
+    let catalog = state.rules.clone();
+    let body = body.clone();
+    let now_secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    tokio::task::spawn_blocking(move || {
+        crate::rules::api::handle(&catalog, op, &body, &scope, now_secs)
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// Runs `operation` for an authenticated `principal` in `region`: the permission check, then
@@ -327,17 +451,17 @@ pub(crate) async fn run_authorized(
     }
 }
 
-/// The answer to an API call (AWS JSON, or AWS's error), once it is counted and its audit
-/// event is on its way to the store.
+/// The answer to an API call (AWS JSON, or AWS's error), once it is counted (its time as a
+/// LookupEvents' when `timed_as_lookup`) and its audit event is on its way to the store.
 pub(crate) fn finish_call(
     state: &AppState,
     mut call: ApiCall,
-    operation: &Result<Operation, ApiError>,
+    timed_as_lookup: bool,
     result: Result<Value, ApiError>,
     started: Instant,
 ) -> Response {
     let request_id = call.request_id.clone();
-    if *operation == Ok(Operation::LookupEvents) && result.is_ok() {
+    if timed_as_lookup && result.is_ok() {
         state
             .metrics
             .lookup_seconds

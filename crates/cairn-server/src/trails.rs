@@ -27,6 +27,7 @@ const DOCUMENT: ListDocument = ListDocument {
     name: "trails.json",
     version: 1,
     member: "trails",
+    visibility: cairn_store::Visibility::Plain,
 };
 /// AWS's quota: trails per region per account (a multi-region trail counts in every region).
 pub const MAX_TRAILS_PER_REGION: usize = 5;

@@ -99,7 +99,6 @@ pub(crate) async fn download(
         .filter(|r| super::is_region_name(r))
         .unwrap_or_else(|| state.config.default_region.clone());
     let request_text = super::form_field(query, "request").unwrap_or_else(|| "{}".to_owned());
-    let operation = Ok(Operation::LookupEvents);
     let mut call = super::console_api_call(
         "LookupEvents".to_owned(),
         &principal,
@@ -130,11 +129,11 @@ pub(crate) async fn download(
         Ok(valid) => valid,
         Err(error) => {
             let page = super::pages::error_page("Download events", &error.message);
-            finish_call(&state, call, &operation, Err(error), started);
+            finish_call(&state, call, true, Err(error), started);
             return super::page_response(StatusCode::BAD_REQUEST, page);
         }
     };
-    finish_call(&state, call, &operation, Ok(serde_json::json!({})), started);
+    finish_call(&state, call, true, Ok(serde_json::json!({})), started);
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
     let store = state.store.clone();

@@ -410,7 +410,13 @@ async fn api_call(
     call.read_only = operation.as_ref().is_ok_and(|op| op.read_only());
     call.request = serde_json::from_slice(&body).ok();
     let result = run_authorized(&state, &operation, &principal, &region, &body, call.at).await;
-    into_page_answer(finish_call(&state, call, &operation, result, started))
+    into_page_answer(finish_call(
+        &state,
+        call,
+        operation == Ok(Operation::LookupEvents),
+        result,
+        started,
+    ))
 }
 
 /// The header an API call's own status is in, when the console's answer is 200.

@@ -434,7 +434,6 @@ pub(crate) async fn search(
         Ok(found) => found,
         Err(error) => return error.into_response(&request_id),
     };
-    let operation = Ok(Operation::LookupEvents);
     let mut call = super::console_api_call(
         "LookupEvents".to_owned(),
         &principal,
@@ -463,5 +462,5 @@ pub(crate) async fn search(
         .map_err(ApiError::internal)?
     }
     .await;
-    super::into_page_answer(finish_call(&state, call, &operation, result, started))
+    super::into_page_answer(finish_call(&state, call, true, result, started))
 }

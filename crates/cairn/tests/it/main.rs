@@ -9,6 +9,7 @@ mod console;
 mod datasets;
 mod delivery;
 mod lake;
+mod rules;
 mod trails;
 
 use std::path::PathBuf;

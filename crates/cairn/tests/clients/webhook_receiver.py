@@ -1,0 +1,32 @@
+"""A webhook receiver for the rules tests: every request it gets is appended to FILE as one
+JSON line ({"method", "path", "headers", "body"}) and answered 200.
+
+    python webhook_receiver.py PORT FILE
+"""
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT, FILE = int(sys.argv[1]), sys.argv[2]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):
+        length = int(self.headers.get("content-length", 0))
+        body = self.rfile.read(length).decode()
+        line = json.dumps({"method": "POST", "path": self.path,
+                           "headers": {k.lower(): v for k, v in self.headers.items()},
+                           "body": body})
+        with open(FILE, "a") as out:
+            out.write(line + "\n")
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", PORT), Receiver).serve_forever()
