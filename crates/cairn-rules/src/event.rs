@@ -36,21 +36,36 @@ pub fn source(event_source: &str) -> String {
     format!("aws.{service}")
 }
 
-/// The event EventBridge makes of `record` (its JSON `text` and derived fields).
-pub fn of_record(record: &Record, text: &str) -> Value {
-    let fields = &record.fields;
-    let detail: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-    json!({
+/// The event EventBridge makes of a stored record's JSON `text` (whitespace removed, as the
+/// store keeps it); `None` if it is not a JSON object. The account is the record's
+/// `recipientAccountId`, else `userIdentity.accountId`, as `cairn_model` files events; a
+/// record without an `eventID` has the one `cairn_model` derives.
+pub fn of_text(text: &str) -> Option<Value> {
+    let detail: Value = serde_json::from_str(text).ok()?;
+    let string = |value: &Value| value.as_str().map(str::to_owned);
+    let member = |name: &str| string(&detail[name]);
+    let account = member("recipientAccountId")
+        .or_else(|| string(&detail["userIdentity"]["accountId"]))
+        .unwrap_or_default();
+    let record_id =
+        member("eventID").unwrap_or_else(|| cairn_model::record::derived_event_id(text));
+    let event_type = member("eventType");
+    Some(json!({
         "version": "0",
-        "id": event_id(&fields.event_id),
-        "detail-type": detail_type(fields.event_type.as_deref()),
-        "source": source(fields.event_source.as_deref().unwrap_or_default()),
-        "account": fields.account_id.as_deref().unwrap_or_default(),
-        "time": detail["eventTime"].as_str().unwrap_or_default(),
-        "region": fields.aws_region.as_deref().unwrap_or_default(),
+        "id": event_id(&record_id),
+        "detail-type": detail_type(event_type.as_deref()),
+        "source": source(&member("eventSource").unwrap_or_default()),
+        "account": account,
+        "time": member("eventTime").unwrap_or_default(),
+        "region": member("awsRegion").unwrap_or_default(),
         "resources": [],
         "detail": detail,
-    })
+    }))
+}
+
+/// The event EventBridge makes of `record`.
+pub fn of_record(record: &Record) -> Value {
+    of_text(&record.json).unwrap_or(Value::Null)
 }
 
 /// A UUID-shaped id derived from a record's event ID.
@@ -75,7 +90,7 @@ mod tests {
     fn an_ssh_key_pushed_with_instance_connect_is_an_api_call_of_its_service() {
         let text = r#"{"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"ec2-instance-connect.amazonaws.com","eventName":"SendSSHPublicKey","awsRegion":"us-east-1","eventID":"e-1","eventType":"AwsApiCall","recipientAccountId":"111122223333","requestParameters":{"instanceId":"i-0123","instanceOSUser":"ec2-user"}}"#;
         let record = Record::parse(text).unwrap();
-        let event = of_record(&record, text);
+        let event = of_record(&record);
         assert_eq!(event["source"], "aws.ec2-instance-connect");
         assert_eq!(event["detail-type"], "AWS API Call via CloudTrail");
         assert_eq!(event["account"], "111122223333");
@@ -85,7 +100,7 @@ mod tests {
             event["detail"]["requestParameters"]["instanceOSUser"],
             "ec2-user"
         );
-        assert_eq!(event["id"], of_record(&record, text)["id"]);
+        assert_eq!(event["id"], of_text(text).unwrap()["id"]);
         assert_eq!(event["id"].as_str().unwrap().len(), 36);
         assert_eq!(
             detail_type(Some("AwsConsoleSignIn")),

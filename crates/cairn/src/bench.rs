@@ -15,6 +15,7 @@ mod api;
 pub mod capture;
 pub mod console;
 pub mod delivery;
+pub mod rules;
 pub mod sql;
 
 use std::fmt::Write as _;
@@ -96,10 +97,15 @@ pub enum BenchCommand {
     /// The console in a browser: event history's first page after navigation, and the
     /// download's throughput, over a store of generated events.
     Console(console::ConsoleBench),
+    /// EventBridge-style rules: matching with 100 rules, and stored-to-webhook latency.
+    Rules(rules::RulesBench),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Rules(bench) => {
+            print!("{}", rules::run_rules_benchmark(&bench)?);
+        }
         BenchCommand::Console(bench) => {
             print!("{}", console::run_console_benchmark(&bench)?);
         }

@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use cairn_model::Record;
 use cairn_model::time::now_ms;
 use cairn_rules::Pattern;
 use cairn_rules::transform::Input;
@@ -67,7 +66,7 @@ pub struct Engine {
 }
 
 /// A rule ready to match: its pattern compiled, its targets' inputs.
-struct Live {
+pub struct Live {
     rule: Rule,
     pattern: Pattern,
     inputs: Vec<Input>,
@@ -151,7 +150,7 @@ impl Engine {
             }
         })
         .await?;
-        let live = self.live_rules()?;
+        let live = Arc::new(self.live_rules()?);
         let lagging = self.catch_up(&live, main.position).await?;
         self.read_main(&live, main, &lagging).await
     }
@@ -159,29 +158,14 @@ impl Engine {
     /// The enabled rules with targets, compiled.
     fn live_rules(&self) -> Result<Vec<Live>, String> {
         let edit = self.catalog.rules.edit().map_err(|e| e.message)?;
-        Ok(edit
-            .items
-            .iter()
-            .filter(|r| r.enabled && !r.targets.is_empty())
-            .filter_map(|rule| {
-                Some(Live {
-                    pattern: Pattern::parse(&rule.pattern).ok()?,
-                    inputs: rule
-                        .targets
-                        .iter()
-                        .map(|t| Input::of_target(&t.definition))
-                        .collect(),
-                    rule: rule.clone(),
-                })
-            })
-            .collect())
+        Ok(live(&edit.items))
     }
 
     /// Reads one chunk after the main cursor, delivers its matches to the targets that are
     /// not lagging, and moves the cursor.
     async fn read_main(
         &self,
-        live: &[Live],
+        live: &Arc<Vec<Live>>,
         mut main: LogCursor,
         lagging: &[(String, String)],
     ) -> Result<bool, String> {
@@ -197,7 +181,13 @@ impl Engine {
         if chunk.end == from {
             return Ok(false);
         }
-        let matches = match_chunk(live, &chunk.records);
+        let chunk_end = chunk.end;
+        let matches = {
+            let live = live.clone();
+            tokio::task::spawn_blocking(move || match_chunk(&live, &chunk.records))
+                .await
+                .map_err(|e| e.to_string())?
+        };
         // Each (rule, target) not lagging: its events in order.
         let mut work = Vec::new();
         for (r, rule) in live.iter().enumerate() {
@@ -211,7 +201,7 @@ impl Engine {
                 let events: Vec<&Value> = matches
                     .iter()
                     .filter(|(index, _)| *index == r)
-                    .map(|(_, event)| event)
+                    .map(|(_, event)| event.as_ref())
                     .collect();
                 if !events.is_empty() {
                     work.push((rule, target, &rule.inputs[t], events));
@@ -247,7 +237,7 @@ impl Engine {
                 }
             }
         }
-        main.position = chunk.end;
+        main.position = chunk_end;
         let store = self.store.clone();
         blocking(move || {
             store
@@ -784,8 +774,47 @@ impl Engine {
     }
 }
 
+/// The enabled rules of `rules` that have targets, compiled.
+pub fn live(rules: &[Rule]) -> Vec<Live> {
+    rules
+        .iter()
+        .filter(|r| r.enabled && !r.targets.is_empty())
+        .filter_map(|rule| {
+            Some(Live {
+                pattern: Pattern::parse(&rule.pattern).ok()?,
+                inputs: rule
+                    .targets
+                    .iter()
+                    .map(|t| Input::of_target(&t.definition))
+                    .collect(),
+                rule: rule.clone(),
+            })
+        })
+        .collect()
+}
+
 /// The matches of a chunk of records, in log order: (index of the rule in `live`, event).
-fn match_chunk(live: &[Live], records: &[String]) -> Vec<(usize, Value)> {
+/// Each record is parsed once; a large chunk is matched in parts on every core.
+pub fn match_chunk(live: &[Live], records: &[String]) -> Vec<(usize, Arc<Value>)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || records.len() < 512 {
+        return match_records(live, records);
+    }
+    let part = records.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = records
+            .chunks(part)
+            .map(|records| scope.spawn(move || match_records(live, records)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// [`match_chunk`] on this thread.
+fn match_records(live: &[Live], records: &[String]) -> Vec<(usize, Arc<Value>)> {
     let mut by_scope: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     for (i, l) in live.iter().enumerate() {
         by_scope
@@ -795,19 +824,20 @@ fn match_chunk(live: &[Live], records: &[String]) -> Vec<(usize, Value)> {
     }
     let mut matches = Vec::new();
     for text in records {
-        let Ok(record) = Record::parse(text) else {
+        let Some(event) = cairn_rules::event::of_text(text) else {
             continue;
         };
         let scope = (
-            record.fields.account_id.as_deref().unwrap_or_default(),
-            record.fields.aws_region.as_deref().unwrap_or_default(),
+            event["account"].as_str().unwrap_or_default(),
+            event["region"].as_str().unwrap_or_default(),
         );
         let Some(candidates) = by_scope.get(&scope) else {
             continue;
         };
-        let event = cairn_rules::event::of_record(&record, text);
+        let mut shared: Option<Arc<Value>> = None;
         for &i in candidates {
             if live[i].pattern.matches(&event) {
+                let event = shared.get_or_insert_with(|| Arc::new(event.clone()));
                 matches.push((i, event.clone()));
             }
         }

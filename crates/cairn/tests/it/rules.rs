@@ -85,3 +85,23 @@ fn rules_deliver_matched_events_to_a_webhook_at_least_once() {
     run(&server, "check");
     server.stop_cleanly();
 }
+
+#[test]
+fn the_rules_benchmark_posts_every_matched_event() {
+    // A small run of `cairn bench rules`: it fails unless every event the first rule takes
+    // reached its webhook.
+    let stdout = crate::run_bench(&[
+        "rules",
+        "--events",
+        "5000",
+        "--rate",
+        "500",
+        "--seconds",
+        "2",
+    ]);
+    assert!(
+        stdout.contains("matching: 5000 events offered to 100 rules"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("latency: "), "{stdout}");
+}
