@@ -195,8 +195,10 @@ async fn route_request(
 ) -> Response {
     let (parts, body) = request.into_parts();
     match state.proxy.route(&parts.headers, parts.uri.query()) {
-        // The console (a browser's requests are never signed).
-        Route::ControlPlane if console::serves(parts.uri.path()) => {
+        // The console (a browser's requests are never signed), also when unsigned requests
+        // otherwise go upstream: an anonymous S3 request to a bucket named `console` is the
+        // console's.
+        Route::ControlPlane | Route::Capture(None) if console::serves(parts.uri.path()) => {
             let request = Request::from_parts(parts, body);
             match console.oneshot(request).await {
                 Ok(response) => response,

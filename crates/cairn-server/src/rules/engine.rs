@@ -635,12 +635,17 @@ impl Engine {
 
     /// Sends the event to an event bus of the EventBridge-compatible upstream (`PutEvents`).
     async fn put_events(&self, rule: &Rule, bus: &str, event: &Value) -> Result<(), Failure> {
+        // Timestamps in AWS's JSON protocol are epoch seconds.
+        let time = event["time"]
+            .as_str()
+            .and_then(cairn_model::time::parse_event_time)
+            .map_or_else(|| now_ms() as f64 / 1000.0, |ms| ms as f64 / 1000.0);
         let entry = json!({
             "Source": event["source"],
             "DetailType": event["detail-type"],
             "Detail": event["detail"].to_string(),
             "Resources": event["resources"],
-            "Time": event["time"],
+            "Time": time,
             "EventBusName": bus,
         });
         let answer = self

@@ -10,13 +10,18 @@ Run by crates/cairn/tests/it/rules.rs in phases: `python rules.py SCENARIO.json 
   TestEventPattern, then two SSH keys pushed and received;
 - `push`: three more SSH keys pushed (the receiver is down; cairn is killed after);
 - `check`: (cairn restarted, the receiver back) every pushed key's event arrives.
-The scenario adds `receiver_port`, `received` (the receiver's file) and `aws` (the CLI).
+The scenario adds `receiver_port`, `received` (the receiver's file), `pushed`, `moto` and
+`aws` (the CLI).
 """
 
+import base64
 import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -64,8 +69,8 @@ def received():
         return []
 
 
-def received_ids():
-    return [json.loads(r["body"])["detail"]["eventID"] for r in received()]
+def received_ids(path="/hook"):
+    return [json.loads(r["body"])["detail"]["eventID"] for r in received() if r["path"] == path]
 
 
 def wait_for(condition, what, seconds=60):
@@ -92,7 +97,11 @@ def push_key(instance):
 
 
 def remember(ids):
-    pushed = json.load(open(PUSHED)) if PHASE != "setup" else []
+    """Adds pushed keys' event IDs to the list the later phases check."""
+    try:
+        pushed = json.load(open(PUSHED))
+    except FileNotFoundError:
+        pushed = []
     json.dump(pushed + ids, open(PUSHED, "w"))
 
 
@@ -161,14 +170,41 @@ if PHASE == "setup":
     rule = aws("events", "put-rule", "--name", "ssh-keys", "--event-pattern",
                json.dumps(PATTERN), "--description", "Someone pushed an SSH key")
     assert rule["RuleArn"] == f"arn:aws:events:{HOME}:{account}:rule/ssh-keys", rule
+    # Two more destinations: OAuth client credentials (the receiver's /token), and one that
+    # refuses for good, whose events go to a dead-letter queue (moto's SQS).
+    oauth = events.create_connection(
+        Name="hook-oauth", AuthorizationType="OAUTH_CLIENT_CREDENTIALS",
+        AuthParameters={"OAuthParameters": {
+            "ClientParameters": {"ClientID": "cairn", "ClientSecret": "oauth-secret"},
+            "AuthorizationEndpoint": HOOK.replace("/hook", "/token"), "HttpMethod": "POST"}})
+    oauth_destination = events.create_api_destination(
+        Name="hook-oauth", ConnectionArn=oauth["ConnectionArn"],
+        InvocationEndpoint=HOOK.replace("/hook", "/oauth"), HttpMethod="POST")
+    rejecting = events.create_api_destination(
+        Name="rejecting", ConnectionArn=made["ConnectionArn"],
+        InvocationEndpoint=HOOK.replace("/hook", "/reject"), HttpMethod="POST")
+    sqs = boto3.client("sqs", endpoint_url=setup.data["moto"], region_name=HOME,
+                       aws_access_key_id="moto", aws_secret_access_key="moto")
+    dlq_url = sqs.create_queue(QueueName="rule-dead-letters")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
     failed = events.put_targets(Rule="ssh-keys", Targets=[
         {"Id": "webhook", "Arn": destination["ApiDestinationArn"],
          "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 3600}},
+        {"Id": "oauth", "Arn": oauth_destination["ApiDestinationArn"],
+         "InputTransformer": {
+             "InputPathsMap": {"instance": "$.detail.requestParameters.instanceId",
+                               "who": "$.detail.userIdentity.arn",
+                               "id": "$.detail.eventID"},
+             "InputTemplate": '{"detail": {"eventID": "<id>"}, '
+                              '"text": "<who> pushed an SSH key to <instance>"}'}},
+        {"Id": "rejecting", "Arn": rejecting["ApiDestinationArn"],
+         "DeadLetterConfig": {"Arn": dlq_arn}},
         {"Id": "lambda", "Arn": f"arn:aws:lambda:{HOME}:{account}:function:f"}])
     assert failed["FailedEntryCount"] == 1, failed
     assert failed["FailedEntries"][0]["TargetId"] == "lambda", failed
     targets = events.list_targets_by_rule(Rule="ssh-keys")["Targets"]
-    assert [t["Id"] for t in targets] == ["webhook"], targets
+    assert [t["Id"] for t in targets] == ["webhook", "oauth", "rejecting"], targets
     described = events.describe_rule(Name="ssh-keys")
     assert described["State"] == "ENABLED" and json.loads(described["EventPattern"]) == PATTERN
     expect_error("ValidationException", events.delete_rule, Name="ssh-keys")
@@ -177,7 +213,7 @@ if PHASE == "setup":
     ids = [push_key("i-0123456789abcdef0"), push_key("i-0123456789abcdef1")]
     remember(ids)
     wait_for(lambda: set(ids) <= set(received_ids()), "the webhook to get both keys")
-    first = received()[0]
+    first = [r for r in received() if r["path"] == "/hook"][0]
     assert first["headers"]["x-api-key"] == "s3cr3t", first["headers"]
     assert first["path"] == "/hook", first
     body = json.loads(first["body"])
@@ -188,6 +224,100 @@ if PHASE == "setup":
     assert body["detail"]["requestParameters"]["instanceOSUser"] == "ec2-user", body
     ok("the webhook got each pushed key as EventBridge presents CloudTrail events")
 
+    wait_for(lambda: set(ids) <= set(received_ids("/oauth")), "the OAuth destination")
+    token_calls = [r for r in received() if r["path"] == "/token"]
+    assert token_calls and token_calls[0]["headers"]["authorization"].startswith("Basic "), \
+        token_calls
+    assert "grant_type=client_credentials" in token_calls[0]["body"], token_calls[0]
+    oauth_calls = [r for r in received() if r["path"] == "/oauth"]
+    assert all(r["headers"]["authorization"] == "Bearer token-123" for r in oauth_calls)
+    text = json.loads(oauth_calls[0]["body"])["text"]
+    assert text == (f"arn:aws:iam::{account}:user/alice pushed an SSH key to "
+                    "i-0123456789abcdef0"), text
+    ok("an OAuth destination gets a bearer token and the input transformer's text")
+
+    letters = []
+    def dead_letters():
+        got = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10,
+                                  MessageAttributeNames=["All"], WaitTimeSeconds=1)
+        letters.extend(got.get("Messages", []))
+        return len(letters) >= 2
+    wait_for(dead_letters, "the refused events in the dead-letter queue")
+    assert {json.loads(m["Body"])["detail"]["eventID"] for m in letters} == set(ids), letters
+    attributes = letters[0]["MessageAttributes"]
+    assert attributes["RULE_ARN"]["StringValue"] == rule["RuleArn"], attributes
+    assert "HTTP 400" in attributes["ERROR_MESSAGE"]["StringValue"], attributes
+    ok("events a destination refuses (HTTP 400) go to the target's dead-letter queue")
+    # The refusing target goes before the webhook is down: its dead letters are done.
+    events.remove_targets(Rule="ssh-keys", Ids=["rejecting"])
+
+    # An event bus target: moto's default bus, whose own rule puts what it gets in a queue.
+    moto_events = boto3.client("events", endpoint_url=setup.data["moto"], region_name=HOME,
+                               aws_access_key_id="moto", aws_secret_access_key="moto")
+    bus_queue = sqs.create_queue(QueueName="from-bus")["QueueUrl"]
+    bus_queue_arn = sqs.get_queue_attributes(QueueUrl=bus_queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    moto_events.put_rule(Name="all-ssh", EventPattern=json.dumps(
+        {"source": ["aws.ec2-instance-connect"]}))
+    moto_events.put_targets(Rule="all-ssh", Targets=[{"Id": "q", "Arn": bus_queue_arn}])
+    bus_arn = moto_events.describe_event_bus()["Arn"]
+    events.put_targets(Rule="ssh-keys", Targets=[{"Id": "bus", "Arn": bus_arn}])
+    forwarded_id = push_key("i-0123456789abcdef9")
+    remember([forwarded_id])
+    forwarded = []
+    def from_bus():
+        got = sqs.receive_message(QueueUrl=bus_queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        forwarded.extend(json.loads(m["Body"]) for m in got.get("Messages", []))
+        return any(f["detail"]["eventID"] == forwarded_id for f in forwarded)
+    wait_for(from_bus, "the event forwarded to the upstream bus")
+    event = [f for f in forwarded if f["detail"]["eventID"] == forwarded_id][0]
+    assert event["source"] == "aws.ec2-instance-connect", event
+    assert event["detail-type"] == "AWS API Call via CloudTrail", event
+    events.remove_targets(Rule="ssh-keys", Ids=["bus"])
+    ok("an event bus target forwards the event with PutEvents to the upstream's bus")
+
+    # Bob, his account's root, makes a rule that alerts on root console sign-ins (basic
+    # authorization, in the console's region).
+    bob_keys = setup.principals["bob"]
+    bob_region = "us-east-1"
+    bob = boto3.client("events", endpoint_url=setup.endpoint, region_name=bob_region,
+                       aws_access_key_id=bob_keys["access_key_id"],
+                       aws_secret_access_key=bob_keys["secret_access_key"])
+    basic = bob.create_connection(Name="alerts", AuthorizationType="BASIC", AuthParameters={
+        "BasicAuthParameters": {"Username": "alerts", "Password": "pa55"}})
+    alert = bob.create_api_destination(Name="alerts", ConnectionArn=basic["ConnectionArn"],
+                                       InvocationEndpoint=HOOK.replace("/hook", "/root"),
+                                       HttpMethod="POST")
+    bob.put_rule(Name="root-sign-in", EventPattern=json.dumps({
+        "detail-type": ["AWS Console Sign In via CloudTrail"],
+        "detail": {"userIdentity": {"type": ["Root"]},
+                   "responseElements": {"ConsoleLogin": ["Success"]}}}))
+    bob.put_targets(Rule="root-sign-in", Targets=[{
+        "Id": "alert", "Arn": alert["ApiDestinationArn"],
+        "InputTransformer": {"InputPathsMap": {"ip": "$.detail.sourceIPAddress"},
+                             "InputTemplate": '"root signed in from <ip>"'}}])
+    assert events.list_rules()["Rules"][0]["Name"] == "ssh-keys"
+    assert [r["Name"] for r in bob.list_rules()["Rules"]] == ["root-sign-in"]
+    form = urllib.parse.urlencode({"access_key_id": bob_keys["access_key_id"],
+                                   "secret_access_key": bob_keys["secret_access_key"]})
+    host = setup.endpoint.removeprefix("http://")
+    request = urllib.request.Request(f"{setup.endpoint}/console/signin", data=form.encode(),
+                                     headers={"Origin": f"http://{host}"}, method="POST")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+    try:
+        urllib.request.build_opener(NoRedirect).open(request)
+    except urllib.error.HTTPError as e:
+        assert e.code in (302, 303), e
+    wait_for(lambda: any(r["path"] == "/root" for r in received()), "the root sign-in alert")
+    alert_call = [r for r in received() if r["path"] == "/root"][0]
+    expected = "Basic " + base64.b64encode(b"alerts:pa55").decode()
+    assert alert_call["headers"]["authorization"] == expected, alert_call["headers"]
+    assert json.loads(alert_call["body"]) == "root signed in from 127.0.0.1", alert_call
+    ok("a root console sign-in reaches a basic-auth destination as the template's text")
+
 elif PHASE == "push":
     ids = [push_key(f"i-0123456789abcdef{i}") for i in (2, 3, 4)]
     remember(ids)
@@ -196,6 +326,7 @@ elif PHASE == "push":
 elif PHASE == "check":
     pushed = json.load(open(PUSHED))
     wait_for(lambda: set(pushed) <= set(received_ids()), "every pushed key at the webhook", 90)
-    assert all(r["headers"]["x-api-key"] == "s3cr3t" for r in received())
+    wait_for(lambda: set(pushed) <= set(received_ids("/oauth")), "every key at the OAuth one")
+    assert all(r["headers"]["x-api-key"] == "s3cr3t" for r in received() if r["path"] == "/hook")
     ok(f"after the webhook was down and cairn was killed, all {len(pushed)} keys arrived "
        f"({len(received())} deliveries)")

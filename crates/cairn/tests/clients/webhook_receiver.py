@@ -1,5 +1,7 @@
 """A webhook receiver for the rules tests: every request it gets is appended to FILE as one
-JSON line ({"method", "path", "headers", "body"}) and answered 200.
+JSON line ({"method", "path", "headers", "body"}) and answered 200, but for `/token` (an
+OAuth client-credentials token endpoint) and `/reject` (400, which EventBridge does not
+retry).
 
     python webhook_receiver.py PORT FILE
 """
@@ -20,10 +22,17 @@ class Receiver(BaseHTTPRequestHandler):
                            "body": body})
         with open(FILE, "a") as out:
             out.write(line + "\n")
-        self.send_response(200)
-        self.send_header("content-length", "2")
+        # /token is an OAuth token endpoint (client credentials); /reject refuses for good.
+        status, answer = 200, b"{}"
+        if self.path == "/token":
+            answer = json.dumps({"access_token": "token-123", "token_type": "Bearer",
+                                 "expires_in": 3600}).encode()
+        elif self.path == "/reject":
+            status = 400
+        self.send_response(status)
+        self.send_header("content-length", str(len(answer)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(answer)
 
     def log_message(self, *args):
         pass

@@ -69,17 +69,23 @@ fn rules_deliver_matched_events_to_a_webhook_at_least_once() {
             "received": received,
             "pushed": dir.path().join("pushed.json"),
             "aws": venv_python().with_file_name("aws"),
+            "moto": moto.endpoint,
         });
         run_scenario(dir.path(), "rules.py", &scenario, &[phase]);
     };
     let receiver = Receiver::start(port, &received);
-    let mut server = TestServer::start(&data_dir, Some(&config_path), &[]);
+    // The credentials cairn signs its own calls of other services with (dead letters to SQS).
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "moto"),
+        ("AWS_SECRET_ACCESS_KEY", "moto"),
+    ];
+    let mut server = TestServer::start(&data_dir, Some(&config_path), &env);
     run(&server, "setup");
     // The webhook goes down; three keys are pushed; cairn is killed before it could deliver.
     drop(receiver);
     run(&server, "push");
     server.kill();
-    let server = TestServer::start(&data_dir, Some(&config_path), &[]);
+    let server = TestServer::start(&data_dir, Some(&config_path), &env);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let _receiver = Receiver::start(port, &received);
     run(&server, "check");
