@@ -14,7 +14,7 @@
 //! retries those), are dead letters: sent to the target's `DeadLetterConfig` SQS queue when it
 //! has one (on the `sqs` upstream), and kept in the catalog document `rules-dead-letters.json`
 //! (the last 1000). Once it reaches the main cursor its lag cursor goes, and the main reader
-//! delivers to it again.
+//! delivers to it again. An API destination's `InvocationRateLimitPerSecond` spaces its calls.
 //!
 //! A crash redoes at most the chunk under way: nothing matched is lost (the log keeps every
 //! file a cursor points into), some deliveries may come twice; the event's `id` is the same
@@ -63,6 +63,8 @@ pub struct Engine {
     client: reqwest::Client,
     /// OAuth access tokens by connection ARN, with when they expire.
     tokens: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    /// When each rate-limited API destination may be called next.
+    next_call: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 /// A rule ready to match: its pattern compiled, its targets' inputs.
@@ -107,6 +109,7 @@ impl Engine {
             upstreams,
             client,
             tokens: Arc::default(),
+            next_call: Arc::default(),
         })
     }
 
@@ -527,6 +530,9 @@ impl Engine {
             endpoint.push(if endpoint.contains('?') { '&' } else { '?' });
             endpoint.push_str(&encoded);
         }
+        if let Some(rate) = destination.rate_limit_per_second {
+            self.pace(&destination.arn(), rate).await;
+        }
         let method = reqwest::Method::from_bytes(destination.http_method.as_bytes())
             .unwrap_or(reqwest::Method::POST);
         let mut request = self.client.request(method, &endpoint).body(body);
@@ -554,6 +560,22 @@ impl Engine {
                 destination.http_method
             ),
         })
+    }
+
+    /// Waits for the destination's turn: calls at most `rate` a second
+    /// (`InvocationRateLimitPerSecond`), evenly spaced.
+    async fn pace(&self, destination_arn: &str, rate: u64) {
+        let gap = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+        let at = match self.next_call.lock() {
+            Ok(mut next) => {
+                let now = Instant::now();
+                let at = next.get(destination_arn).copied().unwrap_or(now).max(now);
+                next.insert(destination_arn.to_owned(), at + gap);
+                at
+            }
+            Err(_) => return,
+        };
+        tokio::time::sleep_until(at.into()).await;
     }
 
     /// The connection's OAuth access token, asked for with the client credentials when there
@@ -881,6 +903,28 @@ async fn blocking<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_limited_destination_is_called_evenly_spaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), Default::default()).unwrap());
+        let catalog = Arc::new(RuleCatalog::load(store.clone()).unwrap());
+        let upstreams = Upstreams::new(&Default::default(), &Default::default(), |_| None).unwrap();
+        let engine = Engine::new(store, catalog, upstreams).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        runtime.block_on(async {
+            for _ in 0..6 {
+                engine.pace("arn:dest", 20).await;
+            }
+        });
+        // Six calls at 20 a second: the sixth 250 ms after the first.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(245), "{took:?}");
+    }
 
     #[test]
     fn backoff_doubles_up_to_thirty_seconds() {

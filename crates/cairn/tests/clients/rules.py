@@ -276,6 +276,25 @@ if PHASE == "setup":
     events.remove_targets(Rule="ssh-keys", Ids=["bus"])
     ok("an event bus target forwards the event with PutEvents to the upstream's bus")
 
+    # Connections and destinations are listed, changed and deleted as EventBridge's are.
+    names = [c["Name"] for c in events.list_connections()["Connections"]]
+    assert names == ["hook-key", "hook-oauth"], names
+    assert {d["Name"] for d in events.list_api_destinations()["ApiDestinations"]} == {
+        "hook", "hook-oauth", "rejecting"}
+    events.update_api_destination(Name="rejecting", InvocationRateLimitPerSecond=5)
+    assert events.describe_api_destination(Name="rejecting")[
+        "InvocationRateLimitPerSecond"] == 5
+    events.update_connection(Name="hook-oauth", AuthParameters={"OAuthParameters": {
+        "ClientParameters": {"ClientID": "cairn", "ClientSecret": "oauth-secret"}}})
+    assert events.describe_connection(Name="hook-oauth")["AuthParameters"]["OAuthParameters"][
+        "AuthorizationEndpoint"] == HOOK.replace("/hook", "/token")
+    events.delete_api_destination(Name="rejecting")
+    expect_error("ResourceNotFoundException", events.describe_api_destination, Name="rejecting")
+    expect_error("ResourceAlreadyExistsException", events.create_connection, Name="hook-key",
+                 AuthorizationType="API_KEY", AuthParameters={"ApiKeyAuthParameters": {
+                     "ApiKeyName": "k", "ApiKeyValue": "v"}})
+    ok("connections and API destinations are listed, updated and deleted")
+
     # Bob, his account's root, makes a rule that alerts on root console sign-ins (basic
     # authorization, in the console's region).
     bob_keys = setup.principals["bob"]
