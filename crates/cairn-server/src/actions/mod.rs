@@ -37,6 +37,14 @@ pub fn parse_request<T: DeserializeOwned>(
     operation: Operation,
     body: &[u8],
 ) -> Result<T, ApiError> {
+    parse_named_request(operation.name(), body)
+}
+
+/// [`parse_request`] for an operation of any API cairn serves, by name.
+pub fn parse_named_request<T: DeserializeOwned>(
+    operation: &str,
+    body: &[u8],
+) -> Result<T, ApiError> {
     let body = if body.is_empty() {
         b"{}".as_slice()
     } else {
@@ -45,10 +53,7 @@ pub fn parse_request<T: DeserializeOwned>(
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             ErrorCode::SerializationException,
-            format!(
-                "The request body could not be read as a {} request: {e}",
-                operation.name()
-            ),
+            format!("The request body could not be read as a {operation} request: {e}"),
         )
     })
 }

@@ -13,8 +13,10 @@ use serde_json::{Value, json};
 use super::Operation;
 use super::model::{
     ApiDestination, Authorization, Connection, DEFAULT_BUS, MAX_RULES_PER_BUS,
-    MAX_TARGETS_PER_RULE, Rule, RuleCatalog, Target, check_bus, validate_name,
+    MAX_TARGETS_PER_RULE, Regional, Rule, RuleCatalog, Target, check_bus, position_of,
+    validate_name,
 };
+use crate::catalog_list::CatalogList;
 use crate::error::{ApiError, ErrorCode};
 use crate::trails::Scope;
 use cairn_rules::Pattern;
@@ -42,7 +44,7 @@ pub fn handle(
             check_bus(request.event_bus_name.as_deref(), scope)?;
             let mut edit = catalog.rules.edit()?;
             // Deleting a rule that is not there succeeds, as EventBridge's does.
-            if let Some(at) = position_of_rule(&edit.items, scope, &request.name) {
+            if let Some(at) = position_of(&edit.items, scope, &request.name) {
                 if !edit.items[at].targets.is_empty() {
                     return Err(ApiError::new(
                         ErrorCode::Validation,
@@ -58,7 +60,7 @@ pub fn handle(
             let request: RuleName = parse_body(op, body)?;
             check_bus(request.event_bus_name.as_deref(), scope)?;
             let mut edit = catalog.rules.edit()?;
-            let at = position_of_rule(&edit.items, scope, &request.name)
+            let at = position_of(&edit.items, scope, &request.name)
                 .ok_or_else(|| rule_not_found(&request.name))?;
             edit.items[at].enabled = op == Operation::EnableRule;
             edit.save()?;
@@ -69,7 +71,7 @@ pub fn handle(
             let request: RemoveTargets = parse_body(op, body)?;
             check_bus(request.event_bus_name.as_deref(), scope)?;
             let mut edit = catalog.rules.edit()?;
-            let at = position_of_rule(&edit.items, scope, &request.rule)
+            let at = position_of(&edit.items, scope, &request.rule)
                 .ok_or_else(|| rule_not_found(&request.rule))?;
             edit.items[at]
                 .targets
@@ -91,27 +93,18 @@ pub fn handle(
         }
         Operation::DescribeConnection => {
             let request: Named = parse_body(op, body)?;
-            let edit = catalog.connections.edit()?;
-            let connection = edit
-                .items
-                .iter()
-                .find(|c| in_scope(&c.account_id, &c.region, scope) && c.name == request.name)
-                .ok_or_else(|| connection_not_found(&request.name))?;
-            Ok(describe_connection(connection))
+            let found = named(
+                &catalog.connections,
+                scope,
+                &request.name,
+                connection_not_found,
+            )?;
+            Ok(describe_connection(&found))
         }
         Operation::ListConnections => {
             let request: ListRequest = parse_body(op, body)?;
-            let edit = catalog.connections.edit()?;
-            let connections: Vec<Value> = edit
-                .items
+            let connections: Vec<Value> = listed(&catalog.connections, scope, &request)?
                 .iter()
-                .filter(|c| in_scope(&c.account_id, &c.region, scope))
-                .filter(|c| {
-                    request
-                        .name_prefix
-                        .as_ref()
-                        .is_none_or(|p| c.name.starts_with(p))
-                })
                 .map(|c| {
                     let mut out = connection_state(c);
                     out["Name"] = json!(c.name);
@@ -126,14 +119,12 @@ pub fn handle(
         }
         Operation::DeleteConnection => {
             let request: Named = parse_body(op, body)?;
-            let mut edit = catalog.connections.edit()?;
-            let at = edit
-                .items
-                .iter()
-                .position(|c| in_scope(&c.account_id, &c.region, scope) && c.name == request.name)
-                .ok_or_else(|| connection_not_found(&request.name))?;
-            let connection = edit.items.remove(at);
-            edit.save()?;
+            let connection = remove_named(
+                &catalog.connections,
+                scope,
+                &request.name,
+                connection_not_found,
+            )?;
             let mut out = connection_state(&connection);
             out["ConnectionState"] = json!("DELETING");
             Ok(out)
@@ -143,27 +134,18 @@ pub fn handle(
         }
         Operation::DescribeApiDestination => {
             let request: Named = parse_body(op, body)?;
-            let edit = catalog.api_destinations.edit()?;
-            let destination = edit
-                .items
-                .iter()
-                .find(|d| in_scope(&d.account_id, &d.region, scope) && d.name == request.name)
-                .ok_or_else(|| api_destination_not_found(&request.name))?;
-            Ok(describe_api_destination(destination))
+            let found = named(
+                &catalog.api_destinations,
+                scope,
+                &request.name,
+                api_destination_not_found,
+            )?;
+            Ok(describe_api_destination(&found))
         }
         Operation::ListApiDestinations => {
             let request: ListRequest = parse_body(op, body)?;
-            let edit = catalog.api_destinations.edit()?;
-            let destinations: Vec<Value> = edit
-                .items
+            let destinations: Vec<Value> = listed(&catalog.api_destinations, scope, &request)?
                 .iter()
-                .filter(|d| in_scope(&d.account_id, &d.region, scope))
-                .filter(|d| {
-                    request
-                        .name_prefix
-                        .as_ref()
-                        .is_none_or(|p| d.name.starts_with(p))
-                })
                 .filter(|d| {
                     request
                         .connection_arn
@@ -179,38 +161,66 @@ pub fn handle(
         }
         Operation::DeleteApiDestination => {
             let request: Named = parse_body(op, body)?;
-            let mut edit = catalog.api_destinations.edit()?;
-            let at = edit
-                .items
-                .iter()
-                .position(|d| in_scope(&d.account_id, &d.region, scope) && d.name == request.name)
-                .ok_or_else(|| api_destination_not_found(&request.name))?;
-            edit.items.remove(at);
-            edit.save()?;
+            remove_named(
+                &catalog.api_destinations,
+                scope,
+                &request.name,
+                api_destination_not_found,
+            )?;
             Ok(json!({}))
         }
     }
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::SerializationException,
-            format!(
-                "The request body could not be read as a {} request: {e}",
-                op.name()
-            ),
-        )
-    })
+    crate::actions::parse_named_request(op.name(), body)
 }
 
-fn in_scope(account_id: &str, region: &str, scope: &Scope) -> bool {
-    account_id == scope.account_id && region == scope.region
+/// A copy of `scope`'s item named `name`, or `missing`'s error.
+fn named<T: Regional + Clone + serde::Serialize + serde::de::DeserializeOwned>(
+    list: &CatalogList<T>,
+    scope: &Scope,
+    name: &str,
+    missing: fn(&str) -> ApiError,
+) -> Result<T, ApiError> {
+    let edit = list.edit()?;
+    let at = position_of(&edit.items, scope, name).ok_or_else(|| missing(name))?;
+    Ok(edit.items[at].clone())
+}
+
+/// `scope`'s items whose names start with the request's `NamePrefix`, in the order kept.
+fn listed<T: Regional + Clone + serde::Serialize + serde::de::DeserializeOwned>(
+    list: &CatalogList<T>,
+    scope: &Scope,
+    request: &ListRequest,
+) -> Result<Vec<T>, ApiError> {
+    let edit = list.edit()?;
+    Ok(edit
+        .items
+        .iter()
+        .filter(|item| item.is_in(scope))
+        .filter(|item| {
+            request
+                .name_prefix
+                .as_ref()
+                .is_none_or(|prefix| item.name().starts_with(prefix.as_str()))
+        })
+        .cloned()
+        .collect())
+}
+
+/// Removes `scope`'s item named `name` (saved before the answer); the item removed.
+fn remove_named<T: Regional + serde::Serialize + serde::de::DeserializeOwned>(
+    list: &CatalogList<T>,
+    scope: &Scope,
+    name: &str,
+    missing: fn(&str) -> ApiError,
+) -> Result<T, ApiError> {
+    let mut edit = list.edit()?;
+    let at = position_of(&edit.items, scope, name).ok_or_else(|| missing(name))?;
+    let removed = edit.items.remove(at);
+    edit.save()?;
+    Ok(removed)
 }
 
 fn rule_not_found(name: &str) -> ApiError {
@@ -236,14 +246,8 @@ fn api_destination_not_found(name: &str) -> ApiError {
     )
 }
 
-fn position_of_rule(rules: &[Rule], scope: &Scope, name: &str) -> Option<usize> {
-    rules
-        .iter()
-        .position(|r| in_scope(&r.account_id, &r.region, scope) && r.name == name)
-}
-
 fn find_rule<'a>(rules: &'a [Rule], scope: &Scope, name: &str) -> Result<&'a Rule, ApiError> {
-    position_of_rule(rules, scope, name)
+    position_of(rules, scope, name)
         .map(|at| &rules[at])
         .ok_or_else(|| rule_not_found(name))
 }
@@ -315,7 +319,7 @@ fn put_rule(
         ));
     }
     let mut edit = catalog.rules.edit()?;
-    let rule = match position_of_rule(&edit.items, scope, &request.name) {
+    let rule = match position_of(&edit.items, scope, &request.name) {
         // PutRule on an existing rule replaces its settings and keeps its targets.
         Some(at) => {
             let rule = &mut edit.items[at];
@@ -326,11 +330,7 @@ fn put_rule(
             rule.clone()
         }
         None => {
-            let count = edit
-                .items
-                .iter()
-                .filter(|r| in_scope(&r.account_id, &r.region, scope))
-                .count();
+            let count = edit.items.iter().filter(|r| r.is_in(scope)).count();
             if count >= MAX_RULES_PER_BUS {
                 return Err(ApiError::new(
                     ErrorCode::LimitExceeded,
@@ -404,7 +404,7 @@ fn list_rules(
     let mut rules: Vec<&Rule> = edit
         .items
         .iter()
-        .filter(|r| in_scope(&r.account_id, &r.region, scope))
+        .filter(|r| r.is_in(scope))
         .filter(|r| {
             request
                 .name_prefix
@@ -451,12 +451,12 @@ fn put_targets(
         let edit = catalog.api_destinations.edit()?;
         edit.items
             .iter()
-            .filter(|d| in_scope(&d.account_id, &d.region, scope))
+            .filter(|d| d.is_in(scope))
             .map(ApiDestination::arn)
             .collect()
     };
     let mut edit = catalog.rules.edit()?;
-    let at = position_of_rule(&edit.items, scope, &request.rule)
+    let at = position_of(&edit.items, scope, &request.rule)
         .ok_or_else(|| rule_not_found(&request.rule))?;
     let mut failed = Vec::new();
     for definition in request.targets {
@@ -723,7 +723,7 @@ fn create_connection(
     if edit
         .items
         .iter()
-        .any(|c| in_scope(&c.account_id, &c.region, scope) && c.name == request.name)
+        .any(|c| c.is_in(scope) && c.name == request.name)
     {
         return Err(ApiError::new(
             ErrorCode::ResourceAlreadyExists,
@@ -757,10 +757,7 @@ fn update_connection(
     now: f64,
 ) -> Result<Value, ApiError> {
     let mut edit = catalog.connections.edit()?;
-    let at = edit
-        .items
-        .iter()
-        .position(|c| in_scope(&c.account_id, &c.region, scope) && c.name == request.name)
+    let at = position_of(&edit.items, scope, &request.name)
         .ok_or_else(|| connection_not_found(&request.name))?;
     let mut connection = edit.items[at].clone();
     let kind = request
@@ -848,7 +845,7 @@ fn check_api_destination(
     if !connections
         .items
         .iter()
-        .any(|c| in_scope(&c.account_id, &c.region, scope) && c.arn() == destination.connection_arn)
+        .any(|c| c.is_in(scope) && c.arn() == destination.connection_arn)
     {
         return Err(ApiError::new(
             ErrorCode::ResourceNotFound,
@@ -922,7 +919,7 @@ fn create_api_destination(
     if edit
         .items
         .iter()
-        .any(|d| in_scope(&d.account_id, &d.region, scope) && d.name == destination.name)
+        .any(|d| d.is_in(scope) && d.name == destination.name)
     {
         return Err(ApiError::new(
             ErrorCode::ResourceAlreadyExists,
@@ -941,14 +938,12 @@ fn update_api_destination(
     scope: &Scope,
     now: f64,
 ) -> Result<Value, ApiError> {
-    let current = {
-        let edit = catalog.api_destinations.edit()?;
-        edit.items
-            .iter()
-            .find(|d| in_scope(&d.account_id, &d.region, scope) && d.name == request.name)
-            .cloned()
-            .ok_or_else(|| api_destination_not_found(&request.name))?
-    };
+    let current = named(
+        &catalog.api_destinations,
+        scope,
+        &request.name,
+        api_destination_not_found,
+    )?;
     let mut destination = current.clone();
     if let Some(v) = request.description {
         destination.description = Some(v);

@@ -162,6 +162,40 @@ impl ApiDestination {
     }
 }
 
+/// Something kept per account and region, by name: rules, connections, API destinations.
+pub trait Regional {
+    fn account_id(&self) -> &str;
+    fn region(&self) -> &str;
+    fn name(&self) -> &str;
+
+    /// Whether it is of the caller's account and region.
+    fn is_in(&self, scope: &crate::trails::Scope) -> bool {
+        self.account_id() == scope.account_id && self.region() == scope.region
+    }
+}
+
+macro_rules! regional {
+    ($($kind:ty),*) => {$(
+        impl Regional for $kind {
+            fn account_id(&self) -> &str { &self.account_id }
+            fn region(&self) -> &str { &self.region }
+            fn name(&self) -> &str { &self.name }
+        }
+    )*};
+}
+regional!(Rule, Connection, ApiDestination);
+
+/// Where `scope`'s item named `name` is among `items`.
+pub fn position_of<T: Regional>(
+    items: &[T],
+    scope: &crate::trails::Scope,
+    name: &str,
+) -> Option<usize> {
+    items
+        .iter()
+        .position(|item| item.is_in(scope) && item.name() == name)
+}
+
 /// Everything the rules API keeps.
 #[derive(Debug)]
 pub struct RuleCatalog {

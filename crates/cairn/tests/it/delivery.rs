@@ -95,11 +95,9 @@ fn delivery_conforms_on_local_folders() {
     assert!(stdout.contains("digest files INVALID"), "{stdout}");
 }
 
-#[test]
-fn trails_notify_sns_and_encrypt_with_kms_on_the_services_around_them() {
-    // moto_server is the S3 target and cairn's upstream for every other service, with every
-    // resource in alice's account.
-    let dir = tempfile::tempdir().unwrap();
+/// moto_server with every resource in alice's account, and a configuration in `dir` that
+/// makes it cairn's upstream for every service.
+fn moto_around(dir: &std::path::Path) -> (Moto, std::path::PathBuf) {
     let account = scenario_principals()["alice"]["account"]
         .as_str()
         .unwrap()
@@ -109,12 +107,21 @@ fn trails_notify_sns_and_encrypt_with_kms_on_the_services_around_them() {
         &[("MOTO_ACCOUNT_ID", &account)],
     )
     .expect("starting moto_server");
-    let config_path = dir.path().join("cairn.toml");
+    let config_path = dir.join("cairn.toml");
     std::fs::write(
         &config_path,
         format!("{CONFIG}\n[capture]\nupstream = \"{}\"\n", moto.endpoint),
     )
     .unwrap();
+    (moto, config_path)
+}
+
+#[test]
+fn trails_notify_sns_and_encrypt_with_kms_on_the_services_around_them() {
+    // moto_server is the S3 target and cairn's upstream for every other service, with every
+    // resource in alice's account.
+    let dir = tempfile::tempdir().unwrap();
+    let (moto, config_path) = moto_around(dir.path());
     let env = [
         ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
         ("CAIRN_DIGEST_INTERVAL_SECS", "2"),
@@ -139,21 +146,7 @@ fn trails_notify_sns_and_encrypt_with_kms_on_the_services_around_them() {
 #[test]
 fn a_trail_sends_each_event_once_to_cloudwatch_logs_across_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let account = scenario_principals()["alice"]["account"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let moto = Moto::start_with(
-        &venv_python().with_file_name("moto_server"),
-        &[("MOTO_ACCOUNT_ID", &account)],
-    )
-    .expect("starting moto_server");
-    let config_path = dir.path().join("cairn.toml");
-    std::fs::write(
-        &config_path,
-        format!("{CONFIG}\n[capture]\nupstream = \"{}\"\n", moto.endpoint),
-    )
-    .unwrap();
+    let (moto, config_path) = moto_around(dir.path());
     let calls = 12;
     let calls_text = calls.to_string();
     let mut env = vec![
