@@ -18,6 +18,7 @@
 //!   matches;
 //! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
 //! - [`delivery`]: trail log files and digests to a local folder or S3, exactly once;
+//! - [`tls`]: HTTPS for `cairn serve` (rustls);
 //! - [`signing_keys`]: the per-region RSA keys that sign digests (ListPublicKeys);
 //! - [`upstream`]: cairn as a client of other AWS services (SNS, CloudWatch Logs, KMS);
 //! - [`csv`]: CSV for people (Lake results, event history downloads);
@@ -42,6 +43,7 @@ pub mod rules;
 pub mod selectors;
 pub mod server;
 pub mod signing_keys;
+pub mod tls;
 pub mod trails;
 pub mod upstream;
 

@@ -77,16 +77,21 @@ pub(crate) struct AppState {
     proxy: Proxy,
 }
 
-/// Serves the API on `listener` and delivers trails until `shutdown` completes; then
+/// Serves the API on `listener` (a TCP listener, or [`crate::tls::TlsListener`] for HTTPS) and
+/// delivers trails until `shutdown` completes; then
 /// finishes the requests in flight and stores every audit event before returning. The caller
 /// closes the store.
-pub async fn run(
+pub async fn run<L>(
     store: Arc<Store>,
     config: Config,
     delivery: DeliverySettings,
-    listener: tokio::net::TcpListener,
+    listener: L,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     let trails = Arc::new(Trails::load(store.clone()).map_err(std::io::Error::other)?);
     let event_data_stores =
         Arc::new(EventDataStores::load(store.clone()).map_err(std::io::Error::other)?);

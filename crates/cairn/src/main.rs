@@ -143,6 +143,23 @@ enum Command {
         /// config file's [capture] table).
         #[arg(long, env = "CAIRN_UPSTREAM", value_name = "URL")]
         upstream: Option<String>,
+        /// Serve HTTPS with this certificate chain (PEM), for the API, the capture proxy and
+        /// the console alike; with --tls-key.
+        #[arg(
+            long,
+            env = "CAIRN_TLS_CERT",
+            value_name = "FILE",
+            requires = "tls_key"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(
+            long,
+            env = "CAIRN_TLS_KEY",
+            value_name = "FILE",
+            requires = "tls_cert"
+        )]
+        tls_key: Option<PathBuf>,
     },
     /// Validate a trail's delivered log files against its signed digest files.
     ///
@@ -331,8 +348,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             config,
             upstream,
+            tls_cert,
+            tls_key,
         } => {
-            cairn::serve::run(&data, &listen, config.as_deref(), upstream)?;
+            let tls = tls_cert.zip(tls_key);
+            cairn::serve::run(&data, &listen, config.as_deref(), upstream, tls)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ValidateLogs {

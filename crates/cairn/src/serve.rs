@@ -1,9 +1,10 @@
-//! `cairn serve`: opens the store, resolves the principals, and runs the API server until
-//! SIGTERM or Ctrl-C; then finishes the requests in flight, stores their audit events and
-//! closes the store (everything acknowledged is durable) before exiting 0.
+//! `cairn serve`: opens the store, resolves the principals, and runs the API server (HTTP, or
+//! HTTPS with `--tls-cert` and `--tls-key`) until SIGTERM or Ctrl-C; then finishes the
+//! requests in flight, stores their audit events and closes the store (everything acknowledged
+//! is durable) before exiting 0.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -22,7 +23,17 @@ pub fn run(
     listen: &str,
     config_path: Option<&Path>,
     upstream: Option<String>,
+    tls: Option<(PathBuf, PathBuf)>,
 ) -> Result<()> {
+    // Read before anything starts: a wrong certificate or key stops cairn at once.
+    let tls = match &tls {
+        Some((cert, key)) => Some(
+            cairn_server::tls::server_config(cert, key)
+                .map_err(anyhow::Error::msg)
+                .context("setting up HTTPS")?,
+        ),
+        None => None,
+    };
     let store = Arc::new(Store::open(
         &data.data_dir,
         store_options(data.retention_days),
@@ -67,11 +78,21 @@ pub fn run(
             .await
             .with_context(|| format!("listening on {listen}"))?;
         let address = listener.local_addr().context("reading the bound address")?;
-        println!("cairn listening on http://{address}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("cairn listening on {scheme}://{address}");
         std::io::stdout().flush().ok();
-        cairn_server::run(store.clone(), config, delivery, listener, shutdown_signal())
-            .await
-            .context("serving the API")
+        match tls {
+            Some(tls) => {
+                let listener = cairn_server::tls::https(listener, tls)?;
+                cairn_server::run(store.clone(), config, delivery, listener, shutdown_signal())
+                    .await
+            }
+            None => {
+                cairn_server::run(store.clone(), config, delivery, listener, shutdown_signal())
+                    .await
+            }
+        }
+        .context("serving the API")
     })?;
     drop(runtime);
     match Arc::try_unwrap(store) {

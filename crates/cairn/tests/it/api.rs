@@ -194,7 +194,10 @@ impl TestServer {
                 "cairn serve exited before listening; it printed {:?}",
                 server.banner
             );
-            if let Some(address) = line.trim().strip_prefix("cairn listening on http://") {
+            let listening = line.trim().strip_prefix("cairn listening on ");
+            if let Some(address) = listening
+                .and_then(|url| url.strip_prefix("http://").or(url.strip_prefix("https://")))
+            {
                 server.endpoint = address.to_owned();
                 return server;
             }

@@ -10,6 +10,7 @@ mod datasets;
 mod delivery;
 mod lake;
 mod rules;
+mod tls;
 mod trails;
 
 use std::path::PathBuf;
