@@ -281,7 +281,51 @@ fn ini_section(text: &str, section: &str) -> BTreeMap<String, String> {
     values
 }
 
-/// A signed CloudTrail API client over plain HTTP, as the AWS CLI calls the API.
+/// How cairn's client commands check an HTTPS endpoint, as the aws CLI does.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// The CA certificates (PEM) to verify an https:// --endpoint-url with; default: the
+    /// system's.
+    #[arg(long, env = "AWS_CA_BUNDLE", value_name = "FILE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// Do not verify an https:// --endpoint-url's certificate.
+    #[arg(long)]
+    pub no_verify_ssl: bool,
+}
+
+impl TlsArgs {
+    /// The TLS settings of an HTTP agent: rustls (aws-lc-rs), verifying with `ca_bundle`'s
+    /// certificates or the system's.
+    fn config(&self) -> Result<ureq::tls::TlsConfig> {
+        let roots = match &self.ca_bundle {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("reading the CA bundle {}", path.display()))?;
+                let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    anyhow::bail!("the CA bundle {} holds no certificate", path.display());
+                }
+                ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs))
+            }
+            None => ureq::tls::RootCerts::PlatformVerifier,
+        };
+        Ok(ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .root_certs(roots)
+            .disable_verification(self.no_verify_ssl)
+            .build())
+    }
+}
+
+/// A signed CloudTrail API client over HTTP or HTTPS, as the AWS CLI calls the API.
 #[derive(Debug)]
 pub struct ApiClient {
     agent: ureq::Agent,
@@ -301,16 +345,36 @@ pub struct ApiAnswer {
 }
 
 impl ApiClient {
+    /// A client of `endpoint` that verifies an HTTPS endpoint with the system's certificates
+    /// (or `AWS_CA_BUNDLE`'s).
     pub fn new(endpoint: &str, credentials: ClientCredentials, region: &str) -> Result<ApiClient> {
+        let tls = TlsArgs {
+            ca_bundle: std::env::var_os("AWS_CA_BUNDLE").map(Into::into),
+            no_verify_ssl: false,
+        };
+        ApiClient::with_tls(endpoint, credentials, region, &tls)
+    }
+
+    /// A client of `endpoint` (http:// or https://) that checks HTTPS as `tls` says.
+    pub fn with_tls(
+        endpoint: &str,
+        credentials: ClientCredentials,
+        region: &str,
+        tls: &TlsArgs,
+    ) -> Result<ApiClient> {
         let url = format!("{}/", endpoint.trim_end_matches('/'));
         let host = url
             .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
             .map(|rest| rest.split('/').next().unwrap_or_default())
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| anyhow::anyhow!("--endpoint-url {endpoint:?} is not an http:// URL"))?
+            .ok_or_else(|| {
+                anyhow::anyhow!("--endpoint-url {endpoint:?} is not an http:// or https:// URL")
+            })?
             .to_owned();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .tls_config(tls.config()?)
             .build()
             .into();
         Ok(ApiClient {
@@ -412,6 +476,7 @@ pub fn run_remote_lookup(
     endpoint: &str,
     credentials: &ClientCredentials,
     args: &LookupArgs,
+    tls: &TlsArgs,
 ) -> Result<Result<LookupOutput, ServiceError>> {
     let Some(region) = args.region.as_deref().or(credentials.region.as_deref()) else {
         bail!("You must specify a region: --region, AWS_REGION or the profile's region");
@@ -422,7 +487,7 @@ pub fn run_remote_lookup(
              caller's account"
         );
     }
-    let client = ApiClient::new(endpoint, credentials.clone(), region)?;
+    let client = ApiClient::with_tls(endpoint, credentials.clone(), region, tls)?;
     let page_size = args.request.max_results.unwrap_or(50);
     let mut request = args.request.clone();
     let mut events: Vec<LookupEvent> = Vec::new();

@@ -64,6 +64,8 @@ enum Command {
         /// signing with the AWS CLI's credential sources, instead of on the data directory.
         #[arg(long)]
         endpoint_url: Option<String>,
+        #[command(flatten)]
+        tls: cairn::lookup_events::TlsArgs,
         /// The region to call (with --endpoint-url; default AWS_REGION or the profile's).
         #[arg(long)]
         region: Option<String>,
@@ -118,6 +120,8 @@ enum Command {
         /// AWS_SESSION_TOKEN, else AWS_PROFILE in ~/.aws/credentials and ~/.aws/config.
         #[arg(long, value_name = "URL")]
         endpoint_url: Option<String>,
+        #[command(flatten)]
+        tls: cairn::lookup_events::TlsArgs,
         #[arg(long, value_enum, default_value_t = Output::Json)]
         output: Output,
     },
@@ -189,6 +193,8 @@ enum Command {
         /// signing with the standard AWS credential sources.
         #[arg(long, value_name = "URL")]
         endpoint_url: Option<String>,
+        #[command(flatten)]
+        tls: cairn::lookup_events::TlsArgs,
         /// The configuration file whose [delivery] table says where trails deliver.
         #[arg(long, env = "CAIRN_CONFIG")]
         config: Option<PathBuf>,
@@ -306,6 +312,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             account,
             region,
             endpoint_url,
+            tls,
             output,
         } => {
             let args = LookupArgs {
@@ -324,7 +331,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let outcome = match endpoint_url {
                 Some(endpoint) => {
                     let credentials = find_credentials(|name| std::env::var(name).ok())?;
-                    run_remote_lookup(&endpoint, &credentials, &args)?
+                    run_remote_lookup(&endpoint, &credentials, &args, &tls)?
                 }
                 None => {
                     let store = Store::open(&data.data_dir, store_options(data.retention_days))?;
@@ -362,6 +369,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             end_time,
             verbose,
             endpoint_url,
+            tls,
             config,
         } => cairn::validate_logs::run(&cairn::validate_logs::ValidateArgs {
             data,
@@ -371,17 +379,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             verbose,
             endpoint_url,
             config,
+            tls,
         }),
         Command::Bench(command) => cairn::bench::run(command),
         Command::Query {
             data,
             endpoint_url,
+            tls,
             region,
             output,
             sql,
         } => {
             let place = match endpoint_url {
-                Some(url) => cairn::query::QueryPlace::Endpoint { url, region },
+                Some(url) => cairn::query::QueryPlace::Endpoint { url, region, tls },
                 None => cairn::query::QueryPlace::Local(data),
             };
             cairn::query::run(&place, &sql, output)

@@ -40,7 +40,11 @@ pub enum QueryPlace {
     /// A data directory, while cairn is stopped.
     Local(DataDirArgs),
     /// A running cairn (or CloudTrail) endpoint, in a region (default: the credentials').
-    Endpoint { url: String, region: Option<String> },
+    Endpoint {
+        url: String,
+        region: Option<String>,
+        tls: crate::lookup_events::TlsArgs,
+    },
 }
 
 /// The AWS CLI's wording and exit status for a service error.
@@ -55,7 +59,7 @@ fn service_error(operation: &str, code: &str, message: &str) -> ExitCode {
 pub fn run(place: &QueryPlace, sql: &str, output: QueryOutput) -> Result<ExitCode> {
     let outcome = match place {
         QueryPlace::Local(data) => local(data, sql)?,
-        QueryPlace::Endpoint { url, region } => remote(url, region.as_deref(), sql)?,
+        QueryPlace::Endpoint { url, region, tls } => remote(url, region.as_deref(), sql, tls)?,
     };
     let results = match outcome {
         Ok(results) => results,
@@ -71,12 +75,17 @@ pub fn run(place: &QueryPlace, sql: &str, output: QueryOutput) -> Result<ExitCod
 }
 
 /// Runs `sql` through the API at `url`: the results, or the exit code of an error printed.
-fn remote(url: &str, region: Option<&str>, sql: &str) -> Result<Result<Results, ExitCode>> {
+fn remote(
+    url: &str,
+    region: Option<&str>,
+    sql: &str,
+    tls: &crate::lookup_events::TlsArgs,
+) -> Result<Result<Results, ExitCode>> {
     let credentials = find_credentials(|name| std::env::var(name).ok())?;
     let Some(region) = region.map(str::to_owned).or(credentials.region.clone()) else {
         bail!("You must specify a region: --region, AWS_REGION or the profile's region");
     };
-    let client = ApiClient::new(url, credentials, &region)?;
+    let client = ApiClient::with_tls(url, credentials, &region, tls)?;
     Ok(match query_through_api(&client, sql)? {
         Ok(results) => Ok(results),
         Err(ApiQueryError::Service { operation, error }) => Err(error.report(&operation)),

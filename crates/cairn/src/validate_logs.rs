@@ -40,6 +40,8 @@ pub struct ValidateArgs {
     pub verbose: bool,
     pub endpoint_url: Option<String>,
     pub config: Option<std::path::PathBuf>,
+    /// How an https:// endpoint is checked.
+    pub tls: crate::lookup_events::TlsArgs,
 }
 
 /// The parts of a trail ARN: `arn:<partition>:cloudtrail:<region>:<account>:trail/<name>`.
@@ -94,7 +96,7 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode> {
     .map_err(anyhow::Error::msg)
     .context("configuring where trails deliver")?;
     let mut source = match &args.endpoint_url {
-        Some(endpoint) => TrailSource::endpoint(endpoint, &arn)?,
+        Some(endpoint) => TrailSource::endpoint(endpoint, &arn, &args.tls)?,
         None => TrailSource::data_dir(&args.data.data_dir, args.data.retention_days)?,
     };
     let place = source.find_trail(&args.trail_arn, &arn)?;
@@ -197,10 +199,14 @@ enum TrailSource {
 }
 
 impl TrailSource {
-    fn endpoint(endpoint: &str, arn: &TrailArn) -> Result<TrailSource> {
+    fn endpoint(
+        endpoint: &str,
+        arn: &TrailArn,
+        tls: &crate::lookup_events::TlsArgs,
+    ) -> Result<TrailSource> {
         let credentials = find_credentials(|name| std::env::var(name).ok())?;
         // The trail's home region answers for it.
-        let client = ApiClient::new(endpoint, credentials, &arn.region)?;
+        let client = ApiClient::with_tls(endpoint, credentials, &arn.region, tls)?;
         Ok(TrailSource::Endpoint { client })
     }
 

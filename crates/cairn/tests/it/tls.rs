@@ -28,6 +28,53 @@ fn the_aws_cli_and_boto3_call_cairn_over_https() {
         "aws": venv_python().with_file_name("aws"),
     });
     run_scenario(dir.path(), "tls.py", &scenario, &["check"]);
+
+    // cairn's own client commands check the server as the aws CLI does.
+    let alice = &scenario_principals()["alice"];
+    let cairn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(args)
+            .env_remove("AWS_CA_BUNDLE")
+            .env_remove("AWS_PROFILE")
+            .env(
+                "AWS_ACCESS_KEY_ID",
+                alice["access_key_id"].as_str().unwrap(),
+            )
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                alice["secret_access_key"].as_str().unwrap(),
+            )
+            .env("AWS_REGION", REGION)
+            .output()
+            .unwrap()
+    };
+    let endpoint = format!("https://{}", server.endpoint);
+    let ca = dir.path().join("ca.pem");
+    let lookup = [
+        "lookup-events",
+        "--endpoint-url",
+        &endpoint,
+        "--max-items",
+        "1",
+    ];
+    let verified = cairn(&[&lookup[..], &["--ca-bundle", ca.to_str().unwrap()]].concat());
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(
+        printed["Events"].as_array().map(Vec::len),
+        Some(1),
+        "{printed}"
+    );
+    let refused = cairn(&lookup);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    let unverified = cairn(&[&lookup[..], &["--no-verify-ssl"]].concat());
+    assert!(unverified.status.success());
     server.stop_cleanly();
 
     // A key that is not the certificate's stops cairn before it listens, naming both files.
