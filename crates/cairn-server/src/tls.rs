@@ -81,6 +81,8 @@ impl TlsListener {
                 if sender.is_closed() {
                     return;
                 }
+                // The handshake's small records must not wait for the peer's delayed ACKs.
+                let _ = stream.set_nodelay(true);
                 let (acceptor, sender) = (acceptor.clone(), sender.clone());
                 tokio::spawn(async move {
                     let handshake =

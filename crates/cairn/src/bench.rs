@@ -17,6 +17,7 @@ pub mod console;
 pub mod delivery;
 pub mod rules;
 pub mod sql;
+pub mod tls;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -99,10 +100,15 @@ pub enum BenchCommand {
     Console(console::ConsoleBench),
     /// EventBridge-style rules: matching with 100 rules, and stored-to-webhook latency.
     Rules(rules::RulesBench),
+    /// HTTPS against plain HTTP: LookupEvents on new and on kept connections.
+    Tls(tls::TlsBench),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Tls(bench) => {
+            print!("{}", tls::run_tls_benchmark(&bench)?);
+        }
         BenchCommand::Rules(bench) => {
             print!("{}", rules::run_rules_benchmark(&bench)?);
         }

@@ -5,13 +5,28 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::api::venv_python;
-use crate::api::{CONFIG, REGION, TestServer, run_client, run_scenario, scenario_principals};
+use crate::api::{CONFIG, REGION, TestServer, run_scenario, scenario_principals, venv_python};
+
+/// A CA, and a certificate and key for 127.0.0.1 it signed, in `dir` (scripts/make_certs.py).
+fn make_certs(dir: &std::path::Path) {
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make_certs.py");
+    let made = Command::new(venv_python())
+        .arg(script)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
 
 #[test]
 fn the_aws_cli_and_boto3_call_cairn_over_https() {
     let dir = tempfile::tempdir().unwrap();
-    run_client("tls.py", &[dir.path().as_os_str(), "certs".as_ref()]);
+    make_certs(dir.path());
     let config_path = dir.path().join("cairn.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -27,7 +42,7 @@ fn the_aws_cli_and_boto3_call_cairn_over_https() {
         "ca": dir.path().join("ca.pem"),
         "aws": venv_python().with_file_name("aws"),
     });
-    run_scenario(dir.path(), "tls.py", &scenario, &["check"]);
+    run_scenario(dir.path(), "tls.py", &scenario, &[]);
 
     // cairn's own client commands check the server as the aws CLI does.
     let alice = &scenario_principals()["alice"];
@@ -79,10 +94,7 @@ fn the_aws_cli_and_boto3_call_cairn_over_https() {
 
     // A key that is not the certificate's stops cairn before it listens, naming both files.
     std::fs::create_dir_all(dir.path().join("other")).unwrap();
-    run_client(
-        "tls.py",
-        &[dir.path().join("other").as_os_str(), "certs".as_ref()],
-    );
+    make_certs(&dir.path().join("other"));
     let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
@@ -98,4 +110,24 @@ fn the_aws_cli_and_boto3_call_cairn_over_https() {
     assert!(!output.status.success());
     assert!(stderr.contains("does not fit the certificate"), "{stderr}");
     assert!(stderr.contains("key.pem"), "{stderr}");
+}
+
+#[test]
+fn the_tls_benchmark_calls_over_http_and_https() {
+    let python = venv_python();
+    let stdout = crate::run_bench(&[
+        "tls",
+        "--requests",
+        "20",
+        "--python",
+        python.to_str().unwrap(),
+    ]);
+    assert!(
+        stdout.contains("HTTP : new connection + LookupEvents p50"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("HTTPS: new connection + LookupEvents p50"),
+        "{stdout}"
+    );
 }
