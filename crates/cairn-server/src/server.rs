@@ -350,6 +350,9 @@ async fn control_plane(
         captured: None,
         console: None,
     };
+    if let (Some(request), Ok(ApiOperation::Events(_))) = (call.request.as_mut(), &operation) {
+        crate::rules::api::hide_secrets(request);
+    }
     let result = match authenticate(&state.config, incoming, api.signing_name(), now) {
         Err(rejected) => {
             // An unverified signature never lends its claimed identity to the event.

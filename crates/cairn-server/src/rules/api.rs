@@ -172,6 +172,29 @@ pub fn handle(
     }
 }
 
+/// The members of a connection's request that are credentials.
+const SECRET_MEMBERS: [&str; 3] = ["Password", "ApiKeyValue", "ClientSecret"];
+
+/// Hides a request's credentials before its audit event is written, as CloudTrail hides
+/// secrets (`HIDDEN_DUE_TO_SECURITY_REASONS`): connections' passwords, API key values and
+/// client secrets, and the values of their parameters marked `IsValueSecret`.
+pub fn hide_secrets(request: &mut Value) {
+    match request {
+        Value::Object(members) => {
+            let secret_value = members.get("IsValueSecret") == Some(&Value::Bool(true));
+            for (name, value) in members.iter_mut() {
+                if SECRET_MEMBERS.contains(&name.as_str()) || (secret_value && name == "Value") {
+                    *value = json!(cairn_capture::redact::HIDDEN);
+                } else {
+                    hide_secrets(value);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(hide_secrets),
+        _ => {}
+    }
+}
+
 fn parse_body<T: serde::de::DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T, ApiError> {
     crate::actions::parse_named_request(op.name(), body)
 }
@@ -250,6 +273,32 @@ fn find_rule<'a>(rules: &'a [Rule], scope: &Scope, name: &str) -> Result<&'a Rul
     position_of(rules, scope, name)
         .map(|at| &rules[at])
         .ok_or_else(|| rule_not_found(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_credentials_are_hidden_from_audit_events() {
+        let mut request = json!({"Name": "c", "AuthorizationType": "OAUTH_CLIENT_CREDENTIALS",
+            "AuthParameters": {
+                "BasicAuthParameters": {"Username": "u", "Password": "p"},
+                "ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "v"},
+                "OAuthParameters": {"ClientParameters": {"ClientID": "id", "ClientSecret": "s"}},
+                "InvocationHttpParameters": {"HeaderParameters": [
+                    {"Key": "x-token", "Value": "t", "IsValueSecret": true},
+                    {"Key": "x-plain", "Value": "shown", "IsValueSecret": false}]}}});
+        hide_secrets(&mut request);
+        let text = request.to_string();
+        for secret in ["\"p\"", "\"v\"", "\"s\"", "\"t\""] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            text.contains("\"shown\"") && text.contains("\"id\""),
+            "{text}"
+        );
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -295,6 +295,18 @@ if PHASE == "setup":
                      "ApiKeyName": "k", "ApiKeyValue": "v"}})
     ok("connections and API destinations are listed, updated and deleted")
 
+    # Their credentials never reach event history.
+    def recorded(name):
+        found = cloudtrail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": name}])["Events"]
+        return [e["CloudTrailEvent"] for e in found]
+    wait_for(lambda: len(recorded("CreateConnection")) >= 2, "the CreateConnection events")
+    for text in recorded("CreateConnection") + recorded("UpdateConnection"):
+        assert "s3cr3t" not in text and "oauth-secret" not in text, text
+        assert "HIDDEN_DUE_TO_SECURITY_REASONS" in text, text
+        assert json.loads(text)["eventSource"] == "events.amazonaws.com", text
+    ok("connection credentials are hidden in the calls' CloudTrail events")
+
     # Bob, his account's root, makes a rule that alerts on root console sign-ins (basic
     # authorization, in the console's region).
     bob_keys = setup.principals["bob"]
