@@ -48,3 +48,4 @@ open(os.path.join(out, "ca.pem"), "wb").write(ca.public_bytes(pem))
 open(os.path.join(out, "cert.pem"), "wb").write(cert.public_bytes(pem))
 open(os.path.join(out, "key.pem"), "wb").write(key.private_bytes(
     pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+os.chmod(os.path.join(out, "key.pem"), 0o600)

@@ -456,6 +456,7 @@ mod tests {
             delivery: Default::default(),
             capture: Default::default(),
             lake: Default::default(),
+            metrics: Default::default(),
         }
     }
 

@@ -50,10 +50,17 @@
 //! # CloudTrail Lake (optional).
 //! [lake]
 //! query_timeout_secs = 3600              # a query running longer is TIMED_OUT
+//!
+//! # Who may read /metrics (optional): with this, only a principal (HTTP basic authorization
+//! # with its access key ID and secret access key, Prometheus's `basic_auth`).
+//! [metrics]
+//! require_principal = true
 //! ```
 //!
 //! - `admin` may call every operation; `read-only` only reading ones (`Lookup*`, `Get*`,
 //!   `Describe*`, `List*`); `ingest` only `PutAuditEvents`.
+//! - The file holds secret keys: cairn refuses to load it when users other than its owner may
+//!   read or change it (`chmod 600`).
 //! - Without a configuration file, one admin principal of type Root is bootstrapped (see
 //!   [`bootstrap`]): `CAIRN_ROOT_ACCESS_KEY_ID` / `CAIRN_ROOT_SECRET_ACCESS_KEY` /
 //!   `CAIRN_ACCOUNT_ID` (default `123456789012`), or a key generated on first start and kept in
@@ -106,6 +113,18 @@ struct RawConfig {
     capture: CaptureConfig,
     #[serde(default)]
     lake: LakeConfig,
+    #[serde(default)]
+    metrics: MetricsConfig,
+}
+
+/// The `[metrics]` table: who may read `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Answer `/metrics` only with HTTP basic authorization by a principal (its access key ID
+    /// and secret access key, as Prometheus's `basic_auth` sends them); default: anyone.
+    #[serde(default)]
+    pub require_principal: bool,
 }
 
 /// The `[lake]` table: CloudTrail Lake queries.
@@ -262,11 +281,40 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub capture: CaptureConfig,
     pub lake: LakeConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Refuses a file of secrets (the configuration, a TLS private key) that users other than its
+/// owner may read or write.
+pub fn refuse_shared_secret_file(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{} may be read or changed by other users (mode {:o}) and holds secrets: make it \
+                 its owner's alone (chmod 600 {})",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Config {
-    /// Reads and validates a configuration file.
+    /// Reads and validates a configuration file, which must be its owner's alone (it holds
+    /// secret access keys).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        refuse_shared_secret_file(path).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -363,6 +411,7 @@ impl Config {
             delivery: raw.delivery,
             capture: raw.capture,
             lake: raw.lake,
+            metrics: raw.metrics,
         })
     }
 
@@ -483,6 +532,7 @@ pub fn bootstrap(
         delivery: DeliveryConfig::default(),
         capture: CaptureConfig::default(),
         lake: LakeConfig::default(),
+        metrics: MetricsConfig::default(),
     };
     Ok((config, generated.then_some(principal)))
 }
@@ -547,6 +597,25 @@ pub fn generate_key() -> Result<(String, String), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cairn.toml");
+        let text = "[[accounts]]\nid = \"123456789012\"\n[[principals]]\naccount = \"123456789012\"\n\
+                    access_key_id = \"AKIAIOSFODNN7EXAMPLE\"\nsecret_access_key = \"s\"\n\
+                    type = \"Root\"\npermissions = \"admin\"\n";
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            refused.contains("mode 644") && refused.contains("chmod 600"),
+            "{refused}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Config::load(&path).is_ok(), "{:?}", Config::load(&path));
+    }
 
     const SAMPLE: &str = r#"
         [[accounts]]

@@ -176,7 +176,19 @@ async fn health() -> impl IntoResponse {
     )
 }
 
-async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn serve_metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if state.config.metrics.require_principal && !metrics_reader(&state.config, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(
+                http::header::WWW_AUTHENTICATE,
+                "Basic realm=\"cairn metrics\"",
+            )],
+            "/metrics answers a principal: basic authorization with its access key ID and \
+             secret access key.\n",
+        )
+            .into_response();
+    }
     let store = state.store.clone();
     if let Ok(Ok(stats)) = tokio::task::spawn_blocking(move || store.stats()).await {
         state.metrics.follow_store(&stats);
@@ -189,6 +201,30 @@ async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// Whether `headers` authorize as a principal that may read (HTTP basic: access key ID and
+/// secret access key); ingest keys may not.
+fn metrics_reader(config: &Config, headers: &HeaderMap) -> bool {
+    use base64::Engine as _;
+    let Some(encoded) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&decoded);
+    let Some((key, secret)) = text.split_once(':') else {
+        return false;
+    };
+    config.principals.get(key).is_some_and(|p| {
+        p.permissions != Permissions::Ingest
+            && crate::auth::constant_time_eq(p.secret_access_key.as_bytes(), secret.as_bytes())
+    })
 }
 
 /// Sends a request to the control plane or the capture proxy.

@@ -20,7 +20,8 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections whose handshake finished, waiting for the server to take them.
 const READY_QUEUE: usize = 64;
 
-/// The server configuration of a certificate chain file and a private key file (PEM).
+/// The server configuration of a certificate chain file and a private key file (PEM; its
+/// owner's alone).
 pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
         .and_then(|certs| certs.collect())
@@ -28,6 +29,7 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConf
     if certs.is_empty() {
         return Err(format!("{} holds no certificate", cert_file.display()));
     }
+    crate::config::refuse_shared_secret_file(key_file)?;
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|e| format!("reading the private key from {}: {e}", key_file.display()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -698,6 +698,7 @@ impl InProcessServer {
             delivery: Default::default(),
             capture: Default::default(),
             lake: Default::default(),
+            metrics: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

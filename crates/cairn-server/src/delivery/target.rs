@@ -326,3 +326,43 @@ fn sync_file_and_dir(path: &Path) -> Result<(), String> {
         .and_then(|()| path.parent().map_or(Ok(()), sync))
         .map_err(|e| format!("syncing {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_keys_and_buckets_cannot_leave_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("buckets");
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        let target = Target::local(root.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (bucket, key) in [
+            ("b", "../escaped"),
+            ("b", "a/../../escaped"),
+            ("b", "/abs/escaped"),
+            ("..", "escaped"),
+            ("b/../..", "escaped"),
+        ] {
+            let put = runtime.block_on(target.put(bucket, key, b"x".to_vec(), &[], None));
+            assert!(put.is_err(), "{bucket}/{key} was written");
+        }
+        let mut everything = Vec::new();
+        let mut folders = vec![dir.path().to_path_buf()];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else {
+                    everything.push(path);
+                }
+            }
+        }
+        assert_eq!(everything, Vec::<std::path::PathBuf>::new());
+    }
+}

@@ -91,6 +91,7 @@ pub fn run_capture_benchmark(bench: &CaptureBench) -> Result<String> {
             ..CaptureConfig::default()
         },
         lake: Default::default(),
+        metrics: Default::default(),
     };
     let server = InProcessServer::start(&runtime, store.clone(), config)?;
     let pairs = run_pairs(bench, &upstream, &server.endpoint)?;

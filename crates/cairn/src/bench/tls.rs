@@ -61,6 +61,7 @@ pub fn run_tls_benchmark(bench: &TlsBench) -> Result<String> {
         delivery: Default::default(),
         capture: Default::default(),
         lake: Default::default(),
+        metrics: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -176,6 +176,9 @@ impl TestServer {
             .envs(env.iter().copied())
             .stdout(Stdio::piped());
         if let Some(config) = config {
+            // cairn refuses a configuration others may read: it holds secret keys.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(config, std::fs::Permissions::from_mode(0o600)).unwrap();
             command.arg("--config").arg(config);
         }
         let mut child = command.spawn().expect("starting cairn serve");
@@ -545,4 +548,44 @@ fn cli_lookup(endpoint: &str, key: &str, secret: &str, extra: &[&str]) -> std::p
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
         .unwrap()
+}
+
+#[test]
+fn metrics_can_be_kept_to_principals() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config_path,
+        format!("{CONFIG}\n[metrics]\nrequire_principal = true\n"),
+    )
+    .unwrap();
+    let server = TestServer::start(&dir.path().join("data"), Some(&config_path), &[]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status = |authorization: Option<String>| {
+        let mut request = agent.get(format!("http://{}/metrics", server.endpoint));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.call().unwrap().status().as_u16()
+    };
+    let basic = |key: &str, secret: &str| {
+        let pair = format!("{key}:{secret}");
+        Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ))
+    };
+    let alice = &scenario_principals()["alice"];
+    let key = alice["access_key_id"].as_str().unwrap();
+    assert_eq!(status(None), 401);
+    assert_eq!(status(basic(key, "not-the-secret")), 401);
+    assert_eq!(
+        status(basic(key, alice["secret_access_key"].as_str().unwrap())),
+        200
+    );
+    server.stop_cleanly();
 }
