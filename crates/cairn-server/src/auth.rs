@@ -457,6 +457,7 @@ mod tests {
             capture: Default::default(),
             lake: Default::default(),
             metrics: Default::default(),
+            limits: Default::default(),
         }
     }
 

@@ -55,6 +55,12 @@
 //! # with its access key ID and secret access key, Prometheus's `basic_auth`).
 //! [metrics]
 //! require_principal = true
+//!
+//! # What one client may hold of the server (all optional).
+//! [limits]
+//! max_connections = 1024                 # served at once; more wait to be accepted
+//! header_timeout_secs = 10               # a request's headers must arrive in time (slowloris)
+//! max_header_bytes = 65536               # request line and headers; more is answered 431
 //! ```
 //!
 //! - `admin` may call every operation; `read-only` only reading ones (`Lookup*`, `Get*`,
@@ -115,6 +121,36 @@ struct RawConfig {
     lake: LakeConfig,
     #[serde(default)]
     metrics: MetricsConfig,
+    #[serde(default)]
+    limits: LimitsConfig,
+}
+
+/// The `[limits]` table: what one client may hold of the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Connections served at once; more wait to be accepted (default 1024).
+    pub max_connections: Option<usize>,
+    /// A request's headers must arrive within this many seconds of its first byte, or the
+    /// connection is closed (slow clients, slowloris; default 10).
+    pub header_timeout_secs: Option<u64>,
+    /// The most bytes of request line and headers (default 65536; at least 8192); more is
+    /// answered 431.
+    pub max_header_bytes: Option<usize>,
+}
+
+impl LimitsConfig {
+    pub fn max_connections(&self) -> usize {
+        self.max_connections.unwrap_or(1024).max(1)
+    }
+
+    pub fn header_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_timeout_secs.unwrap_or(10).max(1))
+    }
+
+    pub fn max_header_bytes(&self) -> usize {
+        self.max_header_bytes.unwrap_or(65_536).max(8192)
+    }
 }
 
 /// The `[metrics]` table: who may read `/metrics`.
@@ -282,6 +318,7 @@ pub struct Config {
     pub capture: CaptureConfig,
     pub lake: LakeConfig,
     pub metrics: MetricsConfig,
+    pub limits: LimitsConfig,
 }
 
 /// Refuses a file of secrets (the configuration, a TLS private key) that users other than its
@@ -412,6 +449,7 @@ impl Config {
             capture: raw.capture,
             lake: raw.lake,
             metrics: raw.metrics,
+            limits: raw.limits,
         })
     }
 
@@ -533,6 +571,7 @@ pub fn bootstrap(
         capture: CaptureConfig::default(),
         lake: LakeConfig::default(),
         metrics: MetricsConfig::default(),
+        limits: LimitsConfig::default(),
     };
     Ok((config, generated.then_some(principal)))
 }

@@ -4,6 +4,7 @@
 //! `/health` and Prometheus `/metrics`.
 //!
 //! - [`server`]: the router and [`server::run`], the request path from bytes to response;
+//! - [`connections`]: serving connections within the configured limits;
 //! - [`config`]: accounts and principals (strict TOML), the bootstrap key;
 //! - [`auth`]: SigV4 verification (and signing, for cairn's own client);
 //! - [`actions`]: the closed list of operations, one module per implemented operation;
@@ -31,6 +32,7 @@ pub mod auth;
 pub mod capture;
 pub mod catalog_list;
 pub mod config;
+pub mod connections;
 pub mod console;
 pub mod csv;
 pub mod delivery;

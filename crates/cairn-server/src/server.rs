@@ -90,7 +90,6 @@ pub async fn run<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
-    for<'a> SocketAddr: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let trails = Arc::new(Trails::load(store.clone()).map_err(std::io::Error::other)?);
     let event_data_stores =
@@ -149,18 +148,15 @@ where
         delivery_status,
         sessions: console::sessions::Sessions::default(),
     });
+    let state_limits = state.config.limits.clone();
     let console = console::routes().with_state(state.clone());
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(serve_metrics))
         .fallback(move |state, peer, request| route_request(state, peer, request, console))
         .with_state(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let limits = state_limits;
+    crate::connections::serve(listener, app, &limits, shutdown).await?;
     let _ = stop_delivery.send(true);
     let _ = stop_rules.send(true);
     deliverer.await.map_err(std::io::Error::other)?;

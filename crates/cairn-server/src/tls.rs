@@ -49,16 +49,9 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConf
     Ok(Arc::new(config))
 }
 
-/// What [`https`] gives [`crate::server::run`].
-pub type HttpsListener = axum::serve::TapIo<TlsListener, fn(&mut TlsStream<TcpStream>)>;
-
 /// A listener for [`crate::server::run`] that serves HTTPS on `tcp` with `config`.
-pub fn https(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<HttpsListener> {
-    use axum::serve::ListenerExt;
-    // Tapped (with nothing to do) because axum gives a tapped listener's connections their
-    // peer address.
-    fn untouched(_: &mut TlsStream<TcpStream>) {}
-    Ok(TlsListener::new(tcp, config)?.tap_io(untouched as fn(&mut TlsStream<TcpStream>)))
+pub fn https(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+    TlsListener::new(tcp, config)
 }
 
 /// TLS connections of a TCP listener, their handshakes done.

@@ -699,6 +699,7 @@ impl InProcessServer {
             capture: Default::default(),
             lake: Default::default(),
             metrics: Default::default(),
+            limits: Default::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -92,6 +92,7 @@ pub fn run_capture_benchmark(bench: &CaptureBench) -> Result<String> {
         },
         lake: Default::default(),
         metrics: Default::default(),
+        limits: Default::default(),
     };
     let server = InProcessServer::start(&runtime, store.clone(), config)?;
     let pairs = run_pairs(bench, &upstream, &server.endpoint)?;

@@ -62,6 +62,7 @@ pub fn run_tls_benchmark(bench: &TlsBench) -> Result<String> {
         capture: Default::default(),
         lake: Default::default(),
         metrics: Default::default(),
+        limits: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

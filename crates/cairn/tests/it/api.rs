@@ -589,3 +589,93 @@ fn metrics_can_be_kept_to_principals() {
     );
     server.stop_cleanly();
 }
+
+#[test]
+fn slow_clients_oversized_headers_and_too_many_connections_are_held_off() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "{CONFIG}\n[limits]\nheader_timeout_secs = 1\nmax_header_bytes = 8192\n\
+             max_connections = 2\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(&dir.path().join("data"), Some(&config_path), &[]);
+    let connect = || {
+        let stream = TcpStream::connect(&server.endpoint).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    };
+    let answer = |stream: &mut TcpStream| {
+        let mut text = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    text.extend_from_slice(&buffer[..n]);
+                    if text.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    };
+
+    // A client that trickles its headers is cut off once its time is up.
+    let mut slow = connect();
+    let started = Instant::now();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: cairn\r\n")
+        .unwrap();
+    let mut cut = false;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(250));
+        if slow.write_all(b"X").is_err() {
+            cut = true;
+            break;
+        }
+    }
+    let rest = answer(&mut slow);
+    assert!(cut || !rest.contains("200 OK"), "{rest}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Headers larger than the limit are refused with 431.
+    let mut large = connect();
+    let header = format!(
+        "GET /health HTTP/1.1\r\nHost: cairn\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let _ = large.write_all(header.as_bytes());
+    let refused = answer(&mut large);
+    assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
+
+    // Two idle connections hold both slots: a third request waits until they are cut off.
+    let idle = [connect(), connect()];
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = connect();
+    let asked = Instant::now();
+    third
+        .write_all(b"GET /health HTTP/1.1\r\nHost: cairn\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let answered = answer(&mut third);
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(500),
+        "answered after {:?}, while two connections held the two slots",
+        asked.elapsed()
+    );
+    drop(idle);
+    server.stop_cleanly();
+}
