@@ -61,6 +61,8 @@
 //! max_connections = 1024                 # served at once; more wait to be accepted
 //! header_timeout_secs = 10               # a request's headers must arrive in time (slowloris)
 //! max_header_bytes = 65536               # request line and headers; more is answered 431
+//! requests_per_second = 50               # API calls a second per principal (default: no limit)
+//! lookup_events_per_second = 2           # LookupEvents a second per principal, as AWS allows
 //! ```
 //!
 //! - `admin` may call every operation; `read-only` only reading ones (`Lookup*`, `Get*`,
@@ -126,7 +128,7 @@ struct RawConfig {
 }
 
 /// The `[limits]` table: what one client may hold of the server.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Connections served at once; more wait to be accepted (default 1024).
@@ -137,6 +139,11 @@ pub struct LimitsConfig {
     /// The most bytes of request line and headers (default 65536; at least 8192); more is
     /// answered 431.
     pub max_header_bytes: Option<usize>,
+    /// API calls a second one principal may make (a burst of a second's worth); more are
+    /// answered `ThrottlingException`. Default: no limit.
+    pub requests_per_second: Option<f64>,
+    /// LookupEvents calls a second one principal may make (AWS allows 2); default: no limit.
+    pub lookup_events_per_second: Option<f64>,
 }
 
 impl LimitsConfig {
@@ -309,7 +316,7 @@ pub struct Principal {
 }
 
 /// The resolved configuration (step two: validated).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub default_region: String,
     /// By access key id.

@@ -62,6 +62,8 @@ pub enum ErrorCode {
     InvalidEventPattern,
     ResourceAlreadyExists,
     LimitExceeded,
+    // Limits on callers.
+    Throttling,
     InvalidTagParameter,
     TagsLimitExceeded,
     InvalidEventSelectors,
@@ -130,6 +132,7 @@ impl ErrorCode {
             ErrorCode::InvalidEventPattern => "InvalidEventPatternException",
             ErrorCode::ResourceAlreadyExists => "ResourceAlreadyExistsException",
             ErrorCode::LimitExceeded => "LimitExceededException",
+            ErrorCode::Throttling => "ThrottlingException",
             ErrorCode::InvalidTagParameter => "InvalidTagParameterException",
             ErrorCode::TagsLimitExceeded => "TagsLimitExceededException",
             ErrorCode::InvalidEventSelectors => "InvalidEventSelectorsException",

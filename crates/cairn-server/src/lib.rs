@@ -15,6 +15,7 @@
 //! - [`event_data_stores`]: CloudTrail Lake's event data stores, their rules and catalog
 //!   document ([`catalog_list`]: a list kept in one catalog document);
 //! - [`queries`]: Lake queries, their life and results (SQL by `cairn-lake`);
+//! - [`rates`]: request rates per principal;
 //! - [`rules`]: EventBridge-style rules (the `events` API) and the engine that delivers their
 //!   matches;
 //! - [`selectors`]: event selectors (basic and advanced), their rules and matching;
@@ -41,6 +42,7 @@ pub mod event_data_stores;
 pub mod lake_events;
 pub mod metrics;
 pub mod queries;
+pub mod rates;
 pub mod rules;
 pub mod selectors;
 pub mod server;

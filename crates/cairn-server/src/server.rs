@@ -71,6 +71,8 @@ pub(crate) struct AppState {
     keys: Arc<SigningKeys>,
     /// Rules, connections and API destinations (the rules API).
     rules: Arc<crate::rules::model::RuleCatalog>,
+    /// Principals' request rates, when `[limits]` sets them.
+    rates: crate::rates::Rates,
     /// Where trails deliver, and the services they notify.
     services: Services,
     delivery_status: StatusBoard,
@@ -144,6 +146,7 @@ where
         queries,
         keys,
         rules,
+        rates: crate::rates::Rates::default(),
         services,
         delivery_status,
         sessions: console::sessions::Sessions::default(),
@@ -420,6 +423,21 @@ async fn control_plane(
     finish_call(&state, call, lookup, result, started)
 }
 
+/// Takes a call of `principal` from its rates (`[limits]`), LookupEvents' own too when
+/// `lookup`: AWS's ThrottlingException when one is spent.
+fn throttle(state: &AppState, principal: &Principal, lookup: bool) -> Result<(), ApiError> {
+    let limits = &state.config.limits;
+    let now = Instant::now();
+    let key = &principal.access_key_id;
+    if let Some(rate) = limits.requests_per_second {
+        state.rates.take(key, "all", rate, now)?;
+    }
+    if let (true, Some(rate)) = (lookup, limits.lookup_events_per_second) {
+        state.rates.take(key, "LookupEvents", rate, now)?;
+    }
+    Ok(())
+}
+
 /// Runs an operation of the rules API for an authenticated `principal`: admins may call all;
 /// read-only principals the reading ones.
 async fn run_rules_operation(
@@ -430,6 +448,7 @@ async fn run_rules_operation(
     body: &Bytes,
     now: SystemTime,
 ) -> Result<Value, ApiError> {
+    throttle(state, principal, false)?;
     let allowed = match principal.permissions {
         Permissions::Admin => true,
         Permissions::ReadOnly => op.read_only(),
@@ -472,6 +491,9 @@ pub(crate) async fn run_authorized(
     body: &Bytes,
     now: SystemTime,
 ) -> Result<Value, ApiError> {
+    if let Ok(op) = operation {
+        throttle(state, principal, *op == Operation::LookupEvents)?;
+    }
     match operation {
         Err(e) => Err(e.clone()),
         Ok(op) if !permitted(principal.permissions, *op) => Err(ApiError::new(

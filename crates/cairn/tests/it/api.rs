@@ -679,3 +679,41 @@ fn slow_clients_oversized_headers_and_too_many_connections_are_held_off() {
     drop(idle);
     server.stop_cleanly();
 }
+
+#[test]
+fn lookup_events_can_be_held_to_aws_rate() {
+    use cairn::lookup_events::{ApiClient, ClientCredentials};
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("cairn.toml");
+    std::fs::write(
+        &config_path,
+        format!("{CONFIG}\n[limits]\nlookup_events_per_second = 2\n"),
+    )
+    .unwrap();
+    let server = TestServer::start(&dir.path().join("data"), Some(&config_path), &[]);
+    let alice = &scenario_principals()["alice"];
+    let credentials = ClientCredentials {
+        access_key_id: alice["access_key_id"].as_str().unwrap().to_owned(),
+        secret_access_key: alice["secret_access_key"].as_str().unwrap().to_owned(),
+        session_token: None,
+        region: None,
+    };
+    let client =
+        ApiClient::new(&format!("http://{}", server.endpoint), credentials, REGION).unwrap();
+    let codes: Vec<Option<String>> = (0..3)
+        .map(|_| {
+            let answer = client.call("LookupEvents", b"{}").unwrap();
+            answer.body["__type"].as_str().map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(codes[..2], [None, None], "{codes:?}");
+    assert_eq!(
+        codes[2].as_deref(),
+        Some("ThrottlingException"),
+        "{codes:?}"
+    );
+    // Other operations are not held to LookupEvents' rate.
+    let trails = client.call("DescribeTrails", b"{}").unwrap();
+    assert!(trails.body["__type"].is_null(), "{:?}", trails.body);
+    server.stop_cleanly();
+}
