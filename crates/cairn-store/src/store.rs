@@ -1106,7 +1106,12 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
         }
         Err(e) => {
             let message = e.to_string();
-            if let Ok(mut state) = shared.state.write() {
+            // A failed append the log could take back (a full disk, say) fails only its own
+            // events: the next append is tried afresh. One it could not take back stops the
+            // store writing until it is opened again and recovery cuts the log's tail.
+            if !wal.intact()
+                && let Ok(mut state) = shared.state.write()
+            {
                 state.failure = Some(message.clone());
             }
             for (_, reply) in replies {

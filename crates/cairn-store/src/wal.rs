@@ -75,6 +75,9 @@ pub(crate) struct WalWriter {
     id: u64,
     len: u64,
     buffer: Vec<u8>,
+    /// False once a failed append could not be taken back: the file may end in a partial
+    /// frame that later frames would follow.
+    intact: bool,
 }
 
 impl WalWriter {
@@ -100,6 +103,7 @@ impl WalWriter {
             id,
             len: HEADER_LEN,
             buffer: Vec::new(),
+            intact: true,
         })
     }
 
@@ -116,6 +120,7 @@ impl WalWriter {
             id,
             len,
             buffer: Vec::new(),
+            intact: true,
         })
     }
 
@@ -133,6 +138,11 @@ impl WalWriter {
 
     /// Appends one frame per payload and syncs. On error the file is cut back to where it was,
     /// so a failed batch leaves nothing behind that recovery would take for an event.
+    /// Whether the file ends after its last whole frame (see [`Self::append_durably`]).
+    pub(crate) fn intact(&self) -> bool {
+        self.intact
+    }
+
     pub(crate) fn append_durably<'a>(
         &mut self,
         payloads: impl Iterator<Item = &'a [u8]>,
@@ -154,12 +164,18 @@ impl WalWriter {
                 Ok(())
             }
             Err(e) => {
-                // Best effort: if this fails too, recovery's checksums still reject the partial
-                // frames, but later frames would follow garbage, so the store stops writing.
-                let _ = self
+                // Take the partial frames back, and write the next append where they began
+                // (the file of `create` is not in append mode). If this fails too, recovery's
+                // checksums still reject the partial frames, but later frames would follow
+                // garbage, so the store stops writing.
+                use std::io::{Seek, SeekFrom};
+                let len = self.len;
+                let taken_back = self
                     .file
-                    .set_len(self.len)
+                    .set_len(len)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(len)).map(|_| ()))
                     .and_then(|()| self.file.sync_data());
+                self.intact = taken_back.is_ok();
                 Err(e).context(|| format!("appending to {}", self.path.display()))
             }
         }

@@ -715,3 +715,108 @@ fn a_stretch_of_log_files_holds_exactly_the_events_appended_between_two_seals() 
     assert_eq!(ids_in_log_files(&store, 0, None).len(), 6);
     store.close();
 }
+
+/// A small tmpfs mounted at a folder of its own, unmounted when dropped; `None` where this
+/// process may not mount (the test then says it was skipped).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
+            .arg("tmpfs")
+            .arg(dir.path())
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !mounted {
+            eprintln!("skipped: this process may not mount a tmpfs to fill up");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_appends_without_losing_any_and_writing_resumes_when_space_returns() {
+    let Some(disk) = SmallDisk::mount(4 << 20) else {
+        return;
+    };
+    let data = disk.dir.path().join("data");
+    // Room to give back later.
+    let spare = disk.dir.path().join("spare");
+    std::fs::write(&spare, vec![7u8; 1 << 20]).unwrap();
+    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    let padding = format!(r#","requestParameters":{{"note":"{}"}}"#, "x".repeat(2000));
+    let mut acknowledged = Vec::new();
+    let mut failed = None;
+    for batch in 0..10_000 {
+        let records: Vec<Record> = (0..10)
+            .map(|i| {
+                let id = format!("e-{batch}-{i}");
+                record(&id, "2024-05-01T10:00:00Z", "RunInstances", &padding)
+            })
+            .collect();
+        let ids: Vec<String> = records.iter().map(|r| r.fields.event_id.clone()).collect();
+        match store.append(records) {
+            Ok(_) => acknowledged.extend(ids),
+            Err(e) => {
+                failed = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let failed = failed.expect("the disk never filled up");
+    assert!(failed.to_lowercase().contains("space"), "{failed}");
+    // Still full: an append as large fails again (the failed one's bytes were taken back, so
+    // a smaller one may fit), and reads work.
+    let again: Vec<Record> = (0..10)
+        .map(|i| {
+            record(
+                &format!("again-{i}"),
+                "2024-05-01T10:00:00Z",
+                "RunInstances",
+                &padding,
+            )
+        })
+        .collect();
+    assert!(store.append(again).is_err());
+    let mut stored = 0;
+    store.for_each_record(|_| stored += 1).unwrap();
+    assert_eq!(stored, acknowledged.len());
+    // Space comes back: writing resumes by itself.
+    std::fs::remove_file(&spare).unwrap();
+    store
+        .append(vec![record(
+            "after",
+            "2024-05-01T10:00:01Z",
+            "RunInstances",
+            "",
+        )])
+        .unwrap();
+    acknowledged.push("after".to_owned());
+    store.close();
+    // Every acknowledged event is there once, after a restart too.
+    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    let mut ids = Vec::new();
+    store
+        .for_each_record(|text| {
+            ids.push(Record::parse(text).unwrap().fields.event_id);
+        })
+        .unwrap();
+    ids.sort();
+    acknowledged.sort();
+    assert_eq!(ids, acknowledged);
+    store.close();
+}
