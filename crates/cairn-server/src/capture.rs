@@ -160,6 +160,8 @@ pub struct Context<'a> {
     pub proxy: &'a Proxy,
     pub audit: &'a AuditSender,
     pub metrics: &'a Metrics,
+    /// Whether the store can take events now (false while its disk is full).
+    pub writable: bool,
 }
 
 /// Forwards and records one call.
@@ -175,6 +177,7 @@ pub async fn handle(
         proxy,
         audit,
         metrics,
+        writable: context_writable,
     } = context;
     let now = SystemTime::now();
     let scope = signing_scope(&parts.headers, parts.uri.query());
@@ -304,6 +307,15 @@ pub async fn handle(
         }
     }
 
+    if proxy.durability == Durability::Sync && !context_writable {
+        // Its event could not be stored: the call is not made at all.
+        let error = ApiError::internal(
+            "cairn cannot record calls now (its data directory's disk is full), so the call \
+             was not forwarded",
+        );
+        // Its record goes into the store's reserve of space.
+        return answer_error(audit, metrics, call, protocol, &error, "InternalFailure").await;
+    }
     let Some(upstream) = proxy.upstream_for(&service) else {
         let error = ApiError::new(
             ErrorCode::InvalidParameter,

@@ -254,6 +254,7 @@ async fn route_request(
                 proxy: &state.proxy,
                 audit: &state.audit,
                 metrics: &state.metrics,
+                writable: state.store.writable(),
             };
             capture::handle(context, peer, service, parts, body).await
         }

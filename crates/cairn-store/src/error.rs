@@ -59,3 +59,10 @@ impl StoreError {
         }
     }
 }
+
+impl StoreError {
+    /// Whether the data directory's filesystem is full.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull)
+    }
+}

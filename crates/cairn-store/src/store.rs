@@ -153,6 +153,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The free space below which [`Store::writable`] says no: room for the appends under way
+/// and the records of the calls refused meanwhile.
+pub const WRITE_RESERVE_BYTES: u64 = 1 << 20;
+
 struct Shared {
     dir: PathBuf,
     options: StoreOptions,
@@ -171,6 +175,8 @@ struct Shared {
     log_end: Mutex<LogPosition>,
     /// Saved log cursors; held while log files are deleted, so none goes that one still needs.
     cursors: Mutex<BTreeMap<String, LogCursor>>,
+    /// Set when the last append failed for want of space, cleared by the next one that works.
+    out_of_space: std::sync::atomic::AtomicBool,
 }
 
 /// A record a lookup read from a segment, for the pick at `pick` of the lookup's picks.
@@ -398,6 +404,7 @@ impl Store {
             readers: ReaderPool::start()?,
             records_from_cache: AtomicU64::new(0),
             records_from_segments: AtomicU64::new(0),
+            out_of_space: std::sync::atomic::AtomicBool::new(false),
             log_end: Mutex::new(wal_writer.end()),
             cursors: Mutex::new(cursors),
         });
@@ -550,6 +557,21 @@ impl Store {
         let (reply, response) = mpsc::sync_channel(1);
         self.send(WriterMessage::Append { records, reply })?;
         response.recv().map_err(|_| StoreError::ShuttingDown)?
+    }
+
+    /// Whether appends may work: false while the data directory's filesystem has less than
+    /// [`WRITE_RESERVE_BYTES`] free, or after an append failed for want of space until one
+    /// works again. Callers that must not act on what they may fail to record (the capture
+    /// proxy, with `sync` durability) ask first; appends themselves go on into the reserve.
+    pub fn writable(&self) -> bool {
+        let failed = self
+            .shared
+            .out_of_space
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let free = rustix::fs::statvfs(&self.shared.dir)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .unwrap_or(u64::MAX);
+        !failed && free >= WRITE_RESERVE_BYTES
     }
 
     /// Seals every acknowledged event that is still only in the log into a segment, and waits
@@ -1090,7 +1112,12 @@ fn write_group(shared: &Shared, wal: &mut WalWriter, appends: Vec<(Vec<Record>, 
             replies.push((statuses, reply));
         }
     }
-    match wal.append_durably(accepted.iter().map(|r| r.json.as_bytes())) {
+    let appended = wal.append_durably(accepted.iter().map(|r| r.json.as_bytes()));
+    shared.out_of_space.store(
+        appended.as_ref().is_err_and(StoreError::is_out_of_space),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    match appended {
         Ok(()) => {
             if let Ok(mut state) = shared.state.write() {
                 for record in accepted {

@@ -750,13 +750,13 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_fails_appends_without_losing_any_and_writing_resumes_when_space_returns() {
-    let Some(disk) = SmallDisk::mount(4 << 20) else {
+    let Some(disk) = SmallDisk::mount(6 << 20) else {
         return;
     };
     let data = disk.dir.path().join("data");
     // Room to give back later.
     let spare = disk.dir.path().join("spare");
-    std::fs::write(&spare, vec![7u8; 1 << 20]).unwrap();
+    std::fs::write(&spare, vec![7u8; 2 << 20]).unwrap();
     let store = Store::open(&data, StoreOptions::default()).unwrap();
     let padding = format!(r#","requestParameters":{{"note":"{}"}}"#, "x".repeat(2000));
     let mut acknowledged = Vec::new();
@@ -792,6 +792,7 @@ fn a_full_disk_fails_appends_without_losing_any_and_writing_resumes_when_space_r
         })
         .collect();
     assert!(store.append(again).is_err());
+    assert!(!store.writable());
     let mut stored = 0;
     store.for_each_record(|_| stored += 1).unwrap();
     assert_eq!(stored, acknowledged.len());
@@ -806,6 +807,7 @@ fn a_full_disk_fails_appends_without_losing_any_and_writing_resumes_when_space_r
         )])
         .unwrap();
     acknowledged.push("after".to_owned());
+    assert!(store.writable());
     store.close();
     // Every acknowledged event is there once, after a restart too.
     let store = Store::open(&data, StoreOptions::default()).unwrap();
