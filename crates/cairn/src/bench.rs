@@ -649,6 +649,25 @@ struct InProcessServer {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// A server configuration with `principals` and nothing else, whose default region is `region`.
+fn bench_config(
+    region: &str,
+    principals: Vec<cairn_server::config::Principal>,
+) -> cairn_server::Config {
+    cairn_server::Config {
+        default_region: region.to_owned(),
+        principals: principals
+            .into_iter()
+            .map(|p| (p.access_key_id.clone(), p))
+            .collect(),
+        delivery: Default::default(),
+        capture: Default::default(),
+        lake: Default::default(),
+        metrics: Default::default(),
+        limits: Default::default(),
+    }
+}
+
 impl InProcessServer {
     fn start(
         runtime: &tokio::runtime::Runtime,
@@ -689,18 +708,7 @@ impl InProcessServer {
         region: &str,
         principals: Vec<cairn_server::config::Principal>,
     ) -> Result<(tokio::runtime::Runtime, InProcessServer)> {
-        let config = cairn_server::Config {
-            default_region: region.to_owned(),
-            principals: principals
-                .into_iter()
-                .map(|p| (p.access_key_id.clone(), p))
-                .collect(),
-            delivery: Default::default(),
-            capture: Default::default(),
-            lake: Default::default(),
-            metrics: Default::default(),
-            limits: Default::default(),
-        };
+        let config = bench_config(region, principals);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -55,15 +55,7 @@ pub fn run_tls_benchmark(bench: &TlsBench) -> Result<String> {
         identity: Identity::Root,
         permissions: Permissions::Admin,
     };
-    let config = cairn_server::Config {
-        default_region: REGION.to_owned(),
-        principals: [(access_key_id.clone(), principal)].into_iter().collect(),
-        delivery: Default::default(),
-        capture: Default::default(),
-        lake: Default::default(),
-        metrics: Default::default(),
-        limits: Default::default(),
-    };
+    let config = super::bench_config(REGION, vec![principal]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
