@@ -424,6 +424,17 @@ async fn control_plane(
     finish_call(&state, call, lookup, result, started)
 }
 
+/// Refuses an operation that changes something while the store cannot take events (its disk
+/// is full): neither the change nor its audit event could be kept. Reads go on.
+fn refuse_writes_when_full(state: &AppState, read_only: bool) -> Result<(), ApiError> {
+    if read_only || state.store.writable() {
+        return Ok(());
+    }
+    Err(ApiError::internal(
+        "cairn cannot record changes now: its data directory's disk is full",
+    ))
+}
+
 /// Takes a call of `principal` from its rates (`[limits]`), LookupEvents' own too when
 /// `lookup`: AWS's ThrottlingException when one is spent.
 fn throttle(state: &AppState, principal: &Principal, lookup: bool) -> Result<(), ApiError> {
@@ -450,6 +461,7 @@ async fn run_rules_operation(
     now: SystemTime,
 ) -> Result<Value, ApiError> {
     throttle(state, principal, false)?;
+    refuse_writes_when_full(state, op.read_only())?;
     let allowed = match principal.permissions {
         Permissions::Admin => true,
         Permissions::ReadOnly => op.read_only(),
@@ -494,6 +506,7 @@ pub(crate) async fn run_authorized(
 ) -> Result<Value, ApiError> {
     if let Ok(op) = operation {
         throttle(state, principal, *op == Operation::LookupEvents)?;
+        refuse_writes_when_full(state, op.read_only())?;
     }
     match operation {
         Err(e) => Err(e.clone()),

@@ -67,8 +67,16 @@ if PHASE == "fill":
     json.dump(made, open(MADE, "w"))
     events = cloudtrail.lookup_events(MaxResults=5)["Events"]
     assert len(events) == min(5, len(made)) or len(events) == 5, events
-    ok(f"a full disk refuses calls before they are made ({len(made)} made, then {refused}), "
-       "and event history still answers")
+    # CloudTrail's own changes are refused too; its reads answer.
+    try:
+        cloudtrail.create_trail(Name="on-a-full-disk", S3BucketName="no-bucket")
+        raise AssertionError("a trail was created on a full disk")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "InternalFailure", e.response
+        assert "disk is full" in e.response["Error"]["Message"], e.response
+    assert cloudtrail.describe_trails()["trailList"] == []
+    ok(f"a full disk refuses calls before they are made ({len(made)} made, then {refused}) "
+       "and CloudTrail changes, and event history still answers")
     sys.exit(0)
 
 made = json.load(open(MADE))
