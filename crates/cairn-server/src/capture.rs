@@ -160,8 +160,8 @@ pub struct Context<'a> {
     pub proxy: &'a Proxy,
     pub audit: &'a AuditSender,
     pub metrics: &'a Metrics,
-    /// Whether the store can take events now (false while its disk is full).
-    pub writable: bool,
+    /// The store the calls' events go to (asked whether it can take them).
+    pub store: &'a cairn_store::Store,
 }
 
 /// Forwards and records one call.
@@ -177,7 +177,7 @@ pub async fn handle(
         proxy,
         audit,
         metrics,
-        writable: context_writable,
+        store,
     } = context;
     let now = SystemTime::now();
     let scope = signing_scope(&parts.headers, parts.uri.query());
@@ -307,7 +307,7 @@ pub async fn handle(
         }
     }
 
-    if proxy.durability == Durability::Sync && !context_writable {
+    if proxy.durability == Durability::Sync && !store.writable() {
         // Its event could not be stored: the call is not made at all.
         let error = ApiError::internal(
             "cairn cannot record calls now (its data directory's disk is full), so the call \

@@ -30,6 +30,9 @@ pub struct CatalogList<T> {
     store: Arc<Store>,
     document: ListDocument,
     items: Mutex<Vec<T>>,
+    /// How many times the list was saved: what was derived from it at one count holds until
+    /// the next.
+    saves: std::sync::atomic::AtomicU64,
 }
 
 impl<T: Serialize + DeserializeOwned> CatalogList<T> {
@@ -58,6 +61,7 @@ impl<T: Serialize + DeserializeOwned> CatalogList<T> {
             store,
             document,
             items: Mutex::new(items),
+            saves: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -86,6 +90,11 @@ impl<T> ListEdit<'_, T> {
     pub fn store(&self) -> &Arc<Store> {
         &self.list.store
     }
+
+    /// How many times the list has been saved (it cannot change while this edit holds it).
+    pub fn saves(&self) -> u64 {
+        self.list.saves.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl<T: Serialize> ListEdit<'_, T> {
@@ -97,6 +106,10 @@ impl<T: Serialize> ListEdit<'_, T> {
         self.list
             .store
             .write_document(document.name, &bytes, document.visibility)
-            .map_err(ApiError::internal)
+            .map_err(ApiError::internal)?;
+        self.list
+            .saves
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 }

@@ -254,7 +254,7 @@ async fn route_request(
                 proxy: &state.proxy,
                 audit: &state.audit,
                 metrics: &state.metrics,
-                writable: state.store.writable(),
+                store: &state.store,
             };
             capture::handle(context, peer, service, parts, body).await
         }

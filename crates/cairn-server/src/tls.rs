@@ -49,11 +49,6 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConf
     Ok(Arc::new(config))
 }
 
-/// A listener for [`crate::server::run`] that serves HTTPS on `tcp` with `config`.
-pub fn https(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
-    TlsListener::new(tcp, config)
-}
-
 /// TLS connections of a TCP listener, their handshakes done.
 pub struct TlsListener {
     ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -61,7 +56,8 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    /// Accepts on `tcp` and shakes hands with `config` in the background.
+    /// A listener for [`crate::server::run`] that serves HTTPS on `tcp` with `config`:
+    /// accepts and shakes hands in the background.
     pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (sender, ready) = tokio::sync::mpsc::channel(READY_QUEUE);

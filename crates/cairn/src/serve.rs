@@ -83,7 +83,7 @@ pub fn run(
         std::io::stdout().flush().ok();
         match tls {
             Some(tls) => {
-                let listener = cairn_server::tls::https(listener, tls)?;
+                let listener = cairn_server::tls::TlsListener::new(listener, tls)?;
                 cairn_server::run(store.clone(), config, delivery, listener, shutdown_signal())
                     .await
             }

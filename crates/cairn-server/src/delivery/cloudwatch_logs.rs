@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::services::LOGS_TARGET;
-use super::trail_takes;
+use super::{trail_takes, with_store};
 use crate::actions::create_trail::LogGroupArn;
 use crate::trails::Trail;
 use crate::upstream::Upstreams;
@@ -158,17 +158,6 @@ pub struct Sender {
     pub upstreams: Upstreams,
     /// Streams known to exist, by (log group, stream).
     pub streams: Arc<Mutex<HashSet<(String, String)>>>,
-}
-
-/// Runs `work` with the store on a blocking thread.
-async fn with_store<T: Send + 'static>(
-    store: &Arc<Store>,
-    work: impl FnOnce(&Store) -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || work(&store))
-        .await
-        .map_err(|e| e.to_string())?
 }
 
 impl Sender {

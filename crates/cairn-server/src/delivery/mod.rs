@@ -611,11 +611,12 @@ impl Deliverer {
         until: LogPosition,
         max_bytes: usize,
     ) -> Result<cairn_store::LogChunk, String> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.read_log(from, until, max_bytes))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("reading the event log: {e}"))
+        with_store(&self.store, move |store| {
+            store
+                .read_log(from, until, max_bytes)
+                .map_err(|e| format!("reading the event log: {e}"))
+        })
+        .await
     }
 
     /// Saves `cursor` with `state` as its state.
@@ -626,14 +627,26 @@ impl Deliverer {
         state: &CursorState,
     ) -> Result<(), String> {
         cursor.state = serde_json::to_value(state).map_err(|e| e.to_string())?;
-        let store = self.store.clone();
-        let name = name.to_owned();
-        let cursor = cursor.clone();
-        tokio::task::spawn_blocking(move || store.save_log_cursor(&name, &cursor))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("saving the delivery cursor: {e}"))
+        let (name, cursor) = (name.to_owned(), cursor.clone());
+        with_store(&self.store, move |store| {
+            store
+                .save_log_cursor(&name, &cursor)
+                .map_err(|e| format!("saving the delivery cursor: {e}"))
+        })
+        .await
     }
+}
+
+/// Runs `work` with the store on a blocking thread (store work syncs files and reads
+/// pages), for the deliverers and the rules engine.
+pub(crate) async fn with_store<T: Send + 'static>(
+    store: &Arc<Store>,
+    work: impl FnOnce(&Store) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 /// What one round did for a trail.

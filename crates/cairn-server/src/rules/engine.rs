@@ -39,6 +39,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::model::{ApiDestination, Authorization, Connection, Rule, RuleCatalog, Target};
+use crate::delivery::with_store;
 use crate::upstream::Upstreams;
 
 /// The main cursor's name.
@@ -65,7 +66,12 @@ pub struct Engine {
     tokens: Arc<Mutex<HashMap<String, (String, Instant)>>>,
     /// When each rate-limited API destination may be called next.
     next_call: Arc<Mutex<HashMap<String, Instant>>>,
+    /// The rules compiled, and the rule list's save count they were compiled at.
+    compiled: Arc<Mutex<Option<Compiled>>>,
 }
+
+/// The live rules of the rule list as saved that many times.
+type Compiled = (u64, Arc<Vec<Live>>);
 
 /// A rule ready to match: its pattern compiled, its targets' inputs.
 pub struct Live {
@@ -109,6 +115,7 @@ impl Engine {
             upstreams,
             client,
             tokens: Arc::default(),
+            compiled: Arc::default(),
             next_call: Arc::default(),
         })
     }
@@ -134,8 +141,7 @@ impl Engine {
     /// One round: the lagging targets catch up, then the main cursor reads one chunk. True
     /// when it read something (there may be more).
     pub async fn round(&self) -> Result<bool, String> {
-        let store = self.store.clone();
-        let main = blocking(move || {
+        let main = with_store(&self.store, move |store| {
             match store.log_cursor(MAIN_CURSOR).map_err(|e| e.to_string())? {
                 Some(cursor) => Ok(cursor),
                 None => {
@@ -153,15 +159,26 @@ impl Engine {
             }
         })
         .await?;
-        let live = Arc::new(self.live_rules()?);
+        let live = self.live_rules()?;
         let lagging = self.catch_up(&live, main.position).await?;
         self.read_main(&live, main, &lagging).await
     }
 
-    /// The enabled rules with targets, compiled.
-    fn live_rules(&self) -> Result<Vec<Live>, String> {
+    /// The enabled rules with targets, compiled: again only when the rules were saved since.
+    fn live_rules(&self) -> Result<Arc<Vec<Live>>, String> {
         let edit = self.catalog.rules.edit().map_err(|e| e.message)?;
-        Ok(live(&edit.items))
+        let mut compiled = self
+            .compiled
+            .lock()
+            .map_err(|_| "the compiled rules' lock is poisoned".to_owned())?;
+        match compiled.as_ref() {
+            Some((saves, live)) if *saves == edit.saves() => Ok(live.clone()),
+            _ => {
+                let fresh = Arc::new(live(&edit.items));
+                *compiled = Some((edit.saves(), fresh.clone()));
+                Ok(fresh)
+            }
+        }
     }
 
     /// Reads one chunk after the main cursor, delivers its matches to the targets that are
@@ -172,9 +189,8 @@ impl Engine {
         mut main: LogCursor,
         lagging: &[(String, String)],
     ) -> Result<bool, String> {
-        let store = self.store.clone();
         let from = main.position;
-        let chunk = blocking(move || {
+        let chunk = with_store(&self.store, move |store| {
             let end = store.log_end().map_err(|e| e.to_string())?;
             store
                 .read_log(from, end, MAX_CHUNK_BYTES)
@@ -241,8 +257,7 @@ impl Engine {
             }
         }
         main.position = chunk_end;
-        let store = self.store.clone();
-        blocking(move || {
+        with_store(&self.store, move |store| {
             store
                 .save_log_cursor(MAIN_CURSOR, &main)
                 .map_err(|e| e.to_string())
@@ -269,8 +284,7 @@ impl Engine {
             error: Some(failure.message.clone()),
         };
         let name = lag_cursor_name(&rule.id, &target.id);
-        let store = self.store.clone();
-        blocking(move || {
+        with_store(&self.store, move |store| {
             store
                 .save_log_cursor(
                     &name,
@@ -291,8 +305,7 @@ impl Engine {
         live: &[Live],
         main_position: LogPosition,
     ) -> Result<Vec<(String, String)>, String> {
-        let store = self.store.clone();
-        let cursors: Vec<(String, LogCursor)> = blocking(move || {
+        let cursors: Vec<(String, LogCursor)> = with_store(&self.store, move |store| {
             let names = store.log_cursor_names().map_err(|e| e.to_string())?;
             let mut cursors = Vec::new();
             for name in names.into_iter().filter(|n| n.starts_with(LAG_PREFIX)) {
@@ -312,8 +325,10 @@ impl Engine {
             });
             let Some((rule, t)) = found else {
                 // The rule or target is gone (or the rule disabled): so is its backlog.
-                let store = self.store.clone();
-                blocking(move || store.remove_log_cursor(&name).map_err(|e| e.to_string())).await?;
+                with_store(&self.store, move |store| {
+                    store.remove_log_cursor(&name).map_err(|e| e.to_string())
+                })
+                .await?;
                 continue;
             };
             if self
@@ -350,9 +365,8 @@ impl Engine {
             .unwrap_or(DEFAULT_MAX_AGE_SECS) as i64
             * 1000;
         while cursor.position < main_position {
-            let store = self.store.clone();
             let from = cursor.position;
-            let chunk = blocking(move || {
+            let chunk = with_store(&self.store, move |store| {
                 store
                     .read_log(from, main_position, MAX_CHUNK_BYTES)
                     .map_err(|e| e.to_string())
@@ -395,16 +409,17 @@ impl Engine {
             cursor.state = json!(state);
             self.save_cursor(name, &cursor).await?;
         }
-        let store = self.store.clone();
         let name = name.to_owned();
-        blocking(move || store.remove_log_cursor(&name).map_err(|e| e.to_string())).await?;
+        with_store(&self.store, move |store| {
+            store.remove_log_cursor(&name).map_err(|e| e.to_string())
+        })
+        .await?;
         Ok(false)
     }
 
     async fn save_cursor(&self, name: &str, cursor: &LogCursor) -> Result<(), String> {
-        let store = self.store.clone();
         let (name, cursor) = (name.to_owned(), cursor.clone());
-        blocking(move || {
+        with_store(&self.store, move |store| {
             store
                 .save_log_cursor(&name, &cursor)
                 .map_err(|e| e.to_string())
@@ -720,8 +735,7 @@ impl Engine {
             "error": error,
             "sent_to": sent_to,
         });
-        let store = self.store.clone();
-        let kept = blocking(move || {
+        let kept = with_store(&self.store, move |store| {
             let mut letters: Vec<Value> = match store.read_document(DEAD_LETTERS) {
                 Ok(Some(bytes)) => serde_json::from_slice::<Value>(&bytes)
                     .ok()
@@ -890,14 +904,6 @@ fn lag_cursor_name(rule_id: &str, target_id: &str) -> String {
     let digest = Sha256::digest(format!("{rule_id}/{target_id}").as_bytes());
     let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
     format!("{LAG_PREFIX}{hex}")
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| e.to_string())?
 }
 
 #[cfg(test)]

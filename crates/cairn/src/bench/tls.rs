@@ -77,7 +77,8 @@ pub fn run_tls_benchmark(bench: &TlsBench) -> Result<String> {
     })?;
     let plain_url = format!("http://{}", plain.local_addr()?);
     let secure_url = format!("https://{}", secure.local_addr()?);
-    let secure = runtime.block_on(async { cairn_server::tls::https(secure, tls_config) })?;
+    let secure =
+        runtime.block_on(async { cairn_server::tls::TlsListener::new(secure, tls_config) })?;
     let plain_task = runtime.spawn(cairn_server::run(
         store.clone(),
         config.clone(),
