@@ -154,7 +154,28 @@ static QUERY_RUNTIME: std::sync::LazyLock<Result<tokio::runtime::Runtime, String
             .map_err(|e| e.to_string())
     });
 
-impl Lake {}
+impl Lake {
+    /// Plans a query as [`Self::run`] would (parse, rewrite, logical and physical plans)
+    /// without running it: for the fuzz target `sql`, which must not wait on arbitrary joins.
+    pub fn plan_blocking(&self, sql: &str) -> Result<(), LakeError> {
+        let prepared = statement::prepare(sql)?;
+        let runtime = QUERY_RUNTIME
+            .as_ref()
+            .map_err(|e| LakeError::Failed(format!("starting the query runtime: {e}")))?;
+        runtime.block_on(async {
+            let frame = self
+                .context
+                .sql(&prepared.sql)
+                .await
+                .map_err(|e| LakeError::InvalidQueryStatement(plan_message(e)))?;
+            frame
+                .create_physical_plan()
+                .await
+                .map_err(|e| LakeError::Failed(e.to_string()))?;
+            Ok(())
+        })
+    }
+}
 
 /// DataFusion's planning error, without its error-kind prefix.
 fn plan_message(error: DataFusionError) -> String {

@@ -34,7 +34,8 @@ use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
 use cairn_capture::redact::Redaction;
 use cairn_capture::{
-    Protocol, RequestParts, ResponseParts, ServiceModel, classify, decode_request, decode_response,
+    DecodedRequest, Protocol, RequestParts, ResponseParts, ServiceModel, classify, decode_request,
+    decode_response,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -378,45 +379,26 @@ pub async fn handle(
     };
 
     if let (Some(model), Some(Ok(decoded))) = (model, &decoded) {
-        let outcome = decode_response(
+        let (captured, request_id) = captured_members(
+            &proxy.redaction,
+            &service,
             model,
-            decoded.protocol,
-            &decoded.operation,
-            call.read_only,
+            decoded,
+            CallScope {
+                read_only: call.read_only,
+                account_id: &call.account_id,
+                region: &call.region,
+            },
             &ResponseParts {
                 status: status.as_u16(),
                 headers: &headers,
                 body: &read_body,
             },
         );
-        let mut parameters = decoded.parameters.clone();
-        let mut elements = outcome.elements;
-        proxy
-            .redaction
-            .apply(&service, &decoded.operation, &mut parameters, false);
-        proxy
-            .redaction
-            .apply(&service, &decoded.operation, &mut elements, true);
-        if let Some(id) = outcome.request_id {
+        if let Some(id) = request_id {
             call.request_id = id;
         }
-        let resources = classify::resources(
-            &service,
-            &decoded.operation,
-            &call.account_id,
-            &call.region,
-            decoded.bucket.as_deref(),
-            decoded.key.as_deref(),
-            &parameters,
-        );
-        if let Some(captured) = &mut call.captured {
-            captured.request_parameters = omitted_if_too_big(parameters);
-            captured.response_elements = omitted_if_too_big(elements);
-            captured.error_code = outcome.error_code;
-            captured.error_message = outcome.error_message;
-            captured.data_event = classify::is_data_event(&service, &decoded.operation);
-            captured.resources = resources;
-        }
+        call.captured = Some(captured);
     } else if let Some(captured) = &mut call.captured {
         // A call the models do not know: recorded by its status alone.
         if !status.is_success() {
@@ -433,6 +415,57 @@ pub async fn handle(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// Who made a decoded call, and where: what its resources and answer are read with.
+#[derive(Debug, Clone, Copy)]
+pub struct CallScope<'a> {
+    pub read_only: bool,
+    pub account_id: &'a str,
+    pub region: &'a str,
+}
+
+/// The members of a call's event that the capture decodes from the wire: its named, typed and
+/// redacted parameters, the answer's elements or error, its resources; and the request id the
+/// answer carries, if any. No I/O: the fuzz target `capture` runs it on arbitrary calls.
+pub fn captured_members(
+    redaction: &Redaction,
+    service: &str,
+    model: &ServiceModel,
+    decoded: &DecodedRequest,
+    scope: CallScope<'_>,
+    response: &ResponseParts<'_>,
+) -> (Captured, Option<String>) {
+    let outcome = decode_response(
+        model,
+        decoded.protocol,
+        &decoded.operation,
+        scope.read_only,
+        response,
+    );
+    let mut parameters = decoded.parameters.clone();
+    let mut elements = outcome.elements;
+    redaction.apply(service, &decoded.operation, &mut parameters, false);
+    redaction.apply(service, &decoded.operation, &mut elements, true);
+    let resources = classify::resources(
+        service,
+        &decoded.operation,
+        scope.account_id,
+        scope.region,
+        decoded.bucket.as_deref(),
+        decoded.key.as_deref(),
+        &parameters,
+    );
+    let captured = Captured {
+        event_source: model.event_source.clone(),
+        request_parameters: omitted_if_too_big(parameters),
+        response_elements: omitted_if_too_big(elements),
+        error_code: outcome.error_code,
+        error_message: outcome.error_message,
+        data_event: classify::is_data_event(service, &decoded.operation),
+        resources,
+    };
+    (captured, outcome.request_id)
 }
 
 /// AWS's rule for `requestParameters` and `responseElements`: above 100 KB the content is

@@ -29,7 +29,7 @@ use crate::error::{IoContext, Result, StoreError};
 use crate::segment::SegmentMeta;
 
 pub(crate) const FORMAT: u32 = 1;
-const FILE_NAME: &str = "MANIFEST";
+pub(crate) const FILE_NAME: &str = "MANIFEST";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

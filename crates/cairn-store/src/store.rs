@@ -45,7 +45,7 @@ use crate::catalog::{self, Visibility};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::DirLock;
 use crate::log_cursor::{self, LogChunk, LogCursor, LogPosition};
-use crate::manifest::Manifest;
+use crate::manifest::{self, Manifest};
 use crate::memtable::{Memtable, Seen, before_cursor, json_equal};
 use crate::readers::ReaderPool;
 use crate::segment::scan::{FieldScan, ScanPlan, TemplateCache};
@@ -128,12 +128,33 @@ pub struct StoreStats {
 }
 
 /// What [`Store::open`] found in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RecoveryReport {
     /// Acknowledged events replayed from the log into the memtable.
     pub replayed_events: u64,
     /// Bytes of a torn (never acknowledged) write cut from the end of the log.
     pub torn_bytes: u64,
+    /// The files those bytes were kept in (`wal/<file>.torn-at-<byte>`), one a damaged tail.
+    pub torn_tails: Vec<PathBuf>,
+}
+
+impl RecoveryReport {
+    /// What a person starting cairn should be told: one line a damaged tail, naming the log
+    /// file, the cut and where its bytes were kept.
+    pub fn warnings(&self) -> Vec<String> {
+        self.torn_tails
+            .iter()
+            .map(|kept| {
+                format!(
+                    "the newest event log file ended in damaged bytes, which were cut and \
+                     kept in {}: a crash while appending leaves an unacknowledged write \
+                     there; other damage (a disk that lost or zeroed blocks) may have taken \
+                     acknowledged events with it",
+                    kept.display()
+                )
+            })
+            .collect()
+    }
 }
 
 /// cairn's durable event store over one data directory.
@@ -328,7 +349,14 @@ impl Store {
             .segments
             .iter()
             .map(|meta| {
-                Segment::open(&segments_dir(&dir), *meta, dictionaries.clone()).map(Arc::new)
+                Segment::open(&segments_dir(&dir), *meta, dictionaries.clone())
+                    .map(Arc::new)
+                    .map_err(|e| {
+                        StoreError::corrupt(
+                            dir.join(manifest::FILE_NAME),
+                            format!("it lists segment {}, which cannot be read: {e}", meta.id),
+                        )
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
 
@@ -352,6 +380,7 @@ impl Store {
             let is_newest = Some(&id) == ids.last();
             let recovered = wal::recover_file(&wal_dir, id, is_newest)?;
             recovery.torn_bytes += recovered.torn_bytes;
+            recovery.torn_tails.extend(recovered.torn_tail);
             let records = recovered
                 .payloads
                 .iter()
@@ -430,8 +459,8 @@ impl Store {
     }
 
     /// What opening the store recovered from the log.
-    pub fn recovery(&self) -> RecoveryReport {
-        self.recovery
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
     }
 
     /// The catalog document `name` (see `catalog.rs`), if there is one.

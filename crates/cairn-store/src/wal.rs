@@ -257,6 +257,8 @@ pub(crate) struct RecoveredFile {
     pub valid_len: u64,
     /// Bytes after the valid prefix (a torn tail), removed from the newest file.
     pub torn_bytes: u64,
+    /// Where those bytes were kept (see [`keep_torn_tail`]).
+    pub torn_tail: Option<PathBuf>,
 }
 
 /// Reads log file `id`. With `is_newest`, a damaged tail is truncated; otherwise it is an error.
@@ -275,6 +277,7 @@ pub(crate) fn recover_file(wal_dir: &Path, id: u64, is_newest: bool) -> Result<R
                 payloads: Vec::new(),
                 valid_len: HEADER_LEN,
                 torn_bytes: bytes.len() as u64,
+                torn_tail: None,
             });
         }
         return Err(StoreError::corrupt(
@@ -318,10 +321,12 @@ pub(crate) fn recover_file(wal_dir: &Path, id: u64, is_newest: bool) -> Result<R
         at += FRAME_HEADER_LEN + len;
     };
     let torn_bytes = (bytes.len() - at) as u64;
+    let mut torn_tail = None;
     if let Some(detail) = damage {
         if !is_newest {
             return Err(StoreError::corrupt(&path, format!("{detail} at byte {at}")));
         }
+        torn_tail = Some(keep_torn_tail(&path, at, &bytes[at..])?);
         let file = OpenOptions::new()
             .write(true)
             .open(&path)
@@ -334,7 +339,29 @@ pub(crate) fn recover_file(wal_dir: &Path, id: u64, is_newest: bool) -> Result<R
         payloads,
         valid_len: at as u64,
         torn_bytes,
+        torn_tail,
     })
+}
+
+/// Keeps the damaged tail `bytes` of log file `path`, found at byte `at`, in
+/// `<file>.torn-at-<at>` beside it before recovery cuts it: a crash mid-append leaves an
+/// unacknowledged frame there, but damage of another kind (a disk that zero-filled or lost
+/// blocks) may have taken acknowledged frames with it, and those bytes are the evidence. The
+/// store never reads such files; they are the operator's to inspect and remove.
+fn keep_torn_tail(path: &Path, at: usize, bytes: &[u8]) -> Result<PathBuf> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".torn-at-{at}"));
+    let kept = path.with_file_name(name);
+    std::fs::write(&kept, bytes)
+        .and_then(|()| File::open(&kept)?.sync_all())
+        .context(|| {
+            format!(
+                "keeping the torn tail of {} in {}",
+                path.display(),
+                kept.display()
+            )
+        })?;
+    Ok(kept)
 }
 
 fn rewrite_header(path: &Path) -> Result<()> {

@@ -344,10 +344,12 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The newest log file (not a torn tail recovery kept beside it).
 fn newest_wal(dir: &Path) -> std::path::PathBuf {
     let mut files: Vec<_> = std::fs::read_dir(dir.join("wal"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
         .collect();
     files.sort();
     files.pop().unwrap()

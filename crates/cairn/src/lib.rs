@@ -13,9 +13,9 @@ pub mod query;
 pub mod serve;
 pub mod validate_logs;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use cairn_store::StoreOptions;
+use cairn_store::{Store, StoreOptions};
 
 /// The data directory when none is given.
 pub const DEFAULT_DATA_DIR: &str = "./cairn-data";
@@ -26,6 +26,16 @@ pub fn store_options(retention_days: Option<u32>) -> StoreOptions {
         retention_days,
         ..StoreOptions::default()
     }
+}
+
+/// Opens the store of `dir` for a command, telling on standard error what recovery found that
+/// a person should know (a damaged log tail, where its bytes were kept).
+pub fn open_store(dir: &Path, retention_days: Option<u32>) -> cairn_store::Result<Store> {
+    let store = Store::open(dir, store_options(retention_days))?;
+    for warning in store.recovery().warnings() {
+        eprintln!("cairn: warning: {warning}");
+    }
+    Ok(store)
 }
 
 /// The data directory argument shared by the subcommands.

@@ -11,10 +11,9 @@ use cairn::lookup_events::{
     LookupArgs, ServiceError, find_credentials, parse_lookup_attribute, parse_time_arg,
     render_json, render_table, run_lookup, run_remote_lookup,
 };
-use cairn::{DataDirArgs, store_options};
+use cairn::{DataDirArgs, open_store};
 use cairn_model::LookupEventsRequest;
 use cairn_server::event_data_stores::EventDataStores;
-use cairn_store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Every allocation of the binary goes through mimalloc (see the workspace Cargo.toml for why).
@@ -232,10 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             event_data_store,
             paths,
         } => {
-            let store = Arc::new(Store::open(
-                &data.data_dir,
-                store_options(data.retention_days),
-            )?);
+            let store = Arc::new(open_store(&data.data_dir, data.retention_days)?);
             let files = collect_files(&paths)?;
             let total: u64 = files
                 .iter()
@@ -334,7 +330,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     run_remote_lookup(&endpoint, &credentials, &args, &tls)?
                 }
                 None => {
-                    let store = Store::open(&data.data_dir, store_options(data.retention_days))?;
+                    let store = open_store(&data.data_dir, data.retention_days)?;
                     run_lookup(&store, &args)?.map_err(ServiceError::from)
                 }
             };

@@ -16,11 +16,10 @@ use anyhow::{Context, Result, bail};
 use cairn_lake::LakeError;
 use cairn_server::event_data_stores::EventDataStores;
 use cairn_server::queries::{Results, execute};
-use cairn_store::Store;
 use serde_json::{Value, json};
 
 use crate::lookup_events::{ApiClient, ServiceError, find_credentials};
-use crate::{DataDirArgs, store_options};
+use crate::{DataDirArgs, open_store};
 
 /// How `cairn query` prints its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -216,10 +215,7 @@ fn local(data: &DataDirArgs, sql: &str) -> Result<Result<Results, ExitCode>> {
             )));
         }
     };
-    let store = Arc::new(Store::open(
-        &data.data_dir,
-        store_options(data.retention_days),
-    )?);
+    let store = Arc::new(open_store(&data.data_dir, data.retention_days)?);
     let stores = EventDataStores::load(store.clone()).map_err(anyhow::Error::msg)?;
     let now = cairn_model::time::now_secs();
     let outcome = execute(

@@ -11,9 +11,8 @@ use anyhow::{Context, Result};
 use cairn_server::Config;
 use cairn_server::config::bootstrap;
 use cairn_server::delivery::DeliverySettings;
-use cairn_store::Store;
 
-use crate::{DataDirArgs, store_options};
+use crate::{DataDirArgs, open_store};
 
 /// Where `cairn serve` listens by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7700";
@@ -34,10 +33,7 @@ pub fn run(
         ),
         None => None,
     };
-    let store = Arc::new(Store::open(
-        &data.data_dir,
-        store_options(data.retention_days),
-    )?);
+    let store = Arc::new(open_store(&data.data_dir, data.retention_days)?);
     let config = match config_path {
         Some(path) => Config::load(path)?,
         None => {

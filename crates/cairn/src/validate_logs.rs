@@ -23,11 +23,10 @@ use cairn_server::delivery::validate::{FileKind, PublicKeys, Report, Validation,
 use cairn_server::delivery::{DeliverySettings, Target, format_seconds};
 use cairn_server::signing_keys::SigningKeys;
 use cairn_server::trails::Trails;
-use cairn_store::Store;
 use serde_json::json;
 
 use crate::lookup_events::{ApiClient, find_credentials};
-use crate::{DataDirArgs, store_options};
+use crate::{DataDirArgs, open_store};
 
 /// What to validate, as the command line gives it.
 #[derive(Debug, Clone)]
@@ -212,7 +211,7 @@ impl TrailSource {
 
     fn data_dir(data_dir: &Path, retention_days: Option<u32>) -> Result<TrailSource> {
         let store = Arc::new(
-            Store::open(data_dir, store_options(retention_days))
+            open_store(data_dir, retention_days)
                 .context("opening the data directory (use --endpoint-url while cairn serves it)")?,
         );
         let trails = Trails::load(store.clone()).map_err(anyhow::Error::msg)?;

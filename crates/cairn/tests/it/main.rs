@@ -6,6 +6,7 @@ mod api;
 mod capture;
 mod cli;
 mod console;
+mod damaged_files;
 mod datasets;
 mod delivery;
 mod lake;

@@ -1,0 +1,1 @@
+SELECT eventName, count(*) AS events FROM e19654c7-120b-4e5b-a35f-0d734b7de799 WHERE eventName IS NOT NULL GROUP BY eventName ORDER BY events DESC, eventName LIMIT 10

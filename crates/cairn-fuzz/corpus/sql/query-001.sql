@@ -1,0 +1,1 @@
+SELECT userIdentity.arn, count(*) AS errors FROM e19654c7-120b-4e5b-a35f-0d734b7de799 WHERE errorCode IS NOT NULL AND userIdentity.arn IS NOT NULL GROUP BY userIdentity.arn ORDER BY errors DESC, 1 LIMIT 5

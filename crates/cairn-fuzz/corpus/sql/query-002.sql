@@ -1,0 +1,1 @@
+SELECT eventName FROM e19654c7-120b-4e5b-a35f-0d734b7de799; DROP TABLE x

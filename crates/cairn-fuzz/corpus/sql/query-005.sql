@@ -1,0 +1,1 @@
+SELECT element_at(requestParameters, 'bucketName') AS bucket, count(*) AS calls FROM e19654c7-120b-4e5b-a35f-0d734b7de799 WHERE eventSource = 's3.amazonaws.com' AND element_at(requestParameters, 'bucketName') IS NOT NULL GROUP BY 1 ORDER BY calls DESC, bucket LIMIT 5

@@ -1,0 +1,1 @@
+SELECT count_if(errorcode IS NOT NULL), count_if(if(readonly, 'read', 'write') = 'write'), max_by(eventid, eventtime), min_by(eventid, eventtime), arbitrary(eventsource) IS NOT NULL, if(false, 1) FROM e19654c7-120b-4e5b-a35f-0d734b7de799

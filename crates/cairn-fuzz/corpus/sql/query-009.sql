@@ -1,0 +1,1 @@
+SELECT count(element_at(resources, 1).arn), count_if(contains(map_keys(requestparameters), 'bucketName')) FROM e19654c7-120b-4e5b-a35f-0d734b7de799

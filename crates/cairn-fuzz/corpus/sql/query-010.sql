@@ -1,0 +1,1 @@
+SELECT sum(json_array_length(json_extract(eventjson, '$.resources'))) FROM e19654c7-120b-4e5b-a35f-0d734b7de799

@@ -1,0 +1,1 @@
+SELECT json_extract(eventjson, '$.userIdentity.type'), is_json_scalar(json_extract(eventjson, '$.eventName')), json_size(eventjson, '$.requestParameters'), json_array_contains('[1, \

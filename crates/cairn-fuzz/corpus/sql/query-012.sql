@@ -1,0 +1,1 @@
+SELECT eventname FROM e19654c7-120b-4e5b-a35f-0d734b7de799 LIMIT 3

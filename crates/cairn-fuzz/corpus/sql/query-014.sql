@@ -1,0 +1,1 @@
+SELECT count(*) FROM e19654c7-120b-4e5b-a35f-0d734b7de799 WHERE any_match(resources, r -> r.type = 'AWS::S3::Bucket')

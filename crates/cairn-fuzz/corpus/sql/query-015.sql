@@ -1,0 +1,1 @@
+SELECT count_if(any_match(transform(resources, r -> lower(r.type)), t -> t LIKE 'aws::s3::%')), count_if(any_match(resources, r -> cardinality(filter(split(r.type, '::'), p -> p = 'Bucket')) > 0)) FROM e19654c7-120b-4e5b-a35f-0d734b7de799

@@ -1,0 +1,1 @@
+SELECT sum(cardinality(filter(resources, r -> r.accountid <> recipientaccountid))), count_if(all_match(resources, r -> r.accountid = recipientaccountid)), count_if(none_match(resources, r -> r.accountid = recipientaccountid)) FROM e19654c7-120b-4e5b-a35f-0d734b7de799 WHERE recipientaccountid IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT coalesce(t.type, ''), count(*) FROM e19654c7-120b-4e5b-a35f-0d734b7de799 CROSS JOIN UNNEST(resources) AS t(accountid, type, arn, arnprefix) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5

@@ -1,0 +1,1 @@
+SELECT coalesce(r.type, ''), count(*) FROM e19654c7-120b-4e5b-a35f-0d734b7de799 e, UNNEST(e.resources) AS t(r) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5

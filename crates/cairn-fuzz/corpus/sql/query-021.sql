@@ -1,0 +1,1 @@
+SELECT p.name, count(*) FROM e19654c7-120b-4e5b-a35f-0d734b7de799 CROSS JOIN UNNEST(requestparameters) AS p(name, value) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8

@@ -1,0 +1,1 @@
+SELECT * FROM e19654c7-120b-4e5b-a35f-0d734b7de799 LEFT JOIN UNNEST(resources) AS t(r) ON true

@@ -1,0 +1,1 @@
+SELECT date_add('day', -1, TIMESTAMP '2020-03-01 00:00:00')

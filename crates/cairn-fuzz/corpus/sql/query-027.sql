@@ -1,0 +1,1 @@
+SELECT json_array_length('[1, 2, 3]'), json_array_contains('[1, 2, 3]', 2)

@@ -1,0 +1,1 @@
+SELECT is_json_scalar('1'), is_json_scalar('[1, 2, 3]')

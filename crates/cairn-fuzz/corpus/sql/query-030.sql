@@ -1,0 +1,2 @@
+SELECT json_extract_scalar('{"a": {"b": "c"}}', '$.a.b'),
+       json_extract_scalar('{"a": {"b": "c"}}', '$.a')

@@ -1,0 +1,1 @@
+SELECT split('a,b,c', ','), cardinality(ARRAY[1, 2, 3]), contains(ARRAY[1, 2, 3], 2)

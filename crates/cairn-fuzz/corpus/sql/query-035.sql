@@ -1,0 +1,1 @@
+SELECT transform(ARRAY[5, 6], x -> x + 1)

@@ -1,0 +1,1 @@
+SELECT filter(ARRAY[5, -6, NULL, 7], x -> x > 0)

@@ -1,0 +1,1 @@
+SELECT cardinality(filter(ARRAY[1], x -> false))

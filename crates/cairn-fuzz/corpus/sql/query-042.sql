@@ -1,0 +1,1 @@
+SELECT transform(ARRAY[ARRAY[1, 2], ARRAY[3]], a -> transform(a, x -> x * 10))

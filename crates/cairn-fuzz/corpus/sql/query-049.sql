@@ -1,0 +1,1 @@
+WITH e AS (SELECT * FROM e19654c7-120b-4e5b-a35f-0d734b7de799 WHERE eventtime > '2023-01-22 00:00:00') SELECT useridentity.arn, max_by(eventname, eventtime), approx_distinct(sourceipaddress), row_number() OVER (ORDER BY count(*) DESC) FROM e GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 LIMIT 10

@@ -1,0 +1,1 @@
+SELECT try_cast(element_at(additionaleventdata, 'bytesTransferredIn') AS double), cardinality(map_keys(requestparameters)) FROM e19654c7-120b-4e5b-a35f-0d734b7de799 UNION ALL SELECT NULL, 1
