@@ -198,6 +198,11 @@ struct Shared {
     cursors: Mutex<BTreeMap<String, LogCursor>>,
     /// Set when the last append failed for want of space, cleared by the next one that works.
     out_of_space: std::sync::atomic::AtomicBool,
+    /// Set while the sealer waits for room to write a segment (a full disk): the writer then
+    /// keeps appending to the active memtable instead of waiting for the seal.
+    seal_waits_for_space: std::sync::atomic::AtomicBool,
+    /// Set when the store closes: a seal waiting for space gives up (its events stay in the log).
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// A record a lookup read from a segment, for the pick at `pick` of the lookup's picks.
@@ -434,6 +439,8 @@ impl Store {
             records_from_cache: AtomicU64::new(0),
             records_from_segments: AtomicU64::new(0),
             out_of_space: std::sync::atomic::AtomicBool::new(false),
+            seal_waits_for_space: std::sync::atomic::AtomicBool::new(false),
+            closing: std::sync::atomic::AtomicBool::new(false),
             log_end: Mutex::new(wal_writer.end()),
             cursors: Mutex::new(cursors),
         });
@@ -828,6 +835,7 @@ impl Store {
     }
 
     fn shutdown(&mut self) {
+        self.shared.closing.store(true, Ordering::Relaxed);
         self.writer = None;
         for thread in self.threads.drain(..) {
             let _ = thread.join();
@@ -912,7 +920,10 @@ fn run_writer(
             s.active.len() >= shared.options.memtable_max_events
                 || s.active.json_bytes() >= shared.options.memtable_max_bytes
         });
-        if full || !seals.is_empty() {
+        // While a seal waits for disk space, a full memtable grows on (appends fail anyway
+        // when the log has no room) rather than block the writer; asked-for seals wait.
+        let seal_waits = shared.seal_waits_for_space.load(Ordering::Relaxed);
+        if (full && !seal_waits) || !seals.is_empty() {
             freeze(shared, &mut wal, sealer, seals);
         }
     }
@@ -1243,9 +1254,33 @@ fn reply_all(replies: Vec<SyncSender<Result<()>>>, result: &Result<()>) {
     }
 }
 
+/// How long a seal that failed for want of space waits before it is tried again.
+const SEAL_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether `error` is the disk's being full (ENOSPC, which Parquet's writer reports as text).
+fn failed_for_want_of_space(error: &StoreError) -> bool {
+    error.is_out_of_space() || error.to_string().contains("os error 28")
+}
+
 fn run_sealer(shared: &Shared, jobs: &Receiver<SealJob>) {
     while let Ok(job) = jobs.recv() {
-        let result = seal(shared, &job);
+        let mut result = seal(shared, &job);
+        // A full disk: the frozen events stay readable in memory and durable in the log; what
+        // the seal wrote is removed to give the room back, and it is tried again until it
+        // fits (or the store closes: the next open replays the log).
+        while let Err(e) = &result {
+            if !failed_for_want_of_space(e) || shared.closing.load(Ordering::Relaxed) {
+                break;
+            }
+            shared.seal_waits_for_space.store(true, Ordering::Relaxed);
+            shared.out_of_space.store(true, Ordering::Relaxed);
+            if let Ok(state) = shared.state.read() {
+                let _ = remove_unlisted_segment_files(&shared.dir, &state.manifest);
+            }
+            std::thread::sleep(SEAL_RETRY_INTERVAL);
+            result = seal(shared, &job);
+        }
+        shared.seal_waits_for_space.store(false, Ordering::Relaxed);
         if let Err(e) = &result
             && let Ok(mut state) = shared.state.write()
         {

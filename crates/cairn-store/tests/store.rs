@@ -824,3 +824,90 @@ fn a_full_disk_fails_appends_without_losing_any_and_writing_resumes_when_space_r
     assert_eq!(ids, acknowledged);
     store.close();
 }
+
+#[test]
+fn a_seal_that_finds_the_disk_full_waits_for_space_and_loses_nothing() {
+    let Some(disk) = SmallDisk::mount(8 << 20) else {
+        return;
+    };
+    let data = disk.dir.path().join("data");
+    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    // Padding that does not compress away: the segment needs room of its own.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut acknowledged = Vec::new();
+    for batch in 0..30 {
+        let records: Vec<Record> = (0..10)
+            .map(|i| {
+                let noise: String = (0..250)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        format!("{:02x}", state as u8)
+                    })
+                    .collect();
+                let id = format!("s-{batch}-{i}");
+                record(
+                    &id,
+                    "2024-05-01T10:00:00Z",
+                    "RunInstances",
+                    &format!(r#","requestParameters":{{"note":"{noise}"}}"#),
+                )
+            })
+            .collect();
+        acknowledged.extend(records.iter().map(|r| r.fields.event_id.clone()));
+        store.append(records).unwrap();
+    }
+    // Fill the disk, then give back a little: room for a new log file, none for a segment.
+    let spare = disk.dir.path().join("spare");
+    {
+        let mut file = std::fs::File::create(&spare).unwrap();
+        let chunk = vec![7u8; 64 << 10];
+        while file.write_all(&chunk).is_ok() {}
+    }
+    let len = std::fs::metadata(&spare).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&spare)
+        .unwrap()
+        .set_len(len - (32 << 10))
+        .unwrap();
+    std::thread::scope(|scope| {
+        let sealing = scope.spawn(|| store.seal());
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        assert!(
+            !sealing.is_finished(),
+            "the seal should wait for space: {:?}",
+            sealing.join()
+        );
+        // Meanwhile every event reads back, and the store says it cannot write.
+        let mut stored = 0;
+        store.for_each_record(|_| stored += 1).unwrap();
+        assert_eq!(stored, acknowledged.len());
+        assert!(!store.writable());
+        // Space comes back: the seal finishes by itself.
+        std::fs::remove_file(&spare).unwrap();
+        sealing.join().unwrap().unwrap();
+    });
+    assert_eq!(store.stats().unwrap().segments, 1);
+    store
+        .append(vec![record(
+            "after",
+            "2024-05-01T10:00:01Z",
+            "RunInstances",
+            "",
+        )])
+        .unwrap();
+    acknowledged.push("after".to_owned());
+    assert!(store.writable());
+    store.close();
+    let store = Store::open(&data, StoreOptions::default()).unwrap();
+    let mut ids = Vec::new();
+    store
+        .for_each_record(|text| ids.push(Record::parse(text).unwrap().fields.event_id))
+        .unwrap();
+    ids.sort();
+    acknowledged.sort();
+    assert_eq!(ids, acknowledged);
+    store.close();
+}

@@ -14,6 +14,7 @@
 mod api;
 pub mod capture;
 pub mod console;
+pub mod crash;
 pub mod delivery;
 pub mod rules;
 pub mod sql;
@@ -102,10 +103,17 @@ pub enum BenchCommand {
     Rules(rules::RulesBench),
     /// HTTPS against plain HTTP: LookupEvents on new and on kept connections.
     Tls(tls::TlsBench),
+    /// The fault benchmark: `cairn serve` killed with SIGKILL at random moments of 100 rounds
+    /// of mixed load (captured calls, API calls, imports, trail delivery, rules, Lake
+    /// queries), every promise checked after each restart.
+    CrashLoop(crash::CrashBench),
 }
 
 pub fn run(command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::CrashLoop(bench) => {
+            print!("{}", crash::run_crash_benchmark(&bench)?);
+        }
         BenchCommand::Tls(bench) => {
             print!("{}", tls::run_tls_benchmark(&bench)?);
         }

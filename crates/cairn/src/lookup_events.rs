@@ -400,17 +400,23 @@ impl ApiClient {
     /// Calls a control-plane operation with a JSON body.
     pub fn call(&self, operation: &str, body: &[u8]) -> Result<ApiAnswer> {
         let target = format!("{}.{operation}", cairn_server::actions::TARGET_PREFIX);
+        self.call_service("cloudtrail", &target, body)
+    }
+
+    /// Calls an operation of another AWS JSON 1.1 service cairn serves (`events`), signed for
+    /// `service`, with its `X-Amz-Target` (`AWSEvents.PutRule`).
+    pub fn call_service(&self, service: &str, target: &str, body: &[u8]) -> Result<ApiAnswer> {
         let headers = [
             ("content-type", "application/x-amz-json-1.1"),
             ("host", self.host.as_str()),
-            ("x-amz-target", target.as_str()),
+            ("x-amz-target", target),
         ];
         let key = cairn_server::auth::ClientKey {
             access_key_id: &self.credentials.access_key_id,
             secret_access_key: &self.credentials.secret_access_key,
             session_token: self.credentials.session_token.as_deref(),
             region: &self.region,
-            service: "cloudtrail",
+            service,
         };
         let signed = cairn_server::auth::sign_request(
             &key,

@@ -269,13 +269,13 @@ fn install(catalog: &RuleCatalog, account: &str, endpoint: &str) -> Result<Strin
 
 /// A webhook receiver on a free port: the event IDs of the bodies POSTed to it, with when
 /// each arrived.
-struct Receiver {
-    endpoint: String,
+pub(super) struct Receiver {
+    pub(super) endpoint: String,
     arrivals: Arc<Mutex<Vec<(String, Instant)>>>,
 }
 
 impl Receiver {
-    fn start() -> Result<Receiver> {
+    pub(super) fn start() -> Result<Receiver> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let endpoint = format!("http://{}", listener.local_addr()?);
         let arrivals: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
@@ -293,7 +293,7 @@ impl Receiver {
         self.arrivals.lock().map_or(0, |a| a.len())
     }
 
-    fn arrivals(&self) -> Vec<(String, Instant)> {
+    pub(super) fn arrivals(&self) -> Vec<(String, Instant)> {
         self.arrivals.lock().map(|a| a.clone()).unwrap_or_default()
     }
 }
