@@ -408,8 +408,20 @@ impl AuditSender {
     }
 }
 
+/// The most audit events the writer holds while the disk is full (events of calls nobody waits
+/// on: reads, and captured calls with `async` durability), stored once there is room again.
+const MAX_WAITING_EVENTS: usize = 100_000;
+
+/// How often events held through a full disk are tried again when no new ones come.
+const RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Starts the background writer; it ends once every sender is dropped and what they sent is
 /// stored.
+///
+/// A call whose caller waits for its event (`record_durably`) is told whether it was stored.
+/// The events of the others (read-only calls, which go on while the disk is full) are kept in
+/// memory when the disk is full, up to [`MAX_WAITING_EVENTS`], and stored once there is room:
+/// appending the same event again cannot store it twice.
 pub fn start(
     store: Arc<Store>,
     metrics: Arc<Metrics>,
@@ -417,49 +429,95 @@ pub fn start(
     let (sender, mut receiver) = mpsc::unbounded_channel::<(ApiCall, Option<Ack>)>();
     let task = tokio::spawn(async move {
         let mut batch = Vec::new();
-        while receiver.recv_many(&mut batch, 1000).await > 0 {
+        let mut waiting: Vec<Record> = Vec::new();
+        loop {
+            let received = if waiting.is_empty() {
+                receiver.recv_many(&mut batch, 1000).await
+            } else {
+                // No new call within the interval: 0, and the held events are tried again.
+                tokio::time::timeout(RETRY_INTERVAL, receiver.recv_many(&mut batch, 1000))
+                    .await
+                    .unwrap_or_default()
+            };
+            let closed = received == 0 && receiver.is_closed() && receiver.is_empty();
+            if received == 0 && !closed && waiting.is_empty() {
+                continue;
+            }
             let (calls, acks): (Vec<ApiCall>, Vec<Option<Ack>>) =
                 std::mem::take(&mut batch).into_iter().unzip();
-            let store = store.clone();
-            let count = calls.len();
             let started = Instant::now();
-            let append = move || {
-                let mut records = Vec::with_capacity(calls.len());
-                let mut recorded = Vec::with_capacity(calls.len());
-                for call in &calls {
-                    match call.to_record() {
-                        Ok(record) => {
-                            records.push(record);
-                            recorded.push(true);
-                        }
-                        Err(e) => {
-                            eprintln!("error: could not record an API call: {e}");
-                            recorded.push(false);
+            let mut records = Vec::with_capacity(calls.len());
+            let mut pending_acks = Vec::with_capacity(calls.len());
+            for (call, ack) in calls.iter().zip(acks) {
+                match call.to_record() {
+                    Ok(record) => {
+                        records.push(record);
+                        pending_acks.push(ack);
+                    }
+                    Err(e) => {
+                        eprintln!("error: could not record an API call: {e}");
+                        if let Some(ack) = ack {
+                            let _ = ack.send(false);
                         }
                     }
                 }
-                store.append(records).map(|_| recorded)
-            };
-            let stored = match tokio::task::spawn_blocking(append).await {
-                Ok(Ok(recorded)) => {
+            }
+            // The held events go first; a store that has them already skips them.
+            let mut all = waiting.clone();
+            all.extend(records.iter().cloned());
+            let attempted = all.len();
+            let writer = store.clone();
+            let appended = tokio::task::spawn_blocking(move || writer.append(all)).await;
+            let stored = match appended {
+                Ok(Ok(_)) => {
                     metrics
                         .ingest_seconds
                         .observe(started.elapsed().as_secs_f64());
-                    recorded
+                    waiting.clear();
+                    true
+                }
+                Ok(Err(_)) if !store.writable() => {
+                    // Kept for the next try: the events nobody waits on.
+                    waiting.extend(
+                        records
+                            .into_iter()
+                            .zip(&pending_acks)
+                            .filter(|(_, ack)| ack.is_none())
+                            .map(|(record, _)| record),
+                    );
+                    if waiting.len() > MAX_WAITING_EVENTS {
+                        let dropped = waiting.len() - MAX_WAITING_EVENTS;
+                        waiting.drain(..dropped);
+                        eprintln!(
+                            "error: the disk is full: {dropped} audit events of read-only calls \
+                             were dropped ({MAX_WAITING_EVENTS} are held)"
+                        );
+                    }
+                    if closed {
+                        eprintln!(
+                            "error: cairn stopped with {} audit events it could not store (the \
+                             disk is full)",
+                            waiting.len()
+                        );
+                    }
+                    false
                 }
                 Ok(Err(e)) => {
-                    eprintln!("error: could not store {count} audit events: {e}");
-                    vec![false; count]
+                    eprintln!("error: could not store {attempted} audit events: {e}");
+                    waiting.clear();
+                    false
                 }
                 Err(e) => {
                     eprintln!("error: the audit writer failed: {e}");
-                    vec![false; count]
+                    waiting.clear();
+                    false
                 }
             };
-            for (ack, stored) in acks.into_iter().zip(stored) {
-                if let Some(ack) = ack {
-                    let _ = ack.send(stored);
-                }
+            for ack in pending_acks.into_iter().flatten() {
+                let _ = ack.send(stored);
+            }
+            if closed {
+                break;
             }
         }
     });

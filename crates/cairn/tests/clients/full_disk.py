@@ -1,10 +1,12 @@
 """A full disk under cairn's data directory: calls through the capture proxy (durability
 `sync`) are answered InternalFailure and not made (moto never sees the bucket), event
 history still answers, and once space comes back calls go through again, each made call's
-event stored once.
+event stored once; a read made while not even its own event fits has its event stored once
+space returns.
 
-Run by crates/cairn/tests/it/capture.rs in two phases: `python full_disk.py SCENARIO.json fill`
-(buckets until the disk is full), then, after the test frees space, `... resume`. The scenario
+Run by crates/cairn/tests/it/capture.rs in three phases: `python full_disk.py SCENARIO.json
+fill` (buckets until the disk is full), `... read` (once the test filled the disk to the last
+byte), then, after the test frees space, `... resume`. The scenario
 adds `moto` and `made` (a file for the buckets made, kept between the phases).
 """
 
@@ -64,7 +66,6 @@ if PHASE == "fill":
     moto_buckets = {b["Name"] for b in moto_s3.list_buckets()["Buckets"]}
     assert refused not in moto_buckets, "a refused call was made upstream"
     assert set(made) <= moto_buckets
-    json.dump(made, open(MADE, "w"))
     events = cloudtrail.lookup_events(MaxResults=5)["Events"]
     assert len(events) == min(5, len(made)) or len(events) == 5, events
     # CloudTrail's own changes are refused too; its reads answer.
@@ -75,11 +76,26 @@ if PHASE == "fill":
         assert e.response["Error"]["Code"] == "InternalFailure", e.response
         assert "disk is full" in e.response["Error"]["Message"], e.response
     assert cloudtrail.describe_trails()["trailList"] == []
+    json.dump({"made": made}, open(MADE, "w"))
     ok(f"a full disk refuses calls before they are made ({len(made)} made, then {refused}) "
        "and CloudTrail changes, and event history still answers")
     sys.exit(0)
 
-made = json.load(open(MADE))
+saved = json.load(open(MADE))
+made = saved["made"]
+if sys.argv[-1] == "read":
+    # The disk is full to the last byte now: not even the read's own event fits. It answers,
+    # and its event waits in memory for room.
+    # Twenty: the first may still fit in the log file's last page.
+    saved["reads"] = []
+    for _ in range(20):
+        described = cloudtrail.describe_trails()
+        assert described["trailList"] == []
+        saved["reads"].append(described["ResponseMetadata"]["RequestId"])
+    json.dump(saved, open(MADE, "w"))
+    ok("reads answer on a disk full to the last byte")
+    sys.exit(0)
+
 # The first call after space comes back may still be refused: its record finds the space.
 for attempt in range(20):
     if make("after-space"):
@@ -107,3 +123,23 @@ for _ in range(200):
         break
 assert all(stored.get(name) == 1 for name in made), {n: stored.get(n) for n in made}
 ok(f"each of the {len(made)} calls made has its event, once")
+
+# The events of the reads made while the disk was full were kept and stored once there was room.
+for attempt in range(50):
+    ids = []
+    token = None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = cloudtrail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "DescribeTrails"}], **kwargs)
+        ids += [json.loads(e["CloudTrailEvent"]).get("requestID") for e in page["Events"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    if all(read in ids for read in saved["reads"]):
+        break
+    time.sleep(0.2)
+missing = [read for read in saved["reads"] if read not in ids]
+assert not missing, f"{len(missing)} reads made on the full disk have no event"
+assert all(ids.count(read) == 1 for read in saved["reads"]), ids
+ok(f"the events of {len(saved['reads'])} reads made on the full disk are stored once space comes back")

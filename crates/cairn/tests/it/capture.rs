@@ -171,6 +171,18 @@ fn a_full_disk_refuses_captured_calls_until_space_returns() {
         "made": dir.path().join("made.json"),
     });
     run_scenario(dir.path(), "full_disk.py", &scenario, &["fill"]);
+    // Then the reserve too, to the last byte: a read's own event cannot be stored now.
+    for i in 0.. {
+        let path = disk.0.path().join(format!("last-{i}"));
+        match std::fs::write(&path, vec![1u8; 4 << 10]) {
+            Ok(()) => fillers.push(path),
+            Err(_) => {
+                let _ = std::fs::remove_file(&path);
+                break;
+            }
+        }
+    }
+    run_scenario(dir.path(), "full_disk.py", &scenario, &["read"]);
     for filler in &fillers {
         std::fs::remove_file(filler).unwrap();
     }
