@@ -72,7 +72,8 @@
 //! - Without a configuration file, one admin principal of type Root is bootstrapped (see
 //!   [`bootstrap`]): `CAIRN_ROOT_ACCESS_KEY_ID` / `CAIRN_ROOT_SECRET_ACCESS_KEY` /
 //!   `CAIRN_ACCOUNT_ID` (default `123456789012`), or a key generated on first start and kept in
-//!   `<data-dir>/root-credentials` (mode 0600).
+//!   `<data-dir>/root-credentials` (mode 0600, the AWS CLI's shared credentials format: its
+//!   secret is never printed; `AWS_SHARED_CREDENTIALS_FILE=<that file>` uses it).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -371,7 +372,7 @@ impl Config {
 
     /// Parses and validates configuration text.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         let mut accounts = Vec::new();
         for account in &raw.accounts {
             if account.id.len() != 12 || !account.id.bytes().all(|b| b.is_ascii_digit()) {
@@ -556,8 +557,8 @@ pub fn bootstrap(
                     let (key, secret) =
                         parse_credentials_file(&text).ok_or_else(|| ConfigError::Invalid {
                             path: path.clone(),
-                            message: "expected the lines `access_key_id = ...` and \
-                                      `secret_access_key = ...`"
+                            message: "expected the lines `aws_access_key_id = ...` and \
+                                      `aws_secret_access_key = ...`"
                                 .to_owned(),
                         })?;
                     (root(key, secret), false)
@@ -583,14 +584,35 @@ pub fn bootstrap(
     Ok((config, generated.then_some(principal)))
 }
 
+/// A TOML error by line and column, without the line itself: the line may hold a secret key,
+/// and errors are printed.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+            format!("line {line}, column {column}: {}", error.message().trim())
+        }
+        None => error.message().trim().to_owned(),
+    }
+}
+
+/// The key of a `root-credentials` file: the AWS CLI's shared credentials format (`[default]`,
+/// `aws_access_key_id = ...`), or the `access_key_id = "..."` lines earlier versions wrote.
 fn parse_credentials_file(text: &str) -> Option<(String, String)> {
-    let value = |name: &str| {
+    let value = |names: [&str; 2]| {
         text.lines().find_map(|line| {
             let (k, v) = line.split_once('=')?;
-            (k.trim() == name).then(|| v.trim().trim_matches('"').to_owned())
+            names
+                .contains(&k.trim())
+                .then(|| v.trim().trim_matches('"').to_owned())
         })
     };
-    Some((value("access_key_id")?, value("secret_access_key")?))
+    Some((
+        value(["aws_access_key_id", "access_key_id"])?,
+        value(["aws_secret_access_key", "secret_access_key"])?,
+    ))
 }
 
 fn write_credentials_file(path: &Path, key: &str, secret: &str) -> Result<(), ConfigError> {
@@ -611,8 +633,9 @@ fn write_credentials_file(path: &Path, key: &str, secret: &str) -> Result<(), Co
     let mut file = options.open(path).map_err(err)?;
     write!(
         file,
-        "# cairn's bootstrap admin key (generated on first start; keep it secret)\n\
-         access_key_id = \"{key}\"\nsecret_access_key = \"{secret}\"\n"
+        "# cairn's bootstrap admin key (generated on first start; keep it secret), in the AWS\n\
+         # CLI's shared credentials format: AWS_SHARED_CREDENTIALS_FILE=<this file>\n\
+         [default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n"
     )
     .and_then(|()| file.sync_all())
     .map_err(err)
@@ -642,6 +665,16 @@ pub fn generate_key() -> Result<(String, String), ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_configuration_error_never_shows_the_line_it_is_on() {
+        let text = "[[accounts]]\nid = \"123456789012\"\n\n[[principals]]\n\
+                    account = \"123456789012\"\naccess_key_id = \"AKIAIOSFODNN7EXAMPLE\"\n\
+                    secret_access_key = wJalrXUtnFEMI/K7MDENG\n";
+        let error = Config::parse(text).unwrap_err();
+        assert!(!error.contains("wJalrXUtnFEMI"), "{error}");
+        assert!(error.starts_with("line 7, column "), "{error}");
+    }
+
     use super::*;
 
     #[test]

@@ -39,15 +39,19 @@ pub fn run(
         None => {
             let (config, generated) = bootstrap(&data.data_dir, |name| std::env::var(name).ok())?;
             if let Some(root) = generated {
+                // The secret is not printed (an output may be logged): it is in the file,
+                // which only its owner may read, in the AWS CLI's credentials format.
+                let file = data
+                    .data_dir
+                    .join(cairn_server::config::ROOT_CREDENTIALS_FILE);
                 println!(
-                    "cairn generated an admin access key for account {} (kept in {}):\n  \
-                     AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}",
+                    "cairn generated an admin access key for account {}: {}; it is kept, with \
+                     its secret, in {} (readable by you only). Use it with:\n  \
+                     export AWS_SHARED_CREDENTIALS_FILE={}",
                     root.account_id,
-                    data.data_dir
-                        .join(cairn_server::config::ROOT_CREDENTIALS_FILE)
-                        .display(),
                     root.access_key_id,
-                    root.secret_access_key
+                    file.display(),
+                    std::path::absolute(&file).unwrap_or(file.clone()).display()
                 );
             }
             config

@@ -554,9 +554,16 @@ impl Engine {
         for (name, value) in &headers {
             request = request.header(name.as_str(), value.as_str());
         }
+        // The message names the endpoint as configured: the query the connection adds may
+        // hold secrets (`IsValueSecret`), and messages are printed and kept as dead letters.
         let response = request.send().await.map_err(|e| Failure {
             retryable: true,
-            message: format!("{} {endpoint}: {e}", destination.http_method),
+            message: format!(
+                "{} {}: {}",
+                destination.http_method,
+                destination.invocation_endpoint,
+                e.without_url()
+            ),
         })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
@@ -571,8 +578,8 @@ impl Engine {
             // EventBridge retries these; other answers are final.
             retryable: matches!(status, 401 | 407 | 409 | 429) || status >= 500,
             message: format!(
-                "{} {endpoint} answered HTTP {status}",
-                destination.http_method
+                "{} {} answered HTTP {status}",
+                destination.http_method, destination.invocation_endpoint
             ),
         })
     }
@@ -645,7 +652,7 @@ impl Engine {
             .body(body)
             .send()
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(e.without_url().to_string()))?;
         let status = response.status().as_u16();
         let answer: Value =
             serde_json::from_slice(&response.bytes().await.map_err(|e| failed(e.to_string()))?)

@@ -180,8 +180,15 @@ if PHASE == "setup":
     oauth_destination = events.create_api_destination(
         Name="hook-oauth", ConnectionArn=oauth["ConnectionArn"],
         InvocationEndpoint=HOOK.replace("/hook", "/oauth"), HttpMethod="POST")
+    # The refusing one's connection adds a secret query parameter: never shown in an error.
+    secret_query = events.create_connection(
+        Name="hook-secret-query", AuthorizationType="API_KEY",
+        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key",
+                                                 "ApiKeyValue": "s3cr3t"},
+                        "InvocationHttpParameters": {"QueryStringParameters": [
+                            {"Key": "token", "Value": "query-s3cr3t", "IsValueSecret": True}]}})
     rejecting = events.create_api_destination(
-        Name="rejecting", ConnectionArn=made["ConnectionArn"],
+        Name="rejecting", ConnectionArn=secret_query["ConnectionArn"],
         InvocationEndpoint=HOOK.replace("/hook", "/reject"), HttpMethod="POST")
     sqs = boto3.client("sqs", endpoint_url=setup.data["moto"], region_name=HOME,
                        aws_access_key_id="moto", aws_secret_access_key="moto")
@@ -247,6 +254,9 @@ if PHASE == "setup":
     attributes = letters[0]["MessageAttributes"]
     assert attributes["RULE_ARN"]["StringValue"] == rule["RuleArn"], attributes
     assert "HTTP 400" in attributes["ERROR_MESSAGE"]["StringValue"], attributes
+    assert "query-s3cr3t" not in attributes["ERROR_MESSAGE"]["StringValue"], attributes
+    assert any(r["query"].get("token") == ["query-s3cr3t"] for r in received()
+               if r["path"] == "/reject"), "the secret query parameter was not sent"
     ok("events a destination refuses (HTTP 400) go to the target's dead-letter queue")
     # The refusing target goes before the webhook is down: its dead letters are done.
     events.remove_targets(Rule="ssh-keys", Ids=["rejecting"])
@@ -278,7 +288,7 @@ if PHASE == "setup":
 
     # Connections and destinations are listed, changed and deleted as EventBridge's are.
     names = [c["Name"] for c in events.list_connections()["Connections"]]
-    assert names == ["hook-key", "hook-oauth"], names
+    assert names == ["hook-key", "hook-oauth", "hook-secret-query"], names
     assert {d["Name"] for d in events.list_api_destinations()["ApiDestinations"]} == {
         "hook", "hook-oauth", "rejecting"}
     events.update_api_destination(Name="rejecting", InvocationRateLimitPerSecond=5)

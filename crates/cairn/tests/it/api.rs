@@ -446,20 +446,29 @@ fn the_short_test_keys_of_moto_and_localstack_scripts_sign_calls() {
 const DEFAULT_ACCOUNT: &str = "123456789012";
 
 #[test]
-fn without_configuration_a_root_key_is_generated_once_and_printed() {
+fn without_configuration_a_root_key_is_generated_once_and_kept_but_never_printed() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), None, &[]);
     let banner = server.banner.join("\n");
-    let key = banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("AWS_ACCESS_KEY_ID="))
-        .unwrap_or_else(|| panic!("no key printed: {banner}"))
-        .to_owned();
-    let secret = banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("AWS_SECRET_ACCESS_KEY="))
-        .unwrap()
-        .to_owned();
+    // The banner names the key and its file; the secret is only in the file, in the AWS
+    // CLI's shared credentials format.
+    let file = dir.path().join("root-credentials");
+    assert!(
+        banner.contains(&format!("AWS_SHARED_CREDENTIALS_FILE={}", file.display())),
+        "{banner}"
+    );
+    let credentials = cairn::lookup_events::find_credentials(|name| match name {
+        "AWS_SHARED_CREDENTIALS_FILE" => Some(file.display().to_string()),
+        "HOME" => Some(dir.path().display().to_string()),
+        _ => None,
+    })
+    .unwrap();
+    let (key, secret) = (credentials.access_key_id, credentials.secret_access_key);
+    assert!(banner.contains(&key), "{banner}");
+    assert!(
+        !banner.contains(&secret),
+        "the secret was printed: {banner}"
+    );
     // `cairn lookup-events --endpoint-url` signs with the standard AWS credential sources.
     let lookup = cli_lookup(&server.endpoint, &key, &secret, &[]);
     assert!(
