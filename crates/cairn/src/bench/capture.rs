@@ -212,6 +212,29 @@ fn run_pairs(
 
 /// One signed SSM DescribeParameters call to `endpoint`; how long it took.
 fn call(agent: &ureq::Agent, endpoint: &str) -> Result<Duration> {
+    let started = Instant::now();
+    let (status, text) = ssm_call(
+        agent,
+        endpoint,
+        (KEY_ID, SECRET),
+        "DescribeParameters",
+        br#"{"MaxResults":10}"#,
+    )?;
+    if status != 200 {
+        bail!("{endpoint} answered {status}: {text}");
+    }
+    Ok(started.elapsed())
+}
+
+/// One SSM call (AWS JSON 1.1) to `endpoint`, signed with `key` (ID and secret) as the SDKs
+/// sign it: the answer's status and body.
+pub(super) fn ssm_call(
+    agent: &ureq::Agent,
+    endpoint: &str,
+    key: (&str, &str),
+    operation: &str,
+    body: &[u8],
+) -> Result<(u16, String)> {
     let url = format!("{}/", endpoint.trim_end_matches('/'));
     let host = url
         .trim_start_matches("http://")
@@ -219,20 +242,19 @@ fn call(agent: &ureq::Agent, endpoint: &str) -> Result<Duration> {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let body = br#"{"MaxResults":10}"#;
+    let target = format!("AmazonSSM.{operation}");
     let headers = [
         ("content-type", "application/x-amz-json-1.1"),
         ("host", host.as_str()),
-        ("x-amz-target", "AmazonSSM.DescribeParameters"),
+        ("x-amz-target", target.as_str()),
     ];
     let key = ClientKey {
-        access_key_id: KEY_ID,
-        secret_access_key: SECRET,
+        access_key_id: key.0,
+        secret_access_key: key.1,
         session_token: None,
         region: REGION,
         service: "ssm",
     };
-    let started = Instant::now();
     let signed = sign_request(&key, "POST", &url, &headers, body, SystemTime::now())
         .map_err(anyhow::Error::msg)?;
     let mut request = agent.post(&url);
@@ -243,14 +265,11 @@ fn call(agent: &ureq::Agent, endpoint: &str) -> Result<Duration> {
         request = request.header(name.as_str(), value.as_str());
     }
     let mut response = request
-        .send(&body[..])
+        .send(body)
         .with_context(|| format!("calling {url}"))?;
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string()?;
-    if status != 200 {
-        bail!("{url} answered {status}: {text}");
-    }
-    Ok(started.elapsed())
+    Ok((status, text))
 }
 
 /// An AWS JSON service that answers every call at once; its URL.

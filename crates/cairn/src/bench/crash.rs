@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use cairn_server::auth::{ClientKey, sign_request};
 use cairn_server::event_data_stores::EventDataStores;
 use cairn_server::queries::Queries;
 use cairn_server::rules::model::RuleCatalog;
@@ -601,51 +600,15 @@ fn run_load(server: Server, round: u32, eds_id: &str, length: Duration) -> Resul
 /// One SSM PutParameter through the capture proxy; whether it was answered 200 (the event is
 /// durable: `sync`).
 fn put_parameter(agent: &ureq::Agent, endpoint: &str, name: &str) -> bool {
-    let url = format!("{}/", endpoint.trim_end_matches('/'));
-    let host = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
     let body = json!({"Name": name, "Value": "v", "Type": "String", "Overwrite": true}).to_string();
-    let headers = [
-        ("content-type", "application/x-amz-json-1.1"),
-        ("host", host.as_str()),
-        ("x-amz-target", "AmazonSSM.PutParameter"),
-    ];
-    let key = ClientKey {
-        access_key_id: KEY_ID,
-        secret_access_key: SECRET,
-        session_token: None,
-        region: REGION,
-        service: "ssm",
-    };
-    let Ok(signed) = sign_request(
-        &key,
-        "POST",
-        &url,
-        &headers,
+    super::capture::ssm_call(
+        agent,
+        endpoint,
+        (KEY_ID, SECRET),
+        "PutParameter",
         body.as_bytes(),
-        SystemTime::now(),
-    ) else {
-        return false;
-    };
-    let mut request = agent.post(&url);
-    for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
-        request = request.header(*name, *value);
-    }
-    for (name, value) in &signed {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    match request.send(body.as_bytes()) {
-        Ok(mut response) => {
-            let ok = response.status().as_u16() == 200;
-            let _ = response.body_mut().read_to_string();
-            ok
-        }
-        Err(_) => false,
-    }
+    )
+    .is_ok_and(|(status, _)| status == 200)
 }
 
 /// An SSM upstream that answers every call at once, each with a request ID of its own.
