@@ -450,9 +450,12 @@ impl<'de> serde::de::Visitor<'de> for MemberName {
 /// A rule's lower-camel member name against a recorded one, whose first letter may be a
 /// capital.
 fn same_member(rule: &str, recorded: &str) -> bool {
-    rule.len() == recorded.len()
-        && rule[..1].eq_ignore_ascii_case(&recorded[..1.min(recorded.len())])
-        && rule[1..] == recorded[1..]
+    let (mut rule, mut recorded) = (rule.chars(), recorded.chars());
+    match (rule.next(), recorded.next()) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(&b) && rule.eq(recorded),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// The type an EC2-shaped id names: `<prefix>-` and 8 or 17 lowercase hex digits.
@@ -503,6 +506,17 @@ pub fn recorded(raw: Option<&RawValue>) -> Vec<Resource> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn member_names_that_begin_with_a_wide_character_compare_without_panicking() {
+        // Found by the fuzz target `capture` (regressions/capture/): a recorded member whose
+        // first character is several bytes long was cut inside that character.
+        assert!(!super::same_member("minCount", "\u{fffd}inCount"));
+        // Only ASCII letters compare without case, as AWS's member names are ASCII.
+        assert!(!super::same_member("éte", "Éte"));
+        assert!(super::same_member("minCount", "MinCount"));
+        assert!(!super::same_member("minCount", "minCoun"));
+    }
+
     use super::*;
 
     /// The derived (type, name) pairs, sorted.
