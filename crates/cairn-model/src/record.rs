@@ -474,6 +474,63 @@ pub fn derived_event_id(json: &str) -> String {
     )
 }
 
+/// `text` (JSON) with every `\u` escape of a lone UTF-16 surrogate replaced by `\ufffd`.
+///
+/// A lone surrogate escape (`"\ud83d"` without its low half) is valid JSON grammar, and cairn
+/// stores such a record as it came; but it names no character, so serde_json and most JSON
+/// decoders refuse the whole document. Readers that decode a stored record (the rules, which
+/// must not miss an event for a broken string in it) decode this instead.
+pub fn with_lone_surrogates_replaced(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let surrogate = |at: usize| -> Option<u16> {
+        let digits = bytes.get(at..at + 6)?;
+        if &digits[..2] != b"\\u" {
+            return None;
+        }
+        let code = u16::from_str_radix(std::str::from_utf8(&digits[2..]).ok()?, 16).ok()?;
+        (0xD800..=0xDFFF).contains(&code).then_some(code)
+    };
+    let mut lone = Vec::new();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                match surrogate(i) {
+                    Some(high @ 0xD800..=0xDBFF)
+                        if surrogate(i + 6).is_some_and(|low| low >= 0xDC00) =>
+                    {
+                        let _ = high;
+                        i += 12;
+                        continue;
+                    }
+                    Some(_) => {
+                        lone.push(i);
+                        i += 6;
+                        continue;
+                    }
+                    None => i += 1, // the escaped character is skipped below
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if lone.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for at in lone {
+        out.push_str(&text[from..at]);
+        out.push_str("\\ufffd");
+        from = at + 6;
+    }
+    out.push_str(&text[from..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Removes the whitespace between JSON tokens; everything inside strings is kept as written.
 /// Input that is not valid JSON is returned with the same treatment (the parser reports it).
 pub fn minify_json(text: &str) -> String {
@@ -505,6 +562,27 @@ pub fn minify_json(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lone_surrogate_escapes_are_replaced_for_decoders_and_pairs_are_kept() {
+        use super::with_lone_surrogates_replaced as replaced;
+        // Found by the fuzz target `record` (regressions/record/).
+        let text = r#"{"x":"\u00e9\ud83dwork\ude00","y":"\ud83d\ude00","z":"\\ud83d"}"#;
+        assert!(serde_json::from_str::<serde_json::Value>(text).is_err());
+        let decodable = replaced(text);
+        assert_eq!(
+            decodable,
+            r#"{"x":"\u00e9\ufffdwork\ufffd","y":"\ud83d\ude00","z":"\\ud83d"}"#
+        );
+        let value: serde_json::Value = serde_json::from_str(&decodable).unwrap();
+        assert_eq!(value["y"], "\u{1f600}");
+        assert_eq!(value["z"], "\\ud83d");
+        // Nothing to replace: the same text, not a copy.
+        assert!(matches!(
+            replaced(r#"{"a":"\u0041"}"#),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
     use super::*;
 
     fn fields(json: &str) -> RecordFields {

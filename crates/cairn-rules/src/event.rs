@@ -41,7 +41,9 @@ pub fn source(event_source: &str) -> String {
 /// `recipientAccountId`, else `userIdentity.accountId`, as `cairn_model` files events; a
 /// record without an `eventID` has the one `cairn_model` derives.
 pub fn of_text(text: &str) -> Option<Value> {
-    let detail: Value = serde_json::from_str(text).ok()?;
+    // A string with a lone surrogate escape must not hide the event from the rules.
+    let detail: Value =
+        serde_json::from_str(&cairn_model::record::with_lone_surrogates_replaced(text)).ok()?;
     let string = |value: &Value| value.as_str().map(str::to_owned);
     let member = |name: &str| string(&detail[name]);
     let account = member("recipientAccountId")
@@ -85,6 +87,14 @@ fn event_id(record_event_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_with_a_lone_surrogate_escape_still_reaches_the_rules() {
+        let text = r#"{"eventID":"e1","eventSource":"s3.amazonaws.com","eventName":"GetObject","userAgent":"curl\ud83d"}"#;
+        let event = of_text(text).unwrap();
+        assert_eq!(event["detail"]["eventName"], "GetObject");
+        assert_eq!(event["detail"]["userAgent"], "curl\u{fffd}");
+    }
 
     #[test]
     fn an_ssh_key_pushed_with_instance_connect_is_an_api_call_of_its_service() {
