@@ -806,3 +806,29 @@ fn unnest_gives_a_row_per_element_beside_its_event() {
         "{error:?}"
     );
 }
+
+/// A record with a lone UTF-16 surrogate escape (valid JSON grammar, stored as it came) is one
+/// row like any other; decoding it shows U+FFFD where the lone half was.
+#[test]
+fn a_record_with_a_lone_surrogate_escape_is_a_row_with_its_members() {
+    let record = Record::parse(
+        r#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventID":"e1","eventName":"GetObject","eventSource":"s3.amazonaws.com","awsRegion":"us-east-1","recipientAccountId":"111122223333","userAgent":"curl\ud83d","requestParameters":{"key":"a\udc00b"}}"#,
+    )
+    .unwrap();
+    let mut lake = Lake::new();
+    lake.add_events(STORE, &[record]).unwrap();
+    let result = lake
+        .query_blocking(&format!(
+            "SELECT eventname, json_extract_scalar(eventjson, '$.userAgent'), \
+             element_at(requestparameters, 'key') FROM {STORE}"
+        ))
+        .unwrap();
+    assert_eq!(
+        result.rows,
+        vec![vec![
+            Some("GetObject".to_owned()),
+            Some("curl\u{fffd}".to_owned()),
+            Some("a\u{fffd}b".to_owned())
+        ]]
+    );
+}

@@ -12,6 +12,7 @@
 //! satisfies only negative operators; with several resources, some resource must satisfy the
 //! positive operators and none may violate a negative one.
 
+use cairn_model::record::with_lone_surrogates_replaced;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -681,7 +682,7 @@ fn field_values<'a>(event: &EventView<'a>, field: &str) -> Vec<Option<std::borro
             if let Some((_, value)) = event.others.iter().find(|(name, _)| *name == other) {
                 return one(*value);
             }
-            let value = serde_json::from_str::<Value>(event.json)
+            let value = serde_json::from_str::<Value>(&with_lone_surrogates_replaced(event.json))
                 .ok()
                 .and_then(|record| match record.get(other)? {
                     Value::String(s) => Some(s.clone()),

@@ -911,3 +911,23 @@ fn a_seal_that_finds_the_disk_full_waits_for_space_and_loses_nothing() {
     assert_eq!(ids, acknowledged);
     store.close();
 }
+
+#[test]
+fn a_record_with_a_lone_surrogate_escape_reads_back_byte_for_byte_from_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let odd = record(
+        "lone",
+        "2024-05-01T10:00:00Z",
+        "GetObject",
+        r#","userAgent":"curl\ud83d","requestParameters":{"key":"a\udc00b","\ud800":1}"#,
+    );
+    store.append(vec![odd.clone()]).unwrap();
+    store.seal().unwrap();
+    assert_eq!(store.stats().unwrap().segments, 1);
+    assert_eq!(all_texts(&store), vec![odd.json.clone()]);
+    let found = lookup_all(&store, &LookupQuery::default(), 10);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].json, odd.json);
+    store.close();
+}

@@ -12,6 +12,7 @@
 //! JSON written back (`json_extract` of an object, `json_format`) is compact, its objects'
 //! members in name order.
 
+use cairn_model::record::with_lone_surrogates_replaced;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
@@ -98,7 +99,9 @@ impl ScalarUDFImpl for JsonFunction {
                 let column = texts[i];
                 column.is_valid(row).then(|| column.value(row))
             };
-            let parsed = |row: usize| -> Option<Value> { serde_json::from_str(arg(0, row)?).ok() };
+            let parsed = |row: usize| -> Option<Value> {
+                serde_json::from_str(&with_lone_surrogates_replaced(arg(0, row)?)).ok()
+            };
             let array: ArrayRef = match which {
                 Which::Extract => Arc::new(
                     (0..rows)

@@ -3,6 +3,7 @@
 //! nothing, or names an object, an array or null. Paths: `$`, then `.name`, `["name"]` or
 //! `[index]` steps (the subset Trino documents for this function).
 
+use cairn_model::record::with_lone_surrogates_replaced;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
@@ -62,7 +63,7 @@ impl ScalarUDFImpl for JsonExtractScalar {
 
 /// The value at `path` (a JSONPath of the steps [`steps`] reads) in the JSON `text`.
 pub fn value_at(text: &str, path: &str) -> Option<Value> {
-    let mut document: Value = serde_json::from_str(text).ok()?;
+    let mut document: Value = serde_json::from_str(&with_lone_surrogates_replaced(text)).ok()?;
     for step in steps(path)? {
         document = match step {
             Step::Member(name) => document.get_mut(name.as_str())?.take(),

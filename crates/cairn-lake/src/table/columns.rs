@@ -6,6 +6,7 @@
 //! text, null when absent or `null`. A value that does not fit its column (a `readOnly` of
 //! `"yes"`) is null in the column and intact in `eventjson`.
 
+use cairn_model::record::with_lone_surrogates_replaced;
 use std::sync::Arc;
 
 use datafusion::arrow::array::new_null_array;
@@ -416,7 +417,8 @@ fn add_entry(builder: &mut MapBuilder<StringBuilder, StringBuilder>, key: &str, 
     } else if !raw.contains('\\') {
         builder.values().append_value(&raw[1..raw.len() - 1]);
     } else {
-        let text: String = serde_json::from_str(raw).unwrap_or_default();
+        let text: String =
+            serde_json::from_str(&with_lone_surrogates_replaced(raw)).unwrap_or_default();
         builder.values().append_value(text);
     }
 }

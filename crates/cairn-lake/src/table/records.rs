@@ -1,6 +1,7 @@
 //! Records held in memory as an [`EventSource`]: for tests, and for callers with a handful of
 //! records rather than a store. Members are found as the store's field scans find them.
 
+use cairn_model::record::with_lone_surrogates_replaced;
 use std::sync::Arc;
 
 use cairn_model::Record;
@@ -48,7 +49,10 @@ impl EventSource for Records {
         {
             let values: Vec<Value> = chunk
                 .iter()
-                .map(|r| serde_json::from_str(&r.json).unwrap_or(Value::Null))
+                .map(|r| {
+                    serde_json::from_str(&with_lone_surrogates_replaced(&r.json))
+                        .unwrap_or(Value::Null)
+                })
                 .collect();
             let times: Vec<i64> = chunk.iter().map(|r| r.fields.event_time_ms).collect();
             let mut columns: Vec<ArrayRef> = vec![Arc::new(
