@@ -421,7 +421,38 @@ async fn control_plane(
         }
     };
     let lookup = operation == Ok(ApiOperation::CloudTrail(Operation::LookupEvents));
+    let changed = result.is_ok() && operation.is_ok_and(|op| !op.read_only());
+    if changed {
+        // A change is answered once its event is durable: no acknowledged change goes
+        // unrecorded, whatever happens to cairn after the answer.
+        return finish_change(&state, call, result, started).await;
+    }
     finish_call(&state, call, lookup, result, started)
+}
+
+/// [`finish_call`] for a change that was made: the answer waits for its audit event to be
+/// durable; if it cannot be stored, the answer is InternalFailure (the change stays made, as
+/// with a timeout of AWS's).
+async fn finish_change(
+    state: &AppState,
+    mut call: ApiCall,
+    result: Result<Value, ApiError>,
+    started: Instant,
+) -> Response {
+    let request_id = call.request_id.clone();
+    let output = match result {
+        Ok(output) => output,
+        Err(error) => return finish_call(state, call, false, Err(error), started),
+    };
+    let body = output.to_string();
+    call.response = Some(output);
+    state.metrics.count_request(&call.event_name, 200);
+    if state.audit.record_durably(call).await.unwrap_or(false) {
+        aws_json_response(StatusCode::OK, body, &request_id)
+    } else {
+        ApiError::internal("the change was made, but its audit event could not be stored")
+            .into_response(&request_id)
+    }
 }
 
 /// Refuses an operation that changes something while the store cannot take events (its disk

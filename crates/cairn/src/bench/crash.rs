@@ -7,8 +7,8 @@
 //! killed in one round of two.
 //!
 //! After each kill the data directory is opened as the next start opens it, and checked:
-//! every captured call that was answered (acknowledged) is stored exactly once, no event is
-//! stored twice, every completed import's events are there once, every delivered event is in
+//! every captured call that was answered (acknowledged) is stored exactly once, every rule
+//! change that was answered has its audit event, no event is stored twice, every completed import's events are there once, every delivered event is in
 //! exactly one log file, the trail, the event data store, every rule change and every query
 //! that was answered are in the catalog. At the end, with the server run until delivery and
 //! the webhook caught up and then stopped gracefully: every acknowledged event was delivered
@@ -70,6 +70,9 @@ struct Acknowledged {
     /// Rules whose PutRule was answered, and those whose DeleteRule was.
     rules_put: BTreeSet<String>,
     rules_deleted: BTreeSet<String>,
+    /// Rules whose PutRule or DeleteRule got no answer (the kill cut it off): either outcome
+    /// is right.
+    rules_uncertain: BTreeSet<String>,
     /// Queries StartQuery answered.
     queries: BTreeSet<String>,
     /// Event IDs of import batches that ran to completion.
@@ -491,6 +494,7 @@ fn merge(into: &mut Acknowledged, round: Acknowledged) {
         into.rules_deleted.remove(&rule);
         into.rules_put.insert(rule);
     }
+    into.rules_uncertain.extend(round.rules_uncertain);
     into.queries.extend(round.queries);
 }
 
@@ -539,10 +543,19 @@ fn run_load(server: Server, round: u32, eds_id: &str, length: Duration) -> Resul
                         .to_string()
                         .as_bytes(),
                     );
-                    if put.is_ok_and(|a| a.error().is_none())
-                        && let Ok(mut acked) = acked.lock()
-                    {
-                        acked.rules_put.insert(name);
+                    match put {
+                        Ok(answer) if answer.error().is_none() => {
+                            if let Ok(mut acked) = acked.lock() {
+                                acked.rules_put.insert(name);
+                            }
+                        }
+                        // Refused: not made. Cut off: made or not.
+                        Ok(_) => {}
+                        Err(_) => {
+                            if let Ok(mut acked) = acked.lock() {
+                                acked.rules_uncertain.insert(name);
+                            }
+                        }
                     }
                     if n >= 2 {
                         let old = format!("crash-{round}-{}", n - 2);
@@ -551,11 +564,19 @@ fn run_load(server: Server, round: u32, eds_id: &str, length: Duration) -> Resul
                             "AWSEvents.DeleteRule",
                             json!({"Name": old}).to_string().as_bytes(),
                         );
-                        if deleted.is_ok_and(|a| a.error().is_none())
-                            && let Ok(mut acked) = acked.lock()
-                        {
-                            acked.rules_put.remove(&old);
-                            acked.rules_deleted.insert(old);
+                        match deleted {
+                            Ok(answer) if answer.error().is_none() => {
+                                if let Ok(mut acked) = acked.lock() {
+                                    acked.rules_put.remove(&old);
+                                    acked.rules_deleted.insert(old);
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => {
+                                if let Ok(mut acked) = acked.lock() {
+                                    acked.rules_uncertain.insert(old);
+                                }
+                            }
                         }
                     }
                     let _ = client.call("LookupEvents", br#"{"MaxResults":5}"#);
@@ -703,12 +724,23 @@ fn check_data_dir(data: &Path, acked: &Acknowledged, tally: &mut Tally) -> Resul
     let mut ids: HashMap<String, u32> = HashMap::new();
     let mut parameters: HashMap<String, u32> = HashMap::new();
     let mut event_ids: HashMap<String, String> = HashMap::new();
+    // The rules API's changes that have their audit event: (operation, rule name).
+    let mut audited: HashSet<(String, String)> = HashSet::new();
     store.for_each_record(|text| {
         let Ok(value) = serde_json::from_str::<Value>(text) else {
             return;
         };
         if let Some(id) = value["eventID"].as_str() {
             *ids.entry(id.to_owned()).or_default() += 1;
+        }
+        if value["eventSource"] == "events.amazonaws.com"
+            && value["errorCode"].is_null()
+            && let (Some(operation), Some(name)) = (
+                value["eventName"].as_str(),
+                value["requestParameters"]["name"].as_str(),
+            )
+        {
+            audited.insert((operation.to_owned(), name.to_owned()));
         }
         if value["eventName"] == "PutParameter"
             && let Some(name) = value["requestParameters"]["name"].as_str()
@@ -745,7 +777,23 @@ fn check_data_dir(data: &Path, acked: &Acknowledged, tally: &mut Tally) -> Resul
             "{twice_ids} event IDs and {twice_parameters} calls are stored more than once"
         ));
     }
-    tally.lost += lost.len() + lost_imports;
+    // Every change the API acknowledged has its audit event.
+    let unaudited: Vec<String> = acked
+        .rules_put
+        .iter()
+        .map(|name| ("PutRule", name))
+        .chain(acked.rules_deleted.iter().map(|name| ("DeleteRule", name)))
+        .filter(|(op, name)| !audited.contains(&((*op).to_owned(), (*name).to_owned())))
+        .map(|(op, name)| format!("{op} {name}"))
+        .collect();
+    if !unaudited.is_empty() {
+        problems.push(format!(
+            "{} acknowledged changes have no audit event (first: {:?})",
+            unaudited.len(),
+            unaudited.first()
+        ));
+    }
+    tally.lost += lost.len() + lost_imports + unaudited.len();
     tally.duplicated += twice_ids;
 
     // The catalog.
@@ -792,14 +840,14 @@ fn check_data_dir(data: &Path, acked: &Acknowledged, tally: &mut Tally) -> Resul
         acked
             .rules_put
             .iter()
-            .filter(|name| !names.contains(*name))
+            .filter(|name| !names.contains(*name) && !acked.rules_uncertain.contains(*name))
             .map(|name| format!("rule {name}")),
     );
     missing.extend(
         acked
             .rules_deleted
             .iter()
-            .filter(|name| names.contains(*name))
+            .filter(|name| names.contains(*name) && !acked.rules_uncertain.contains(*name))
             .map(|name| format!("deleted rule {name} is back")),
     );
     if !names.contains("crash-parameters") {
