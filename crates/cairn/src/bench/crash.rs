@@ -8,13 +8,14 @@
 //!
 //! After each kill the data directory is opened as the next start opens it, and checked:
 //! every captured call that was answered (acknowledged) is stored exactly once, every rule
-//! change that was answered has its audit event, no event is stored twice, every completed import's events are there once, every delivered event is in
-//! exactly one log file, the trail, the event data store, every rule change and every query
-//! that was answered are in the catalog. At the end, with the server run until delivery and
-//! the webhook caught up and then stopped gracefully: every acknowledged event was delivered
-//! by the trail and reached the webhook, `cairn validate-logs` accepts the digests and log
-//! files, the event data store's query counts every captured event once, and every finished
-//! query's results can be read.
+//! change that was answered has its audit event, no event is stored twice, every completed
+//! import's events are there once, every delivered event is in exactly one log file,
+//! `cairn validate-logs` accepts the digests and log files, and the trail, the event data
+//! store, every rule change and every query that was answered are in the catalog. At the end,
+//! with the server run until delivery and the webhook caught up and then stopped gracefully:
+//! every acknowledged event was delivered by the trail and reached the webhook, the digests
+//! validate, the event data store's query counts every captured event once, and every
+//! finished query's results can be read.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -272,12 +273,17 @@ pub fn run_crash_benchmark(bench: &CrashBench) -> Result<String> {
         }
         let check = check_data_dir(&data, &acked, &mut tally)?;
         event_ids.clone_from(&check.event_ids);
+        let validation = validate_logs(&setup, &trail_arn, started_at)?;
+        if let Err(failure) = &validation {
+            tally.problems.push(format!("round {round}: {failure}"));
+        }
         println!(
             "round {round:3}: killed after {load_ms:4} ms; {calls:3} calls answered \
-             ({} in all); {} events stored, {} delivered{import_note}",
+             ({} in all); {} events stored, {} delivered{import_note}; validate-logs: {}",
             acked.parameters.len(),
             check.stored,
-            check.delivered
+            check.delivered,
+            validation.as_deref().unwrap_or("FAILED")
         );
         if !tally.problems.is_empty() {
             break;
@@ -350,24 +356,9 @@ pub fn run_crash_benchmark(bench: &CrashBench) -> Result<String> {
              {stored_parameters}"
         )),
     }
-    let validated = Command::new(&setup.exe)
-        .args(["validate-logs", "--data-dir"])
-        .arg(&data)
-        .args(["--trail-arn", &trail_arn, "--start-time"])
-        .arg(cairn_model::time::format_event_time(
-            started_at
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64)
-                - 60_000,
-        ))
-        .output()
-        .context("running cairn validate-logs")?;
-    let validation = String::from_utf8_lossy(&validated.stdout).into_owned();
-    if !validated.status.success() {
-        tally.problems.push(format!(
-            "cairn validate-logs failed:\n{validation}{}",
-            String::from_utf8_lossy(&validated.stderr)
-        ));
+    let validation = validate_logs(&setup, &trail_arn, started_at)?;
+    if let Err(failure) = &validation {
+        tally.problems.push(failure.clone());
     }
     tally.torn_tails = count_torn_tails(&setup.log)?;
 
@@ -400,12 +391,9 @@ pub fn run_crash_benchmark(bench: &CrashBench) -> Result<String> {
     );
     let _ = writeln!(
         out,
-        "trail: {} events delivered; validate-logs: {}",
+        "trail: {} events delivered; validate-logs after every kill and at the end: {}",
         check.delivered,
-        validation
-            .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .unwrap_or("no output")
+        validation.as_deref().unwrap_or("FAILED")
     );
     if !tally.problems.is_empty() {
         bail!("{out}\nproblems:\n{}", tally.problems.join("\n"));
@@ -979,6 +967,40 @@ fn check_queries(client: &ApiClient, acked: &Acknowledged, tally: &mut Tally) ->
         }
     }
     Ok(finished)
+}
+
+/// `cairn validate-logs` of the trail over the data directory (the server is down): its last
+/// line (`N/N log files valid`), or why it failed.
+fn validate_logs(
+    setup: &Setup,
+    trail_arn: &str,
+    started_at: SystemTime,
+) -> Result<Result<String, String>> {
+    let start_ms = started_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+        - 60_000;
+    let output = Command::new(&setup.exe)
+        .args(["validate-logs", "--data-dir"])
+        .arg(&setup.data)
+        .args(["--trail-arn", trail_arn, "--start-time"])
+        .arg(cairn_model::time::format_event_time(start_ms))
+        .output()
+        .context("running cairn validate-logs")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("no output")
+        .to_owned();
+    Ok(if output.status.success() {
+        Ok(last)
+    } else {
+        Err(format!(
+            "cairn validate-logs failed:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    })
 }
 
 /// How many times the server warned of a torn log tail it cut and kept.
