@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::services::LOGS_TARGET;
-use super::{trail_takes, with_store};
+use super::{save_cursor, trail_takes, with_store};
 use crate::actions::create_trail::LogGroupArn;
 use crate::trails::Trail;
 use crate::upstream::Upstreams;
@@ -284,13 +284,7 @@ impl Sender {
         state: &CursorState,
     ) -> Result<(), String> {
         cursor.state = json!(state);
-        let (name, cursor) = (name.to_owned(), cursor.clone());
-        with_store(&self.store, move |store| {
-            store
-                .save_log_cursor(&name, &cursor)
-                .map_err(|e| format!("saving the CloudWatch Logs cursor: {e}"))
-        })
-        .await
+        save_cursor(&self.store, name, cursor).await
     }
 
     /// Sends `events` to `stream` (made first if it does not exist); how many the service

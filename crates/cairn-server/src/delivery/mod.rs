@@ -627,13 +627,7 @@ impl Deliverer {
         state: &CursorState,
     ) -> Result<(), String> {
         cursor.state = serde_json::to_value(state).map_err(|e| e.to_string())?;
-        let (name, cursor) = (name.to_owned(), cursor.clone());
-        with_store(&self.store, move |store| {
-            store
-                .save_log_cursor(&name, &cursor)
-                .map_err(|e| format!("saving the delivery cursor: {e}"))
-        })
-        .await
+        save_cursor(&self.store, name, cursor).await
     }
 }
 
@@ -647,6 +641,21 @@ pub(crate) async fn with_store<T: Send + 'static>(
     tokio::task::spawn_blocking(move || work(&store))
         .await
         .map_err(|e| e.to_string())?
+}
+
+/// Saves the log cursor `name` on a blocking thread (see [`with_store`]).
+pub(crate) async fn save_cursor(
+    store: &Arc<Store>,
+    name: &str,
+    cursor: &LogCursor,
+) -> Result<(), String> {
+    let (name, cursor) = (name.to_owned(), cursor.clone());
+    with_store(store, move |store| {
+        store
+            .save_log_cursor(&name, &cursor)
+            .map_err(|e| format!("saving the log cursor {name}: {e}"))
+    })
+    .await
 }
 
 /// What one round did for a trail.

@@ -39,7 +39,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::model::{ApiDestination, Authorization, Connection, Rule, RuleCatalog, Target};
-use crate::delivery::with_store;
+use crate::delivery::{save_cursor, with_store};
 use crate::upstream::Upstreams;
 
 /// The main cursor's name.
@@ -257,12 +257,7 @@ impl Engine {
             }
         }
         main.position = chunk_end;
-        with_store(&self.store, move |store| {
-            store
-                .save_log_cursor(MAIN_CURSOR, &main)
-                .map_err(|e| e.to_string())
-        })
-        .await?;
+        save_cursor(&self.store, MAIN_CURSOR, &main).await?;
         Ok(true)
     }
 
@@ -283,19 +278,11 @@ impl Engine {
             retry_at_ms: now_ms() + backoff_ms(1),
             error: Some(failure.message.clone()),
         };
-        let name = lag_cursor_name(&rule.id, &target.id);
-        with_store(&self.store, move |store| {
-            store
-                .save_log_cursor(
-                    &name,
-                    &LogCursor {
-                        position,
-                        state: json!(state),
-                    },
-                )
-                .map_err(|e| e.to_string())
-        })
-        .await
+        let cursor = LogCursor {
+            position,
+            state: json!(state),
+        };
+        save_cursor(&self.store, &lag_cursor_name(&rule.id, &target.id), &cursor).await
     }
 
     /// Lets every lagging target catch up as far as it can; the (rule, target) pairs still
@@ -392,7 +379,7 @@ impl Engine {
                             state.retry_at_ms = now_ms() + backoff_ms(state.attempts);
                             state.error = Some(failure.message);
                             cursor.state = json!(state);
-                            self.save_cursor(name, &cursor).await?;
+                            save_cursor(&self.store, name, &cursor).await?;
                             return Ok(true);
                         }
                         self.dead_letter(&live.rule, target, event, &failure.message)
@@ -407,7 +394,7 @@ impl Engine {
             state.attempts = 0;
             state.error = None;
             cursor.state = json!(state);
-            self.save_cursor(name, &cursor).await?;
+            save_cursor(&self.store, name, &cursor).await?;
         }
         let name = name.to_owned();
         with_store(&self.store, move |store| {
@@ -415,16 +402,6 @@ impl Engine {
         })
         .await?;
         Ok(false)
-    }
-
-    async fn save_cursor(&self, name: &str, cursor: &LogCursor) -> Result<(), String> {
-        let (name, cursor) = (name.to_owned(), cursor.clone());
-        with_store(&self.store, move |store| {
-            store
-                .save_log_cursor(&name, &cursor)
-                .map_err(|e| e.to_string())
-        })
-        .await
     }
 
     /// Delivers one matched event to one target.

@@ -116,22 +116,27 @@ fn moto_around(dir: &std::path::Path) -> (Moto, std::path::PathBuf) {
     (moto, config_path)
 }
 
+/// The environment of a server that delivers every second to moto_server at `endpoint`.
+fn delivery_to_moto(endpoint: &str) -> Vec<(&'static str, &str)> {
+    vec![
+        ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
+        ("CAIRN_DELIVERY_TARGET", "s3"),
+        ("AWS_ENDPOINT_URL_S3", endpoint),
+        ("AWS_ACCESS_KEY_ID", "moto"),
+        ("AWS_SECRET_ACCESS_KEY", "moto"),
+        ("AWS_REGION", REGION),
+        ("AWS_ALLOW_HTTP", "true"),
+    ]
+}
+
 #[test]
 fn trails_notify_sns_and_encrypt_with_kms_on_the_services_around_them() {
     // moto_server is the S3 target and cairn's upstream for every other service, with every
     // resource in alice's account.
     let dir = tempfile::tempdir().unwrap();
     let (moto, config_path) = moto_around(dir.path());
-    let env = [
-        ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
-        ("CAIRN_DIGEST_INTERVAL_SECS", "2"),
-        ("CAIRN_DELIVERY_TARGET", "s3"),
-        ("AWS_ENDPOINT_URL_S3", moto.endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "moto"),
-        ("AWS_SECRET_ACCESS_KEY", "moto"),
-        ("AWS_REGION", REGION),
-        ("AWS_ALLOW_HTTP", "true"),
-    ];
+    let mut env = delivery_to_moto(&moto.endpoint);
+    env.push(("CAIRN_DIGEST_INTERVAL_SECS", "2"));
     let server = TestServer::start(&dir.path().join("data"), Some(&config_path), &env);
     let scenario = json!({
         "endpoint": format!("http://{}", server.endpoint),
@@ -149,15 +154,7 @@ fn a_trail_sends_each_event_once_to_cloudwatch_logs_across_a_crash() {
     let (moto, config_path) = moto_around(dir.path());
     let calls = 12;
     let calls_text = calls.to_string();
-    let mut env = vec![
-        ("CAIRN_DELIVERY_INTERVAL_SECS", "1"),
-        ("CAIRN_DELIVERY_TARGET", "s3"),
-        ("AWS_ENDPOINT_URL_S3", moto.endpoint.as_str()),
-        ("AWS_ACCESS_KEY_ID", "moto"),
-        ("AWS_SECRET_ACCESS_KEY", "moto"),
-        ("AWS_REGION", REGION),
-        ("AWS_ALLOW_HTTP", "true"),
-    ];
+    let mut env = delivery_to_moto(&moto.endpoint);
     let data_dir = dir.path().join("data");
     let client = |server: &TestServer, phase: &str| {
         let scenario = json!({
