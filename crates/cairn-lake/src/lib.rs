@@ -9,6 +9,7 @@
 //!
 //! A [`Lake`] holds the tables a query may read, each named by its event data store's ID.
 
+pub mod count_by_text;
 pub mod functions;
 pub mod render;
 pub mod schema;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use cairn_model::Record;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 /// Why a query gives no result.
@@ -63,7 +65,12 @@ impl Lake {
         // Identifiers fold to lower case (Lake's names are case-insensitive); `information_schema`
         // stays off: a query sees only its stores.
         let config = SessionConfig::new().with_information_schema(false);
-        let context = SessionContext::new_with_config(config);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(count_by_text::CountByText))
+            .build();
+        let context = SessionContext::new_with_state(state);
         functions::register_all(&context);
         Lake {
             context,

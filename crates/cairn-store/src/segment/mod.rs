@@ -77,6 +77,32 @@ use pages::SegmentColumns;
 pub(crate) use pages::{DictionaryCache, dictionary_cache};
 
 const FORMAT_KEY: &str = "cairn.segment.version";
+/// The key of the segment's metadata that lists, by name and comma-separated, the shredded
+/// columns whose member some record's template writes itself (see `shred`): where a column
+/// is null, only those can have a value in the template. A segment written before this key
+/// existed may have any: its templates are read wherever a column is null.
+const LITERALS_KEY: &str = "cairn.segment.literal-columns";
+
+/// [`LITERALS_KEY`]'s value for the columns of `literals` (bit `i` for column `i`).
+fn literal_columns_text(literals: u128) -> String {
+    shred::COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| literals >> i & 1 == 1)
+        .map(|(_, c)| c.name)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The columns a [`LITERALS_KEY`] value names (every column without one).
+fn literal_columns(text: Option<&str>) -> u128 {
+    let Some(text) = text else {
+        return u128::MAX;
+    };
+    text.split(',')
+        .filter_map(|name| shred::COLUMNS.iter().position(|c| c.name == name))
+        .fold(0, |mask, i| mask | 1 << i)
+}
 const FORMAT_VERSION: &str = "3";
 /// The derived event time column.
 const EVENT_TIME_COLUMN: &str = "eventTime";
@@ -309,9 +335,12 @@ fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
         source,
     };
     let file = File::create(path).context(|| format!("creating {}", path.display()))?;
+    let literals = std::cell::Cell::new(0u128);
     let members = members::choose(rows.len(), |row| {
         let record = rows[row];
-        shred::shred(&record.json, record.fields.event_time_ms).values
+        let shredded = shred::shred(&record.json, record.fields.event_time_ms);
+        literals.set(literals.get() | shredded.literals);
+        shredded.values
     });
     let schema = segment_schema(&members);
     let mut chunks = rows.chunks(WRITE_BATCH_ROWS);
@@ -324,6 +353,10 @@ fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
         let batch = record_batch(&schema, chunk, &members)?;
         writer.write(&batch).map_err(parquet_err)?;
     }
+    writer.append_key_value_metadata(KeyValue::new(
+        LITERALS_KEY.to_owned(),
+        literal_columns_text(literals.get()),
+    ));
     let file = writer.into_inner().map_err(parquet_err)?;
     file.sync_all()
         .context(|| format!("syncing {}", path.display()))
@@ -539,10 +572,11 @@ pub(crate) struct Segment {
     account_leaf: usize,
     template_leaf: usize,
     shredded_leaves: Vec<Vec<usize>>,
-    /// By shredded column: whether its text may be null in some row (its statistics say so,
-    /// or it has none); a scan reads templates only for members that may not be in their
-    /// column.
-    text_may_be_null: Vec<bool>,
+    /// By shredded column: whether a row's member may be in its template rather than in the
+    /// column: the column may be null in some row (its statistics say so, or it has none) and
+    /// some template writes the member itself ([`LITERALS_KEY`]; or the column is eventTime,
+    /// whose nulls are the event's time). A scan reads templates only for such members.
+    may_be_in_templates: Vec<bool>,
     /// Leaf indexes of the segment's member columns, by name (see [`members`]).
     member_leaves: HashMap<String, usize>,
     index: SegmentIndex<Mmap>,
@@ -616,13 +650,27 @@ impl Segment {
             .map(|(leaf, name)| (name.clone(), leaf))
             .collect();
         let metadata = reader_metadata.metadata();
-        let text_may_be_null = shredded_leaves
+        let literals = literal_columns(
+            metadata
+                .file_metadata()
+                .key_value_metadata()
+                .and_then(|kv| kv.iter().find(|e| e.key == LITERALS_KEY))
+                .and_then(|e| e.value.as_deref()),
+        );
+        // A null in a column may stand for a value its template writes: for a column some
+        // template writes itself, and for eventTime (a null there is the event's time).
+        let may_be_in_templates = shredded_leaves
             .iter()
-            .map(|leaves| {
-                metadata.row_groups().iter().any(|group| {
-                    let statistics = group.column(leaves[0]).statistics();
-                    statistics.and_then(|s| s.null_count_opt()) != Some(0)
-                })
+            .zip(shred::COLUMNS)
+            .enumerate()
+            .map(|(i, (leaves, column))| {
+                let written_in_templates =
+                    literals >> i & 1 == 1 || column.kind == shred::Kind::EventTime;
+                written_in_templates
+                    && metadata.row_groups().iter().any(|group| {
+                        let statistics = group.column(leaves[0]).statistics();
+                        statistics.and_then(|s| s.null_count_opt()) != Some(0)
+                    })
             })
             .collect();
         let index_path = index_path(dir, meta.id);
@@ -644,7 +692,7 @@ impl Segment {
             account_leaf,
             template_leaf,
             shredded_leaves,
-            text_may_be_null,
+            may_be_in_templates,
             member_leaves,
             index,
             dictionaries,
@@ -974,13 +1022,13 @@ impl Segment {
         templates: &mut scan::TemplateCache,
         f: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<()> {
-        let may_be_null = |i: usize| self.text_may_be_null[i];
-        let heads: &[usize] = match plan.needs_templates(plan.columns(), may_be_null) {
+        let in_templates = |i: usize| self.may_be_in_templates[i];
+        let heads: &[usize] = match plan.needs_templates(plan.columns(), in_templates) {
             true => &[self.event_time_leaf, self.account_leaf, self.template_leaf],
             false => &[self.event_time_leaf, self.account_leaf],
         };
         let condition_heads: &[usize] =
-            match plan.needs_templates(plan.condition_columns(), may_be_null) {
+            match plan.needs_templates(plan.condition_columns(), in_templates) {
                 true => &[self.template_leaf],
                 false => &[],
             };
@@ -1083,8 +1131,8 @@ impl Segment {
         let (Some(&first), Some(&last)) = (rows.first(), rows.last()) else {
             return Ok(());
         };
-        let may_be_null = |i: usize| self.text_may_be_null[i];
-        let heads: &[usize] = match plan.needs_templates(plan.columns(), may_be_null) {
+        let in_templates = |i: usize| self.may_be_in_templates[i];
+        let heads: &[usize] = match plan.needs_templates(plan.columns(), in_templates) {
             true => &[self.event_time_leaf, self.account_leaf, self.template_leaf],
             false => &[self.event_time_leaf, self.account_leaf],
         };

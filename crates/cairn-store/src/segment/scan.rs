@@ -397,19 +397,19 @@ impl ScanPlan {
 
     /// Whether reading the shredded `columns` (of [`Self::columns`] or
     /// [`Self::condition_columns`]) needs the rows' templates: for the record text, for a
-    /// member only templates write, or for one whose column `may_be_null` (a template may
-    /// write a member its column does not hold).
+    /// member only templates write, or for one that may be `in_templates` rather than in its
+    /// column in some rows. A batch read without the templates is one where neither is so.
     pub(crate) fn needs_templates(
         &self,
         columns: Vec<usize>,
-        may_be_null: impl Fn(usize) -> bool,
+        in_templates: impl Fn(usize) -> bool,
     ) -> bool {
         self.record_text
             || self
                 .paths
                 .iter()
                 .any(|(_, place)| *place == Place::Template)
-            || columns.into_iter().any(may_be_null)
+            || columns.into_iter().any(in_templates)
     }
 
     /// The shredded columns the conditions read.
@@ -489,7 +489,7 @@ impl ScanPlan {
                     false
                 } else {
                     row_templates
-                        .literal(row, index)?
+                        .literal(row, index)
                         .is_some_and(|value| condition.wanted.matches(value))
                 };
             }
@@ -521,9 +521,13 @@ impl ScanPlan {
                 Place::Template => false,
                 Place::Member(_) => true,
             });
-        let row_templates = match wholly_in_columns {
-            true => RowTemplates::default(),
-            false => templates.for_rows(column(TEMPLATE_COLUMN)?, &self.paths)?,
+        // Without the templates, the segment's write none of the members asked for (see
+        // `needs_templates`).
+        let row_templates = match batch.column_by_name(TEMPLATE_COLUMN) {
+            Some(template_column) if !wholly_in_columns => {
+                templates.for_rows(template_column, &self.paths)?
+            }
+            _ => RowTemplates::default(),
         };
         let distinct = &row_templates.distinct;
         // A member no template of the batch writes itself is wholly in its column.
@@ -554,7 +558,7 @@ impl ScanPlan {
                 ))
             };
         for (index, (_, place)) in self.paths.iter().enumerate() {
-            let literal = |row: usize| row_templates.row(row).literals[index].as_deref();
+            let literal = |row: usize| row_templates.literal(row, index);
             let array: ArrayRef = match *place {
                 Place::Column(i) => {
                     let (text, values) = shredded(i)?;
@@ -565,15 +569,15 @@ impl ScanPlan {
                         Arc::new(text.clone())
                     } else {
                         Arc::new(filled(text, |row| {
-                            let facts = row_templates.row(row);
+                            let hole = || row_templates.get(row).is_some_and(|f| f.holes[i]);
                             if let Some(uuid) = values.uuid.filter(|u| u.is_valid(row)) {
                                 Some(Cow::Owned(shred::uuid_text(uuid.value(row))))
-                            } else if COLUMNS[i].kind == Kind::EventTime && facts.holes[i] {
+                            } else if COLUMNS[i].kind == Kind::EventTime && hole() {
                                 Some(Cow::Owned(cairn_model::time::format_event_time(
                                     time_values.value(row),
                                 )))
                             } else {
-                                facts.literals[index].as_deref().map(Cow::Borrowed)
+                                literal(row).map(Cow::Borrowed)
                             }
                         })?)
                     }
@@ -687,18 +691,17 @@ pub(crate) struct RowTemplates {
 }
 
 impl RowTemplates {
-    fn row(&self, row: usize) -> &TemplateFacts {
-        &self.distinct[self.keys[row] as usize]
+    /// Row `row`'s template; none when the templates were not read (see
+    /// [`ScanPlan::needs_templates`]).
+    fn get(&self, row: usize) -> Option<&TemplateFacts> {
+        let key = self.keys.get(row)?;
+        self.distinct.get(*key as usize).map(Arc::as_ref)
     }
 
-    /// The value row `row`'s template writes for asked-for member `index`; an error when
-    /// the templates were not read.
-    fn literal(&self, row: usize, index: usize) -> std::result::Result<Option<&str>, String> {
-        let key = self
-            .keys
-            .get(row)
-            .ok_or("a member's value is in the templates, which were not read")?;
-        Ok(self.distinct[*key as usize].literals[index].as_deref())
+    /// The value row `row`'s template writes for asked-for member `index`: none when it
+    /// writes none, or when the templates were not read.
+    fn literal(&self, row: usize, index: usize) -> Option<&str> {
+        self.get(row)?.literals[index].as_deref()
     }
 
     fn rows(&self) -> impl Iterator<Item = &TemplateFacts> {

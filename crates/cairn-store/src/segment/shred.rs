@@ -162,6 +162,10 @@ static SLOTS: LazyLock<HashMap<&'static str, Slot>> = LazyLock::new(|| {
 pub(crate) struct Shredded<'a> {
     pub template: String,
     pub values: Vec<(u8, &'a str)>,
+    /// The columns (bit `i` for column `i`) whose member the template writes itself: it is
+    /// there but was not shredded (another kind of value, a string with escapes, a repeated
+    /// key).
+    pub literals: u128,
 }
 
 /// Shreds a record's stored JSON text; `event_time_ms` is the time the segment stores for it.
@@ -169,10 +173,12 @@ pub(crate) struct Shredded<'a> {
 pub(crate) fn shred(json: &str, event_time_ms: i64) -> Shredded<'_> {
     let mut holes: Vec<(usize, usize, u8)> = Vec::new();
     let mut used = [false; COLUMNS.len()];
-    collect_holes(json, json, "", &mut used, &mut holes);
+    let mut literals = 0u128;
+    collect_holes(json, json, "", &mut used, &mut holes, &mut literals);
     let mut out = Shredded {
         template: String::with_capacity(json.len() / 2),
         values: Vec::with_capacity(holes.len()),
+        literals,
     };
     let mut at = 0;
     for (start, end, column) in holes {
@@ -197,13 +203,15 @@ pub(crate) fn shred(json: &str, event_time_ms: i64) -> Shredded<'_> {
     out
 }
 
-/// Finds the members of `object` (a slice of `base`) to cut out, in text order.
+/// Finds the members of `object` (a slice of `base`) to cut out, in text order; marks in
+/// `literals` the columns of those left in.
 fn collect_holes(
     base: &str,
     object: &str,
     prefix: &str,
     used: &mut [bool],
     holes: &mut Vec<(usize, usize, u8)>,
+    literals: &mut u128,
 ) {
     if !object.starts_with('{') {
         return;
@@ -220,16 +228,19 @@ fn collect_holes(
         let text = value.get();
         match SLOTS.get(path.as_ref()) {
             Some(Slot::Container) => {
-                collect_holes(base, text, &path, used, holes);
+                collect_holes(base, text, &path, used, holes, literals);
             }
-            Some(&Slot::Column(column)) if !used[column as usize] => {
-                let fits = match COLUMNS[column as usize].kind {
-                    Kind::Json => text.starts_with('{') || text.starts_with('['),
-                    Kind::Text | Kind::EventTime | Kind::Uuid => {
-                        text.len() >= 2 && text.starts_with('"') && !text.contains('\\')
-                    }
-                };
-                if fits {
+            Some(&Slot::Column(column)) => {
+                let fits = !used[column as usize]
+                    && match COLUMNS[column as usize].kind {
+                        Kind::Json => text.starts_with('{') || text.starts_with('['),
+                        Kind::Text | Kind::EventTime | Kind::Uuid => {
+                            text.len() >= 2 && text.starts_with('"') && !text.contains('\\')
+                        }
+                    };
+                if !fits {
+                    *literals |= 1 << column;
+                } else {
                     used[column as usize] = true;
                     // `text` is a slice of `base`: its offset is the distance between them.
                     let start = text.as_ptr() as usize - base.as_ptr() as usize;
