@@ -32,8 +32,8 @@ use datafusion::physical_plan::expressions::Literal;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan,
-    InputDistributionRequirements, InputOrderMode,
-    PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream,
+    InputDistributionRequirements, InputOrderMode, PlanProperties, ReplaceChildrenOptions,
+    SendableRecordBatchStream,
 };
 use futures_util::StreamExt;
 
@@ -305,5 +305,100 @@ impl TextCounts {
             columns.push(Arc::new(Int64Array::from(values)));
         }
         Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::StringViewBuilder;
+    use datafusion::arrow::datatypes::{Field, Schema};
+
+    /// Texts as the store gives them: each distinct long text written once in a buffer, and
+    /// its rows pointing at it (`dictionary` holds the texts, `rows` their indexes).
+    fn from_dictionary(dictionary: &[&str], rows: &[Option<usize>]) -> StringViewArray {
+        let mut builder = StringViewBuilder::new();
+        let buffer: Vec<u8> = dictionary.concat().into_bytes();
+        let block = builder.append_block(buffer.into());
+        let mut offsets = Vec::new();
+        let mut at = 0u32;
+        for text in dictionary {
+            offsets.push(at);
+            at += text.len() as u32;
+        }
+        for row in rows {
+            match row {
+                Some(i) if dictionary[*i].len() > 12 => builder
+                    .try_append_view(block, offsets[*i], dictionary[*i].len() as u32)
+                    .unwrap(),
+                Some(i) => builder.append_value(dictionary[*i]),
+                None => builder.append_null(),
+            }
+        }
+        builder.finish()
+    }
+
+    fn counts(batches: &[StringViewArray]) -> Vec<(Option<String>, i64, i64)> {
+        let mut counts = TextCounts::default();
+        batches.iter().for_each(|texts| counts.add(texts));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("t", DataType::Utf8View, true),
+            Field::new("n", DataType::Int64, false),
+            Field::new("present", DataType::Int64, false),
+        ]));
+        let batch = counts
+            .into_batch(schema, &[Counted::Rows, Counted::Texts])
+            .unwrap();
+        let texts = batch.column(0).as_string_view();
+        let column = |i: usize| {
+            batch
+                .column(i)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .clone()
+        };
+        let (rows, present) = (column(1), column(2));
+        let mut out: Vec<_> = (0..batch.num_rows())
+            .map(|row| {
+                (
+                    texts.is_valid(row).then(|| texts.value(row).to_owned()),
+                    rows.value(row),
+                    present.value(row),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn rows_of_one_text_count_together_wherever_the_text_is_kept() {
+        let long = "arn:aws:iam::123456789012:user/alice";
+        let other = "arn:aws:iam::123456789012:user/bob";
+        // The same long text in two batches' buffers, and twice in one buffer.
+        let first = from_dictionary(
+            &[long, other, "GetObject"],
+            &[Some(0), Some(1), Some(0), None, Some(2)],
+        );
+        let second = from_dictionary(
+            &[other, long, long],
+            &[Some(2), Some(1), Some(0), None, None],
+        );
+        assert_eq!(
+            counts(&[first, second]),
+            [
+                (None, 3, 0),
+                (Some("GetObject".to_owned()), 1, 1),
+                (Some(long.to_owned()), 4, 4),
+                (Some(other.to_owned()), 2, 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_rows_count_nothing() {
+        assert_eq!(
+            counts(&[StringViewArray::from(Vec::<Option<&str>>::new())]),
+            []
+        );
     }
 }

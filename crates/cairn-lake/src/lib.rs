@@ -163,8 +163,9 @@ static QUERY_RUNTIME: std::sync::LazyLock<Result<tokio::runtime::Runtime, String
 
 impl Lake {
     /// Plans a query as [`Self::run`] would (parse, rewrite, logical and physical plans)
-    /// without running it: for the fuzz target `sql`, which must not wait on arbitrary joins.
-    pub fn plan_blocking(&self, sql: &str) -> Result<(), LakeError> {
+    /// without running it, and gives the physical plan's text: for the fuzz target `sql`,
+    /// which must not wait on arbitrary joins, and for tests of what a plan is made of.
+    pub fn plan_blocking(&self, sql: &str) -> Result<String, LakeError> {
         let prepared = statement::prepare(sql)?;
         let runtime = QUERY_RUNTIME
             .as_ref()
@@ -175,11 +176,13 @@ impl Lake {
                 .sql(&prepared.sql)
                 .await
                 .map_err(|e| LakeError::InvalidQueryStatement(plan_message(e)))?;
-            frame
+            let plan = frame
                 .create_physical_plan()
                 .await
                 .map_err(|e| LakeError::Failed(e.to_string()))?;
-            Ok(())
+            Ok(datafusion::physical_plan::displayable(plan.as_ref())
+                .indent(false)
+                .to_string())
         })
     }
 }

@@ -31,13 +31,14 @@ fn object(name: &str, fields: Vec<Field>) -> Field {
     Field::new(name, DataType::Struct(Fields::from(fields)), true)
 }
 
-/// `map<string,string>`.
+/// `map<string,string>`; keys and values are string views too (a map of the keys a query
+/// reads alone has its values' views from the store, see `table::columns`).
 pub fn string_map() -> DataType {
     let entries = Field::new(
         "entries",
         DataType::Struct(Fields::from(vec![
-            Field::new("key", DataType::Utf8, false),
-            Field::new("value", DataType::Utf8, true),
+            Field::new("key", DataType::Utf8View, false),
+            Field::new("value", DataType::Utf8View, true),
         ])),
         false,
     );

@@ -46,27 +46,40 @@ impl ScalarUDFImpl for ElementAt {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        super::invoke(args, |arrays| element_at(&arrays[0], &arrays[1]))
+        // One key for every row (`element_at(requestparameters, 'bucketName')`, the usual
+        // call) is not made into a column of copies.
+        if let [ColumnarValue::Array(container), ColumnarValue::Scalar(key)] = args.args.as_slice()
+        {
+            let key = key.to_array_of_size(1)?;
+            return Ok(ColumnarValue::Array(element_at(container, &key, |_| 0)?));
+        }
+        super::invoke(args, |arrays| element_at(&arrays[0], &arrays[1], |row| row))
     }
 }
 
-fn element_at(container: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
+/// Each row's element of `container` at its key in `key` (row `key_row(row)`).
+fn element_at(
+    container: &ArrayRef,
+    key: &ArrayRef,
+    key_row: impl Fn(usize) -> usize,
+) -> Result<ArrayRef> {
     let picks: Vec<Option<u32>> = match container.data_type() {
         DataType::Map(..) => {
             let map = container.as_map();
-            let wanted = cast(key, &DataType::Utf8)?;
-            let wanted = wanted.as_string::<i32>();
-            let keys = cast(map.keys(), &DataType::Utf8)?;
-            let keys = keys.as_string::<i32>();
+            let wanted = cast(key, &DataType::Utf8View)?;
+            let wanted = wanted.as_string_view();
+            let keys = cast(map.keys(), &DataType::Utf8View)?;
+            let keys = keys.as_string_view();
             let offsets = map.value_offsets();
             (0..map.len())
                 .map(|row| {
-                    if map.is_null(row) || wanted.is_null(row) {
+                    let at = key_row(row);
+                    if map.is_null(row) || wanted.is_null(at) {
                         return None;
                     }
                     let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
                     (start..end)
-                        .find(|&j| keys.value(j) == wanted.value(row))
+                        .find(|&j| keys.value(j) == wanted.value(at))
                         .map(|j| j as u32)
                 })
                 .collect()
@@ -78,11 +91,12 @@ fn element_at(container: &ArrayRef, key: &ArrayRef) -> Result<ArrayRef> {
             let offsets = list.value_offsets();
             (0..list.len())
                 .map(|row| {
-                    if list.is_null(row) || index.is_null(row) {
+                    let at = key_row(row);
+                    if list.is_null(row) || index.is_null(at) {
                         return None;
                     }
                     let (start, end) = (i64::from(offsets[row]), i64::from(offsets[row + 1]));
-                    let i = index.value(row);
+                    let i = index.value(at);
                     let len = end - start;
                     let at = if (1..=len).contains(&i) {
                         start + i - 1

@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, ListBuilder, MapBuilder, MapFieldNames, NullBufferBuilder,
-    RecordBatch, RecordBatchOptions, StringBuilder, StringViewArray, StringViewBuilder,
+    Array, ArrayRef, BooleanArray, ListBuilder, MapArray, MapBuilder, MapFieldNames,
+    NullBufferBuilder, RecordBatch, RecordBatchOptions, StringViewArray, StringViewBuilder,
     StructArray, StructBuilder, TimestampMillisecondArray,
 };
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::compute::interleave;
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use std::collections::BTreeMap;
 
@@ -270,7 +272,7 @@ fn column<'a>(
                     .iter()
                     .map(|key| text(&format!("{path}.{key}")))
                     .collect::<Result<Vec<_>, _>>()?;
-                map_of_keys(&keys, &values, rows)
+                map_of_keys(&keys, &values, rows)?
             }
             None => map_column(text(path)?, used.keys_read(names).as_deref()),
         },
@@ -312,7 +314,11 @@ fn map_column(texts: &StringViewArray, wanted: Option<&[String]>) -> ArrayRef {
         key: "key".into(),
         value: "value".into(),
     };
-    let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
+    let mut builder = MapBuilder::new(
+        Some(names),
+        StringViewBuilder::new(),
+        StringViewBuilder::new(),
+    );
     let takes = |key: &str| wanted.is_none_or(|keys| keys.iter().any(|k| k == key));
     for text in texts.iter() {
         if let Some(members) = wanted
@@ -386,28 +392,57 @@ fn wanted_members<'t>(text: &'t str, keys: &[String]) -> Option<Vec<(&'t str, &'
 
 /// `map<string,string>` of `keys` (ascending), whose values in each row `values` (by key)
 /// give: an entry for each key whose value is not null. Every row is a map (see
-/// [`keys_read_alone`]: a query reading these keys alone cannot tell).
-fn map_of_keys(keys: &[String], values: &[&StringViewArray], rows: usize) -> ArrayRef {
-    let names = MapFieldNames {
-        entry: "entries".into(),
-        key: "key".into(),
-        value: "value".into(),
-    };
-    let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new());
+/// [`keys_read_alone`]: a query reading these keys alone cannot tell). The values are taken
+/// as they are, views into the same buffers, and the keys are views of one array of them.
+fn map_of_keys(
+    keys: &[String],
+    values: &[&StringViewArray],
+    rows: usize,
+) -> Result<ArrayRef, String> {
+    // Each entry as (key, row): the key's index, and the row's in that key's values.
+    let mut entries: Vec<(usize, usize)> = Vec::new();
+    let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
+    offsets.push(0);
     for row in 0..rows {
-        for (key, values) in keys.iter().zip(values) {
+        for (key, values) in values.iter().enumerate() {
             if values.is_valid(row) {
-                builder.keys().append_value(key);
-                builder.values().append_value(values.value(row));
+                entries.push((key, row));
             }
         }
-        builder.append(true).ok();
+        offsets.push(i32::try_from(entries.len()).map_err(|e| e.to_string())?);
     }
-    Arc::new(builder.finish())
+    let key_names = StringViewArray::from_iter_values(keys);
+    let key_picks: Vec<(usize, usize)> = entries.iter().map(|&(key, _)| (0, key)).collect();
+    let keys_column =
+        interleave(&[&key_names as &dyn Array], &key_picks).map_err(|e| e.to_string())?;
+    let sources: Vec<&dyn Array> = values.iter().map(|v| *v as &dyn Array).collect();
+    let values_column = interleave(&sources, &entries).map_err(|e| e.to_string())?;
+    let DataType::Map(entries_field, sorted) = crate::schema::string_map() else {
+        return Err("a string map is not a map".to_owned());
+    };
+    let DataType::Struct(fields) = entries_field.data_type() else {
+        return Err("a string map's entries are not structs".to_owned());
+    };
+    let entries_array =
+        StructArray::try_new(fields.clone(), vec![keys_column, values_column], None)
+            .map_err(|e| e.to_string())?;
+    let map = MapArray::try_new(
+        entries_field,
+        OffsetBuffer::new(offsets.into()),
+        entries_array,
+        None,
+        sorted,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Arc::new(map))
 }
 
 /// One entry of a map of [`map_column`]: the value's string, or its JSON text.
-fn add_entry(builder: &mut MapBuilder<StringBuilder, StringBuilder>, key: &str, value: &RawValue) {
+fn add_entry(
+    builder: &mut MapBuilder<StringViewBuilder, StringViewBuilder>,
+    key: &str,
+    value: &RawValue,
+) {
     builder.keys().append_value(key);
     let raw = value.get();
     if raw == "null" {

@@ -494,6 +494,42 @@ mod tests {
     }
 
     #[test]
+    fn the_columns_whose_member_stays_in_the_template_are_marked() {
+        let time = cairn_model::time::parse_event_time("2024-01-02T03:04:05Z").unwrap();
+        let marked = |json: &str| -> Vec<&str> {
+            let literals = shred(json, time).literals;
+            COLUMNS
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| literals >> i & 1 == 1)
+                .map(|(_, c)| c.name)
+                .collect()
+        };
+        let plain = r#"{"eventTime":"2024-01-02T03:04:05Z","eventName":"a","errorCode":"b"}"#;
+        assert_eq!(marked(plain), Vec::<&str>::new());
+        for (json, columns) in [
+            (
+                r#"{"eventTime":"2024-01-02T03:04:05Z","eventName":"Run\u0049nstances"}"#,
+                vec!["eventName"],
+            ),
+            (
+                r#"{"eventTime":"2024-01-02T03:04:05Z","eventID":42,"errorCode":null}"#,
+                vec!["errorCode", "eventID"],
+            ),
+            (
+                r#"{"eventTime":"2024-01-02T03:04:05Z","eventName":"a","eventName":"b"}"#,
+                vec!["eventName"],
+            ),
+            (
+                r#"{"eventTime":5,"userIdentity":{"arn":7},"requestParameters":"text"}"#,
+                vec!["userIdentity.arn", "eventTime.text", "requestParameters"],
+            ),
+        ] {
+            assert_eq!(marked(json), columns, "{json}");
+        }
+    }
+
+    #[test]
     fn a_broken_template_is_an_error_not_a_panic() {
         let none = |_: usize| None;
         assert_eq!(fill("{\"a\":\0", 0, none), Err(FillError::TruncatedHole));
