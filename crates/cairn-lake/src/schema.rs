@@ -31,13 +31,14 @@ fn object(name: &str, fields: Vec<Field>) -> Field {
     Field::new(name, DataType::Struct(Fields::from(fields)), true)
 }
 
-/// `map<string,string>`; keys and values are string views too (a map of the keys a query
-/// reads alone has its values' views from the store, see `table::columns`).
+/// `map<string,string>`; its values are string views (a map of the keys a query reads alone
+/// has its values' views from the store, see `table::columns`), its keys plain strings (what
+/// DataFusion's map subscript compares a key with).
 pub fn string_map() -> DataType {
     let entries = Field::new(
         "entries",
         DataType::Struct(Fields::from(vec![
-            Field::new("key", DataType::Utf8View, false),
+            Field::new("key", DataType::Utf8, false),
             Field::new("value", DataType::Utf8View, true),
         ])),
         false,

@@ -848,6 +848,7 @@ fn counts_by_one_text_are_datafusions_counts() {
             "element_at(requestParameters, 'bucketName')",
             "WHERE eventSource = 's3.amazonaws.com'",
         ),
+        ("requestParameters['instanceId']", ""),
         ("sourceIPAddress", "WHERE readOnly"),
         ("awsRegion", "WHERE eventTime >= '2020-01-01 00:00:00'"),
     ];

@@ -66,10 +66,10 @@ fn element_at(
     let picks: Vec<Option<u32>> = match container.data_type() {
         DataType::Map(..) => {
             let map = container.as_map();
-            let wanted = cast(key, &DataType::Utf8View)?;
-            let wanted = wanted.as_string_view();
-            let keys = cast(map.keys(), &DataType::Utf8View)?;
-            let keys = keys.as_string_view();
+            let wanted = cast(key, &DataType::Utf8)?;
+            let wanted = wanted.as_string::<i32>();
+            let keys = cast(map.keys(), &DataType::Utf8)?;
+            let keys = keys.as_string::<i32>();
             let offsets = map.value_offsets();
             (0..map.len())
                 .map(|row| {

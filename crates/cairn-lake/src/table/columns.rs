@@ -12,8 +12,8 @@ use std::sync::Arc;
 use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, ListBuilder, MapArray, MapBuilder, MapFieldNames,
-    NullBufferBuilder, RecordBatch, RecordBatchOptions, StringViewArray, StringViewBuilder,
-    StructArray, StructBuilder, TimestampMillisecondArray,
+    NullBufferBuilder, RecordBatch, RecordBatchOptions, StringArray, StringBuilder,
+    StringViewArray, StringViewBuilder, StructArray, StructBuilder, TimestampMillisecondArray,
 };
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::interleave;
@@ -314,11 +314,7 @@ fn map_column(texts: &StringViewArray, wanted: Option<&[String]>) -> ArrayRef {
         key: "key".into(),
         value: "value".into(),
     };
-    let mut builder = MapBuilder::new(
-        Some(names),
-        StringViewBuilder::new(),
-        StringViewBuilder::new(),
-    );
+    let mut builder = MapBuilder::new(Some(names), StringBuilder::new(), StringViewBuilder::new());
     let takes = |key: &str| wanted.is_none_or(|keys| keys.iter().any(|k| k == key));
     for text in texts.iter() {
         if let Some(members) = wanted
@@ -393,7 +389,7 @@ fn wanted_members<'t>(text: &'t str, keys: &[String]) -> Option<Vec<(&'t str, &'
 /// `map<string,string>` of `keys` (ascending), whose values in each row `values` (by key)
 /// give: an entry for each key whose value is not null. Every row is a map (see
 /// [`keys_read_alone`]: a query reading these keys alone cannot tell). The values are taken
-/// as they are, views into the same buffers, and the keys are views of one array of them.
+/// as they are, views into the same buffers.
 fn map_of_keys(
     keys: &[String],
     values: &[&StringViewArray],
@@ -411,7 +407,7 @@ fn map_of_keys(
         }
         offsets.push(i32::try_from(entries.len()).map_err(|e| e.to_string())?);
     }
-    let key_names = StringViewArray::from_iter_values(keys);
+    let key_names = StringArray::from_iter_values(keys);
     let key_picks: Vec<(usize, usize)> = entries.iter().map(|&(key, _)| (0, key)).collect();
     let keys_column =
         interleave(&[&key_names as &dyn Array], &key_picks).map_err(|e| e.to_string())?;
@@ -439,7 +435,7 @@ fn map_of_keys(
 
 /// One entry of a map of [`map_column`]: the value's string, or its JSON text.
 fn add_entry(
-    builder: &mut MapBuilder<StringViewBuilder, StringViewBuilder>,
+    builder: &mut MapBuilder<StringBuilder, StringViewBuilder>,
     key: &str,
     value: &RawValue,
 ) {

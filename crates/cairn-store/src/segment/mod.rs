@@ -335,27 +335,31 @@ fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
         source,
     };
     let file = File::create(path).context(|| format!("creating {}", path.display()))?;
-    let literals = std::cell::Cell::new(0u128);
     let members = members::choose(rows.len(), |row| {
         let record = rows[row];
-        let shredded = shred::shred(&record.json, record.fields.event_time_ms);
-        literals.set(literals.get() | shredded.literals);
-        shredded.values
+        shred::shred(&record.json, record.fields.event_time_ms).values
     });
     let schema = segment_schema(&members);
     let mut chunks = rows.chunks(WRITE_BATCH_ROWS);
-    let first = record_batch(&schema, chunks.next().unwrap_or_default(), &members)?;
+    // The columns some record's template writes itself (every record's, as each is shredded).
+    let mut literals = 0u128;
+    let first = record_batch(
+        &schema,
+        chunks.next().unwrap_or_default(),
+        &members,
+        &mut literals,
+    )?;
     let properties = writer_properties(&first);
     let mut writer =
         ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(parquet_err)?;
     writer.write(&first).map_err(parquet_err)?;
     for chunk in chunks {
-        let batch = record_batch(&schema, chunk, &members)?;
+        let batch = record_batch(&schema, chunk, &members, &mut literals)?;
         writer.write(&batch).map_err(parquet_err)?;
     }
     writer.append_key_value_metadata(KeyValue::new(
         LITERALS_KEY.to_owned(),
-        literal_columns_text(literals.get()),
+        literal_columns_text(literals),
     ));
     let file = writer.into_inner().map_err(parquet_err)?;
     file.sync_all()
@@ -386,7 +390,7 @@ pub(crate) fn scan_records(
             .collect::<arrow_schema::Fields>(),
     ));
     for chunk in records.chunks(scan::SCAN_BATCH_ROWS) {
-        let batch = record_batch(&schema, chunk, &[])?;
+        let batch = record_batch(&schema, chunk, &[], &mut 0)?;
         let columns = batch
             .columns()
             .iter()
@@ -408,11 +412,13 @@ pub(crate) fn scan_records(
     Ok(())
 }
 
-/// The batch of `rows` in the segment schema `schema`, with the member columns `members`.
+/// The batch of `rows` in the segment schema `schema`, with the member columns `members`;
+/// adds to `literals` the columns whose member a row's template writes itself.
 fn record_batch(
     schema: &SchemaRef,
     rows: &[&Record],
     members: &[MemberColumn],
+    literals: &mut u128,
 ) -> Result<RecordBatch> {
     let mut templates = StringBuilder::with_capacity(rows.len(), rows.len() * 256);
     let mut texts: Vec<StringBuilder> = shred::COLUMNS
@@ -429,6 +435,7 @@ fn record_batch(
     let mut row_values: Vec<Option<&str>> = vec![None; shred::COLUMNS.len()];
     for record in rows {
         let shredded = shred::shred(&record.json, record.fields.event_time_ms);
+        *literals |= shredded.literals;
         templates.append_value(&shredded.template);
         row_values.fill(None);
         for &(column, value) in &shredded.values {
