@@ -894,3 +894,40 @@ fn other_aggregates_by_text_are_datafusions() {
         assert!(!query(&sql).rows.is_empty(), "{sql}");
     }
 }
+
+/// A filter that is one condition on a text member (equal to a string, or not null) is the
+/// scan's alone: DataFusion neither filters nor copies the rows again, and the answers are
+/// the records' (counted here).
+#[test]
+fn text_conditions_are_applied_by_the_scan_alone() {
+    let s3 = events()
+        .iter()
+        .filter(|(r, _)| r.fields.event_source.as_deref() == Some("s3.amazonaws.com"))
+        .count();
+    let errors_with_key = events()
+        .iter()
+        .filter(|(_, v)| {
+            !v["errorCode"].is_null()
+                && v.get("errorCode").is_some()
+                && text(v, &["userIdentity", "accessKeyId"]).is_some()
+        })
+        .count();
+    assert!(s3 > 0 && errors_with_key > 0);
+    for (sql, expected) in [
+        (
+            format!("SELECT count(*) FROM {STORE} WHERE eventSource = 's3.amazonaws.com'"),
+            s3,
+        ),
+        (
+            format!(
+                "SELECT count(*) FROM {STORE} WHERE errorCode IS NOT NULL \
+                 AND userIdentity.accessKeyId IS NOT NULL"
+            ),
+            errors_with_key,
+        ),
+    ] {
+        let plan = lake().plan_blocking(&sql).unwrap();
+        assert!(!plan.contains("FilterExec"), "{sql}:\n{plan}");
+        assert_eq!(query(&sql).rows, [[Some(expected.to_string())]], "{sql}");
+    }
+}

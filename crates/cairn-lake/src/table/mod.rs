@@ -8,8 +8,12 @@
 //! - [`struct_use`]: which fields of the struct columns a query reads;
 //! - [`time_range`]: the times a query's filters on `eventtime` allow.
 //!
-//! Filters are applied by DataFusion after the scan (`Inexact`): the source uses them only to
-//! skip what cannot match, so a source that skips nothing still answers right.
+//! Most filters are applied by DataFusion after the scan (`Inexact`): the source uses them only
+//! to skip what cannot match, so a source that skips nothing still answers right. A filter
+//! that is one [`prefilter::Condition`] (a text column or struct field equal to a string, or
+//! not null) is `Exact`: the scan reads its member and takes out every row that fails it
+//! ([`prefilter::apply`], on every batch of every source), so DataFusion does not filter (and
+//! copy) the rows again.
 
 pub mod columns;
 pub mod prefilter;
@@ -109,7 +113,13 @@ impl TableProvider for EventsTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        Ok(filters
+            .iter()
+            .map(|filter| match prefilter::exact_condition(filter) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -132,12 +142,16 @@ impl TableProvider for EventsTable {
             .lock()
             .map(|u| u.clone())
             .unwrap_or_default();
-        let needs = columns::needs(&fields, &used);
+        let mut needs = columns::needs(&fields, &used);
         let times = time_range::of_filters(filters);
-        let conditions: Vec<prefilter::Condition> = prefilter::conditions(filters)
-            .into_iter()
-            .filter(|c| needs.paths.iter().any(|p| p == c.path()))
-            .collect();
+        // Every condition is applied, the exact ones (which DataFusion leaves to the scan)
+        // and the others alike: their members are read even when no column needs them.
+        let conditions: Vec<prefilter::Condition> = prefilter::conditions(filters);
+        for condition in &conditions {
+            if !needs.paths.iter().any(|p| p == condition.path()) {
+                needs.paths.push(condition.path().to_owned());
+            }
+        }
         let request = ScanRequest {
             paths: needs.paths,
             record_text: needs.record_text,

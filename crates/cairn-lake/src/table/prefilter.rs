@@ -41,6 +41,20 @@ pub fn conditions(filters: &[Expr]) -> Vec<Condition> {
     out
 }
 
+/// The condition `filter` is, when it is one (not a conjunction, not another expression):
+/// the scan applies it exactly, row by row ([`apply`]).
+pub fn exact_condition(filter: &Expr) -> Option<Condition> {
+    if !matches!(filter, Expr::BinaryExpr(_) | Expr::IsNotNull(_)) {
+        return None;
+    }
+    let mut found = Vec::new();
+    collect(filter, &mut found);
+    match found.as_slice() {
+        [condition] => Some(condition.clone()),
+        _ => None,
+    }
+}
+
 fn collect(filter: &Expr, out: &mut Vec<Condition>) {
     match filter {
         Expr::BinaryExpr(BinaryExpr {
@@ -113,20 +127,19 @@ fn text_member(expr: &Expr) -> Option<String> {
     member_path_of_field(&names)
 }
 
-/// `batch` without the rows that fail a condition (a condition on a member the batch lacks
-/// keeps every row).
+/// `batch` without the rows that fail a condition: exactly those (a row is kept when its
+/// member's text is the value, or present); the batch has every condition's member (the
+/// scan reads them).
 pub fn apply(conditions: &[Condition], batch: RecordBatch) -> Result<RecordBatch, String> {
     if conditions.is_empty() {
         return Ok(batch);
     }
     let mut keep = vec![true; batch.num_rows()];
     for condition in conditions {
-        let Some(column) = batch
+        let column = batch
             .column_by_name(condition.path())
             .and_then(|c| c.as_any().downcast_ref::<StringViewArray>())
-        else {
-            continue;
-        };
+            .ok_or_else(|| format!("the scan did not give {}", condition.path()))?;
         for (row, keep) in keep.iter_mut().enumerate() {
             *keep = *keep
                 && column.is_valid(row)
