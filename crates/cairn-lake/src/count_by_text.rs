@@ -130,7 +130,7 @@ impl CountByTextExec {
                 if let Some(literal) = args[0].downcast_ref::<Literal>() {
                     return (!literal.value().is_null()).then_some(Counted::Rows);
                 }
-                same_expression(&args[0], &text).then_some(Counted::Texts)
+                (args[0].as_ref() == text.as_ref()).then_some(Counted::Texts)
             })
             .collect::<Option<Vec<_>>>()?;
         // Each count's output (its state or its value) is one Int64 column.
@@ -151,11 +151,6 @@ impl CountByTextExec {
             input_distribution: aggregate.input_distribution_requirements(),
         })
     }
-}
-
-/// Whether `a` and `b` are the same expression (the same column, say).
-fn same_expression(a: &Arc<dyn PhysicalExpr>, b: &Arc<dyn PhysicalExpr>) -> bool {
-    a.as_ref() == b.as_ref()
 }
 
 impl DisplayAs for CountByTextExec {

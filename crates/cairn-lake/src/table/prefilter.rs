@@ -41,18 +41,12 @@ pub fn conditions(filters: &[Expr]) -> Vec<Condition> {
     out
 }
 
-/// The condition `filter` is, when it is one (not a conjunction, not another expression):
-/// the scan applies it exactly, row by row ([`apply`]).
-pub fn exact_condition(filter: &Expr) -> Option<Condition> {
-    if !matches!(filter, Expr::BinaryExpr(_) | Expr::IsNotNull(_)) {
-        return None;
-    }
+/// Whether `filter` is one condition (not a conjunction, not another expression): the scan
+/// applies it exactly, row by row ([`apply`]).
+pub fn is_exact(filter: &Expr) -> bool {
     let mut found = Vec::new();
     collect(filter, &mut found);
-    match found.as_slice() {
-        [condition] => Some(condition.clone()),
-        _ => None,
-    }
+    found.len() == 1
 }
 
 fn collect(filter: &Expr, out: &mut Vec<Condition>) {

@@ -77,22 +77,12 @@ use pages::SegmentColumns;
 pub(crate) use pages::{DictionaryCache, dictionary_cache};
 
 const FORMAT_KEY: &str = "cairn.segment.version";
+const FORMAT_VERSION: &str = "3";
 /// The key of the segment's metadata that lists, by name and comma-separated, the shredded
 /// columns whose member some record's template writes itself (see `shred`): where a column
 /// is null, only those can have a value in the template. A segment written before this key
 /// existed may have any: its templates are read wherever a column is null.
 const LITERALS_KEY: &str = "cairn.segment.literal-columns";
-
-/// [`LITERALS_KEY`]'s value for the columns of `literals` (bit `i` for column `i`).
-fn literal_columns_text(literals: u128) -> String {
-    shred::COLUMNS
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| literals >> i & 1 == 1)
-        .map(|(_, c)| c.name)
-        .collect::<Vec<_>>()
-        .join(",")
-}
 
 /// The columns a [`LITERALS_KEY`] value names (every column without one).
 fn literal_columns(text: Option<&str>) -> u128 {
@@ -103,7 +93,6 @@ fn literal_columns(text: Option<&str>) -> u128 {
         .filter_map(|name| shred::COLUMNS.iter().position(|c| c.name == name))
         .fold(0, |mask, i| mask | 1 << i)
 }
-const FORMAT_VERSION: &str = "3";
 /// The derived event time column.
 const EVENT_TIME_COLUMN: &str = "eventTime";
 /// The derived account column.
@@ -359,7 +348,7 @@ fn write_parquet(path: &Path, rows: &[&Record]) -> Result<()> {
     }
     writer.append_key_value_metadata(KeyValue::new(
         LITERALS_KEY.to_owned(),
-        literal_columns_text(literals),
+        shred::column_names(literals).join(","),
     ));
     let file = writer.into_inner().map_err(parquet_err)?;
     file.sync_all()

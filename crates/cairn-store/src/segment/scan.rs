@@ -521,8 +521,8 @@ impl ScanPlan {
                 Place::Template => false,
                 Place::Member(_) => true,
             });
-        // Without the templates, the segment's write none of the members asked for (see
-        // `needs_templates`).
+        // A batch read without the templates is one whose segment's templates write none of
+        // the members asked for (see `needs_templates`).
         let row_templates = match batch.column_by_name(TEMPLATE_COLUMN) {
             Some(template_column) if !wholly_in_columns => {
                 templates.for_rows(template_column, &self.paths)?

@@ -168,6 +168,16 @@ pub(crate) struct Shredded<'a> {
     pub literals: u128,
 }
 
+/// The names of the columns of `columns` (bit `i` for column `i`), in column order.
+pub(crate) fn column_names(columns: u128) -> Vec<&'static str> {
+    COLUMNS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| columns >> i & 1 == 1)
+        .map(|(_, c)| c.name)
+        .collect()
+}
+
 /// Shreds a record's stored JSON text; `event_time_ms` is the time the segment stores for it.
 /// Text that is not a JSON object comes back whole as the template.
 pub(crate) fn shred(json: &str, event_time_ms: i64) -> Shredded<'_> {
@@ -496,15 +506,7 @@ mod tests {
     #[test]
     fn the_columns_whose_member_stays_in_the_template_are_marked() {
         let time = cairn_model::time::parse_event_time("2024-01-02T03:04:05Z").unwrap();
-        let marked = |json: &str| -> Vec<&str> {
-            let literals = shred(json, time).literals;
-            COLUMNS
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| literals >> i & 1 == 1)
-                .map(|(_, c)| c.name)
-                .collect()
-        };
+        let marked = |json: &str| column_names(shred(json, time).literals);
         let plain = r#"{"eventTime":"2024-01-02T03:04:05Z","eventName":"a","errorCode":"b"}"#;
         assert_eq!(marked(plain), Vec::<&str>::new());
         for (json, columns) in [
