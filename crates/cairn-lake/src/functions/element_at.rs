@@ -3,10 +3,14 @@
 //! negative, NULL when out of range (Trino fails on index 0; NULL here, as for any index
 //! without an element).
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBufferBuilder, MapArray, Scalar, UInt32Array,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use datafusion::common::{Result, plan_err};
+use datafusion::common::{DataFusionError, Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -51,10 +55,45 @@ impl ScalarUDFImpl for ElementAt {
         if let [ColumnarValue::Array(container), ColumnarValue::Scalar(key)] = args.args.as_slice()
         {
             let key = key.to_array_of_size(1)?;
+            if let DataType::Map(..) = container.data_type() {
+                return Ok(ColumnarValue::Array(map_value_at(
+                    container.as_map(),
+                    &key,
+                )?));
+            }
             return Ok(ColumnarValue::Array(element_at(container, &key, |_| 0)?));
         }
         super::invoke(args, |arrays| element_at(&arrays[0], &arrays[1], |row| row))
     }
+}
+
+/// Each row's value of `map` at the one key `key` (an array of one): the keys are compared
+/// with the key at once, then each row takes its first entry that matched.
+fn map_value_at(map: &MapArray, key: &ArrayRef) -> Result<ArrayRef> {
+    let wanted = cast(key, &DataType::Utf8)?;
+    let keys = cast(map.keys(), &DataType::Utf8)?;
+    let matched = eq(&keys, &Scalar::new(wanted))?;
+    let matched = match matched.nulls() {
+        Some(nulls) => matched.values() & nulls.inner(),
+        None => matched.values().clone(),
+    };
+    let offsets = map.value_offsets();
+    let mut picks = vec![0u32; map.len()];
+    let mut found = BooleanBufferBuilder::new(map.len());
+    found.append_n(map.len(), false);
+    let mut row = 0;
+    for entry in matched.set_indices() {
+        // The row whose entries hold `entry` (rows without entries are passed over).
+        while offsets[row + 1] as usize <= entry {
+            row += 1;
+        }
+        if !found.get_bit(row) && map.is_valid(row) {
+            found.set_bit(row, true);
+            picks[row] = u32::try_from(entry).map_err(|e| DataFusionError::External(e.into()))?;
+        }
+    }
+    let picks = UInt32Array::new(picks.into(), Some(NullBuffer::new(found.finish())));
+    Ok(take(map.values().as_ref(), &picks, None)?)
 }
 
 /// Each row's element of `container` at its key in `key` (row `key_row(row)`).

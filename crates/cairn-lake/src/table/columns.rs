@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::new_null_array;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, ListBuilder, MapArray, MapBuilder, MapFieldNames,
-    NullBufferBuilder, RecordBatch, RecordBatchOptions, StringArray, StringBuilder,
-    StringViewArray, StringViewBuilder, StructArray, StructBuilder, TimestampMillisecondArray,
+    Array, ArrayRef, BooleanArray, ListBuilder, MapArray, MapBuilder, MapFieldNames, RecordBatch,
+    RecordBatchOptions, StringArray, StringBuilder, StringViewArray, StringViewBuilder,
+    StructArray, StructBuilder, TimestampMillisecondArray,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
-use datafusion::arrow::compute::interleave;
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer};
+use datafusion::arrow::compute::{filter, interleave};
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use std::collections::BTreeMap;
 
@@ -191,12 +191,39 @@ fn keys_read_alone(names: &[String], used: &StructUse) -> Option<Vec<String>> {
         .then_some(keys)
 }
 
+/// Null columns of a scan's batches, made once per type: a struct field no expression reads
+/// is null in every batch, and a slice of one null array costs nothing, where a new one is
+/// a zeroed buffer per field per batch.
+#[derive(Debug, Default)]
+pub struct NullColumns {
+    made: Vec<ArrayRef>,
+}
+
+impl NullColumns {
+    /// A null column of `data_type`, `rows` long.
+    fn get(&mut self, data_type: &DataType, rows: usize) -> ArrayRef {
+        let at = self.made.iter().position(|a| a.data_type() == data_type);
+        match at {
+            Some(i) if self.made[i].len() >= rows => self.made[i].slice(0, rows),
+            _ => {
+                let array = new_null_array(data_type, rows);
+                match at {
+                    Some(i) => self.made[i] = array.clone(),
+                    None => self.made.push(array.clone()),
+                }
+                array
+            }
+        }
+    }
+}
+
 /// Lake's batch of `schema` (projected columns of the events table) from a scanned batch;
-/// struct fields the query does not read (`used`) are null.
+/// struct fields the query does not read (`used`) are null (from `nulls`).
 pub fn lake_batch(
     schema: &SchemaRef,
     scanned: &RecordBatch,
     used: &StructUse,
+    nulls: &mut NullColumns,
 ) -> Result<RecordBatch, String> {
     let rows = scanned.num_rows();
     let text = |path: &str| -> Result<&StringViewArray, String> {
@@ -225,6 +252,7 @@ pub fn lake_batch(
                 &member_path("", name),
                 &mut vec![name.to_owned()],
                 used,
+                nulls,
                 rows,
                 &text,
             )?,
@@ -242,11 +270,12 @@ fn column<'a>(
     path: &str,
     names: &mut Vec<String>,
     used: &StructUse,
+    nulls: &mut NullColumns,
     rows: usize,
     text: &Texts<'a>,
 ) -> Result<ArrayRef, String> {
     if !matches!(field.data_type(), DataType::Struct(_)) && !used.reads(names) {
-        return Ok(new_null_array(field.data_type(), rows));
+        return Ok(nulls.get(field.data_type(), rows));
     }
     Ok(match field.data_type() {
         DataType::Utf8View => Arc::new(text(path)?.clone()),
@@ -286,24 +315,42 @@ fn column<'a>(
                     &member_path(path, child.name()),
                     names,
                     used,
+                    nulls,
                     rows,
                     text,
                 );
                 names.pop();
                 arrays.push(array?);
             }
-            // Null where the event has none of its members.
-            let mut nulls = NullBufferBuilder::new(rows);
-            for row in 0..rows {
-                nulls.append(arrays.iter().any(|a| a.is_valid(row)));
-            }
             Arc::new(
-                StructArray::try_new(children.clone(), arrays, nulls.finish())
+                StructArray::try_new(children.clone(), arrays.clone(), any_valid(&arrays, rows))
                     .map_err(|e| e.to_string())?,
             )
         }
         other => return Err(format!("no rule for a column of type {other}")),
     })
+}
+
+/// The nulls of a struct of `arrays` (its fields, `rows` long): null where every field is
+/// null (the event has none of its members).
+fn any_valid(arrays: &[ArrayRef], rows: usize) -> Option<NullBuffer> {
+    let mut valid: Option<BooleanBuffer> = None;
+    for array in arrays {
+        match array.logical_nulls() {
+            // A field in every row: so is the struct.
+            None => return None,
+            Some(nulls) if nulls.null_count() == rows => {}
+            Some(nulls) => {
+                valid = Some(match valid {
+                    None => nulls.inner().clone(),
+                    Some(before) => &before | nulls.inner(),
+                });
+            }
+        }
+    }
+    Some(NullBuffer::new(
+        valid.unwrap_or_else(|| BooleanBuffer::new_unset(rows)),
+    ))
 }
 
 /// `map<string,string>` from JSON objects: each member's string, or its JSON text as the
@@ -395,24 +442,57 @@ fn map_of_keys(
     values: &[&StringViewArray],
     rows: usize,
 ) -> Result<ArrayRef, String> {
-    // Each entry as (key, row): the key's index, and the row's in that key's values.
-    let mut entries: Vec<(usize, usize)> = Vec::new();
-    let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
-    offsets.push(0);
-    for row in 0..rows {
-        for (key, values) in values.iter().enumerate() {
-            if values.is_valid(row) {
-                entries.push((key, row));
+    // One key (`element_at(requestparameters, 'bucketName')`, the usual read): its entries
+    // are its values' non-null rows, in order, found from the null bitmap.
+    let (offsets, keys_column, values_column): (Vec<i32>, ArrayRef, ArrayRef) = match values {
+        [only] => {
+            let mut offsets = Vec::with_capacity(rows + 1);
+            offsets.push(0i32);
+            let mut entries = 0i32;
+            match only.logical_nulls() {
+                None => offsets.extend(1..=i32::try_from(rows).map_err(|e| e.to_string())?),
+                Some(nulls) => {
+                    for valid in nulls.iter() {
+                        entries += i32::from(valid);
+                        offsets.push(entries);
+                    }
+                }
             }
+            let values_column: ArrayRef = match only.logical_nulls() {
+                None => Arc::new((*only).clone()),
+                Some(nulls) => filter(*only, &BooleanArray::new(nulls.inner().clone(), None))
+                    .map_err(|e| e.to_string())?,
+            };
+            let count = values_column.len();
+            let key = keys[0].as_bytes();
+            let key_offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(key.len(), count));
+            let key_bytes = Buffer::from(key.repeat(count));
+            let keys_column =
+                StringArray::try_new(key_offsets, key_bytes, None).map_err(|e| e.to_string())?;
+            (offsets, Arc::new(keys_column), values_column)
         }
-        offsets.push(i32::try_from(entries.len()).map_err(|e| e.to_string())?);
-    }
-    let key_names = StringArray::from_iter_values(keys);
-    let key_picks: Vec<(usize, usize)> = entries.iter().map(|&(key, _)| (0, key)).collect();
-    let keys_column =
-        interleave(&[&key_names as &dyn Array], &key_picks).map_err(|e| e.to_string())?;
-    let sources: Vec<&dyn Array> = values.iter().map(|v| *v as &dyn Array).collect();
-    let values_column = interleave(&sources, &entries).map_err(|e| e.to_string())?;
+        _ => {
+            // Each entry as (key, row): the key's index, and the row's in that key's values.
+            let mut entries: Vec<(usize, usize)> = Vec::new();
+            let mut offsets: Vec<i32> = Vec::with_capacity(rows + 1);
+            offsets.push(0);
+            for row in 0..rows {
+                for (key, values) in values.iter().enumerate() {
+                    if values.is_valid(row) {
+                        entries.push((key, row));
+                    }
+                }
+                offsets.push(i32::try_from(entries.len()).map_err(|e| e.to_string())?);
+            }
+            let key_names = StringArray::from_iter_values(keys);
+            let key_picks: Vec<(usize, usize)> = entries.iter().map(|&(key, _)| (0, key)).collect();
+            let keys_column =
+                interleave(&[&key_names as &dyn Array], &key_picks).map_err(|e| e.to_string())?;
+            let sources: Vec<&dyn Array> = values.iter().map(|v| *v as &dyn Array).collect();
+            let values_column = interleave(&sources, &entries).map_err(|e| e.to_string())?;
+            (offsets, keys_column, values_column)
+        }
+    };
     let DataType::Map(entries_field, sorted) = crate::schema::string_map() else {
         return Err("a string map is not a map".to_owned());
     };
@@ -494,6 +574,52 @@ fn list_column(item: &Arc<Field>, texts: &StringViewArray) -> Result<ArrayRef, S
 mod tests {
     use super::*;
     use crate::render;
+
+    #[test]
+    fn a_map_of_keys_read_one_by_one_holds_each_rows_keys_that_have_values() {
+        let buckets = StringViewArray::from(vec![
+            Some("b1"),
+            None,
+            Some("a-bucket-name-longer-than-a-view"),
+            None,
+        ]);
+        let objects = StringViewArray::from(vec![Some("k"), Some("k2"), None, None]);
+        let everywhere = StringViewArray::from(vec!["1", "2", "3", "4"]);
+        let rendered = |map: Result<ArrayRef, String>| -> Vec<Option<String>> {
+            let map = map.unwrap();
+            (0..map.len())
+                .map(|row| render::value(map.as_ref(), row).unwrap())
+                .collect()
+        };
+        let key = |k: &str| k.to_owned();
+        let expect = |rows: [&str; 4]| rows.map(|r| Some(r.to_owned())).to_vec();
+        assert_eq!(
+            rendered(map_of_keys(&[key("bucketName")], &[&buckets], 4)),
+            expect([
+                "{bucketName=b1}",
+                "{}",
+                "{bucketName=a-bucket-name-longer-than-a-view}",
+                "{}"
+            ])
+        );
+        assert_eq!(
+            rendered(map_of_keys(&[key("n")], &[&everywhere], 4)),
+            expect(["{n=1}", "{n=2}", "{n=3}", "{n=4}"])
+        );
+        assert_eq!(
+            rendered(map_of_keys(
+                &[key("bucketName"), key("key")],
+                &[&buckets, &objects],
+                4
+            )),
+            expect([
+                "{bucketName=b1, key=k}",
+                "{key=k2}",
+                "{bucketName=a-bucket-name-longer-than-a-view}",
+                "{}"
+            ])
+        );
+    }
 
     #[test]
     fn a_map_read_for_some_keys_holds_those_keys_as_the_whole_map_does() {

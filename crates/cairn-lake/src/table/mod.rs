@@ -219,13 +219,14 @@ impl PartitionStream for EventsStream {
         let schema = self.schema.clone();
         let used = self.used.clone();
         builder.spawn_blocking(move || {
+            let mut nulls = columns::NullColumns::default();
             source
                 .scan(&request, &mut |scanned| {
                     let wanted = prefilter::apply(&conditions, scanned)?;
                     if wanted.num_rows() == 0 {
                         return Ok(());
                     }
-                    let batch = columns::lake_batch(&schema, &wanted, &used)?;
+                    let batch = columns::lake_batch(&schema, &wanted, &used, &mut nulls)?;
                     sender
                         .blocking_send(Ok(batch))
                         .map_err(|_| STOPPED.to_owned())

@@ -112,9 +112,12 @@ const MINI_BATCH_ROWS: usize = 64;
 /// values). Identity columns (principalId, arn, accessKeyId, session dates) repeat each value
 /// a few times to thousands of times across a segment but far apart, so they compress well only
 /// with a dictionary that holds all their values: measured with `cairn bench run`, 64 KiB
-/// dictionaries made 76.2 bytes/event of Parquet, 256 KiB 72.7, 1 MiB 65.8. A read decompresses
-/// a dictionary once per segment and column and keeps it (`dictionaries.rs`).
-const DICTIONARY_PAGE_BYTES: usize = 1 << 20;
+/// dictionaries made 76.2 bytes/event of Parquet, 256 KiB 72.7, 1 MiB 65.8. At 1 MiB the
+/// principal ARNs of `cairn bench sql`'s 1M events still outgrew it and fell back to plain
+/// pages (84.91 MB of segments); at 4 MiB every column stays in its dictionary (84.77 MB), which
+/// a scan reads as views into one decompressed page. A read decompresses a dictionary once per
+/// segment and column and keeps it (`dictionaries.rs`).
+const DICTIONARY_PAGE_BYTES: usize = 4 << 20;
 const WRITE_BATCH_ROWS: usize = 8192;
 /// A scan whose conditions keep at most one row in this many reads the other columns of
 /// those rows alone; otherwise it reads every row.
