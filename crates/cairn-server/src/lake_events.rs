@@ -1,7 +1,7 @@
 //! An event data store's events as a Lake table's source: the store's field scans over each
-//! of its ingestion windows, kept to the events the store holds (its account and region, its
-//! selectors, its retention; everything of an imported window within retention), decided
-//! member by member, then the events added to it by ID (an import's events that were stored
+//! of its ingestion windows, within the store's retention (the scans' times, which the store
+//! keeps to), kept to the events the store holds (its account and region, its selectors;
+//! everything of an imported window), decided member by member, then the events added to it by ID (an import's events that were stored
 //! already), wherever they are stored (a test in `event_data_stores.rs` checks it against the same rule applied
 //! to whole records).
 
@@ -10,12 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMillisecondType;
 use arrow_array::{Array, BooleanArray, RecordBatch, StringViewArray};
-use arrow_buffer::BooleanBuffer;
 use cairn_lake::table::prefilter::Condition;
 use cairn_lake::table::{EventSource, ScanRequest};
-use cairn_store::segment::scan::{ACCOUNT_COLUMN, TIME_COLUMN};
+use cairn_store::segment::scan::ACCOUNT_COLUMN;
 use cairn_store::{FieldScan, Snapshot, Store, StoreError, ValueSet, Wanted};
 use serde_json::value::RawValue;
 
@@ -67,17 +65,16 @@ impl EventDataStoreEvents {
         (self.now * 1000.0) as i64 - i64::from(self.eds.retention_period) * 86_400_000
     }
 
-    /// Which rows of `batch` (a scan of `rule`'s window) the store holds.
-    fn members(&self, batch: &RecordBatch, rule: &WindowRule) -> Result<BooleanArray, String> {
-        let oldest_ms = self.oldest_ms();
-        let times = batch
-            .column_by_name(TIME_COLUMN)
-            .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
-            .ok_or("a scan without event times")?;
+    /// Which rows of `batch` (a scan of `rule`'s window, of the times the store keeps: the
+    /// store's scans take out the others) the store holds; `None` for all of them (an
+    /// imported window takes everything).
+    fn members(
+        &self,
+        batch: &RecordBatch,
+        rule: &WindowRule,
+    ) -> Result<Option<BooleanArray>, String> {
         if rule.window.imported {
-            let values = times.values();
-            let recent = BooleanBuffer::collect_bool(values.len(), |row| values[row] >= oldest_ms);
-            return Ok(BooleanArray::new(recent, None));
+            return Ok(None);
         }
         let text = |path: &str| -> Result<&StringViewArray, String> {
             batch
@@ -94,8 +91,7 @@ impl EventDataStoreEvents {
             .collect::<Result<_, String>>()?;
         let mut out = Vec::with_capacity(batch.num_rows());
         for row in 0..batch.num_rows() {
-            let in_scope = times.value(row) >= oldest_ms
-                && value(accounts, row) == Some(self.eds.account_id.as_str())
+            let in_scope = value(accounts, row) == Some(self.eds.account_id.as_str())
                 && (rule.window.multi_region
                     || value(regions, row) == Some(self.eds.home_region.as_str()));
             if !in_scope {
@@ -120,7 +116,7 @@ impl EventDataStoreEvents {
             let view = EventView::of_members(&member, &resources, others);
             out.push(rule.selectors.matches(&view));
         }
-        Ok(BooleanArray::from(out))
+        Ok(Some(BooleanArray::from(out)))
     }
 }
 
@@ -181,6 +177,8 @@ impl EventSource for EventDataStoreEvents {
             max_time_ms: request.max_time_ms,
             conditions,
             part: request.part,
+            without_time: !request.times,
+            without_account: true,
         };
         self.scan_members(&scan, f)
     }
@@ -208,6 +206,8 @@ impl EventDataStoreEvents {
                 EVENT_ID_PATH.to_owned(),
                 Wanted::OneOf(Arc::new(ValueSet::new(ids))),
             )],
+            without_time: true,
+            without_account: true,
             ..FieldScan::default()
         };
         let mut held = HashSet::new();
@@ -244,6 +244,8 @@ impl EventDataStoreEvents {
             let window_scan = FieldScan {
                 paths,
                 min_time_ms,
+                // The selectors' rule reads the account (an imported window's, nothing).
+                without_account: window.imported,
                 ..scan.clone()
             };
             self.scan_taking(&rule, f, |each| {
@@ -298,10 +300,12 @@ impl EventDataStoreEvents {
             let taken = interrupted
                 .map_or(Ok(()), Err)
                 .and_then(|()| self.members(&batch, rule))
-                .and_then(|mask| match mask.true_count() == batch.num_rows() {
-                    true => Ok(batch),
-                    false => arrow_select::filter::filter_record_batch(&batch, &mask)
-                        .map_err(|e| e.to_string()),
+                .and_then(|mask| match mask {
+                    Some(mask) if mask.true_count() < batch.num_rows() => {
+                        arrow_select::filter::filter_record_batch(&batch, &mask)
+                            .map_err(|e| e.to_string())
+                    }
+                    _ => Ok(batch),
                 })
                 .and_then(|taken| {
                     self.counters

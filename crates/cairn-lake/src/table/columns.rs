@@ -129,6 +129,8 @@ pub struct Needs {
     pub paths: Vec<String>,
     /// The whole record text (for `eventjson`).
     pub record_text: bool,
+    /// The events' times (for `eventtime`).
+    pub times: bool,
 }
 
 /// What the columns `fields` need, of which the query reads the struct fields `used` says.
@@ -136,7 +138,8 @@ pub fn needs(fields: &[&Field], used: &StructUse) -> Needs {
     let mut out = Needs::default();
     for field in fields {
         match field.name().as_str() {
-            "eventtime" | "eventjsonchecksum" => {}
+            "eventtime" => out.times = true,
+            "eventjsonchecksum" => {}
             "eventjson" => out.record_text = true,
             name => leaf_paths(
                 field,

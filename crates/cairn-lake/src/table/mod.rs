@@ -32,7 +32,7 @@ use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 
 use crate::schema::cloudtrail_events;
@@ -55,6 +55,8 @@ pub struct ScanRequest {
     /// Which part of the source to read: `(i, n)`, the `i`th of `n` parts that together are
     /// every event once, read at the same time by `n` threads (`n` of 0 or 1: all of it).
     pub part: (usize, usize),
+    /// Adds the column [`columns::TIME_MEMBER`]: each event's time.
+    pub times: bool,
 }
 
 impl ScanRequest {
@@ -65,8 +67,8 @@ impl ScanRequest {
     }
 }
 
-/// Where a table's events come from. Batches have the column [`columns::TIME_MEMBER`]
-/// (timestamps, ms) and the request's columns.
+/// Where a table's events come from. Batches have the request's columns, and the column
+/// [`columns::TIME_MEMBER`] (timestamps, ms) when it asks for times.
 pub trait EventSource: std::fmt::Debug + Send + Sync {
     fn scan(
         &self,
@@ -155,6 +157,7 @@ impl TableProvider for EventsTable {
         let request = ScanRequest {
             paths: needs.paths,
             record_text: needs.record_text,
+            times: needs.times,
             min_time_ms: times.min_ms,
             max_time_ms: times.max_ms,
             conditions: conditions.clone(),
@@ -193,9 +196,11 @@ impl TableProvider for EventsTable {
 const STOPPED: &str = "the query stopped reading";
 
 /// One scan of a source as a stream of Lake's batches: the source runs on a blocking thread
-/// and hands over a batch at a time (two waiting at most), so a scan holds a few batches in
-/// memory however many events it reads; when the query stops reading (a LIMIT met), the
-/// source is told to stop.
+/// and hands over its batches in groups of about [`GROUP_ROWS`] rows (two groups waiting at
+/// most), so a scan holds a few batches in memory however many events it reads, and the
+/// query's thread is woken once a group rather than once a batch (a wake-up costs more than
+/// counting a batch's rows); when the query stops reading (a LIMIT met), the source is told
+/// to stop.
 #[derive(Debug)]
 struct EventsStream {
     source: Arc<dyn EventSource>,
@@ -205,38 +210,88 @@ struct EventsStream {
     used: StructUse,
 }
 
+/// Rows of the batches handed over at once (see [`EventsStream`]).
+const GROUP_ROWS: usize = 32 * 1024;
+
 impl PartitionStream for EventsStream {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
     fn execute(&self, _context: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let mut builder = RecordBatchReceiverStream::builder(self.schema.clone(), 2);
-        let sender = builder.tx();
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<RecordBatch>>>(2);
         let source = self.source.clone();
         let request = self.request.clone();
         let conditions = self.conditions.clone();
         let schema = self.schema.clone();
         let used = self.used.clone();
-        builder.spawn_blocking(move || {
+        let scanning = tokio::task::spawn_blocking(move || {
             let mut nulls = columns::NullColumns::default();
-            source
-                .scan(&request, &mut |scanned| {
-                    let wanted = prefilter::apply(&conditions, scanned)?;
-                    if wanted.num_rows() == 0 {
-                        return Ok(());
-                    }
-                    let batch = columns::lake_batch(&schema, &wanted, &used, &mut nulls)?;
-                    sender
-                        .blocking_send(Ok(batch))
-                        .map_err(|_| STOPPED.to_owned())
-                })
-                .or_else(|e| match e.as_str() {
-                    // Not a failure: the query has what it needs.
-                    STOPPED => Ok(()),
-                    _ => Err(DataFusionError::Execution(e)),
-                })
+            let mut group: Vec<RecordBatch> = Vec::new();
+            let mut group_rows = 0;
+            let scanned = source.scan(&request, &mut |scanned| {
+                let wanted = prefilter::apply(&conditions, scanned)?;
+                if wanted.num_rows() == 0 {
+                    return Ok(());
+                }
+                group_rows += wanted.num_rows();
+                group.push(columns::lake_batch(&schema, &wanted, &used, &mut nulls)?);
+                if group_rows < GROUP_ROWS {
+                    return Ok(());
+                }
+                group_rows = 0;
+                sender
+                    .blocking_send(Ok(std::mem::take(&mut group)))
+                    .map_err(|_| STOPPED.to_owned())
+            });
+            let last = match scanned {
+                Ok(()) => Ok(group),
+                // Not a failure: the query has what it needs.
+                Err(e) if e == STOPPED => return,
+                Err(e) => Err(DataFusionError::Execution(e)),
+            };
+            // The query may have stopped reading meanwhile: nobody to tell.
+            let _ = sender.blocking_send(last);
         });
-        builder.build()
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            grouped_batches(receiver, scanning),
+        ))
     }
+}
+
+/// The batches of the groups `receiver` gets, one at a time, then the end; an error where
+/// the scan sent one or where it panicked (`scanning` ended without sending its last group).
+fn grouped_batches(
+    receiver: tokio::sync::mpsc::Receiver<Result<Vec<RecordBatch>>>,
+    scanning: tokio::task::JoinHandle<()>,
+) -> impl futures_util::Stream<Item = Result<RecordBatch>> {
+    let state = (receiver, Some(scanning), std::collections::VecDeque::new());
+    futures_util::stream::unfold(
+        state,
+        |(mut receiver, mut scanning, mut ready)| async move {
+            loop {
+                if let Some(batch) = ready.pop_front() {
+                    return Some((Ok(batch), (receiver, scanning, ready)));
+                }
+                match receiver.recv().await {
+                    Some(Ok(group)) => ready.extend(group),
+                    Some(Err(e)) => return Some((Err(e), (receiver, None, ready))),
+                    None => {
+                        // Closed: the scan ended; a panic is a failure, not an early end.
+                        let panicked = match scanning.take() {
+                            Some(handle) => handle.await.err(),
+                            None => None,
+                        };
+                        let failure = panicked.map(|e| {
+                            DataFusionError::Execution(format!(
+                                "the scan of the events failed: {e}"
+                            ))
+                        })?;
+                        return Some((Err(failure), (receiver, None, ready)));
+                    }
+                }
+            }
+        },
+    )
 }

@@ -1022,9 +1022,21 @@ impl Segment {
         f: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<()> {
         let in_templates = |i: usize| self.may_be_in_templates[i];
-        let heads: &[usize] = match plan.needs_templates(plan.columns(), in_templates) {
-            true => &[self.event_time_leaf, self.account_leaf, self.template_leaf],
-            false => &[self.event_time_leaf, self.account_leaf],
+        // Rows outside the scan's times are taken out where the segment has any.
+        let times = plan.times();
+        let straddles =
+            self.meta.min_time_ms < *times.start() || self.meta.max_time_ms > *times.end();
+        let heads = &self.heads(plan, straddles);
+        let within_times = |batch: RecordBatch| -> Result<RecordBatch> {
+            if !straddles {
+                return Ok(batch);
+            }
+            let event_times = batch
+                .column_by_name(EVENT_TIME_COLUMN)
+                .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
+                .ok_or_else(|| StoreError::corrupt(&self.parquet_path, "no event times"))?;
+            let keep = BooleanArray::from_unary(event_times, |time| times.contains(&time));
+            Ok(arrow_select::filter::filter_record_batch(&batch, &keep)?)
         };
         let condition_heads: &[usize] =
             match plan.needs_templates(plan.condition_columns(), in_templates) {
@@ -1075,7 +1087,7 @@ impl Segment {
         let Some((rows, checked)) = candidates else {
             for batch in self.scan_reader(leaves, None)? {
                 let batch = plan
-                    .build(&batch?, templates)
+                    .build(&within_times(batch?)?, templates)
                     .map_err(|e| StoreError::corrupt(&self.parquet_path, e))?;
                 f(batch)?;
             }
@@ -1103,9 +1115,10 @@ impl Segment {
                 offset = end;
                 let keep = BooleanArray::new(keep.finish(), None);
                 batch = arrow_select::filter::filter_record_batch(&batch, &keep)?;
-                if batch.num_rows() == 0 {
-                    continue;
-                }
+            }
+            let batch = within_times(batch)?;
+            if batch.num_rows() == 0 {
+                continue;
             }
             let batch = match checked {
                 true => plan.build(&batch, templates),
@@ -1130,11 +1143,8 @@ impl Segment {
         let (Some(&first), Some(&last)) = (rows.first(), rows.last()) else {
             return Ok(());
         };
-        let in_templates = |i: usize| self.may_be_in_templates[i];
-        let heads: &[usize] = match plan.needs_templates(plan.columns(), in_templates) {
-            true => &[self.event_time_leaf, self.account_leaf, self.template_leaf],
-            false => &[self.event_time_leaf, self.account_leaf],
-        };
+        // The rows were chosen by their times already.
+        let heads = &self.heads(plan, false);
         let leaves = self.leaves(heads, plan.columns(), plan.members());
         let stretch = (last - first + 1) as usize;
         let one_by_one = rows.len() == stretch || rows.len() * SELECT_AT_MOST_ONE_ROW_IN < stretch;
@@ -1161,6 +1171,24 @@ impl Segment {
             f(batch)?;
         }
         Ok(())
+    }
+
+    /// The leaves a scan of `plan` reads besides its members: the event times where it needs
+    /// them or the segment `straddles` the scan's times, the accounts where it needs them, and
+    /// the templates where a member asked for may be written in them.
+    fn heads(&self, plan: &scan::ScanPlan, straddles: bool) -> Vec<usize> {
+        let in_templates = |i: usize| self.may_be_in_templates[i];
+        let mut heads = Vec::with_capacity(3);
+        if plan.needs_time() || straddles {
+            heads.push(self.event_time_leaf);
+        }
+        if plan.needs_account() {
+            heads.push(self.account_leaf);
+        }
+        if plan.needs_templates(plan.columns(), in_templates) {
+            heads.push(self.template_leaf);
+        }
+        heads
     }
 
     /// The leaves a scan reads: `heads`, the shredded `columns` (by index in `COLUMNS`), and

@@ -45,10 +45,10 @@ pub struct FieldScan {
     /// Adds the column [`RECORD_COLUMN`]: each event's whole JSON text (re-made, the costly
     /// part of a scan).
     pub record_text: bool,
-    /// Events of `eventTime` at or after this (ms) are wanted: sources wholly before it are
-    /// skipped, but rows of other times may still come.
+    /// Only events of `eventTime` at or after this (ms) are wanted: sources wholly before it
+    /// are skipped, and the rows before it taken out of the others.
     pub min_time_ms: Option<i64>,
-    /// Events of `eventTime` at or before this (ms), likewise.
+    /// Only events of `eventTime` at or before this (ms), likewise.
     pub max_time_ms: Option<i64>,
     /// Only rows where each of these members (among `paths`) is as [`Wanted`] are wanted;
     /// they are taken out before anything else is built.
@@ -57,6 +57,11 @@ pub struct FieldScan {
     /// `i`th; the memtables in part 0), so that `n` threads can read them at once (`n` of 0
     /// or 1: all).
     pub part: (usize, usize),
+    /// Leaves [`TIME_COLUMN`] out of the batches, for a caller that reads no times: a segment
+    /// wholly within the scan's times then reads none.
+    pub without_time: bool,
+    /// Leaves [`ACCOUNT_COLUMN`] out of the batches, for a caller that reads no accounts.
+    pub without_account: bool,
 }
 
 /// What a scan condition wants of a member's text.
@@ -169,6 +174,11 @@ pub(crate) struct ScanPlan {
     record_text: bool,
     schema: SchemaRef,
     conditions: Vec<Condition>,
+    /// The scan's times (inclusive; unbounded where the scan sets none).
+    times: std::ops::RangeInclusive<i64>,
+    /// Whether the batches have [`TIME_COLUMN`], and [`ACCOUNT_COLUMN`].
+    with_time: bool,
+    with_account: bool,
 }
 
 impl ScanPlan {
@@ -206,14 +216,17 @@ impl ScanPlan {
             };
             paths.push((path.clone(), place));
         }
-        let mut fields = vec![
-            Field::new(
+        let mut fields = Vec::with_capacity(paths.len() + 3);
+        if !scan.without_time {
+            fields.push(Field::new(
                 TIME_COLUMN,
                 DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
                 false,
-            ),
-            Field::new(ACCOUNT_COLUMN, DataType::Utf8View, true),
-        ];
+            ));
+        }
+        if !scan.without_account {
+            fields.push(Field::new(ACCOUNT_COLUMN, DataType::Utf8View, true));
+        }
         fields.extend(
             paths
                 .iter()
@@ -251,7 +264,31 @@ impl ScanPlan {
             record_text: scan.record_text,
             schema: Arc::new(Schema::new(fields)),
             conditions,
+            times: scan.min_time_ms.unwrap_or(i64::MIN)..=scan.max_time_ms.unwrap_or(i64::MAX),
+            with_time: !scan.without_time,
+            with_account: !scan.without_account,
         })
+    }
+
+    /// The scan's times (inclusive).
+    pub(crate) fn times(&self) -> &std::ops::RangeInclusive<i64> {
+        &self.times
+    }
+
+    /// Whether a batch must have the segment's event times to be built: for the batches'
+    /// times, the record text, or the text of `eventTime` (which a template may leave to
+    /// the time column).
+    pub(crate) fn needs_time(&self) -> bool {
+        self.with_time
+            || self.record_text
+            || self.paths.iter().any(|(_, place)| {
+                matches!(place, Place::Column(i) if COLUMNS[*i].kind == Kind::EventTime)
+            })
+    }
+
+    /// Whether a batch must have the segment's accounts to be built.
+    pub(crate) fn needs_account(&self) -> bool {
+        self.with_account
     }
 
     /// The shredded columns (by index in `COLUMNS`) a batch must have, besides what
@@ -508,10 +545,19 @@ impl ScanPlan {
                 .column_by_name(name)
                 .ok_or_else(|| format!("no column {name}"))
         };
-        let times = column(EVENT_TIME_COLUMN)?.clone();
+        let times = match self.needs_time() {
+            true => Some(column(EVENT_TIME_COLUMN)?.clone()),
+            false => None,
+        };
         let time_values = times
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or("eventTime is not a timestamp")?;
+            .as_ref()
+            .map(|t| {
+                t.as_primitive_opt::<TimestampMillisecondType>()
+                    .ok_or("eventTime is not a timestamp")
+            })
+            .transpose()?;
+        // Read only where `needs_time` says (so it is there).
+        let time_at = |row: usize| time_values.map_or(0, |t| t.value(row));
         let rows = batch.num_rows();
         // Templates matter only where a member may be written in them: when every member
         // asked for is wholly in its column, they are not looked at.
@@ -535,7 +581,13 @@ impl ScanPlan {
             .map(|index| distinct.iter().any(|f| f.literals[index].is_some()))
             .collect();
         let mut member_values = self.member_values(batch, |_| true)?;
-        let mut out: Vec<ArrayRef> = vec![times.clone(), column("accountId")?.clone()];
+        let mut out: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        if let Some(times) = times.as_ref().filter(|_| self.with_time) {
+            out.push(times.clone());
+        }
+        if self.with_account {
+            out.push(column("accountId")?.clone());
+        }
         let shredded =
             |i: usize| -> std::result::Result<(&StringViewArray, ShreddedValues<'_>), String> {
                 let text = column(COLUMNS[i].name)?
@@ -573,9 +625,9 @@ impl ScanPlan {
                             if let Some(uuid) = values.uuid.filter(|u| u.is_valid(row)) {
                                 Some(Cow::Owned(shred::uuid_text(uuid.value(row))))
                             } else if COLUMNS[i].kind == Kind::EventTime && hole() {
-                                Some(Cow::Owned(cairn_model::time::format_event_time(
-                                    time_values.value(row),
-                                )))
+                                Some(Cow::Owned(cairn_model::time::format_event_time(time_at(
+                                    row,
+                                ))))
                             } else {
                                 literal(row).map(Cow::Borrowed)
                             }
@@ -601,13 +653,16 @@ impl ScanPlan {
             let mut builder = StringViewBuilder::with_capacity(rows);
             for (row, facts) in row_templates.rows().enumerate() {
                 let value = |i: usize| columns[i].value(row);
-                let text = shred::fill(&facts.template, time_values.value(row), value)
+                let text = shred::fill(&facts.template, time_at(row), value)
                     .map_err(|e| format!("record template: {e}"))?;
                 builder.append_value(text);
             }
             out.push(Arc::new(builder.finish()));
         }
-        RecordBatch::try_new(self.schema.clone(), out).map_err(|e| e.to_string())
+        // A scan may ask for no column at all (rows counted alone).
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.schema.clone(), out, &options)
+            .map_err(|e| e.to_string())
     }
 }
 
