@@ -544,6 +544,51 @@ fn a_field_scan_over_the_shared_datasets_gives_every_records_members() {
 }
 
 #[test]
+fn a_field_scan_between_two_times_gives_exactly_the_events_of_those_times() {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use cairn_store::FieldScan;
+    use cairn_store::segment::scan;
+
+    let imported = imported();
+    let records = stored_records(&imported.store);
+    let mut times: Vec<i64> = records.iter().map(|r| r.fields.event_time_ms).collect();
+    times.sort_unstable();
+    // Bounds inside the data, so that segments straddle them; some events fall on them.
+    let (min, max) = (times[times.len() / 4], times[times.len() * 3 / 4]);
+    let mut expected: Vec<String> = records
+        .iter()
+        .filter(|r| (min..=max).contains(&r.fields.event_time_ms))
+        .map(|r| r.fields.event_id.clone())
+        .collect();
+    expected.sort();
+    assert!(expected.len() > 100 && expected.len() < records.len() * 3 / 4);
+    // Neither times nor accounts asked for: the batches have neither.
+    let scan = FieldScan {
+        paths: vec!["eventID".to_owned()],
+        min_time_ms: Some(min),
+        max_time_ms: Some(max),
+        without_time: true,
+        without_account: true,
+        ..FieldScan::default()
+    };
+    let mut scanned: Vec<String> = Vec::new();
+    imported
+        .store
+        .scan_all(&scan, |batch| {
+            assert!(batch.column_by_name(scan::TIME_COLUMN).is_none());
+            assert!(batch.column_by_name(scan::ACCOUNT_COLUMN).is_none());
+            let ids = batch.column_by_name("eventID").unwrap().as_string_view();
+            assert_eq!(ids.null_count(), 0);
+            scanned.extend(ids.iter().map(|id| id.unwrap().to_owned()));
+            Ok(())
+        })
+        .unwrap();
+    scanned.sort();
+    assert_eq!(scanned, expected);
+}
+
+#[test]
 fn a_scan_with_conditions_gives_the_rows_a_full_scan_would() {
     a_scan_with_conditions_gives_the_rows_of_a_full_scan(imported());
 }
