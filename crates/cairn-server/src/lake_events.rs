@@ -156,6 +156,9 @@ impl<'w> WindowRule<'w> {
     }
 }
 
+/// The store's field scans take out every row failing a condition, as Lake's sources must
+/// (they check a member's text; Lake's conditions are on text members, never on the text of
+/// `eventTime`, the one member whose holes a scan leaves to the filters that follow).
 impl EventSource for EventDataStoreEvents {
     fn scan(
         &self,

@@ -11,8 +11,9 @@
 //! Most filters are applied by DataFusion after the scan (`Inexact`): the source uses them only
 //! to skip what cannot match, so a source that skips nothing still answers right. A filter
 //! that is one [`prefilter::Condition`] (a text column or struct field equal to a string, or
-//! not null) is `Exact`: the scan reads its member and takes out every row that fails it
-//! ([`prefilter::apply`], on every batch of every source), so DataFusion does not filter (and
+//! not null) is `Exact`: the source reads its member and takes out every row that fails it
+//! (the store as it reads its columns, [`records`] with [`prefilter::apply`]), so DataFusion
+//! does not filter (and
 //! copy) the rows again.
 
 pub mod columns;
@@ -50,7 +51,7 @@ pub struct ScanRequest {
     pub min_time_ms: Option<i64>,
     /// Events after this time (ms) are not wanted (they may still come).
     pub max_time_ms: Option<i64>,
-    /// Rows failing one of these are not wanted (they may still come).
+    /// Rows failing one of these are not wanted: the source takes them out (every one).
     pub conditions: Vec<prefilter::Condition>,
     /// Which part of the source to read: `(i, n)`, the `i`th of `n` parts that together are
     /// every event once, read at the same time by `n` threads (`n` of 0 or 1: all of it).
@@ -173,7 +174,6 @@ impl TableProvider for EventsTable {
                         part: (i, parts),
                         ..request.clone()
                     },
-                    conditions: conditions.clone(),
                     schema: projected.clone(),
                     used: used.clone(),
                 }) as Arc<dyn PartitionStream>
@@ -205,7 +205,6 @@ const STOPPED: &str = "the query stopped reading";
 struct EventsStream {
     source: Arc<dyn EventSource>,
     request: ScanRequest,
-    conditions: Vec<prefilter::Condition>,
     schema: SchemaRef,
     used: StructUse,
 }
@@ -222,7 +221,6 @@ impl PartitionStream for EventsStream {
         let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<RecordBatch>>>(2);
         let source = self.source.clone();
         let request = self.request.clone();
-        let conditions = self.conditions.clone();
         let schema = self.schema.clone();
         let used = self.used.clone();
         let scanning = tokio::task::spawn_blocking(move || {
@@ -230,12 +228,11 @@ impl PartitionStream for EventsStream {
             let mut group: Vec<RecordBatch> = Vec::new();
             let mut group_rows = 0;
             let scanned = source.scan(&request, &mut |scanned| {
-                let wanted = prefilter::apply(&conditions, scanned)?;
-                if wanted.num_rows() == 0 {
+                if scanned.num_rows() == 0 {
                     return Ok(());
                 }
-                group_rows += wanted.num_rows();
-                group.push(columns::lake_batch(&schema, &wanted, &used, &mut nulls)?);
+                group_rows += scanned.num_rows();
+                group.push(columns::lake_batch(&schema, &scanned, &used, &mut nulls)?);
                 if group_rows < GROUP_ROWS {
                     return Ok(());
                 }

@@ -1,9 +1,9 @@
 //! Filters applied to scanned members before Lake's columns are built, so that rows a query
 //! cannot want cost no JSON parsing (`requestparameters` maps) or struct building: equality of
 //! a text column (or a text field of a struct, `useridentity.accesskeyid`) with a string
-//! literal, and `IS NOT NULL` on one. DataFusion applies every filter again afterwards
-//! (they are `Inexact`), so leaving a row in is always safe; only rows that certainly fail are
-//! taken out.
+//! literal, and `IS NOT NULL` on one. Sources take out exactly the rows failing them (the store
+//! as it reads its columns; records in memory with [`apply`]); a filter that is one of them
+//! alone is `Exact`, and DataFusion does not apply it again.
 
 use datafusion::arrow::array::{Array, BooleanArray, RecordBatch, StringViewArray};
 use datafusion::arrow::compute::filter_record_batch;

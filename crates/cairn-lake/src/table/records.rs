@@ -1,5 +1,6 @@
 //! Records held in memory as an [`EventSource`]: for tests, and for callers with a handful of
-//! records rather than a store. Members are found as the store's field scans find them.
+//! records rather than a store. Members are found as the store's field scans find them, and
+//! rows failing a condition taken out as they take them out.
 
 use cairn_model::record::with_lone_surrogates_replaced;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
 use super::columns::{RECORD_MEMBER, TIME_MEMBER};
-use super::{EventSource, ScanRequest};
+use super::{EventSource, ScanRequest, prefilter};
 
 /// Rows a batch holds at most.
 const BATCH_ROWS: usize = 8192;
@@ -66,7 +67,8 @@ impl EventSource for Records {
                 let texts: StringViewArray = chunk.iter().map(|r| Some(r.json.as_str())).collect();
                 columns.push(Arc::new(texts));
             }
-            f(RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?)?;
+            let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
+            f(prefilter::apply(&request.conditions, batch)?)?;
         }
         Ok(())
     }
