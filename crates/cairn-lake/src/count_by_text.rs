@@ -349,30 +349,34 @@ impl ViewCounts {
         ((product as u64) ^ ((product >> 64) as u64)) as usize & mask
     }
 
+    /// The slot holding `view`, or the empty slot where it goes.
+    #[inline(always)]
+    fn slot_of(&self, view: u128) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = Self::start(view, mask);
+        while self.slots[at].rows != 0 && self.slots[at].view != view {
+            at = (at + 1) & mask;
+        }
+        at
+    }
+
     /// Counts row `row`, whose view is `view`.
     #[inline(always)]
     fn add(&mut self, view: u128, row: usize) {
-        let mask = self.slots.len() - 1;
-        let mut at = Self::start(view, mask);
-        loop {
-            let slot = &mut self.slots[at];
-            if slot.rows == 0 {
-                *slot = ViewSlot {
-                    view,
-                    first_row: row,
-                    rows: 1,
-                };
-                self.used.push(at);
-                if self.used.len() * 2 > self.slots.len() {
-                    self.grow();
-                }
-                return;
-            }
-            if slot.view == view {
-                slot.rows += 1;
-                return;
-            }
-            at = (at + 1) & mask;
+        let at = self.slot_of(view);
+        let slot = &mut self.slots[at];
+        if slot.rows != 0 {
+            slot.rows += 1;
+            return;
+        }
+        *slot = ViewSlot {
+            view,
+            first_row: row,
+            rows: 1,
+        };
+        self.used.push(at);
+        if self.used.len() * 2 > self.slots.len() {
+            self.grow();
         }
     }
 
@@ -382,12 +386,8 @@ impl ViewCounts {
         let taken: Vec<ViewSlot> = self.used.iter().map(|&at| self.slots[at]).collect();
         self.slots = vec![ViewSlot::default(); self.slots.len() * 2];
         self.used.clear();
-        let mask = self.slots.len() - 1;
         for slot in taken {
-            let mut at = Self::start(slot.view, mask);
-            while self.slots[at].rows != 0 {
-                at = (at + 1) & mask;
-            }
+            let at = self.slot_of(slot.view);
             self.slots[at] = slot;
             self.used.push(at);
         }

@@ -13,8 +13,7 @@
 //! that is one [`prefilter::Condition`] (a text column or struct field equal to a string, or
 //! not null) is `Exact`: the source reads its member and takes out every row that fails it
 //! (the store as it reads its columns, [`records`] with [`prefilter::apply`]), so DataFusion
-//! does not filter (and
-//! copy) the rows again.
+//! does not filter (and copy) the rows again.
 
 pub mod columns;
 pub mod prefilter;
@@ -226,17 +225,14 @@ impl PartitionStream for EventsStream {
         let scanning = tokio::task::spawn_blocking(move || {
             let mut nulls = columns::NullColumns::default();
             let mut group: Vec<RecordBatch> = Vec::new();
-            let mut group_rows = 0;
             let scanned = source.scan(&request, &mut |scanned| {
                 if scanned.num_rows() == 0 {
                     return Ok(());
                 }
-                group_rows += scanned.num_rows();
                 group.push(columns::lake_batch(&schema, &scanned, &used, &mut nulls)?);
-                if group_rows < GROUP_ROWS {
+                if group.iter().map(RecordBatch::num_rows).sum::<usize>() < GROUP_ROWS {
                     return Ok(());
                 }
-                group_rows = 0;
                 sender
                     .blocking_send(Ok(std::mem::take(&mut group)))
                     .map_err(|_| STOPPED.to_owned())
